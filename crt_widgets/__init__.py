@@ -1,0 +1,58 @@
+"""crt-widgets: design and analysis of cluster randomized trials.
+
+The public API is loaded lazily so that ``import crt_widgets`` stays fast and
+the computational core never pulls in ipywidgets.
+
+>>> import crt_widgets as crt
+>>> design = crt.ConstrainedDesign(crt.datasets.load_dickinson(),
+...     covariates=["location", "inciis", "uptodateonimmunizations", "hispanic", "incomecat"],
+...     categorical=["location", "incomecat"], cluster_id="county", n_treat=8)
+>>> len(design.candidates)
+12870
+"""
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+__version__ = "0.1.0"
+
+# public name -> module that defines it (each concept lives in a module of its own name)
+_EXPORTS = {
+    # two-arm covariate-constrained randomization (issue: design engine)
+    "ConstrainedDesign": "crt_widgets.core.design",
+    "Allocation": "crt_widgets.core.design",
+    "SchemeSet": "crt_widgets.core.schemes",
+    "prepare_covariates": "crt_widgets.core.covariates",
+    "parse_constraint": "crt_widgets.core.constraints",
+    "cluster_coincidence": "crt_widgets.core.validity",
+    "read_space": "crt_widgets.core.spaceio",
+    "read_cvcrand_space": "crt_widgets.core.spaceio",
+    "exact_constrained_enumeration": "crt_widgets.core.exact",
+    # analysis: clustered permutation test (issue: analysis)
+    "permutation_test": "crt_widgets.core.permutation",
+    # multi-arm, factorial and matched designs (issue: multi-arm)
+    "stratified_arms": "crt_widgets.core.stratified",
+    # hierarchical models and power (issue: models and power)
+    "mixed_model": "crt_widgets.core.mixed",
+}
+
+_SUBMODULES = {"datasets", "compat", "core", "cli"}
+
+__all__ = sorted([*_EXPORTS, *_SUBMODULES, "__version__"])
+
+
+def __getattr__(name: str) -> Any:
+    if name in _EXPORTS:
+        value = getattr(importlib.import_module(_EXPORTS[name]), name)
+        globals()[name] = value
+        return value
+    if name in _SUBMODULES:
+        module = importlib.import_module(f"crt_widgets.{name}")
+        globals()[name] = module
+        return module
+    raise AttributeError(f"module 'crt_widgets' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return __all__

@@ -1,0 +1,5 @@
+import sys
+
+from crt_widgets.cli import main
+
+sys.exit(main())

@@ -1,0 +1,1 @@
+"""Ports of other tools' interfaces, for users who bring scripts from R."""
