@@ -1,0 +1,544 @@
+"""Two-arm covariate-constrained randomization, as a declaration (cvcrand's ``cvrall`` and ``cvrcov``).
+
+A :class:`ConstrainedDesign` holds the inputs. It exposes the candidate schemes (all of them, or a
+random sample), their balance scores and histogram, the constrained space and each cluster's
+probability of treatment; :meth:`ConstrainedDesign.draw` picks the allocation with a seed. Changing
+weights, metric, cutoff or constraints with :meth:`ConstrainedDesign.rescore` reuses the candidates.
+
+>>> from crt_widgets.datasets import load_dickinson
+>>> design = ConstrainedDesign(load_dickinson(), n_treat=8, cluster_id="county",
+...     covariates=["location", "inciis", "uptodateonimmunizations", "hispanic", "incomecat"],
+...     categorical=["location", "incomecat"], seed=12345)
+>>> round(design.cutoff_score, 3), len(design.space)
+(7.638, 1288)
+>>> allocation = design.draw()
+>>> int(allocation.arm.sum())
+8
+"""
+from __future__ import annotations
+
+import copy
+import datetime as _dt
+import hashlib
+import json
+import math
+import warnings
+from collections.abc import Mapping, Sequence
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from crt_widgets.core.candidates import EnumeratedCandidates, SchemeCandidates, check_metric
+from crt_widgets.core.constraints import Constraint, parse_constraint
+from crt_widgets.core.covariates import CovariateMatrix, prepare_covariates
+from crt_widgets.core.schemes import (SchemeSet, StratumRule, enumerate_schemes, enumerate_stratified,
+                                      sample_schemes, sample_stratified)
+from crt_widgets.core.spaceio import write_cvcrand_csv, write_space_json
+from crt_widgets.core.tables import baseline_table, score_summary
+from crt_widgets.core.validity import SAMEARMHI, SAMEARMLO, Validity, cluster_coincidence
+
+DEFAULT_SIZE = 50_000
+# ties: scores this close (relative) to the cutoff count as equal to it, so that schemes with
+# mathematically equal scores (e.g. a scheme and its mirror image) are kept or dropped together
+TIE_TOLERANCE = 1e-9
+# above this many schemes, the enumeration is scored block by block instead of stored
+_EXPLICIT_LIMIT = 2_000_000
+# the smallest space in which a two-sided permutation test can reach p < 0.05
+MIN_SCHEMES_FOR_TEST = 40
+
+
+class ConstrainedDesign:
+    """Covariate-constrained randomization of ``n`` clusters to two arms.
+
+    Parameters
+    ----------
+    data : one row per cluster.
+    covariates : columns to balance.
+    n_treat : clusters in the treatment arm (0 < n_treat < n).
+    categorical : covariates to dummy-code (reference level: first category of a pandas
+        Categorical, else first in sorted order, as in cvcrand).
+    cluster_id : column with the cluster labels (default 1..n).
+    metric : ``"l2"`` (default) or ``"l1"``.
+    weights : user weight per covariate (list or mapping); 0 switches a covariate off.
+    cutoff : keep schemes scoring at or below this quantile q of all scores (0 < q <= 1; 1 is
+        simple randomization); ties at the cutoff are kept.
+    n_schemes : instead of ``cutoff``, keep exactly the ``n_schemes`` best schemes.
+    constraints : instead of a score, one constraint per covariate in Greene's syntax
+        (``"any"``, ``"s5"``, ``"sf.5"``, ``"m10"``, ``"mf0.2"``), as cvcrand's ``cvrcov``.
+    stratify : columns whose strata must be balanced exactly: only schemes treating
+        ``n_s * n_treat / n`` clusters of each stratum (rounded down or up) are candidates;
+        the score then works on the other covariates.
+    size : number of schemes to draw when the space is larger than this (default 50,000).
+    enumerate : ``True`` to enumerate whatever the size, ``False`` to sample even a small space,
+        ``None`` (default) to enumerate when the space has at most ``size`` schemes.
+    seed : seed of the random draws (sampling and choice); ``None`` takes fresh entropy and
+        records it, so every result can be reproduced.
+    """
+
+    def __init__(
+        self,
+        data: pd.DataFrame,
+        covariates: Sequence[str],
+        n_treat: int,
+        *,
+        categorical: Sequence[str] = (),
+        cluster_id: str | None = None,
+        metric: str = "l2",
+        weights: Sequence[float] | Mapping[str, float] | None = None,
+        cutoff: float | None = 0.1,
+        n_schemes: int | None = None,
+        constraints: Sequence[str] | None = None,
+        stratify: Sequence[str] | str | None = None,
+        size: int = DEFAULT_SIZE,
+        enumerate: bool | None = None,
+        seed: int | None = None,
+        samearmhi: float = SAMEARMHI,
+        samearmlo: float = SAMEARMLO,
+    ) -> None:
+        self.data = data
+        self.covariates = list(covariates) if not isinstance(covariates, str) else covariates
+        self.categorical = [categorical] if isinstance(categorical, str) else list(categorical or ())
+        self.cluster_id = cluster_id
+        self.stratify = [stratify] if isinstance(stratify, str) else list(stratify or ())
+        self.size = size
+        self.enumerate = enumerate
+        self.seed = int(np.random.SeedSequence().entropy) if seed is None else seed
+        self.samearmhi, self.samearmlo = samearmhi, samearmlo
+        self.n_treat = self._check_n_treat(n_treat, len(data) if isinstance(data, pd.DataFrame) else 0)
+        self._set_rule(metric, weights, cutoff, n_schemes, constraints)
+        self._check_inputs()
+        self._candidates = None
+
+    # -- validation --------------------------------------------------------------------------
+    @staticmethod
+    def _check_n_treat(n_treat: int, n: int) -> int:
+        if isinstance(n_treat, bool) or not isinstance(n_treat, (int, np.integer)):
+            raise ValueError(f"n_treat: expected a whole number of clusters, got {n_treat!r}")
+        if n >= 2 and not 0 < n_treat < n:
+            raise ValueError(f"n_treat: must be between 1 and {n - 1} for {n} clusters, got {n_treat}")
+        return int(n_treat)
+
+    def _set_rule(self, metric, weights, cutoff, n_schemes, constraints) -> None:
+        self.metric = check_metric(metric)
+        self.weights = weights
+        self.constraints = None if constraints is None else list(constraints)
+        self.n_schemes = n_schemes
+        self.cutoff = cutoff
+        if self.constraints is not None:
+            if len(self.constraints) != len(self.covariates):
+                raise ValueError(f"constraints: got {len(self.constraints)} constraint(s) for "
+                                 f"{len(self.covariates)} covariate(s); give one per covariate")
+            self._parsed_constraints = [parse_constraint(c) for c in self.constraints]
+            self.cutoff = None
+        elif n_schemes is not None:
+            if isinstance(n_schemes, bool) or not isinstance(n_schemes, (int, np.integer)) or n_schemes < 2:
+                raise ValueError(f"n_schemes: must be a whole number of at least 2, got {n_schemes!r}")
+            self.cutoff = None
+        elif cutoff is None or not (isinstance(cutoff, (int, float)) and 0 < cutoff <= 1):
+            raise ValueError(f"cutoff: must be a quantile in (0, 1], got {cutoff!r}")
+
+    def _check_inputs(self) -> None:
+        if not isinstance(self.size, (int, np.integer)) or isinstance(self.size, bool) or self.size < 2:
+            raise ValueError(f"size: must be a whole number of at least 2, got {self.size!r}")
+        if not 0 <= self.samearmlo < self.samearmhi <= 1:
+            raise ValueError("samearmlo and samearmhi: need 0 <= samearmlo < samearmhi <= 1")
+        if isinstance(self.data, pd.DataFrame):
+            missing = [c for c in self.stratify if c not in self.data.columns]
+            if missing:
+                raise ValueError(f"stratify: column(s) not in the data: {', '.join(missing)}")
+            bad = [c for c in self.stratify if self.data[c].isna().any()]
+            if bad:
+                raise ValueError(f"stratify: missing values in {', '.join(bad)}")
+        self.covariate_matrix  # validates data, covariates, categorical, cluster_id, weights
+
+    # -- inputs ------------------------------------------------------------------------------
+    @cached_property
+    def covariate_matrix(self) -> CovariateMatrix:
+        """The prepared covariates that enter the score (stratification columns excluded)."""
+        scored = [c for c in self.covariates if c not in self.stratify] or self.covariates
+        weights = self.weights
+        if weights is not None and not isinstance(weights, Mapping):
+            w = list(np.asarray(weights, dtype=float).ravel())
+            if len(w) != len(self.covariates):
+                raise ValueError(f"weights: got {len(w)} weight(s) for {len(self.covariates)} covariate(s)")
+            weights = dict(zip(self.covariates, w))
+        if isinstance(weights, Mapping):
+            unknown = [k for k in weights if k not in self.covariates]
+            if unknown:
+                raise ValueError(f"weights: {', '.join(map(str, unknown))} not among the covariates")
+            weights = {k: v for k, v in weights.items() if k in scored}
+        return prepare_covariates(self.data, scored, [c for c in self.categorical if c in scored],
+                                  self.cluster_id, weights)
+
+    @property
+    def cluster_ids(self) -> np.ndarray:
+        return self.covariate_matrix.cluster_ids
+
+    @property
+    def n_clusters(self) -> int:
+        return len(self.data)
+
+    @cached_property
+    def _seeds(self) -> list[np.random.SeedSequence]:
+        # independent streams for sampling the candidates and for the final choice
+        return np.random.SeedSequence(self.seed).spawn(2)
+
+    @cached_property
+    def stratum_rule(self) -> StratumRule | None:
+        if not self.stratify:
+            return None
+        keys = self.data[self.stratify].astype(str).agg(" | ".join, axis=1)
+        labels, codes = np.unique(keys.to_numpy(), return_inverse=True)
+        return StratumRule.build(codes, tuple(labels), self.n_treat)
+
+    @cached_property
+    def n_possible(self) -> int:
+        """Number of schemes in the (stratum-balanced) simple randomization space."""
+        rule = self.stratum_rule
+        return rule.space_size() if rule else math.comb(self.n_clusters, self.n_treat)
+
+    @property
+    def enumerated(self) -> bool:
+        """Whether every possible scheme is a candidate (else a random sample)."""
+        return self.enumerate if self.enumerate is not None else self.n_possible <= self.size
+
+    # -- candidates and scores -----------------------------------------------------------
+    @property
+    def candidates(self):
+        """The candidate schemes: every possible scheme, or a random sample without duplicates."""
+        if self._candidates is None:
+            self._candidates = self._build_candidates()
+        return self._candidates
+
+    def _build_candidates(self):
+        cov = self.covariate_matrix
+        n = self.n_clusters
+        rule = self.stratum_rule
+        if self.enumerated:
+            if rule is not None:
+                return SchemeCandidates(enumerate_stratified(rule), cov.standardized, cov.raw, True)
+            if self.n_possible > _EXPLICIT_LIMIT and n <= 64:
+                return EnumeratedCandidates(self.n_treat, cov.standardized, cov.raw)
+            return SchemeCandidates(enumerate_schemes(n, self.n_treat), cov.standardized, cov.raw, True)
+        rng = np.random.default_rng(self._seeds[0])
+        if rule is not None:
+            schemes, _ = sample_stratified(rule, self.size, rng)
+        else:
+            schemes, _ = sample_schemes(n, self.n_treat, self.size, rng)
+        return SchemeCandidates(schemes, cov.standardized, cov.raw, False, n_drawn=self.size)
+
+    @property
+    def column_weights(self) -> np.ndarray:
+        return self.covariate_matrix.weights
+
+    @cached_property
+    def scores(self) -> np.ndarray:
+        """Balance score of every candidate scheme."""
+        return self.candidates.scores(self.column_weights, self.metric)
+
+    @cached_property
+    def _acceptance(self) -> tuple[np.ndarray, float | None]:
+        scores = self.scores
+        if self.constraints is not None:
+            cons = _per_column(self._parsed_constraints, self.covariates, self.covariate_matrix)
+            return self.candidates.satisfies(cons, self.n_treat), None
+        if self.n_schemes is not None:
+            if self.n_schemes >= len(scores):
+                raise ValueError(f"n_schemes: {self.n_schemes} is not smaller than the "
+                                 f"{len(scores):,} candidate schemes; nothing would be constrained")
+            best = np.argpartition(scores, self.n_schemes - 1)[: self.n_schemes]
+            best = best[np.lexsort((best, scores[best]))]  # ties broken by enumeration order
+            mask = np.zeros(len(scores), dtype=bool)
+            mask[best] = True
+            return mask, float(scores[best[-1]])
+        cut = float(np.quantile(scores, self.cutoff))
+        tol = TIE_TOLERANCE * max(abs(cut), 1e-6 * float(np.max(np.abs(scores))), 1e-300)
+        return scores <= cut + tol, cut
+
+    @property
+    def accepted(self) -> np.ndarray:
+        """Boolean mask over the candidates: which schemes are in the constrained space."""
+        return self._acceptance[0]
+
+    @property
+    def cutoff_score(self) -> float | None:
+        """The score at the cutoff quantile (None for covariate-by-covariate constraints)."""
+        return self._acceptance[1]
+
+    @cached_property
+    def space_index(self) -> np.ndarray:
+        """Positions of the constrained space's schemes among the candidates."""
+        index = np.flatnonzero(self.accepted)
+        if len(index) < 2:
+            raise ValueError(f"the constrained space has {len(index)} scheme(s): at least 2 are needed "
+                             "to randomize; loosen the cutoff or the constraints")
+        return index
+
+    @cached_property
+    def space(self) -> SchemeSet:
+        """The constrained randomization space."""
+        return self.candidates.schemes_at(self.space_index)
+
+    @property
+    def space_scores(self) -> np.ndarray:
+        return self.scores[self.space_index]
+
+    def permutation_matrix(self) -> np.ndarray:
+        """The constrained space as an (S, n) 0/1 matrix (randomizr's ``obtain_permutation_matrix``)."""
+        return self.space.matrix()
+
+    def probabilities(self) -> pd.Series:
+        """Each cluster's probability of treatment in the constrained space."""
+        counts = sum(m.sum(axis=0, dtype=np.int64) for _, m in self.space.chunks(dtype=np.uint8))
+        return pd.Series(counts / len(self.space), index=pd.Index(self.cluster_ids, name="cluster"),
+                         name="p_treat")
+
+    def histogram(self, bins: int = 50) -> tuple[np.ndarray, np.ndarray]:
+        """Counts and bin edges of all candidate scores (binned here, not in the browser)."""
+        return np.histogram(self.scores, bins=bins)
+
+    @cached_property
+    def validity(self) -> Validity:
+        """Pair coincidence in the constrained space."""
+        n, t = self.n_clusters, self.n_treat
+        expected = (t * (t - 1) + (n - t) * (n - t - 1)) / (n * (n - 1))
+        return cluster_coincidence(self.space, self.cluster_ids, expected_fraction=expected,
+                                   samearmhi=self.samearmhi, samearmlo=self.samearmlo)
+
+    # -- re-scoring ------------------------------------------------------------------------
+    def rescore(self, **changes: Any) -> "ConstrainedDesign":
+        """A copy with new ``weights``, ``metric``, ``cutoff``, ``n_schemes`` or ``constraints``,
+        reusing the candidate schemes (the cheap path for sliders)."""
+        allowed = {"weights", "metric", "cutoff", "n_schemes", "constraints", "samearmhi", "samearmlo"}
+        unknown = set(changes) - allowed
+        if unknown:
+            raise ValueError(f"rescore: cannot change {', '.join(sorted(unknown))} without rebuilding "
+                             "the candidates; make a new ConstrainedDesign")
+        new = copy.copy(self)
+        new.__dict__ = {k: v for k, v in self.__dict__.items()
+                        if k in {"data", "covariates", "categorical", "cluster_id", "stratify", "size",
+                                 "enumerate", "seed", "samearmhi", "samearmlo", "n_treat", "_candidates",
+                                 "_seeds", "stratum_rule", "n_possible"}}
+        new.samearmhi = changes.get("samearmhi", self.samearmhi)
+        new.samearmlo = changes.get("samearmlo", self.samearmlo)
+        rule = {"metric": self.metric, "weights": self.weights, "cutoff": self.cutoff,
+                "n_schemes": self.n_schemes, "constraints": self.constraints}
+        if any(k in changes for k in ("cutoff", "n_schemes", "constraints")):
+            rule.update(cutoff=None, n_schemes=None, constraints=None)
+        rule.update({k: v for k, v in changes.items() if k in rule})
+        if rule["cutoff"] is None and rule["n_schemes"] is None and rule["constraints"] is None:
+            rule["cutoff"] = 0.1
+        new._set_rule(**rule)
+        if "weights" in changes:
+            new.covariate_matrix  # validate the new weights now
+        if new._candidates is not None:
+            cov = new.covariate_matrix
+            if cov.raw.shape != self.covariate_matrix.raw.shape:  # pragma: no cover - defensive
+                new._candidates = None
+        return new
+
+    # -- messages ---------------------------------------------------------------------------
+    @property
+    def assignment_message(self) -> str:
+        return (f"You have indicated that you want to assign {self.n_treat} clusters to treatment "
+                f"and {self.n_clusters - self.n_treat} to control")
+
+    @property
+    def scheme_message(self) -> str:
+        strata = f" balancing every stratum of {', '.join(self.stratify)}" if self.stratify else ""
+        if self.enumerated:
+            return f"There are {self.n_possible:,} possible schemes{strata}; all were enumerated"
+        c = self.candidates
+        return (f"There are {self.n_possible:,} possible schemes{strata}, more than size = {self.size:,}: "
+                f"{self.size:,} were drawn at random and {c.n_duplicates:,} duplicate(s) removed, "
+                f"leaving {len(c):,}")
+
+    @property
+    def cutoff_message(self) -> str:
+        kept = len(self.space_index)
+        if self.constraints is not None:
+            return (f"Covariate-by-covariate constraints ({', '.join(self.constraints)}): "
+                    f"{kept:,} of {len(self.scores):,} schemes ({kept / len(self.scores):.1%}) satisfy them all")
+        how = (f"the {self.n_schemes:,} best schemes" if self.n_schemes is not None
+               else f"schemes scoring at or below the q = {self.cutoff:g} quantile (ties at the cutoff kept)")
+        return (f"Balance metric {self.metric}; the constrained space keeps {how}: cutoff score "
+                f"{self.cutoff_score:.3f}, {kept:,} of {len(self.scores):,} schemes")
+
+    @property
+    def diagnostics(self) -> list[str]:
+        """Warnings a statistician should see before randomizing (small space, lost validity)."""
+        out = []
+        if len(self.space_index) < MIN_SCHEMES_FOR_TEST:
+            out.append(f"only {len(self.space_index)} schemes remain: a two-sided permutation test "
+                       f"needs at least {MIN_SCHEMES_FOR_TEST} to reach p < 0.05")
+        return out + self.validity.messages()
+
+    def __repr__(self) -> str:
+        rule = (f"constraints={self.constraints}" if self.constraints is not None else
+                f"n_schemes={self.n_schemes}" if self.n_schemes is not None else f"cutoff={self.cutoff}")
+        return (f"ConstrainedDesign(n_clusters={self.n_clusters}, n_treat={self.n_treat}, "
+                f"covariates={self.covariates}, metric={self.metric!r}, {rule}, seed={self.seed})")
+
+    # -- drawing --------------------------------------------------------------------------
+    def draw(self, seed: int | None = None) -> "Allocation":
+        """Choose one scheme uniformly from the constrained space.
+
+        With ``seed=None`` the design's own seed is used, so the same design always draws the same
+        allocation; pass another seed to draw again.
+        """
+        seq = self._seeds[1] if seed is None else np.random.SeedSequence(seed)
+        rng = np.random.default_rng(seq)
+        pick = int(rng.integers(len(self.space_index)))
+        return Allocation(self, pick, self.seed if seed is None else seed)
+
+    def parameters(self) -> dict[str, Any]:
+        """Every input that determines the result (for the audit trail)."""
+        return {
+            "method": "covariate-constrained randomization (two arms)",
+            "covariates": self.covariates, "categorical": self.categorical,
+            "cluster_id": self.cluster_id, "n_clusters": self.n_clusters, "n_treat": self.n_treat,
+            "metric": self.metric,
+            "weights": (dict(self.weights) if isinstance(self.weights, Mapping)
+                        else None if self.weights is None else list(np.asarray(self.weights, float).tolist())),
+            "cutoff": self.cutoff, "n_schemes": self.n_schemes, "constraints": self.constraints,
+            "stratify": self.stratify, "size": self.size, "enumerated": self.enumerated,
+            "seed": self.seed, "samearmhi": self.samearmhi, "samearmlo": self.samearmlo,
+        }
+
+    def data_hash(self) -> str:
+        """SHA-256 of the cluster data (CSV serialisation), to tie a result to its input."""
+        return hashlib.sha256(self.data.to_csv(index=False).encode()).hexdigest()
+
+
+def _per_column(constraints: list[Constraint], covariates: list[str], cov: CovariateMatrix) -> list[Constraint]:
+    by_name = dict(zip(covariates, constraints))
+    return [by_name[src] for src in cov.source]
+
+
+class Allocation:
+    """The drawn allocation and everything the trial's records need.
+
+    Attributes
+    ----------
+    design : the design it was drawn from.
+    seed : the seed of the draw.
+    space_position : position of the chosen scheme in the constrained space.
+    arm : 0/1 per cluster (1 = treatment), in the data's row order.
+    score : the chosen scheme's balance score.
+    """
+
+    def __init__(self, design: ConstrainedDesign, space_position: int, seed: int) -> None:
+        self.design = design
+        self.seed = seed
+        self.space_position = space_position
+        self.candidate_index = int(design.space_index[space_position])
+        self.arm = design.space.matrix(np.array([space_position]))[0].astype(int)
+        self.score = float(design.scores[self.candidate_index])
+        self.created = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+
+    def __repr__(self) -> str:
+        treated = ", ".join(map(str, self.treated_clusters))
+        return (f"Allocation(score={self.score:.3f}, treated=[{treated}], seed={self.seed}, "
+                f"space={len(self.design.space_index):,} schemes)")
+
+    @property
+    def treated_clusters(self) -> list:
+        return [c.item() if hasattr(c, "item") else c for c in self.design.cluster_ids[self.arm == 1]]
+
+    @property
+    def allocation(self) -> pd.DataFrame:
+        """Cluster id and arm (1 = treatment, 0 = control)."""
+        name = self.design.cluster_id or "cluster"
+        return pd.DataFrame({name: self.design.cluster_ids, "arm": self.arm})
+
+    @property
+    def data_cr(self) -> pd.DataFrame:
+        """The data with the arm as its first column (cvcrand's ``data_CR``)."""
+        d = self.design
+        cols = ([d.cluster_id] if d.cluster_id else []) + [c for c in d.covariates if c != d.cluster_id]
+        return pd.concat([pd.Series(self.arm, name="arm", index=d.data.index), d.data[cols]], axis=1)
+
+    @property
+    def summary(self) -> pd.DataFrame:
+        """cvcrand's ``bscores`` table."""
+        d = self.design
+        cut = d.cutoff_score if d.cutoff_score is not None else float(np.max(d.space_scores))
+        return score_summary(d.scores, self.score, cut)
+
+    @property
+    def baseline_table(self) -> pd.DataFrame:
+        d = self.design
+        return baseline_table(d.data, d.covariates, d.categorical, self.arm)
+
+    @property
+    def validity(self) -> Validity:
+        return self.design.validity
+
+    @property
+    def choice_message(self) -> str:
+        return (f"Scheme {self.space_position + 1:,} of the {len(self.design.space_index):,} in the constrained "
+                f"space was selected (seed {self.seed}); its balance score is {self.score:.3f}")
+
+    @property
+    def messages(self) -> dict[str, str]:
+        d = self.design
+        return {"assignment_message": d.assignment_message, "scheme_message": d.scheme_message,
+                "cutoff_message": d.cutoff_message, "choice_message": self.choice_message}
+
+    def audit(self) -> dict[str, Any]:
+        """The audit record: method, parameters, seed, versions, time, input hash, result."""
+        from crt_widgets import __version__
+
+        d = self.design
+        return {
+            "package": "crt-widgets", "package_version": __version__, "created": self.created,
+            "parameters": d.parameters(), "draw_seed": self.seed, "data_sha256": d.data_hash(),
+            "n_candidates": len(d.scores), "n_constrained": len(d.space_index),
+            "cutoff_score": d.cutoff_score, "chosen_space_position": self.space_position,
+            "chosen_score": self.score,
+            "allocation": {str(k): int(v) for k, v in zip(d.cluster_ids, self.arm)},
+            "messages": self.messages, "diagnostics": d.diagnostics,
+        }
+
+    def to_csv(self, path: str | Path) -> Path:
+        """Write the allocation (cluster id, arm)."""
+        path = Path(path)
+        self.allocation.to_csv(path, index=False)
+        return path
+
+    def save_space(self, path: str | Path, format: str | None = None) -> Path:
+        """Write the constrained space: ``"cvcrand"`` CSV, or our self-describing ``"json"``
+        (chosen by the file name when ``format`` is None: .csv -> cvcrand, .json/.json.gz -> json)."""
+        path = Path(path)
+        fmt = format or ("cvcrand" if path.suffix == ".csv" else "json")
+        d = self.design
+        if fmt == "cvcrand":
+            return write_cvcrand_csv(path, d.space, self.space_position)
+        if fmt != "json":
+            raise ValueError(f"format: must be 'cvcrand' or 'json', got {format!r}")
+        return write_space_json(path, d.space, self.space_position, d.cluster_ids, d.space_scores,
+                                parameters=d.parameters(), draw_seed=self.seed,
+                                data_sha256=d.data_hash(), created=self.created,
+                                cutoff_score=d.cutoff_score)
+
+    def save(self, directory: str | Path, stem: str = "design") -> dict[str, Path]:
+        """Write everything: allocation CSV, the space (cvcrand CSV and JSON), the audit JSON."""
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        audit = directory / f"{stem}_audit.json"
+        audit.write_text(json.dumps(_json_ready(self.audit()), indent=2))
+        return {
+            "allocation": self.to_csv(directory / f"{stem}_allocation.csv"),
+            "space_cvcrand": self.save_space(directory / f"{stem}_space_cvcrand.csv"),
+            "space_json": self.save_space(directory / f"{stem}_space.json.gz"),
+            "audit": audit,
+        }
+
+
+def _json_ready(value: Any) -> Any:
+    from crt_widgets.core.spaceio import _jsonable
+
+    return _jsonable(value)

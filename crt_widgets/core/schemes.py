@@ -1,0 +1,252 @@
+"""Randomization schemes of a two-arm design, stored as packed bits.
+
+A scheme assigns each of ``n`` clusters to treatment (1) or control (0). A :class:`SchemeSet`
+keeps many schemes as rows of packed bits (cluster ``j`` is bit ``j % 8`` of byte ``j // 8``), so a
+million schemes of 30 clusters take 4 MB, never a float matrix of 0/1.
+
+This module also generates schemes: every combination (:func:`enumerate_schemes`), a random sample
+with duplicates removed (:func:`sample_schemes`), and both restricted to exact balance within strata.
+
+>>> s = enumerate_schemes(4, 2)
+>>> s.matrix().tolist()[:2]
+[[1, 1, 0, 0], [1, 0, 1, 0]]
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+# bits[p] is the 0/1 pattern of byte value p, cluster order within the byte (little bit order)
+_BYTE_BITS = np.unpackbits(np.arange(256, dtype=np.uint8)[:, None], axis=1, bitorder="little")
+CHUNK_ROWS = 1 << 20
+
+
+@dataclass(frozen=True, eq=False)
+class SchemeSet:
+    """Schemes as packed bit rows.
+
+    Attributes
+    ----------
+    packed : (n_schemes, ceil(n_clusters / 8)) uint8 array.
+    n_clusters : number of clusters (columns).
+    """
+
+    packed: np.ndarray
+    n_clusters: int
+
+    # -- construction -------------------------------------------------------------------------
+    @classmethod
+    def from_matrix(cls, matrix: np.ndarray) -> "SchemeSet":
+        """From a (n_schemes, n_clusters) 0/1 matrix."""
+        m = np.asarray(matrix)
+        if m.ndim != 2:
+            raise ValueError(f"schemes: expected a 2-d 0/1 matrix, got shape {m.shape}")
+        if m.size and not np.isin(m, (0, 1)).all():
+            raise ValueError("schemes: entries must be 0 or 1")
+        return cls(np.packbits(m.astype(bool), axis=1, bitorder="little"), m.shape[1])
+
+    # -- access ---------------------------------------------------------------------------------
+    def __len__(self) -> int:
+        return self.packed.shape[0]
+
+    def __repr__(self) -> str:
+        return f"SchemeSet(n_schemes={len(self)}, n_clusters={self.n_clusters})"
+
+    def matrix(self, rows: np.ndarray | slice | None = None, dtype=np.uint8) -> np.ndarray:
+        """The schemes as a (rows, n_clusters) 0/1 array of ``dtype`` (all rows by default)."""
+        packed = self.packed if rows is None else self.packed[rows]
+        if packed.ndim == 1:
+            packed = packed[None, :]
+        m = np.unpackbits(packed, axis=1, count=self.n_clusters, bitorder="little")
+        return m if dtype == np.uint8 else m.astype(dtype)
+
+    def chunks(self, rows: int = CHUNK_ROWS, dtype=np.float32):
+        """Yield (start, 0/1 matrix) blocks of at most ``rows`` schemes, to bound memory."""
+        for start in range(0, len(self), rows):
+            yield start, self.matrix(slice(start, start + rows), dtype)
+
+    def take(self, index: np.ndarray) -> "SchemeSet":
+        """The schemes at ``index`` (integer positions or a boolean mask)."""
+        return SchemeSet(self.packed[index], self.n_clusters)
+
+    def keys(self) -> np.ndarray:
+        """One hashable key per scheme (uint64 when n <= 64, raw bytes otherwise), for de-duplication."""
+        nbytes = self.packed.shape[1]
+        if nbytes <= 8:
+            padded = np.zeros((len(self), 8), dtype=np.uint8)
+            padded[:, :nbytes] = self.packed
+            return padded.view("<u8").ravel()
+        return np.ascontiguousarray(self.packed).view(np.dtype((np.void, nbytes))).ravel()
+
+    def treated_counts(self) -> np.ndarray:
+        """Number of treated clusters in each scheme."""
+        return _BYTE_BITS.sum(axis=1)[self.packed].sum(axis=1)
+
+    def treated_sums(self, x: np.ndarray) -> np.ndarray:
+        """Column sums of ``x`` (n_clusters, k) over each scheme's treated clusters: (n_schemes, k).
+
+        One table of 256 partial sums per byte turns the sum into a few gathers.
+        """
+        x = np.asarray(x, dtype=float)
+        if x.ndim == 1:
+            x = x[:, None]
+        nbytes = self.packed.shape[1]
+        padded = np.zeros((nbytes * 8, x.shape[1]))
+        padded[: self.n_clusters] = x
+        out = np.zeros((len(self), x.shape[1]))
+        for b in range(nbytes):
+            table = _BYTE_BITS.astype(float) @ padded[8 * b: 8 * b + 8]
+            out += table[self.packed[:, b]]
+        return out
+
+    def complement(self) -> "SchemeSet":
+        """Every scheme with the arms swapped."""
+        return SchemeSet.from_matrix(1 - self.matrix())
+
+
+# -- generation -------------------------------------------------------------------------------------
+def combinations_array(n: int, k: int) -> np.ndarray:
+    """All k-subsets of range(n) as a (C(n, k), k) array, in lexicographic order (R's ``combn``).
+
+    >>> combinations_array(4, 2).tolist()
+    [[0, 1], [0, 2], [0, 3], [1, 2], [1, 3], [2, 3]]
+    """
+    dtype = np.int16 if n < 2**15 else np.int32
+    if k == 0:
+        return np.zeros((1, 0), dtype=dtype)
+    combos = np.arange(n - k + 1, dtype=dtype)[:, None]
+    for j in range(1, k):
+        last = combos[:, -1].astype(np.int64)
+        counts = (n - k + j) - last  # the next element runs over last+1 .. n-k+j
+        starts = np.repeat(last + 1, counts)
+        offsets = np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts)
+        combos = np.column_stack([np.repeat(combos, counts, axis=0), (starts + offsets).astype(dtype)])
+    return combos
+
+
+def combinations_matrix(n: int, k: int) -> np.ndarray:
+    """All k-subsets of range(n) as a (C(n, k), n) bool indicator matrix, lexicographic order."""
+    combos = combinations_array(n, k)
+    m = np.zeros((combos.shape[0], n), dtype=bool)
+    m[np.arange(combos.shape[0])[:, None], combos] = True
+    return m
+
+
+def enumerate_schemes(n: int, n_treat: int) -> SchemeSet:
+    """Every scheme with ``n_treat`` of ``n`` clusters treated, in ``combn`` order."""
+    return SchemeSet(np.packbits(combinations_matrix(n, n_treat), axis=1, bitorder="little"), n)
+
+
+def random_subsets(rng: np.random.Generator, size: int, n: int, k: np.ndarray | int) -> np.ndarray:
+    """``size`` uniform random subsets of range(n) as a (size, n) bool matrix; ``k`` per row or fixed."""
+    keys = rng.random((size, n))
+    ranks = keys.argsort(axis=1).argsort(axis=1)
+    return ranks < np.asarray(k).reshape(-1, 1)
+
+
+def unique_schemes(schemes: SchemeSet) -> tuple[SchemeSet, int]:
+    """Drop repeated schemes, keeping first occurrences in their original order; also the number dropped."""
+    _, first = np.unique(schemes.keys(), return_index=True)
+    first.sort()
+    return schemes.take(first), len(schemes) - len(first)
+
+
+def sample_schemes(n: int, n_treat: int, size: int, rng: np.random.Generator) -> tuple[SchemeSet, int]:
+    """``size`` schemes drawn uniformly at random, duplicates removed; returns (schemes, n_duplicates)."""
+    keys = rng.random((size, n))
+    kth = np.partition(keys, n_treat - 1, axis=1)[:, n_treat - 1: n_treat]
+    drawn = SchemeSet(np.packbits(keys <= kth, axis=1, bitorder="little"), n)
+    return unique_schemes(drawn)
+
+
+# -- exact balance within strata ----------------------------------------------------------------
+@dataclass(frozen=True)
+class StratumRule:
+    """How many clusters each stratum sends to treatment.
+
+    Stratum ``s`` of size ``n_s`` treats ``n_s * n_treat / n`` clusters, rounded down or up when that
+    is not a whole number (the totals must still add up to ``n_treat``).
+    """
+
+    codes: np.ndarray          # stratum index of each cluster
+    labels: tuple              # stratum label of each index
+    sizes: np.ndarray          # clusters per stratum
+    low: np.ndarray            # floor of the treated share
+    high: np.ndarray           # ceil of the treated share
+    n_treat: int
+
+    @classmethod
+    def build(cls, codes: np.ndarray, labels: tuple, n_treat: int) -> "StratumRule":
+        sizes = np.bincount(codes, minlength=len(labels))
+        share = sizes * n_treat / sizes.sum()
+        low = np.floor(share + 1e-9).astype(int)
+        high = np.ceil(share - 1e-9).astype(int)
+        if not (low.sum() <= n_treat <= high.sum()):  # pragma: no cover - arithmetic guarantees it
+            raise ValueError("stratify: no scheme balances every stratum")
+        return cls(codes, labels, sizes, low, high, n_treat)
+
+    def options(self, s: int) -> list[int]:
+        return sorted({int(self.low[s]), int(self.high[s])})
+
+    def ways_from(self) -> list[dict[int, int]]:
+        """ways[s][c]: number of ways strata s.. can treat exactly c clusters (exact integers)."""
+        ways: list[dict[int, int]] = [dict() for _ in range(len(self.sizes) + 1)]
+        ways[-1][0] = 1
+        for s in range(len(self.sizes) - 1, -1, -1):
+            for c_rest, w in ways[s + 1].items():
+                for t in self.options(s):
+                    ways[s][c_rest + t] = ways[s].get(c_rest + t, 0) + math.comb(int(self.sizes[s]), t) * w
+        return ways
+
+    def space_size(self) -> int:
+        """Number of schemes that balance every stratum."""
+        return self.ways_from()[0].get(self.n_treat, 0)
+
+    def members(self, s: int) -> np.ndarray:
+        return np.flatnonzero(self.codes == s)
+
+
+def enumerate_stratified(rule: StratumRule) -> SchemeSet:
+    """Every scheme that treats the required number of clusters in each stratum."""
+    n = len(rule.codes)
+    partial = {0: np.zeros((1, n), dtype=bool)}  # treated so far -> partial schemes
+    for s in range(len(rule.sizes)):
+        cols = rule.members(s)
+        grown: dict[int, list[np.ndarray]] = {}
+        for done, rows in partial.items():
+            for t in rule.options(s):
+                block = np.zeros((math.comb(len(cols), t), n), dtype=bool)
+                block[:, cols] = combinations_matrix(len(cols), t)
+                grown.setdefault(done + t, []).append(
+                    np.repeat(rows, len(block), axis=0) | np.tile(block, (len(rows), 1)))
+        partial = {c: np.concatenate(v) for c, v in grown.items() if c <= rule.n_treat}
+    full = partial[rule.n_treat]
+    return SchemeSet(np.packbits(full, axis=1, bitorder="little"), n)
+
+
+def sample_stratified(rule: StratumRule, size: int, rng: np.random.Generator) -> tuple[SchemeSet, int]:
+    """``size`` schemes drawn uniformly from the stratum-balanced space, duplicates removed.
+
+    Each draw first picks how many clusters each stratum treats (in proportion to the number of
+    schemes with those counts), then which clusters, so every balanced scheme is equally likely.
+    """
+    ways = rule.ways_from()
+    n = len(rule.codes)
+    out = np.zeros((size, n), dtype=bool)
+    remaining = np.full(size, rule.n_treat)
+    for s in range(len(rule.sizes)):
+        opts = rule.options(s)
+        if len(opts) == 1:
+            t = np.full(size, opts[0])
+        else:
+            lo, hi = opts
+            w_lo = np.array([math.comb(int(rule.sizes[s]), lo) * ways[s + 1].get(int(c) - lo, 0) for c in range(rule.n_treat + 1)], dtype=float)
+            w_hi = np.array([math.comb(int(rule.sizes[s]), hi) * ways[s + 1].get(int(c) - hi, 0) for c in range(rule.n_treat + 1)], dtype=float)
+            p_hi = w_hi[remaining] / (w_lo[remaining] + w_hi[remaining])
+            t = np.where(rng.random(size) < p_hi, hi, lo)
+        cols = rule.members(s)
+        out[:, cols] = random_subsets(rng, size, len(cols), t)
+        remaining = remaining - t
+    return unique_schemes(SchemeSet(np.packbits(out, axis=1, bitorder="little"), n))

@@ -1,0 +1,184 @@
+"""Saved randomization spaces: cvcrand's CSV, and our self-describing JSON for the audit trail.
+
+cvcrand's CSV: a header ``"SchemeChosen","",...``, then one row per scheme: the chosen-scheme
+indicator, then one 0/1 column per cluster (in the order of the design data). R's ``cptest``
+reads ours and we read theirs.
+
+Our JSON (``.json``, or ``.json.gz`` compressed) also keeps the cluster ids, each scheme's score,
+the design parameters, the seed, the package version, the time and a hash of the input data::
+
+    {"format": "crt-widgets/space", "format_version": 1, "cluster_ids": [...],
+     "schemes": ["0110...", ...], "chosen": 17, "scores": [...], "parameters": {...}, ...}
+
+>>> from crt_widgets.datasets import dickinson_cvcrand_space_path
+>>> space = read_space(dickinson_cvcrand_space_path())
+>>> len(space.schemes), space.chosen
+(1287, 0)
+"""
+from __future__ import annotations
+
+import gzip
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from crt_widgets.core.schemes import SchemeSet
+
+FORMAT = "crt-widgets/space"
+FORMAT_VERSION = 1
+
+
+@dataclass(frozen=True, eq=False)
+class SavedSpace:
+    """A randomization space read back from a file.
+
+    Attributes
+    ----------
+    schemes : the schemes (rows) over the clusters (columns).
+    chosen : row index of the scheme that was used.
+    cluster_ids : the cluster labels of the columns (None for cvcrand's CSV, which has none).
+    scores : balance score of each scheme, if saved.
+    metadata : parameters, seed, package version, ... (our format only).
+    """
+
+    schemes: SchemeSet
+    chosen: int
+    cluster_ids: np.ndarray | None = None
+    scores: np.ndarray | None = None
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def chosen_scheme(self) -> np.ndarray:
+        """The 0/1 assignment that was used."""
+        return self.schemes.matrix(np.array([self.chosen]))[0]
+
+    def __repr__(self) -> str:
+        return (f"SavedSpace(n_schemes={len(self.schemes)}, n_clusters={self.schemes.n_clusters}, "
+                f"chosen={self.chosen}, cluster_ids={'yes' if self.cluster_ids is not None else 'no'})")
+
+
+def write_cvcrand_csv(path: str | Path, schemes: SchemeSet, chosen: int) -> Path:
+    """Write a space in cvcrand's exact CSV format."""
+    path = Path(path)
+    n = schemes.n_clusters
+    header = ",".join(['"SchemeChosen"'] + ['""'] * n)
+    flag = np.zeros((len(schemes), 1), dtype=np.uint8)
+    flag[chosen] = 1
+    with open(path, "w", newline="") as fh:
+        fh.write(header + "\n")
+        for start, m in schemes.chunks(dtype=np.uint8):
+            block = np.hstack([flag[start:start + len(m)], m])
+            np.savetxt(fh, block, fmt="%d", delimiter=",")
+    return path
+
+
+def read_cvcrand_csv(path: str | Path) -> SavedSpace:
+    """Read cvcrand's CSV (first column: the chosen-scheme indicator)."""
+    path = Path(path)
+    try:
+        frame = pd.read_csv(path, header=0)
+    except (pd.errors.EmptyDataError, pd.errors.ParserError) as exc:
+        raise ValueError(f"space file {path.name}: not a readable CSV ({exc})") from None
+    if frame.shape[1] < 3 or len(frame) < 1:
+        raise ValueError(f"space file {path.name}: expected a chosen-scheme column and at least 2 "
+                         f"cluster columns, got {frame.shape[1]} column(s) and {len(frame)} row(s)")
+    values = frame.to_numpy()
+    if pd.isna(values).any() or not np.isin(values, (0, 1)).all():
+        raise ValueError(f"space file {path.name}: every entry must be 0 or 1")
+    flags = values[:, 0].astype(int)
+    return SavedSpace(SchemeSet.from_matrix(values[:, 1:].astype(np.uint8)), _one_chosen(flags, path.name))
+
+
+def _one_chosen(flags: np.ndarray, name: str) -> int:
+    chosen = np.flatnonzero(flags == 1)
+    if len(chosen) == 0:
+        raise ValueError(f"space file {name}: no scheme is marked as chosen in the first column")
+    if len(chosen) > 1:
+        raise ValueError(f"space file {name}: {len(chosen)} schemes are marked as chosen; expected one")
+    return int(chosen[0])
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, np.ndarray):
+        return _jsonable(value.tolist())
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, float) and not np.isfinite(value):
+        return None
+    return value
+
+
+def write_space_json(path: str | Path, schemes: SchemeSet, chosen: int, cluster_ids: Any,
+                     scores: np.ndarray | None = None, **metadata: Any) -> Path:
+    """Write a space in our self-describing JSON format (gzip-compressed when the name ends in .gz)."""
+    from crt_widgets import __version__
+
+    path = Path(path)
+    rows = ["".join(map(str, row)) for _, m in schemes.chunks(dtype=np.uint8) for row in m.tolist()]
+    doc = {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "package_version": __version__,
+        "n_clusters": schemes.n_clusters,
+        "n_schemes": len(schemes),
+        "cluster_ids": _jsonable(np.asarray(cluster_ids)),
+        "chosen": int(chosen),
+        **_jsonable(metadata),
+        "scores": None if scores is None else [float(f"{s:.12g}") for s in np.asarray(scores).tolist()],
+        "schemes": rows,
+    }
+    text = json.dumps(doc, indent=None, separators=(",", ":"))
+    opener = gzip.open if path.suffix == ".gz" else open
+    with opener(path, "wt", encoding="utf-8") as fh:
+        fh.write(text)
+    return path
+
+
+def read_space_json(path: str | Path) -> SavedSpace:
+    """Read our JSON format."""
+    path = Path(path)
+    opener = gzip.open if path.suffix == ".gz" else open
+    try:
+        with opener(path, "rt", encoding="utf-8") as fh:
+            doc = json.load(fh)
+    except (json.JSONDecodeError, OSError, UnicodeDecodeError) as exc:
+        raise ValueError(f"space file {path.name}: not a readable JSON space ({exc})") from None
+    if not isinstance(doc, dict) or doc.get("format") != FORMAT:
+        raise ValueError(f"space file {path.name}: not a crt-widgets space (missing format {FORMAT!r})")
+    rows = doc["schemes"]
+    n = int(doc["n_clusters"])
+    if any(len(r) != n for r in rows):
+        raise ValueError(f"space file {path.name}: every scheme must have {n} entries")
+    matrix = np.frombuffer("".join(rows).encode("ascii"), dtype=np.uint8).reshape(len(rows), n) - ord("0")
+    flags = np.zeros(len(rows), dtype=int)
+    chosen = int(doc["chosen"])
+    if not 0 <= chosen < len(rows):
+        raise ValueError(f"space file {path.name}: chosen scheme {chosen} is out of range")
+    flags[chosen] = 1
+    scores = None if doc.get("scores") is None else np.asarray(doc["scores"], dtype=float)
+    meta = {k: v for k, v in doc.items() if k not in {"schemes", "scores", "cluster_ids", "chosen"}}
+    return SavedSpace(SchemeSet.from_matrix(matrix), chosen, np.asarray(doc["cluster_ids"]), scores, meta)
+
+
+def read_space(path: str | Path) -> SavedSpace:
+    """Read a saved space, cvcrand's CSV or our JSON, by its content."""
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"space file not found: {path}")
+    with open(path, "rb") as fh:
+        head = fh.read(2)
+    if path.suffix in {".json", ".gz"} or head in (b"{\"", b"\x1f\x8b"):
+        return read_space_json(path)
+    return read_cvcrand_csv(path)
+
+
+# cvcrand's own name, for users porting scripts
+read_cvcrand_space = read_cvcrand_csv
