@@ -154,11 +154,19 @@ def unique_schemes(schemes: SchemeSet) -> tuple[SchemeSet, int]:
 
 
 def sample_schemes(n: int, n_treat: int, size: int, rng: np.random.Generator) -> tuple[SchemeSet, int]:
-    """``size`` schemes drawn uniformly at random, duplicates removed; returns (schemes, n_duplicates)."""
-    keys = rng.random((size, n))
-    kth = np.partition(keys, n_treat - 1, axis=1)[:, n_treat - 1: n_treat]
-    drawn = SchemeSet(np.packbits(keys <= kth, axis=1, bitorder="little"), n)
-    return unique_schemes(drawn)
+    """``size`` schemes drawn uniformly at random, duplicates removed; returns (schemes, n_duplicates).
+
+    Selection sampling (Knuth's algorithm S), vectorised over draws: cluster ``j`` is treated with
+    probability (clusters still needed) / (clusters left), which makes every k-subset equally likely;
+    the bits go straight into the packed rows.
+    """
+    packed = np.zeros((size, (n + 7) // 8), dtype=np.uint8)
+    needed = np.full(size, float(n_treat))
+    for j in range(n):
+        chosen = rng.random(size) * (n - j) < needed
+        needed -= chosen
+        packed[:, j // 8] |= chosen.view(np.uint8) << np.uint8(j % 8)
+    return unique_schemes(SchemeSet(packed, n))
 
 
 # -- exact balance within strata ----------------------------------------------------------------

@@ -13,7 +13,7 @@ the design parameters, the seed, the package version, the time and a hash of the
 >>> from crt_widgets.datasets import dickinson_cvcrand_space_path
 >>> space = read_space(dickinson_cvcrand_space_path())
 >>> len(space.schemes), space.chosen
-(1287, 0)
+(1287, 927)
 """
 from __future__ import annotations
 
