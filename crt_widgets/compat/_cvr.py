@@ -103,7 +103,7 @@ def cvrall(
     >>> r = cvrall(clustername=d["county"], x=d[["location", "inciis", "uptodateonimmunizations",
     ...     "hispanic", "incomecat"]], ntotal_cluster=16, ntrt_cluster=8,
     ...     categorical=["location", "incomecat"], cutoff=0.1, seed=12345)
-    >>> round(r["bscores"].loc["cutoff score", "value"], 3)
+    >>> round(float(r["bscores"].loc["cutoff score", "value"]), 3)
     7.638
     """
     data, cid = _frame(x, clustername)

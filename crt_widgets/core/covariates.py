@@ -5,7 +5,7 @@ cvcrand chooses it (the first category of a pandas Categorical, otherwise the fi
 order), so that balance scores match cvcrand's.
 
 >>> import pandas as pd
->>> df = pd.DataFrame({"size": [10, 20, 30, 45], "region": ["b", "a", "b", "a"]})
+>>> df = pd.DataFrame({"size": [10, 20, 30, 45, 50], "region": ["b", "a", "b", "a", "a"]})
 >>> cov = prepare_covariates(df, ["size", "region"], categorical=["region"])
 >>> cov.columns
 ('size', 'region=b')

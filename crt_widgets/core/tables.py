@@ -1,7 +1,7 @@
 """Summary tables of a design: the balance-score summary (cvcrand's ``bscores``) and the baseline table by arm.
 
 >>> import numpy as np
->>> score_summary(np.arange(1.0, 11.0), selected=2.0, cutoff=1.9).loc["Mean", "value"]
+>>> float(score_summary(np.arange(1.0, 11.0), selected=2.0, cutoff=1.9).loc["Mean", "value"])
 5.5
 """
 from __future__ import annotations

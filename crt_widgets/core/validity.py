@@ -7,7 +7,7 @@ from one matrix product per arm, never a loop over pairs.
 >>> import numpy as np
 >>> v = cluster_coincidence(np.array([[1, 1, 0, 0], [0, 0, 1, 1]]))
 >>> v.always_together
-[(0, 1), (2, 3)]
+[(1, 2), (3, 4)]
 """
 from __future__ import annotations
 

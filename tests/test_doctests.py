@@ -1,0 +1,17 @@
+"""The examples in the docstrings of the public modules run and give what they show."""
+from __future__ import annotations
+
+import doctest
+import importlib
+
+import pytest
+
+MODULES = ["crt_widgets", "crt_widgets.core.covariates", "crt_widgets.core.schemes", "crt_widgets.core.constraints",
+           "crt_widgets.core.validity", "crt_widgets.core.tables", "crt_widgets.core.spaceio",
+           "crt_widgets.core.design", "crt_widgets.compat._cvr", "crt_widgets.datasets"]
+
+
+@pytest.mark.parametrize("name", MODULES)
+def test_docstring_examples(name):
+    result = doctest.testmod(importlib.import_module(name), optionflags=doctest.NORMALIZE_WHITESPACE)
+    assert result.failed == 0

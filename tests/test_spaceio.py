@@ -1,0 +1,51 @@
+"""Saved spaces: cvcrand's CSV byte format, our JSON, and bad files."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from crt_widgets.core.schemes import enumerate_schemes
+from crt_widgets.core.spaceio import read_space, write_cvcrand_csv, write_space_json
+from crt_widgets.datasets import dickinson_cvcrand_space_path
+
+
+def test_cvcrand_file_round_trips_byte_for_byte(tmp_path):
+    src = dickinson_cvcrand_space_path()
+    space = read_space(src)
+    out = write_cvcrand_csv(tmp_path / "copy.csv", space.schemes, space.chosen)
+    assert out.read_text().splitlines() == src.read_text().splitlines()
+
+
+def test_json_round_trip_plain_and_gzip(tmp_path):
+    s = enumerate_schemes(10, 4)
+    for name in ("s.json", "s.json.gz"):
+        path = write_space_json(tmp_path / name, s, 7, [f"k{i}" for i in range(10)], np.arange(len(s)) / 3,
+                                seed=5, parameters={"cutoff": 0.1})
+        back = read_space(path)
+        np.testing.assert_array_equal(back.schemes.packed, s.packed)
+        assert back.chosen == 7 and back.metadata["seed"] == 5
+        assert back.cluster_ids.tolist() == [f"k{i}" for i in range(10)]
+        np.testing.assert_allclose(back.scores, np.arange(len(s)) / 3, rtol=1e-11)
+
+
+@pytest.mark.parametrize("text,match", [
+    ('"SchemeChosen","",""\n0,1,0\n0,0,1\n', "no scheme is marked"),
+    ('"SchemeChosen","",""\n1,1,0\n1,0,1\n', "2 schemes are marked"),
+    ('"SchemeChosen","",""\n1,1,2\n0,0,1\n', "0 or 1"),
+    ('"SchemeChosen",""\n1,1\n', "at least 2 cluster columns"),
+    ('', "not a readable CSV"),
+])
+def test_bad_cvcrand_files(tmp_path, text, match):
+    p = tmp_path / "bad.csv"
+    p.write_text(text)
+    with pytest.raises(ValueError, match=match):
+        read_space(p)
+
+
+def test_bad_json_and_missing_files(tmp_path):
+    p = tmp_path / "bad.json"
+    p.write_text('{"format": "something else"}')
+    with pytest.raises(ValueError, match="not a crt-widgets space"):
+        read_space(p)
+    with pytest.raises(FileNotFoundError):
+        read_space(tmp_path / "nope.csv")
