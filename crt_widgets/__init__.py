@@ -28,7 +28,6 @@ _EXPORTS = {
     "cluster_coincidence": "crt_widgets.core.validity",
     "read_space": "crt_widgets.core.spaceio",
     "read_cvcrand_space": "crt_widgets.core.spaceio",
-    "exact_constrained_enumeration": "crt_widgets.core.exact",
     # analysis: clustered permutation test (issue: analysis)
     "permutation_test": "crt_widgets.core.permutation",
     # multi-arm, factorial and matched designs (issue: multi-arm)
