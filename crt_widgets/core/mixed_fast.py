@@ -79,11 +79,14 @@ class NestedFit:
     n_evaluations: int
 
 
-def nested_stats(X: np.ndarray, y: np.ndarray, inner: np.ndarray, outer: np.ndarray | None) -> NestedStats:
+def nested_stats(X: np.ndarray, y: np.ndarray, inner: np.ndarray, outer: np.ndarray | None,
+                 weights: np.ndarray | None = None, shift: np.ndarray | None = None) -> NestedStats:
     """One pass over the rows: cross products and per-inner-group counts and sums.
 
     ``inner`` and ``outer`` are integer codes 0..R-1 and 0..G-1 (``outer=None`` for one level);
     every inner group must lie inside one outer group (callers code inner groups within outer).
+    Integer ``weights`` count each row that many times (a bootstrap resample without copying
+    rows; inner groups left with no rows are dropped). ``shift`` overrides the centring values.
     """
     X = np.asarray(X, dtype=float)
     y = np.asarray(y, dtype=float)
@@ -94,25 +97,44 @@ def nested_stats(X: np.ndarray, y: np.ndarray, inner: np.ndarray, outer: np.ndar
     intercept_col = _intercept_column(X)
     # centre every column but the intercept: the cross products then carry no large common
     # offset, which keeps the subtractions in the deviance accurate to many digits
-    shift = data.mean(axis=0)
+    if shift is None:
+        shift = data.mean(axis=0)
+    shift = np.array(shift, dtype=float)
     if intercept_col is None:  # without an intercept, centring would change the model
         shift[:] = 0.0
     else:
         shift[intercept_col] = 0.0
     data -= shift
-    cross = data.T @ data
     n_inner = int(inner.max()) + 1
-    counts = np.bincount(inner, minlength=n_inner).astype(float)
-    sums = np.column_stack([np.bincount(inner, weights=data[:, j], minlength=n_inner) for j in range(p + 1)])
-    starts = None
+    if weights is None:
+        cross = data.T @ data
+        counts = np.bincount(inner, minlength=n_inner).astype(float)
+        sums = np.column_stack([np.bincount(inner, weights=data[:, j], minlength=n_inner) for j in range(p + 1)])
+        n_obs = n
+    else:
+        w = np.asarray(weights, dtype=float)
+        cross = (data * w[:, None]).T @ data
+        counts = np.bincount(inner, weights=w, minlength=n_inner)
+        sums = np.column_stack([np.bincount(inner, weights=w * data[:, j], minlength=n_inner) for j in range(p + 1)])
+        n_obs = int(round(w.sum()))
+    inner_outer = np.zeros(n_inner, dtype=np.int64)
     if outer is not None:
-        inner_outer = np.zeros(n_inner, dtype=np.int64)
         inner_outer[inner] = outer
+    keep = counts > 0
+    return stats_from_groups(n_obs, cross, counts[keep], sums[keep], inner_outer[keep] if outer is not None else None,
+                             shift, intercept_col)
+
+
+def stats_from_groups(n_obs: int, cross: np.ndarray, counts: np.ndarray, sums: np.ndarray,
+                      inner_outer: np.ndarray | None, shift: np.ndarray, intercept_col: int | None) -> NestedStats:
+    """Assemble :class:`NestedStats` from per-inner-group counts and sums (and their outer codes)."""
+    starts = None
+    if inner_outer is not None:
         order = np.argsort(inner_outer, kind="stable")
         counts, sums, inner_outer = counts[order], sums[order], inner_outer[order]
         starts = np.flatnonzero(np.r_[True, np.diff(inner_outer) != 0])
-    return NestedStats(n_obs=n, cross=cross, inner_n=counts, inner_sums=sums, outer_starts=starts,
-                       shift=shift, intercept_col=intercept_col)
+    return NestedStats(n_obs=int(n_obs), cross=cross, inner_n=counts, inner_sums=sums, outer_starts=starts,
+                       shift=np.asarray(shift, dtype=float), intercept_col=intercept_col)
 
 
 def weighted_quadratic(stats: NestedStats, tau: np.ndarray) -> tuple[np.ndarray, float]:
@@ -171,25 +193,35 @@ def full_deviance(variances: np.ndarray, stats: NestedStats, reml: bool = True) 
     return dev
 
 
-def fit_nested(stats: NestedStats, reml: bool = True, start: np.ndarray | None = None) -> NestedFit:
-    """Minimise the profiled deviance over ``theta >= 0`` and return the estimates."""
+def fit_nested(stats: NestedStats, reml: bool = True, start: np.ndarray | None = None,
+               polish: bool = True) -> NestedFit:
+    """Minimise the profiled deviance over ``theta >= 0`` and return the estimates.
+
+    ``start``: relative SDs to start from (e.g. a previous fit's ``theta`` when refitting many
+    similar data sets); ``polish=False`` skips the final Nelder-Mead polish (the quasi-Newton
+    optimum is then good to about 1e-6 in theta, plenty for a decision in a simulation).
+    """
     n_theta = 2 if stats.two_level else 1
-    x0 = np.ones(n_theta) if start is None else np.sqrt(np.maximum(np.asarray(start, float), 0.0))
+    x0 = np.ones(n_theta) if start is None else np.maximum(np.asarray(start, float), 1e-3)
     fun = lambda th: profiled_deviance(th, stats, reml)  # noqa: E731
     # coarse-to-fine: a bounded quasi-Newton run, then a polish from its end point; the deviance
     # is cheap (no pass over rows), so tight tolerances cost little and pin the optimum down
     res = optimize.minimize(fun, x0, method="L-BFGS-B", bounds=[(0.0, None)] * n_theta,
                             options={"ftol": 1e-15, "gtol": 1e-10, "maxiter": 500})
-    res2 = optimize.minimize(fun, res.x, method="Nelder-Mead",
-                             options={"xatol": 1e-10, "fatol": 1e-13, "maxiter": 2000})
-    theta = np.abs(res2.x) if res2.fun <= res.fun else res.x  # deviance depends on theta^2 only
-    n_eval = res.nfev + res2.nfev
+    theta, n_eval, converged = res.x, res.nfev, bool(res.success)
+    if polish:
+        res2 = optimize.minimize(fun, res.x, method="Nelder-Mead",
+                                 options={"xatol": 1e-10, "fatol": 1e-13, "maxiter": 2000})
+        if res2.fun <= res.fun:
+            theta = np.abs(res2.x)  # the deviance depends on theta^2 only
+        n_eval += res2.nfev
+        converged = converged or bool(res2.success)
     deviance, beta_c, chol, sigma2 = _solve(stats, np.square(theta), reml)
     p = stats.n_fe
     cov_c = sigma2 * linalg.cho_solve(chol, np.eye(p))
     beta, cov = _uncentre(stats, beta_c, cov_c)
     return NestedFit(theta=theta, beta=beta, cov_beta=cov, sigma2=sigma2, variances=sigma2 * theta**2,
-                     deviance=float(deviance), reml=reml, converged=bool(res.success or res2.success),
+                     deviance=float(deviance), reml=reml, converged=converged,
                      n_evaluations=int(n_eval))
 
 
@@ -234,3 +266,10 @@ def _intercept_column(X: np.ndarray) -> int | None:
         return None
     ones = np.flatnonzero(np.all(X == 1.0, axis=0))
     return int(ones[0]) if ones.size else None
+
+
+def coefficient_test(stats: NestedStats, column: int, reml: bool = True, start: np.ndarray | None = None,
+                     polish: bool = False) -> tuple[float, float, NestedFit]:
+    """Estimate and standard error of one fixed effect (by column index), and the fit."""
+    fit = fit_nested(stats, reml=reml, start=start, polish=polish)
+    return float(fit.beta[column]), float(np.sqrt(fit.cov_beta[column, column])), fit
