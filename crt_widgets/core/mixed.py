@@ -189,10 +189,10 @@ def _fit_fast(X, y, names, codes, group_names, common, variance_se) -> MixedResu
     outer = codes[0]
     inner = codes[-1]
     stats = mixed_fast.nested_stats(X, y, inner, outer if len(codes) == 2 else None)
-    try:
-        fit = mixed_fast.fit_nested(stats, reml=common["method"] == "reml")
-    except np.linalg.LinAlgError:
-        raise ValueError(f"the fixed-effects design of {common['formula']!r} is rank deficient (collinear terms)") from None
+    p = stats.n_fe
+    if np.linalg.matrix_rank(stats.cross[:p, :p]) < p:
+        raise ValueError(f"the fixed-effects design of {common['formula']!r} is rank deficient (collinear terms)")
+    fit = mixed_fast.fit_nested(stats, reml=common["method"] == "reml")
     keys = [*group_names, "residual"]
     values = [*fit.variances.tolist(), fit.sigma2]
     se = np.full(len(keys), np.nan)

@@ -138,20 +138,29 @@ def stats_from_groups(n_obs: int, cross: np.ndarray, counts: np.ndarray, sums: n
 
 
 def weighted_quadratic(stats: NestedStats, tau: np.ndarray) -> tuple[np.ndarray, float]:
-    """``[X, y]' W [X, y]`` and ``log|V / s2|`` at relative variances ``tau`` (outer, inner)."""
+    """``[X, y]' W [X, y]`` and ``log|V / s2|`` at relative variances ``tau`` (outer, inner).
+
+    Written as a sum of non-negative parts (within-inner-group scatter, weighted scatter of the
+    inner-group means around their outer group's weighted mean, and the outer groups' means) so
+    that no large terms cancel, even when a variance ratio is huge.
+    """
     tau_inner = float(tau[-1])
     n, S = stats.inner_n, stats.inner_sums
+    means = S / n[:, None]
+    within = stats.cross - (S.T / n) @ S
     d = 1.0 + tau_inner * n
-    Q = stats.cross - (S.T * (tau_inner / d)) @ S
+    w = n / d
     logdet = float(np.log(d).sum())
-    if stats.two_level:
-        tau_outer = float(tau[0])
-        starts = stats.outer_starts
-        g = np.add.reduceat(n / d, starts)
-        T = np.add.reduceat(S / d[:, None], starts, axis=0)
-        h = 1.0 + tau_outer * g
-        Q = Q - (T.T * (tau_outer / h)) @ T
-        logdet += float(np.log(h).sum())
+    if not stats.two_level:
+        return within + (means.T * w) @ means, logdet
+    tau_outer = float(tau[0])
+    starts = stats.outer_starts
+    G = np.add.reduceat(w, starts)
+    outer_means = np.add.reduceat(means * w[:, None], starts, axis=0) / G[:, None]
+    sizes = np.diff(np.r_[starts, n.size])
+    dev = means - np.repeat(outer_means, sizes, axis=0)
+    Q = within + (dev.T * w) @ dev + (outer_means.T * (G / (1.0 + tau_outer * G))) @ outer_means
+    logdet += float(np.log1p(tau_outer * G).sum())
     return Q, logdet
 
 
@@ -171,7 +180,10 @@ def _solve(stats: NestedStats, tau: np.ndarray, reml: bool):
 
 def profiled_deviance(theta: np.ndarray, stats: NestedStats, reml: bool = True) -> float:
     """lme4's profiled deviance (REML criterion when ``reml``) at relative SDs ``theta``."""
-    return _solve(stats, np.square(theta), reml)[0]
+    try:
+        return _solve(stats, np.square(theta), reml)[0]
+    except np.linalg.LinAlgError:  # numerically singular X'WX far from the optimum: steer away
+        return float(np.finfo(float).max)
 
 
 def full_deviance(variances: np.ndarray, stats: NestedStats, reml: bool = True) -> float:
@@ -204,10 +216,14 @@ def fit_nested(stats: NestedStats, reml: bool = True, start: np.ndarray | None =
     n_theta = 2 if stats.two_level else 1
     x0 = np.ones(n_theta) if start is None else np.maximum(np.asarray(start, float), 1e-3)
     fun = lambda th: profiled_deviance(th, stats, reml)  # noqa: E731
+    # the quasi-Newton stage works on tau = theta^2: in theta every point with a zero component
+    # is stationary (the deviance depends on theta^2), which can stop a gradient method there
+    fun_tau = lambda tau: profiled_deviance(np.sqrt(np.maximum(tau, 0.0)), stats, reml)  # noqa: E731
     # coarse-to-fine: a bounded quasi-Newton run, then a polish from its end point; the deviance
     # is cheap (no pass over rows), so tight tolerances cost little and pin the optimum down
-    res = optimize.minimize(fun, x0, method="L-BFGS-B", bounds=[(0.0, None)] * n_theta,
+    res = optimize.minimize(fun_tau, x0**2, method="L-BFGS-B", bounds=[(0.0, None)] * n_theta,
                             options={"ftol": 1e-15, "gtol": 1e-10, "maxiter": 500})
+    res.x = np.sqrt(np.maximum(res.x, 0.0))
     theta, n_eval, converged = res.x, res.nfev, bool(res.success)
     if polish:
         res2 = optimize.minimize(fun, res.x, method="Nelder-Mead",
