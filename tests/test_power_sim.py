@@ -11,6 +11,7 @@ from crt_widgets.core.power import crt_power
 from crt_widgets.core.powersim import chapter_power_simulation
 from crt_widgets.core.powersim_design import (
     cluster_level_analysis,
+    constrained_randomization,
     design_power_simulation,
     mixed_model_analysis,
     pair_matching,
@@ -110,7 +111,7 @@ def test_design_simulation_independent_of_workers_and_chunks():
     a = design_power_simulation(**kwargs)
     b = design_power_simulation(n_jobs=2, chunk_size=7, **kwargs)
     pd.testing.assert_frame_equal(a.pvalues, b.pvalues)
-    assert list(a.table.allocation) == ["simple", "stratified", "pair-matched"]
+    assert list(a.table.allocation) == ["simple", "stratified", "pair-matched", "constrained q=0.3", "constrained q=0.1"]
     assert not a.pvalues.equals(design_power_simulation(**(kwargs | {"seed": 8})).pvalues)
 
 
@@ -125,14 +126,33 @@ def test_dask_local_cluster_gives_the_same_result():
     pd.testing.assert_frame_equal(local.pvalues, on_dask.pvalues)
 
 
-def test_balance_by_design_raises_power_when_covariates_predict_the_outcome():
-    # covariates explain 90% of the between-cluster variance; adjusted analysis for all methods
+def test_constrained_randomization_with_adjusted_analysis_gains_power():
+    # Li et al. (2016): when cluster covariates predict the outcome, constrained randomization with
+    # an adjusted analysis has more power than simple randomization. Common random numbers make
+    # the per-trial rejections paired; the gain must exceed 2 paired standard errors.
     res = design_power_simulation(n_clusters=12, cluster_size=20, icc=0.2, effect=0.5, covariate_r2=0.9,
-                                  n_covariates=1, n_trials=200, seed=4,
-                                  analysis=cluster_level_analysis(adjust=True))
-    power = res.table.set_index("allocation").power
-    assert power["pair-matched"] >= power["simple"] - 2 * res.table.mcse.max()
-    assert 0.2 < power["simple"] < 1.0
+                                  n_covariates=2, n_trials=300, seed=4,
+                                  allocations={"simple": simple_randomization,
+                                               "constrained": constrained_randomization(0.1)})
+    reject = (res.pvalues < 0.05).astype(int)
+    gain = reject["constrained"] - reject["simple"]
+    assert gain.mean() > 2 * gain.std(ddof=1) / np.sqrt(len(gain))
+    # reproducible by seed, whatever the workers; trial i's seed does not depend on n_trials
+    again = design_power_simulation(n_clusters=12, cluster_size=20, icc=0.2, effect=0.5, covariate_r2=0.9,
+                                    n_covariates=2, n_trials=30, seed=4, n_jobs=2,
+                                    allocations={"simple": simple_randomization,
+                                                 "constrained": constrained_randomization(0.1)})
+    pd.testing.assert_frame_equal(again.pvalues, res.pvalues.iloc[:30])
+
+
+def test_unadjusted_analysis_after_balancing_is_conservative():
+    # the other half of Li et al.'s finding: balancing by design without adjusting for the
+    # covariates in the analysis gives a test smaller than its nominal size
+    res = design_power_simulation(n_clusters=12, cluster_size=20, icc=0.2, effect=0.0, covariate_r2=0.9,
+                                  n_covariates=2, n_trials=300, seed=6,
+                                  allocations={"constrained": constrained_randomization(0.1)},
+                                  analysis=cluster_level_analysis(adjust=False))
+    assert res.table.power.iloc[0] < 0.05 - 2 * np.sqrt(0.05 * 0.95 / 300)
 
 
 def test_binary_and_count_outcomes_gain_power_with_the_effect():

@@ -15,7 +15,7 @@ clusters: DataFrame) -> p-value`` (``individuals`` has ``cluster``, ``y``, ``tre
 
 >>> res = design_power_simulation(n_clusters=12, cluster_size=20, icc=0.05, effect=0.0, n_trials=20, seed=1)
 >>> list(res.table.allocation)
-['simple', 'stratified', 'pair-matched']
+['simple', 'stratified', 'pair-matched', 'constrained q=0.3', 'constrained q=0.1']
 """
 from __future__ import annotations
 
@@ -101,13 +101,35 @@ def pair_matching(covariates: Sequence[str] | None = None) -> Allocation:
     return allocate
 
 
+def constrained_randomization(cutoff: float = 0.1, covariates: Sequence[str] | None = None, metric: str = "l2",
+                              size: int = 20_000) -> Allocation:
+    """Covariate-constrained randomization (:class:`crt_widgets.core.design.ConstrainedDesign`):
+    among all (or ``size`` sampled) half/half schemes, keep the best ``cutoff`` share by balance
+    score on the covariates (default ``x1..xq``) and draw one; its seed comes from ``rng``."""
+    def allocate(clusters: pd.DataFrame, rng: np.random.Generator) -> np.ndarray:
+        import warnings
+
+        from crt_widgets.core.design import ConstrainedDesign
+
+        cols = list(covariates) if covariates else [c for c in clusters.columns if c.startswith("x")]
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # small-space advice is for a real trial, not each simulated one
+            design = ConstrainedDesign(clusters, covariates=cols, n_treat=len(clusters) // 2, cutoff=cutoff,
+                                       metric=metric, size=size, seed=int(rng.integers(2**63 - 1)))
+            return np.asarray(design.draw().arm, dtype=int)
+
+    allocate.__name__ = f"constrained_{cutoff:g}"
+    return allocate
+
+
 def default_allocations(n_covariates: int = 2) -> dict[str, Allocation]:
-    """Simple randomization, stratification on ``x1`` (2 strata) and pair matching on all covariates
-    (simple randomization only when there are no covariates)."""
+    """Simple randomization, stratification on ``x1`` (2 strata), pair matching on all covariates,
+    and constrained randomization at cutoffs 0.3 and 0.1 (simple only when there are no covariates)."""
     if n_covariates == 0:
         return {"simple": simple_randomization}
     return {"simple": simple_randomization, "stratified": stratified_randomization("x1", 2),
-            "pair-matched": pair_matching()}
+            "pair-matched": pair_matching(), "constrained q=0.3": constrained_randomization(0.3),
+            "constrained q=0.1": constrained_randomization(0.1)}
 
 
 # ---------------------------------------------------------------- analyses
