@@ -193,3 +193,10 @@ def test_allocation_methods():
 def test_design_simulation_bad_input(kwargs, message):
     with pytest.raises(ValueError, match=message):
         design_power_simulation(**({"n_trials": 2, "seed": 1} | kwargs))
+
+
+def test_progress_bar_reports_on_stderr(capsys):
+    design_power_simulation(n_clusters=6, cluster_size=5, icc=0.1, effect=0.0, n_covariates=0, n_trials=4,
+                            seed=1, chunk_size=2, progress=True)
+    err = capsys.readouterr().err
+    assert "design power" in err and "2/2" in err

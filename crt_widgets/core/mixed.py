@@ -43,8 +43,10 @@ class MixedResult:
 
     Attributes: ``fe_params`` (fixed effects, named as statsmodels/patsy name terms), ``bse``,
     ``tvalues`` (z), ``pvalues``, ``cov_params`` (DataFrame), ``variance_components`` (dict keyed
-    by the grouping column names and ``"residual"``), ``variance_se`` (same keys; observed
-    information, NaN when unavailable), ``llf`` (log-likelihood; the REML one for REML),
+    by the grouping column names and ``"residual"``), ``variance_se`` (same keys; fast engine:
+    inverse observed information of the (RE)ML likelihood in the variances, NaN when
+    unavailable; statsmodels engine: the values statsmodels' summary prints, which follow its own
+    scaled parametrisation and run larger), ``llf`` (log-likelihood; the REML one for REML),
     ``icc`` (intra-class correlations: for the outer level, two rows in the same outer group but
     different inner groups; for the inner level, two rows in the same inner group), plus
     bookkeeping (``formula``, ``groups``, ``method``, ``engine``, ``nobs``, ``n_groups``,

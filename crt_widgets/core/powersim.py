@@ -23,12 +23,11 @@ over the calls.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-import patsy
 from scipy import stats as sps
 
 from crt_widgets.core import mixed_fast
