@@ -219,11 +219,14 @@ def fit_nested(stats: NestedStats, reml: bool = True, start: np.ndarray | None =
     # the quasi-Newton stage works on tau = theta^2: in theta every point with a zero component
     # is stationary (the deviance depends on theta^2), which can stop a gradient method there
     fun_tau = lambda tau: profiled_deviance(np.sqrt(np.maximum(tau, 0.0)), stats, reml)  # noqa: E731
-    # coarse-to-fine: a bounded quasi-Newton run, then a polish from its end point; the deviance
-    # is cheap (no pass over rows), so tight tolerances cost little and pin the optimum down
-    res = optimize.minimize(fun_tau, x0**2, method="L-BFGS-B", bounds=[(0.0, None)] * n_theta,
-                            options={"ftol": 1e-15, "gtol": 1e-10, "maxiter": 500})
-    res.x = np.sqrt(np.maximum(res.x, 0.0))
+    if n_theta == 1:
+        res = _fit_one_level(fun)
+    else:
+        # coarse-to-fine: a bounded quasi-Newton run, then a polish from its end point; the
+        # deviance is cheap (no pass over rows), so tight tolerances cost little
+        res = optimize.minimize(fun_tau, x0**2, method="L-BFGS-B", bounds=[(0.0, None)] * n_theta,
+                                options={"ftol": 1e-15, "gtol": 1e-10, "maxiter": 500})
+        res.x = np.sqrt(np.maximum(res.x, 0.0))
     theta, n_eval, converged = res.x, res.nfev, bool(res.success)
     if polish:
         res2 = optimize.minimize(fun, res.x, method="Nelder-Mead",
@@ -239,6 +242,19 @@ def fit_nested(stats: NestedStats, reml: bool = True, start: np.ndarray | None =
     return NestedFit(theta=theta, beta=beta, cov_beta=cov, sigma2=sigma2, variances=sigma2 * theta**2,
                      deviance=float(deviance), reml=reml, converged=converged,
                      n_evaluations=int(n_eval))
+
+
+def _fit_one_level(fun) -> optimize.OptimizeResult:
+    """One variance ratio: Brent's bounded search on s = theta / (1 + theta) in [0, 1), which
+    covers every theta >= 0, then the boundary theta = 0 if it is better."""
+    to_theta = lambda s: s / (1.0 - s)  # noqa: E731
+    res = optimize.minimize_scalar(lambda s: fun(np.array([to_theta(s)])), bounds=(0.0, 1.0 - 1e-9),
+                                   method="bounded", options={"xatol": 1e-12, "maxiter": 500})
+    theta, value = np.array([to_theta(res.x)]), float(res.fun)
+    at_zero = fun(np.zeros(1))
+    if at_zero <= value:
+        theta, value = np.zeros(1), at_zero
+    return optimize.OptimizeResult(x=theta, fun=value, nfev=res.nfev + 1, success=bool(res.success))
 
 
 def variance_covariance(stats: NestedStats, fit: NestedFit) -> np.ndarray:
