@@ -86,6 +86,9 @@ def test_statsmodels_engine_agrees_and_stops_short_of_the_optimum(calls, case):
 
 
 def test_result_contract_and_summary(calls):
+    import crt_widgets
+
+    assert crt_widgets.mixed_model is mixed_model  # the lazy public name
     fit = mixed_model(FORMULA, calls, groups=NESTED)
     assert isinstance(fit, MixedResult)
     assert list(fit.fe_params.index) == ["Intercept", "reason[T.property]", "age"]
