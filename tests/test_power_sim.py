@@ -51,13 +51,13 @@ def test_trial_fits_from_statistics_equal_direct_mixed_model_fits(history):
 
 
 def test_chapter_simulation_power_grid_reproducible_and_worker_independent(history):
-    kwargs = dict(effect_sizes=[0.0, 3.0], calls_per_rep=[20, 40], seed=11)
+    kwargs = dict(effect_sizes=[0.0, 3.0], calls_per_rep=[20, 40], month=None, seed=11)
     one = chapter_power_simulation(history, **kwargs)
     two = chapter_power_simulation(history, n_jobs=2, **kwargs)
     pd.testing.assert_frame_equal(one.trials, two.trials)
     table = one.table.set_index(["effect", "calls_per_rep"])
-    # 2 months x 32 within-pair assignments per cell
-    assert (table.n_trials == 64).all()
+    # one sample (month=None) x 32 within-pair assignments per cell
+    assert (table.n_trials == 32).all()
     # a 3-point effect with centre SD 1.1 over 5 pairs is always detected; no effect almost never
     assert (table.loc[3.0].power == 1.0).all()
     assert (table.loc[0.0].power <= 0.1).all()
