@@ -476,16 +476,7 @@ class MultiArmAllocation:
     def save_space(self, path: str | Path) -> Path:
         """Write the constrained space as CSV (see the module docstring for the format)."""
         d = self.design
-        path = Path(path)
-        labels = np.asarray(d.arms.labels, dtype=object)
-        table = pd.DataFrame(labels[d.space], columns=[str(c) for c in d.cluster_ids])
-        table.insert(0, "score", d.space_scores)
-        chosen = np.zeros(len(d.space_index), dtype=int)
-        chosen[self.space_position] = 1
-        table.insert(0, "chosen", chosen)
-        table.insert(0, "scheme", np.arange(1, len(chosen) + 1))
-        table.to_csv(path, index=False, float_format="%.10g")
-        return path
+        return write_arm_space(path, d.cluster_ids, d.space, d.arms.labels, self.space_position, d.space_scores)
 
     def to_csv(self, path: str | Path) -> Path:
         path = Path(path)
@@ -495,6 +486,22 @@ class MultiArmAllocation:
     def __repr__(self) -> str:
         return (f"MultiArmAllocation(score={self.score:.4f}, arm sizes {self.arm_sizes().tolist()}, "
                 f"seed={self.seed}, space={len(self.design.space_index):,} of {len(self.design.scores):,})")
+
+
+def write_arm_space(path: str | Path, unit_ids: Sequence, space: np.ndarray, arm_labels: Sequence[str],
+                    chosen: int, scores: np.ndarray | None = None) -> Path:
+    """Write a K-arm space as CSV: ``scheme,chosen,score,<unit ids...>``, one row per allocation,
+    arm labels in the unit columns (``score`` empty when the design has none)."""
+    path = Path(path)
+    labels = np.asarray(list(arm_labels), dtype=object)
+    table = pd.DataFrame(labels[np.asarray(space)], columns=[str(c) for c in unit_ids])
+    table.insert(0, "score", scores if scores is not None else np.nan)
+    flag = np.zeros(len(table), dtype=int)
+    flag[chosen] = 1
+    table.insert(0, "chosen", flag)
+    table.insert(0, "scheme", np.arange(1, len(table) + 1))
+    table.to_csv(path, index=False, float_format="%.10g")
+    return path
 
 
 @dataclass(frozen=True, eq=False)
@@ -524,4 +531,4 @@ def read_multiarm_space(path: str | Path) -> SavedMultiArmSpace:
     if len(chosen) != 1:
         raise ValueError(f"{path}: expected exactly one chosen allocation, found {len(chosen)}")
     return SavedMultiArmSpace(list(table.columns[3:]), table.iloc[:, 3:].to_numpy(), int(chosen[0]),
-                              table["score"].astype(float).to_numpy())
+                              pd.to_numeric(table["score"].replace("", np.nan)).to_numpy(dtype=float))

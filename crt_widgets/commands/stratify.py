@@ -1,0 +1,99 @@
+"""``crt-widgets stratify``: perfectly balanced stratified randomization to K arms (ED-LEAD's design).
+
+    crt-widgets stratify --data eds.csv --strata health_system --unit-id ed --factors a b c \\
+        --seed 2026 --space-size 1000 --out results/
+    crt-widgets stratify --example edlead --seed 1 --verify 50000
+
+Writes ``stratify_allocation.csv`` (unit, stratum, arm, arm_label[, factor columns]) and
+``stratify_space.csv`` (``scheme,chosen,score,<unit ids>``: ``--space-size`` independent draws of
+the design, arm labels, the allocation used marked ``chosen = 1``; ``score`` is empty).
+"""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from crt_widgets.core.multiarm import write_arm_space
+from crt_widgets.core.stratified import METHODS, StratifiedAllocation, StratifiedDesign
+
+NAME = "stratify"
+HELP = "Perfectly balanced stratified randomization of units to K arms or a 2^F factorial."
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument("--data", type=Path, help="CSV with one row per unit")
+    src.add_argument("--example", choices=["edlead"], help="simulated ED-LEAD data (80 EDs, 14 health systems)")
+    p.add_argument("--strata", help="column with the stratum of each unit (example: health_system)")
+    p.add_argument("--unit-id", help="column with the unit labels (default 1..n; example: ed)")
+    arms = p.add_mutually_exclusive_group()
+    arms.add_argument("--arms", type=int, help="number of arms (default 8)")
+    arms.add_argument("--arm-labels", nargs="+", help="arm labels")
+    arms.add_argument("--factors", nargs="+", help="two-level factors of a full factorial (a b c -> 8 arms)")
+    p.add_argument("--method", choices=METHODS, default="exact", help="sampler (default exact: cannot fail)")
+    p.add_argument("--space-size", type=int, default=1000, help="draws written to the space file")
+    p.add_argument("--verify", type=int, metavar="N", help="also check the procedure on N draws")
+    p.add_argument("--seed", type=int, help="seed (default: fresh entropy, printed)")
+    p.add_argument("--out", type=Path, help="folder for stratify_allocation.csv and stratify_space.csv")
+
+
+def read_data(args: argparse.Namespace) -> tuple[pd.DataFrame, dict]:
+    """The data and the example's default columns."""
+    if args.example == "edlead":
+        from crt_widgets.datasets import simulate_edlead
+
+        return simulate_edlead(seed=2026), {"strata": "health_system", "unit_id": "ed", "factors": ["a", "b", "c"]}
+    if not args.data.exists():
+        raise FileNotFoundError(f"--data: no such file {args.data}")
+    try:
+        return pd.read_csv(args.data), {}
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+        raise ValueError(f"--data: cannot read {args.data} as CSV ({exc})") from None
+
+
+def column(data: pd.DataFrame, name: str | None, option: str) -> pd.Series | None:
+    if name is None:
+        return None
+    if name not in data.columns:
+        raise ValueError(f"{option}: column {name!r} is not in the data (columns: {', '.join(map(str, data.columns))})")
+    return data[name]
+
+
+def build_design(args: argparse.Namespace) -> StratifiedDesign:
+    data, defaults = read_data(args)
+    strata = column(data, args.strata or defaults.get("strata"), "--strata")
+    if strata is None:
+        raise ValueError("--strata: name the column with each unit's stratum")
+    ids = column(data, args.unit_id or defaults.get("unit_id"), "--unit-id")
+    factors = args.factors or (None if args.arms or args.arm_labels else defaults.get("factors"))
+    n_arms = args.arm_labels or args.arms
+    return StratifiedDesign(strata.to_numpy(), n_arms, factors=factors,
+                            unit_ids=None if ids is None else ids.to_numpy(), method=args.method, seed=args.seed)
+
+
+def run(args: argparse.Namespace) -> int:
+    design = build_design(args)
+    if args.space_size is None or args.space_size < 1:
+        raise ValueError(f"--space-size: must be at least 1, got {args.space_size}")
+    space = design.sample(args.space_size)
+    # the allocation used: one of the space's independent draws, picked with the design's seed
+    chosen = int(np.random.default_rng(np.random.SeedSequence(design.seed).spawn(4)[3]).integers(len(space)))
+    allocation = StratifiedAllocation(design.unit_ids, design.strata, space[chosen], design.arms, design.seed)
+    print(design)
+    print(f"seed {design.seed}; {design.n_possible:,} allocations satisfy the rule; "
+          f"allocation = draw {chosen + 1} of {len(space):,}")
+    print("\nArm sizes\n" + allocation.arm_sizes().to_string())
+    with pd.option_context("display.width", 120, "display.max_rows", 200):
+        print("\nAllocation\n" + allocation.table.to_string(index=False))
+    if args.verify:
+        print(f"\n{design.verify(args.verify)}")
+    if args.out:
+        args.out.mkdir(parents=True, exist_ok=True)
+        path_a = args.out / "stratify_allocation.csv"
+        allocation.table.to_csv(path_a, index=False)
+        path_s = write_arm_space(args.out / "stratify_space.csv", design.unit_ids, space, design.arms.labels, chosen)
+        print(f"wrote allocation: {path_a}\nwrote space: {path_s}")
+    return 0

@@ -1,0 +1,78 @@
+"""The stratify, multiarm and match subcommands: files written in the documented formats, clear errors."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from crt_widgets.cli import main
+from crt_widgets.core.multiarm import read_multiarm_space
+from crt_widgets.datasets import simulate_edlead
+
+
+@pytest.fixture()
+def eds_csv(tmp_path):
+    path = tmp_path / "eds.csv"
+    simulate_edlead(seed=5).to_csv(path, index=False)
+    return path
+
+
+def test_stratify_writes_allocation_and_space(tmp_path, eds_csv, capsys):
+    out = tmp_path / "out"
+    code = main(["stratify", "--data", str(eds_csv), "--strata", "health_system", "--unit-id", "ed",
+                 "--factors", "a", "b", "c", "--seed", "4", "--space-size", "30", "--out", str(out)])
+    assert code == 0
+    alloc = pd.read_csv(out / "stratify_allocation.csv")
+    assert list(alloc.columns) == ["unit", "stratum", "arm", "arm_label", "a", "b", "c"]
+    assert (alloc.arm_label.value_counts() == 10).all()
+    space = read_multiarm_space(out / "stratify_space.csv")
+    assert space.labels.shape == (30, 80) and np.isnan(space.scores).all()
+    np.testing.assert_array_equal(space.labels[space.chosen], alloc.arm_label.to_numpy())
+    # same seed, same files
+    main(["stratify", "--data", str(eds_csv), "--strata", "health_system", "--unit-id", "ed",
+          "--factors", "a", "b", "c", "--seed", "4", "--space-size", "30", "--out", str(tmp_path / "again")])
+    assert (tmp_path / "again" / "stratify_space.csv").read_text() == (out / "stratify_space.csv").read_text()
+    assert "allocations satisfy the rule" in capsys.readouterr().out
+
+
+def test_multiarm_writes_allocation_and_space(tmp_path, capsys):
+    out = tmp_path / "out"
+    code = main(["multiarm", "--example", "edlead", "--size", "5000", "--n-best", "50", "--seed", "2",
+                 "--out", str(out)])
+    assert code == 0
+    alloc = pd.read_csv(out / "multiarm_allocation.csv")
+    assert list(alloc.columns[:4]) == ["ed", "health_system", "arm", "arm_label"]
+    space = read_multiarm_space(out / "multiarm_space.csv")
+    assert space.labels.shape == (50, 80)
+    np.testing.assert_array_equal(space.labels[space.chosen], alloc.arm_label.to_numpy())
+    assert np.isfinite(space.scores).all()
+    text = capsys.readouterr().out
+    selected = next(line for line in text.splitlines() if line.startswith("score (selected scheme)"))
+    assert space.scores[space.chosen] == pytest.approx(float(selected.split()[-1]), abs=5e-5)
+    assert "Balance scores" in text and "Baseline table" in text and "Validity" in text
+
+
+def test_match_writes_allocation_and_space(tmp_path):
+    out = tmp_path / "out"
+    assert main(["match", "--example", "callcenter", "--seed", "3", "--out", str(out)]) == 0
+    alloc = pd.read_csv(out / "match_allocation.csv")
+    space = pd.read_csv(out / "match_space.csv")
+    assert len(space) == 32 and space.chosen.sum() == 1
+    assert (alloc.groupby("group").arm.sum() == 1).all()
+    chosen = space.loc[space.chosen == 1].iloc[0, 2:].to_numpy(dtype=int)
+    np.testing.assert_array_equal(chosen, alloc.arm.to_numpy())
+
+
+@pytest.mark.parametrize("argv,message", [
+    (["stratify", "--example", "edlead", "--arms", "1"], "n_arms"),
+    (["stratify", "--example", "edlead", "--strata", "nope"], "--strata"),
+    (["stratify", "--example", "edlead", "--space-size", "0"], "--space-size"),
+    (["multiarm", "--example", "edlead", "--cutoff", "2", "--size", "100"], "cutoff"),
+    (["multiarm", "--example", "edlead", "--balance", "margins", "--arms", "4", "--size", "100"], "balance"),
+    (["match", "--example", "callcenter", "--group-size", "3"], "group_size"),
+    (["match", "--data", "/nonexistent.csv"], "no such file"),
+])
+def test_bad_input_exits_2_with_one_line(argv, message, capsys):
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error:") and message in err
