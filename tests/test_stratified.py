@@ -279,3 +279,16 @@ def test_design_object():
     assert "Verification" in repr(v) and "StratifiedDesign" in repr(d)
     with pytest.raises(ValueError, match="unit_ids"):
         StratifiedDesign(strata, 8, unit_ids=[1, 2])
+
+
+def test_auto_falls_back_to_sequential_for_large_problems():
+    sizes = np.random.default_rng(0).integers(1, 20, 40)  # 40 strata, up to 19 units, 8 arms
+    strata = strata_of(sizes)
+    with pytest.warns(UserWarning, match="sequential"):
+        draws = stratified_arms(strata, 8, 300, seed=1)
+    check_rule(draws, strata, 8)
+    with pytest.raises(ValueError, match="method"):
+        stratified_arms(strata, 8, 10, seed=1, method="exact")
+    with pytest.warns(UserWarning):
+        assert StratifiedDesign(strata, 8, seed=1).method == "sequential"
+    assert StratifiedDesign(strata_of(EDLEAD_SIZES), 8, seed=1).method == "exact"

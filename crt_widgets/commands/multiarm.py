@@ -43,7 +43,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     rule.add_argument("--cutoff", type=float, help="quantile of the scores to keep (default 0.1)")
     rule.add_argument("--n-best", type=int, help="keep the N best allocations instead")
     p.add_argument("--size", type=int, default=100_000, help="candidate allocations to draw")
-    p.add_argument("--method", choices=METHODS, default="exact", help="stratified sampler")
+    p.add_argument("--method", choices=METHODS, default="auto", help="stratified sampler")
     p.add_argument("--seed", type=int, help="seed (default: fresh entropy, printed)")
     p.add_argument("--out", type=Path, help="folder for multiarm_allocation.csv and multiarm_space.csv")
 

@@ -33,7 +33,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     arms.add_argument("--arms", type=int, help="number of arms (default 8)")
     arms.add_argument("--arm-labels", nargs="+", help="arm labels")
     arms.add_argument("--factors", nargs="+", help="two-level factors of a full factorial (a b c -> 8 arms)")
-    p.add_argument("--method", choices=METHODS, default="exact", help="sampler (default exact: cannot fail)")
+    p.add_argument("--method", choices=METHODS, default="auto", help="sampler (default auto: exact, which cannot fail, unless too large)")
     p.add_argument("--space-size", type=int, default=1000, help="draws written to the space file")
     p.add_argument("--verify", type=int, metavar="N", help="also check the procedure on N draws")
     p.add_argument("--seed", type=int, help="seed (default: fresh entropy, printed)")

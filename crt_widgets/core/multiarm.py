@@ -261,7 +261,7 @@ class MultiArmDesign:
     cutoff : keep schemes scoring at or below this quantile of all scores (ties kept), or
     n_best : keep the ``n_best`` best schemes instead.
     size : number of candidate allocations to draw (duplicates are removed).
-    method : sampler of the stratified generator (``"exact"`` or ``"sequential"``).
+    method : sampler of the stratified generator (``"auto"``, ``"exact"`` or ``"sequential"``).
     seed : seed of everything random; ``None`` takes fresh entropy and records it.
     """
 
@@ -270,7 +270,7 @@ class MultiArmDesign:
                  cluster_id: str | None = None, strata: str | None = None, metric: str = "l2",
                  balance: str = "arms", weights: Sequence[float] | Mapping[str, float] | None = None,
                  factor_weights: Sequence[float] | None = None, cutoff: float | None = 0.1,
-                 n_best: int | None = None, size: int = DEFAULT_SIZE, method: str = "exact",
+                 n_best: int | None = None, size: int = DEFAULT_SIZE, method: str = "auto",
                  seed: int | None = None) -> None:
         if not isinstance(data, pd.DataFrame):
             raise ValueError(f"data: expected a pandas DataFrame, got {type(data).__name__}")

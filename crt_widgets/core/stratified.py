@@ -13,7 +13,7 @@ the stratum's arm multiset over its units.
 Two samplers, both valid (every unit has probability 1/K of every arm, every stratum's expected
 count per arm is size/K) because both treat the arms symmetrically:
 
-- ``method="exact"`` (default) **cannot fail**: it draws X uniformly from all 0/1 matrices with
+- ``method="exact"`` **cannot fail**: it draws X uniformly from all 0/1 matrices with
   those margins, by exact counting (a dynamic programme over the multiset of the arms' remaining
   capacities, in exact integer arithmetic). Every allocation satisfying the rule is then equally
   likely (each X corresponds to the same number of unit-level allocations).
@@ -22,6 +22,9 @@ count per arm is size/K) because both treat the arms symmetrically:
   more distinct arms than still have room: about 9 % of draws for strata 12, 1, 11, 5, 4, 7 and
   8 arms); dead ends are detected and those draws redrawn, which keeps the arm symmetry and hence
   validity, but its allocations are not equally likely. Kept for parity with the published code.
+- ``method="auto"`` (default) is "exact" unless its counting table would exceed ``STATE_BUDGET``
+  transitions (many strata with many units per arm, e.g. 40 strata of up to 20 units and 8 arms), and
+  then "sequential", with a warning.
 
 Both are vectorised across draws: loops run over strata and arms, never over draws.
 
@@ -33,16 +36,24 @@ from __future__ import annotations
 
 import itertools
 import math
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from functools import cached_property, lru_cache
+from functools import cached_property
 from typing import Any
 
 import numpy as np
 import pandas as pd
 from scipy import stats
 
-METHODS = ("exact", "sequential")
+METHODS = ("auto", "exact", "sequential")
+# the exact sampler's counting table is built only while it needs at most this many transitions
+# (about a second); larger problems use the sequential sampler under method="auto"
+STATE_BUDGET = 250_000
+
+
+class _PlanTooLarge(Exception):
+    """The exact sampler's counting table would exceed STATE_BUDGET transitions."""
 # draws generated per block, to bound memory (the result itself is int8)
 _BLOCK = 250_000
 
@@ -85,19 +96,29 @@ class _ExactPlan:
     ``prod C(n_c, t_c)`` times the completions of the next state. Counts are exact Python ints.
     """
 
-    def __init__(self, rows: Sequence[int], start: tuple[int, ...]) -> None:
+    def __init__(self, rows: Sequence[int], start: tuple[int, ...], budget: int = STATE_BUDGET) -> None:
         self.rows = tuple(rows)
         self.start = start
         self.cmax = len(start) - 1
         n_arms = sum(start)
+        memo: dict[tuple[int, tuple[int, ...]], int] = {}
+        work = [0]
 
-        @lru_cache(maxsize=None)
         def count(j: int, state: tuple[int, ...]) -> int:
-            if j == len(self.rows):
-                return int(all(v == 0 for v in state[1:]))
-            return sum(ways * count(j + 1, nxt) for _, nxt, ways in _moves(state, self.rows[j]))
+            key = (j, state)
+            if key not in memo:
+                if j == len(self.rows):
+                    memo[key] = int(all(v == 0 for v in state[1:]))
+                else:
+                    moves = list(_moves(state, self.rows[j]))
+                    work[0] += len(moves)
+                    if work[0] > budget:
+                        raise _PlanTooLarge
+                    memo[key] = sum(ways * count(j + 1, nxt) for _, nxt, ways in moves)
+            return memo[key]
 
         self.total = count(0, start)
+        self.work = work[0]
         if self.total == 0:
             raise ValueError("strata: no allocation satisfies both the arm sizes and the "
                              "no-repeat rule within strata for these stratum sizes")
@@ -132,19 +153,33 @@ class _ExactPlan:
 
 
 def _moves(state: tuple[int, ...], r: int):
-    """Ways a row with r extras can take arms from the capacity classes (capacity >= 1)."""
-    classes = range(1, len(state))
-    for t in itertools.product(*(range(min(state[c], r) + 1) for c in classes)):
-        if sum(t) != r:
-            continue
+    """Ways a row with r extras can take arms from the capacity classes (capacity >= 1):
+    yields (t per class, next state, number of ways); only compositions of r over the non-empty
+    classes (at most K of them) are generated."""
+    classes = [c for c in range(1, len(state)) if state[c]]
+    room = list(itertools.accumulate(state[c] for c in reversed(classes)))[::-1] + [0]
+
+    def compositions(k: int, left: int):
+        if left > room[k]:  # the remaining classes cannot supply enough arms
+            return
+        if k == len(classes):
+            yield ()
+            return
+        for tc in range(min(state[classes[k]], left), max(0, left - room[k + 1]) - 1, -1):
+            for rest in compositions(k + 1, left - tc):
+                yield (tc, *rest)
+
+    for taken in compositions(0, r):
+        t = [0] * len(state)
         nxt = list(state)
         ways = 1
-        for c, tc in zip(classes, t):
+        for c, tc in zip(classes, taken):
             if tc:
+                t[c] = tc
                 ways *= math.comb(state[c], tc)
                 nxt[c] -= tc
                 nxt[c - 1] += tc
-        yield (0, *t), tuple(nxt), ways
+        yield tuple(t), tuple(nxt), ways
 
 
 def _extras_exact(plan: _ExactPlan, capacity: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -228,6 +263,37 @@ class _Layout:
         low = self.base - int(self.full.sum())
         return low, low + 1
 
+    def column_sums(self) -> list[int]:
+        low, high = self.start_capacity()
+        return [high] * self.n_bigger + [low] * (self.n_arms - self.n_bigger)
+
+    def check_feasible(self) -> None:
+        """Gale-Ryser: does a 0/1 extras matrix with these row and column sums exist?"""
+        rows = [int(self.extra[j]) for j in self.remainder_rows]
+        cols = sorted(self.column_sums(), reverse=True)
+        ok = min(cols) >= 0 and sum(cols) == sum(rows) and all(
+            sum(cols[:k]) <= sum(min(r, k) for r in rows) for k in range(1, self.n_arms + 1))
+        if not ok:
+            raise ValueError("strata: no allocation satisfies both the arm sizes and the "
+                             "no-repeat rule within strata for these stratum sizes")
+
+    def resolve(self, method: str) -> str:
+        """The sampler to use: "auto" is "exact" unless its counting table is too large."""
+        self.check_feasible()
+        if method == "sequential":
+            return method
+        try:
+            self.plan
+        except _PlanTooLarge:
+            if method == "exact":
+                raise ValueError(f"method: the exact sampler's counting table exceeds {STATE_BUDGET:,} transitions "
+                                 "for these strata; use method='sequential' (valid, not uniform)") from None
+            warnings.warn("the exact sampler's counting table is too large for these strata; using the "
+                          "sequential sampler (valid: every unit has probability 1/K of every arm)",
+                          UserWarning, stacklevel=4)
+            return "sequential"
+        return "exact"
+
     @cached_property
     def plan(self) -> _ExactPlan:
         low, high = self.start_capacity()
@@ -274,7 +340,6 @@ def _draw_block(layout: _Layout, n_draws: int, method: str, rng: np.random.Gener
     rows = [int(layout.extra[j]) for j in layout.remainder_rows]
     if method == "exact":
         return _units_from_extras(layout, _extras_exact(layout.plan, capacity, rng), rng), 0
-    layout.plan  # raises the clear error when no allocation exists (else redrawing never ends)
     extras, dead = _extras_sequential(rows, capacity, rng)
     n_dead = int(dead.sum())
     redraws = n_dead
@@ -292,6 +357,7 @@ def _draw_block(layout: _Layout, n_draws: int, method: str, rng: np.random.Gener
 def _generate(codes: np.ndarray, n_arms: int, n_draws: int, rng: np.random.Generator,
               method: str) -> tuple[np.ndarray, int]:
     layout = _Layout.build(codes, n_arms)
+    method = layout.resolve(method)
     blocks, dead_ends = [], 0
     for start in range(0, n_draws, _BLOCK):
         block, dead = _draw_block(layout, min(_BLOCK, n_draws - start), method, rng)
@@ -312,7 +378,7 @@ def _check_args(strata, n_arms, n_draws, method) -> tuple[np.ndarray, np.ndarray
 
 
 def stratified_arms(strata: Sequence | np.ndarray | pd.Series, n_arms: int, n_draws: int = 1,
-                    seed: int | np.random.Generator | None = None, *, method: str = "exact") -> np.ndarray:
+                    seed: int | np.random.Generator | None = None, *, method: str = "auto") -> np.ndarray:
     """Draw perfectly balanced stratified allocations of units to ``n_arms`` arms.
 
     Parameters
@@ -321,8 +387,10 @@ def stratified_arms(strata: Sequence | np.ndarray | pd.Series, n_arms: int, n_dr
     n_arms : number of arms K (2 <= K <= number of units).
     n_draws : number of independent allocations.
     seed : seed or Generator (same inputs and seed give the same allocations).
-    method : ``"exact"`` (uniform over every allocation satisfying the rule; cannot fail) or
-        ``"sequential"`` (the seed's algorithm, dead ends redrawn).
+    method : ``"exact"`` (uniform over every allocation satisfying the rule; cannot fail),
+        ``"sequential"`` (the seed's algorithm, dead ends redrawn), or ``"auto"`` (default:
+        exact unless its counting table would exceed ``STATE_BUDGET`` transitions, as for many large
+        strata, then sequential with a warning).
 
     Returns
     -------
@@ -571,7 +639,8 @@ class StratifiedDesign:
     factors : names of two-level factors of a full factorial design (``["a", "b", "c"]`` gives 8 arms
         labelled none, a, b, c, a+b, a+c, b+c, a+b+c).
     unit_ids : unit labels (default 1..n).
-    method : ``"exact"`` (default) or ``"sequential"`` (see the module docstring).
+    method : ``"auto"`` (default), ``"exact"`` or ``"sequential"`` (see the module docstring);
+        ``.method`` records the sampler actually used.
     seed : seed of every draw; ``None`` takes fresh entropy and records it.
 
     >>> d = StratifiedDesign([1] * 12 + [2] + [3] * 11 + [4] * 5 + [5] * 4 + [6] * 7, factors=["a", "b", "c"], seed=1)
@@ -581,11 +650,10 @@ class StratifiedDesign:
 
     def __init__(self, strata: Sequence | np.ndarray | pd.Series, n_arms: int | Sequence[str] | None = None,
                  *, factors: Sequence[str] | None = None, unit_ids: Sequence | None = None,
-                 method: str = "exact", seed: int | None = None) -> None:
+                 method: str = "auto", seed: int | None = None) -> None:
         self.arms = Arms.build(8 if n_arms is None and factors is None else n_arms, factors)
         self.codes, self.stratum_labels, _, _ = _check_args(strata, self.arms.n_arms, 1, method)
         self.strata = np.asarray(self.stratum_labels, dtype=object)[self.codes]
-        self.method = method
         if unit_ids is None:
             self.unit_ids = np.arange(1, len(self.codes) + 1)
         else:
@@ -596,7 +664,7 @@ class StratifiedDesign:
                 raise ValueError("unit_ids: must be unique and not missing")
         self.seed = int(np.random.SeedSequence().entropy) if seed is None else seed
         self._layout = _Layout.build(self.codes, self.arms.n_arms)
-        self._layout.plan  # fail now (clear error) if no allocation satisfies the rule
+        self.method = self._layout.resolve(method)  # fails now, clearly, if no allocation exists
         self._streams = np.random.SeedSequence(self.seed).spawn(3)  # sample, draw, verify
         self.dead_ends = 0
 
