@@ -32,7 +32,10 @@ def test_stratify_writes_allocation_and_space(tmp_path, eds_csv, capsys):
     main(["stratify", "--data", str(eds_csv), "--strata", "health_system", "--unit-id", "ed",
           "--factors", "a", "b", "c", "--seed", "4", "--space-size", "30", "--out", str(tmp_path / "again")])
     assert (tmp_path / "again" / "stratify_space.csv").read_text() == (out / "stratify_space.csv").read_text()
-    assert "allocations satisfy the rule" in capsys.readouterr().out
+    from crt_widgets.core.stratified import count_allocations
+
+    expected = count_allocations(pd.read_csv(eds_csv).health_system, 8)
+    assert f"sampler exact; allocations satisfying the rule: {expected:,};" in capsys.readouterr().out
 
 
 def test_multiarm_writes_allocation_and_space(tmp_path, capsys):

@@ -290,5 +290,8 @@ def test_auto_falls_back_to_sequential_for_large_problems():
     with pytest.raises(ValueError, match="method"):
         stratified_arms(strata, 8, 10, seed=1, method="exact")
     with pytest.warns(UserWarning):
-        assert StratifiedDesign(strata, 8, seed=1).method == "sequential"
+        big = StratifiedDesign(strata, 8, seed=1)
+    assert big.method == "sequential" and big.n_possible is None
+    with pytest.raises(ValueError, match="count"):
+        count_allocations(strata, 8)
     assert StratifiedDesign(strata_of(EDLEAD_SIZES), 8, seed=1).method == "exact"

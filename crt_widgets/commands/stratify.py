@@ -83,7 +83,8 @@ def run(args: argparse.Namespace) -> int:
     chosen = int(np.random.default_rng(np.random.SeedSequence(design.seed).spawn(4)[3]).integers(len(space)))
     allocation = StratifiedAllocation(design.unit_ids, design.strata, space[chosen], design.arms, design.seed)
     print(design)
-    print(f"seed {design.seed}; {design.n_possible:,} allocations satisfy the rule; "
+    count = "too many to count" if design.n_possible is None else f"{design.n_possible:,}"
+    print(f"seed {design.seed}; sampler {design.method}; allocations satisfying the rule: {count}; "
           f"allocation = draw {chosen + 1} of {len(space):,}")
     print("\nArm sizes\n" + allocation.arm_sizes().to_string())
     with pd.option_context("display.width", 120, "display.max_rows", 200):

@@ -414,11 +414,17 @@ def count_allocations(strata: Sequence | np.ndarray | pd.Series, n_arms: int) ->
     """
     codes, _, n_arms, _ = _check_args(strata, n_arms, 1, "exact")
     layout = _Layout.build(codes, n_arms)
+    layout.check_feasible()
+    try:
+        total = layout.plan.total
+    except _PlanTooLarge:
+        raise ValueError(f"strata: too many strata and units per arm to count the allocations exactly "
+                         f"(counting table over {STATE_BUDGET:,} transitions)") from None
     orders = 1
     for s, m, r in zip(layout.sizes, layout.full, layout.extra):
         orders *= math.factorial(int(s)) // (math.factorial(int(m) + 1) ** int(r)
                                              * math.factorial(int(m)) ** (n_arms - int(r)))
-    return math.comb(n_arms, layout.n_bigger) * layout.plan.total * orders
+    return math.comb(n_arms, layout.n_bigger) * total * orders
 
 
 # -- arms and factorial structure ----------------------------------------------------------------
@@ -687,9 +693,13 @@ class StratifiedDesign:
         return base, base + (1 if bigger else 0)
 
     @cached_property
-    def n_possible(self) -> int:
-        """Exact number of allocations satisfying the rule (all equally likely with method="exact")."""
-        return count_allocations(self.codes, self.n_arms)
+    def n_possible(self) -> int | None:
+        """Exact number of allocations satisfying the rule (all equally likely with method="exact");
+        None when the problem is too large to count (then method="auto" samples sequentially)."""
+        try:
+            return count_allocations(self.codes, self.n_arms)
+        except ValueError:
+            return None
 
     def probabilities(self) -> pd.DataFrame:
         """Each unit's probability of each arm: exactly 1/K (the rule treats arms symmetrically)."""
