@@ -1,7 +1,6 @@
 """The simulated ED-LEAD data: the trial's system sizes, reproducible, sensible covariates, bad input."""
 from __future__ import annotations
 
-import numpy as np
 import pandas as pd
 import pytest
 
