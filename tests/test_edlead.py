@@ -36,3 +36,11 @@ def test_custom_sizes_and_bad_input():
         simulate_edlead(system_sizes=[3, 0])
     with pytest.raises(ValueError, match="median_volume"):
         simulate_edlead(median_volume=-1)
+
+
+def test_docstring_example():
+    import doctest
+
+    import crt_widgets.datasets.edlead as edlead
+
+    assert doctest.testmod(edlead).failed == 0

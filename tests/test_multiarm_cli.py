@@ -38,6 +38,13 @@ def test_stratify_writes_allocation_and_space(tmp_path, eds_csv, capsys):
     assert f"sampler exact; allocations satisfying the rule: {expected:,};" in capsys.readouterr().out
 
 
+def test_stratify_verification_report(capsys):
+    assert main(["stratify", "--example", "edlead", "--seed", "1", "--space-size", "5", "--verify", "4000"]) == 0
+    text = capsys.readouterr().out
+    assert "Verification on 4,000 draws" in text and "Mean count of each arm per stratum" in text
+    assert "HS14" in text and "chi-square min p" in text
+
+
 def test_multiarm_writes_allocation_and_space(tmp_path, capsys):
     out = tmp_path / "out"
     code = main(["multiarm", "--example", "edlead", "--size", "5000", "--n-best", "50", "--seed", "2",

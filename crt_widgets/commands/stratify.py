@@ -90,7 +90,13 @@ def run(args: argparse.Namespace) -> int:
     with pd.option_context("display.width", 120, "display.max_rows", 200):
         print("\nAllocation\n" + allocation.table.to_string(index=False))
     if args.verify:
-        print(f"\n{design.verify(args.verify)}")
+        v = design.verify(args.verify)
+        with pd.option_context("display.width", 160, "display.max_columns", 40):
+            print(f"\nVerification on {v.n_draws:,} draws: probability of each arm, first 6 units "
+                  f"(expected {v.expected_probability:.3f})\n" + v.unit_probabilities.head(6).round(3).to_string())
+            print("\nMean count of each arm per stratum\n" + v.stratum_means.round(3).to_string())
+            print("\nExpected (stratum size / K)\n" + v.expected_counts.iloc[:, :1].round(3).T.to_string())
+        print(f"\n{v}")
     if args.out:
         args.out.mkdir(parents=True, exist_ok=True)
         path_a = args.out / "stratify_allocation.csv"
