@@ -312,11 +312,12 @@ class MultiArmDesign:
         self.size = _check_int(size, "size", 2)
         self.seed = int(np.random.SeedSequence().entropy) if seed is None else seed
         self.covariate_matrix  # validates covariates, categorical, cluster_id, weights
+        # independent streams: one seeds the candidate generator, the other the final choice
+        candidates_seq, self._choice_seed = np.random.SeedSequence(self.seed).spawn(2)
         self.generator = StratifiedDesign(labels.to_numpy(), list(self.arms.labels) if not self.arms.is_factorial
                                           else None, factors=self.arms.factors or None,
                                           unit_ids=self.cluster_ids, method=method,
-                                          seed=np.random.SeedSequence(self.seed).spawn(1)[0].entropy)
-        self._choice_seed = np.random.SeedSequence(self.seed).spawn(2)[1]
+                                          seed=int(candidates_seq.generate_state(1, np.uint64)[0]))
 
     # -- inputs ------------------------------------------------------------------------------
     @cached_property
