@@ -32,8 +32,25 @@ _EXPORTS = {
     "permutation_test": "crt_widgets.core.permutation",
     # multi-arm, factorial and matched designs (issue: multi-arm)
     "stratified_arms": "crt_widgets.core.stratified",
+    "StratifiedDesign": "crt_widgets.core.stratified",
+    "Arms": "crt_widgets.core.stratified",
+    "verify_allocations": "crt_widgets.core.stratified",
+    "count_allocations": "crt_widgets.core.stratified",
+    "MultiArmDesign": "crt_widgets.core.multiarm",
+    "read_multiarm_space": "crt_widgets.core.multiarm",
+    "match_clusters": "crt_widgets.core.matching",
+    "greedy_match": "crt_widgets.core.matching",
+    "optimal_match": "crt_widgets.core.matching",
+    "compare_matchings": "crt_widgets.core.matching",
+    "MatchedDesign": "crt_widgets.core.matching",
     # hierarchical models and power (issue: models and power)
     "mixed_model": "crt_widgets.core.mixed",
+    "bootstrap_ci": "crt_widgets.core.bootstrap",
+    "crt_power": "crt_widgets.core.power",
+    "design_effect": "crt_widgets.core.power",
+    "crt_clusters_needed": "crt_widgets.core.power",
+    "chapter_power_simulation": "crt_widgets.core.powersim",
+    "design_power_simulation": "crt_widgets.core.powersim_design",
 }
 
 _SUBMODULES = {"datasets", "compat", "core", "cli"}
