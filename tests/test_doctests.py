@@ -8,7 +8,9 @@ import pytest
 
 MODULES = ["crt_widgets", "crt_widgets.core.covariates", "crt_widgets.core.schemes", "crt_widgets.core.constraints",
            "crt_widgets.core.validity", "crt_widgets.core.tables", "crt_widgets.core.spaceio",
-           "crt_widgets.core.design", "crt_widgets.compat._cvr", "crt_widgets.datasets"]
+           "crt_widgets.core.design", "crt_widgets.compat._cvr", "crt_widgets.datasets",
+           "crt_widgets.core.residuals", "crt_widgets.core.permutation", "crt_widgets.core.glmm",
+           "crt_widgets.core.modelbased", "crt_widgets.compat._cptest"]
 
 
 @pytest.mark.parametrize("name", MODULES)

@@ -111,7 +111,8 @@ def resolve_space(space: Any, *, cluster_ids: Sequence | None = None, observed: 
         ids = np.sort(pd.unique(data_clusters))
         if len(ids) != schemes.n_clusters:
             raise ValueError(f"space: it has {schemes.n_clusters} cluster columns but the data have "
-                             f"{len(ids)} clusters")
+                             f"{len(ids)} clusters (the file has no cluster labels, so its columns are the "
+                             "data's clusters in sorted order: every cluster needs individuals)")
     if len(pd.unique(ids)) != len(ids):
         raise ValueError("cluster_ids: the space's cluster labels are not unique")
     if len(ids) != schemes.n_clusters:

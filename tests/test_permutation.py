@@ -1,0 +1,193 @@
+"""The clustered permutation test: cptest parity, brute force, cluster matching, CI, bad input."""
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pandas as pd
+import pytest
+import statsmodels.api as sm
+
+from crt_widgets import ConstrainedDesign, permutation_test
+from crt_widgets.compat.cvcrand import cptest
+from crt_widgets.core.permutation import resolve_space, simple_space
+from crt_widgets.core.schemes import SchemeSet, enumerate_schemes
+from crt_widgets.core.spaceio import read_space, write_space_json
+from crt_widgets.datasets import dickinson_cvcrand_space_path, load_dickinson_outcome
+
+ADJUST = ["location", "inciis", "uptodateonimmunizations", "hispanic", "incomecat"]
+
+
+@pytest.fixture(scope="module")
+def outcomes():
+    return load_dickinson_outcome()
+
+
+def test_cptest_reproduces_the_papers_p_value(outcomes):
+    r = cptest(outcome=outcomes["outcome"], clustername=outcomes["county"], z=outcomes[ADJUST],
+               cspacedatname=dickinson_cvcrand_space_path(), outcometype="binary",
+               categorical=["location", "incomecat"])
+    assert r["pvalue"] == pytest.approx(54 / 1287, abs=1e-15)  # the paper reports 0.042
+    assert r["pvalue_statement"].endswith("0.042")
+    assert r["FinalScheme"].tolist() == [0, 0, 0, 1, 1, 0, 1, 0, 1, 1, 0, 1, 1, 0, 1, 0]
+
+
+def _brute_force(data, outcome, cluster, covs, family, matrix, observed):
+    """Residuals from statsmodels' GLM, then U for each scheme by a loop, cptest's recipe literally."""
+    x = sm.add_constant(data[covs].astype(float)) if covs else np.ones((len(data), 1))
+    fam = {"gaussian": sm.families.Gaussian(), "binomial": sm.families.Binomial(), "poisson": sm.families.Poisson()}[family]
+    r = data[outcome] - sm.GLM(data[outcome], x, family=fam).fit().fittedvalues
+    means = r.groupby(data[cluster]).mean().to_numpy()
+    u = np.array([means[row == 1].mean() - means[row == 0].mean() for row in matrix])
+    return u, np.mean(np.abs(u) >= abs(u[observed]) - 1e-12)
+
+
+@pytest.mark.parametrize("family", ["gaussian", "binomial", "poisson"])
+@pytest.mark.parametrize("n_treat", [4, 3])
+def test_equals_brute_force(family, n_treat):
+    rng = np.random.default_rng(5)
+    n_clusters, m = 9, 25
+    cl = np.repeat(np.arange(n_clusters), m)
+    z = rng.normal(size=n_clusters * m)
+    eta = 0.2 * z + rng.normal(0, 0.3, n_clusters)[cl]
+    y = {"gaussian": eta + rng.normal(size=len(cl)), "binomial": (rng.random(len(cl)) < 1 / (1 + np.exp(-eta))) * 1.0,
+         "poisson": rng.poisson(np.exp(eta)) * 1.0}[family]
+    data = pd.DataFrame({"y": y, "cl": cl, "z": z})
+    schemes = enumerate_schemes(n_clusters, n_treat)
+    result = permutation_test(data, "y", "cl", schemes, ["z"], family=family, cluster_ids=np.arange(n_clusters), observed=17)
+    u, p = _brute_force(data, "y", "cl", ["z"], family, schemes.matrix(), 17)
+    np.testing.assert_allclose(result.distribution, u, atol=1e-9)
+    assert result.p_value == pytest.approx(p)
+    assert result.p_values["greater"] == pytest.approx(np.mean(u >= u[17] - 1e-12))
+    assert ("unequal arms" in " ".join(result.notes)) == (n_treat != n_clusters - n_treat)
+
+
+def test_equal_arms_equal_cptests_plus_minus_one_coding(outcomes):
+    """cptest scores a scheme by sum(W* r) with W* = +1/-1; with equal arms that is U times n/2."""
+    r = permutation_test(outcomes, "outcome", "county", dickinson_cvcrand_space_path(), ADJUST,
+                         ["location", "incomecat"], "binomial")
+    m = read_space(dickinson_cvcrand_space_path()).schemes.matrix().astype(float)
+    means = None
+    coded = 2 * m - 1
+    # recover cluster means from two schemes' statistics is awkward; recompute them directly
+    x = sm.add_constant(pd.get_dummies(outcomes[ADJUST], columns=["location", "incomecat"], drop_first=True).astype(float))
+    res = outcomes["outcome"] - sm.GLM(outcomes["outcome"], x, family=sm.families.Binomial()).fit().fittedvalues
+    means = res.groupby(outcomes["county"]).mean().to_numpy()
+    plus_minus = coded @ means
+    np.testing.assert_allclose(plus_minus, r.distribution * 8, atol=1e-9)
+
+
+def test_clusters_are_matched_by_id_not_position(outcomes, tmp_path):
+    base = permutation_test(outcomes, "outcome", "county", dickinson_cvcrand_space_path(), family="binomial")
+    saved = read_space(dickinson_cvcrand_space_path())
+    # the same space with its columns in another order and labelled: same p-value
+    order = np.random.default_rng(1).permutation(16)
+    m = saved.schemes.matrix()[:, order]
+    path = write_space_json(tmp_path / "space.json", SchemeSet.from_matrix(m), saved.chosen, np.arange(1, 17)[order])
+    shuffled = outcomes.sample(frac=1, random_state=3)
+    again = permutation_test(shuffled, "outcome", "county", path, family="binomial")
+    assert again.p_value == pytest.approx(base.p_value)
+    # string ids in the data and numbers in the file still match
+    text = shuffled.assign(county=shuffled["county"].astype(str))
+    assert permutation_test(text, "outcome", "county", path, family="binomial").p_value == pytest.approx(base.p_value)
+
+
+def test_space_from_a_design_and_its_allocation(outcomes):
+    from crt_widgets.datasets import load_dickinson
+
+    design = ConstrainedDesign(load_dickinson(), ["inciis", "hispanic"], 8, cluster_id="county", seed=3)
+    allocation = design.draw()
+    r1 = permutation_test(outcomes, "outcome", "county", allocation, family="binomial")
+    r2 = permutation_test(outcomes, "outcome", "county", design, family="binomial",
+                          observed=dict(zip(design.cluster_ids, allocation.arm)))
+    assert r1.n_schemes == len(design.space_index) and r1.p_value == r2.p_value
+
+
+def test_simple_space_enumerates_or_samples_with_the_observed_scheme():
+    ids = np.arange(12)
+    arm = np.array([1] * 6 + [0] * 6)
+    s = simple_space(ids, 6, arm)
+    assert len(s.schemes) == 924 and s.observed_arm.tolist() == arm.tolist()
+    big = simple_space(np.arange(30), 15, np.r_[np.ones(15), np.zeros(15)].astype(int), size=2000, seed=1)
+    assert len(big.schemes) == 2001 and big.observed == 0
+
+
+def test_confidence_interval_inverts_the_test(outcomes):
+    r = permutation_test(outcomes, "outcome", "county", dickinson_cvcrand_space_path(), ADJUST,
+                         ["location", "incomecat"], "binomial", ci=True)
+    lo, hi = r.conf_int
+    assert lo < r.estimate < hi
+    from crt_widgets.core.permutation import _Inverter, prepare_data
+
+    space = resolve_space(dickinson_cvcrand_space_path(), data_clusters=outcomes["county"].to_numpy())
+    inv = _Inverter(prepare_data(outcomes, "outcome", "county", space, ADJUST, ["location", "incomecat"], "binomial"), space)
+    assert inv.p_value(lo + 1e-3) >= 0.05 > inv.p_value(lo - 1e-3)
+    assert inv.p_value(hi - 1e-3) >= 0.05 > inv.p_value(hi + 1e-3)
+    assert abs(inv.observed(r.estimate)) < 1e-9
+    assert r.p_value < 0.05 and lo > 0  # consistent with the test
+
+
+def test_small_space_gives_an_unbounded_interval():
+    rng = np.random.default_rng(2)
+    data = pd.DataFrame({"y": rng.normal(size=40), "cl": np.repeat(np.arange(4), 10)})
+    r = permutation_test(data, "y", "cl", enumerate_schemes(4, 2), cluster_ids=np.arange(4), observed=0, ci=True)
+    assert np.isinf(r.conf_int[0]) and np.isinf(r.conf_int[1])
+    assert any("too small" in n for n in r.notes)
+
+
+@pytest.mark.parametrize("mutate,family,match", [
+    (lambda d: d.assign(outcome=d["outcome"] * 2), "binomial", "0 or 1"),
+    (lambda d: d.assign(outcome=-d["outcome"]), "poisson", "non-negative whole"),
+    (lambda d: d.assign(outcome=d["outcome"] + 0.5), "poisson", "non-negative whole"),
+    (lambda d: d.assign(outcome="x"), "gaussian", "numeric"),
+    (lambda d: d[d["county"] != 3], "binomial", "no individuals.*: 3"),
+    (lambda d: d.assign(county=d["county"].replace(16, 99)), "binomial", "not in the space: 99"),
+    (lambda d: d, "ordinal", "family"),
+])
+def test_bad_input(outcomes, mutate, family, match, tmp_path):
+    saved = read_space(dickinson_cvcrand_space_path())
+    labelled = write_space_json(tmp_path / "s.json", saved.schemes, saved.chosen, np.arange(1, 17))
+    with pytest.raises(ValueError, match=match):
+        permutation_test(mutate(outcomes), "outcome", "county", labelled, family=family)
+
+
+def test_unlabelled_cvcrand_space_needs_every_cluster(outcomes):
+    with pytest.raises(ValueError, match="16 cluster columns but the data have 15"):
+        permutation_test(outcomes[outcomes["county"] != 3], "outcome", "county", dickinson_cvcrand_space_path(),
+                         family="binomial")
+
+
+def test_missing_outcomes_are_dropped_and_counted(outcomes):
+    d = outcomes.copy()
+    d.loc[:9, "outcome"] = np.nan
+    r = permutation_test(d, "outcome", "county", dickinson_cvcrand_space_path(), family="binomial")
+    assert r.n_dropped == 10 and r.n_individuals == len(d) - 10
+    assert "10 row(s) with missing values were dropped" in r.notes
+
+
+def test_bad_space_files(outcomes, tmp_path):
+    p = tmp_path / "wrong.csv"
+    p.write_text('"SchemeChosen","","",""\n1,1,0,1\n0,0,1,0\n')
+    with pytest.raises(ValueError, match="3 cluster columns but the data have 16"):
+        permutation_test(outcomes, "outcome", "county", p, family="binomial")
+    q = tmp_path / "unchosen.csv"
+    q.write_text('"SchemeChosen","",""\n0,1,0\n0,0,1\n')
+    with pytest.raises(ValueError, match="no scheme is marked"):
+        permutation_test(outcomes, "outcome", "county", q, family="binomial")
+    with pytest.raises(ValueError, match="space"):
+        permutation_test(outcomes, "outcome", "county", 42, family="binomial")
+
+
+def test_analyze_cli(capsys):
+    from crt_widgets.cli import main
+
+    assert main(["analyze", "--example", "dickinson", "--json"]) == 0
+    import json
+
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["p_value"] == pytest.approx(54 / 1287) and doc["n_schemes"] == 1287
+    assert main(["analyze", "--example", "dickinson", "--ci"]) == 0
+    out = capsys.readouterr().out
+    assert "GEE" in out and "Mixed model" in out
+    assert main(["analyze", "--example", "dickinson", "--family", "poisson", "--outcome", "inciis"]) == 0
+    assert main(["analyze", "--example", "dickinson", "--outcome", "nope"]) == 2
