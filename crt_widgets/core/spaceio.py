@@ -21,7 +21,7 @@ import gzip
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 import numpy as np
 import pandas as pd
@@ -61,19 +61,23 @@ class SavedSpace:
                 f"chosen={self.chosen}, cluster_ids={'yes' if self.cluster_ids is not None else 'no'})")
 
 
-def write_cvcrand_csv(path: str | Path, schemes: SchemeSet, chosen: int) -> Path:
-    """Write a space in cvcrand's exact CSV format."""
+def write_cvcrand_csv(path: str | Path | TextIO, schemes: SchemeSet, chosen: int) -> str | Path | TextIO:
+    """Write a space in cvcrand's exact CSV format, to a path or an open text stream."""
+    if not isinstance(path, (str, Path)):
+        _write_cvcrand_rows(path, schemes, chosen)
+        return path
     path = Path(path)
-    n = schemes.n_clusters
-    header = ",".join(['"SchemeChosen"'] + ['""'] * n)
+    with open(path, "w", newline="") as fh:
+        _write_cvcrand_rows(fh, schemes, chosen)
+    return path
+
+
+def _write_cvcrand_rows(fh: TextIO, schemes: SchemeSet, chosen: int) -> None:
+    fh.write(",".join(['"SchemeChosen"'] + ['""'] * schemes.n_clusters) + "\n")
     flag = np.zeros((len(schemes), 1), dtype=np.uint8)
     flag[chosen] = 1
-    with open(path, "w", newline="") as fh:
-        fh.write(header + "\n")
-        for start, m in schemes.chunks(dtype=np.uint8):
-            block = np.hstack([flag[start:start + len(m)], m])
-            np.savetxt(fh, block, fmt="%d", delimiter=",")
-    return path
+    for start, m in schemes.chunks(dtype=np.uint8):
+        np.savetxt(fh, np.hstack([flag[start:start + len(m)], m]), fmt="%d", delimiter=",")
 
 
 def read_cvcrand_csv(path: str | Path) -> SavedSpace:

@@ -1,1 +1,11 @@
-"""ipywidgets panels: thin views over one state object; charts are functions from results to Altair specs."""
+"""ipywidgets panels: thin views over one state object; charts are functions from results to Altair specs.
+
+>>> from crt_widgets.widgets import DesignDashboard  # doctest: +SKIP
+>>> DesignDashboard(example="dickinson").widget      # doctest: +SKIP
+"""
+from __future__ import annotations
+
+from crt_widgets.widgets.dashboard import DesignDashboard
+from crt_widgets.widgets.state import DesignState
+
+__all__ = ["DesignDashboard", "DesignState"]

@@ -1,0 +1,55 @@
+"""Charts as pure functions from results to Altair specifications.
+
+The histogram is drawn from counts binned in numpy (a few dozen rows), never from the scores
+themselves, so a space of millions of schemes costs the browser nothing.
+
+>>> import pandas as pd
+>>> bins = pd.DataFrame({"left": [0.0, 1.0], "right": [1.0, 2.0], "count": [5, 3], "kept": [True, False]})
+>>> score_histogram(bins, cutoff=1.0, chosen=0.5).to_dict()["layer"][0]["mark"]["type"]
+'bar'
+"""
+from __future__ import annotations
+
+import altair as alt
+import numpy as np
+import pandas as pd
+
+
+def score_histogram(bins: pd.DataFrame, cutoff: float | None, chosen: float | None,
+                    title: str = "Balance scores of all candidate schemes") -> alt.LayerChart:
+    """Bars of counts per score bin (kept bins coloured), a rule at the cutoff and one at the chosen scheme."""
+    bars = alt.Chart(bins).mark_bar(binSpacing=0).encode(
+        x=alt.X("left:Q", title="balance score", scale=alt.Scale(zero=False)),
+        x2="right:Q",
+        y=alt.Y("count:Q", title="schemes"),
+        color=alt.Color("kept:N", scale=alt.Scale(domain=[True, False], range=["#2b7bba", "#c9d6e3"]),
+                        legend=alt.Legend(title="in constrained space", orient="top-right")),
+        tooltip=[alt.Tooltip("left:Q", format=".3f", title="from"), alt.Tooltip("right:Q", format=".3f", title="to"),
+                 "count:Q"],
+    )
+    marks = [{"value": v, "what": w} for v, w in ((cutoff, "cutoff"), (chosen, "chosen scheme")) if v is not None]
+    rules = alt.Chart(pd.DataFrame(marks or [{"value": np.nan, "what": "cutoff"}])).mark_rule(strokeWidth=2).encode(
+        x="value:Q",
+        color=alt.Color("what:N", scale=alt.Scale(domain=["cutoff", "chosen scheme"], range=["#d62728", "#ff9f1c"]),
+                        legend=alt.Legend(title=None, orient="top")),
+        strokeDash=alt.StrokeDash("what:N", legend=None),
+        tooltip=["what:N", alt.Tooltip("value:Q", format=".3f")],
+    )
+    return alt.layer(bars, rules, title=title).resolve_scale(color="independent").properties(width=520, height=220)
+
+
+def coincidence_heatmap(same_fraction: np.ndarray, cluster_ids: np.ndarray, low: float = 0.25,
+                        high: float = 0.75) -> alt.Chart:
+    """How often each pair of clusters shares an arm in the constrained space."""
+    ids = [str(c) for c in cluster_ids]
+    i, j = np.meshgrid(np.arange(len(ids)), np.arange(len(ids)), indexing="ij")
+    frame = pd.DataFrame({"a": np.array(ids)[i.ravel()], "b": np.array(ids)[j.ravel()],
+                          "fraction": same_fraction.ravel()})
+    frame = frame[i.ravel() != j.ravel()]
+    # inline values: a trial of 80 clusters has 6,320 pairs, above Altair's default row limit for frames
+    return alt.Chart(alt.Data(values=frame.to_dict("records"))).mark_rect().encode(
+        x=alt.X("a:N", sort=ids, title="cluster"),
+        y=alt.Y("b:N", sort=ids, title="cluster"),
+        color=alt.Color("fraction:Q", title="same arm", scale=alt.Scale(domain=[0, 0.5, 1], range=["#b2182b", "#f7f7f7", "#2166ac"])),
+        tooltip=["a:N", "b:N", alt.Tooltip("fraction:Q", format=".3f")],
+    ).properties(width=300, height=300, title=f"Pairs in the same arm (flag below {low:.0%} or above {high:.0%})")

@@ -1,0 +1,55 @@
+"""The design dashboard: all panels over one :class:`DesignState`, laid out for JupyterLab and Voilà.
+
+>>> dash = DesignDashboard(example="dickinson")
+>>> dash.state.kept
+1288
+"""
+from __future__ import annotations
+
+import ipywidgets as w
+
+from crt_widgets.widgets.panels import (ArmPanel, CovariatePanel, CutoffPanel, DataPanel, DrawPanel, OutputPanel,
+                                        WeightPanel, load_example)
+from crt_widgets.widgets.state import DesignState
+
+TITLE = ("<h2 style='margin:0'>crt-widgets: covariate-constrained randomization</h2>"
+         "<p style='margin:0 0 8px'>Choose the covariates and their weights; move the cutoff and watch the "
+         "balance-score distribution, the kept schemes, the baseline table and validity update; then draw.</p>")
+
+
+class DesignDashboard:
+    """The whole dashboard; ``.widget`` is what a notebook displays.
+
+    Parameters
+    ----------
+    example : a bundled example to start with (``"dickinson"``, ``"edlead"``, ``"callcenter"``) or None.
+    offline : render charts with the JavaScript bundled in Altair (no network), as clinics' networks need.
+    """
+
+    def __init__(self, example: str | None = "dickinson", offline: bool = True) -> None:
+        if offline:
+            import altair as alt
+
+            alt.JupyterChart.enable_offline()
+        self.state = DesignState()
+        self.data = DataPanel(self.state)
+        self.covariates = CovariatePanel(self.state)
+        self.weights = WeightPanel(self.state)
+        self.arms = ArmPanel(self.state)
+        self.cutoff = CutoffPanel(self.state)
+        self.outputs = OutputPanel(self.state)
+        self.draw = DrawPanel(self.state)
+        settings = w.Accordion(children=[self.covariates.widget, self.arms.widget])
+        settings.set_title(0, "Covariates")
+        settings.set_title(1, "Arms, schemes and seed")
+        settings.selected_index = 0
+        left = w.VBox([settings, self.weights.widget, w.HTML("<b>Cutoff</b>"), self.cutoff.widget, self.draw.widget],
+                      layout=w.Layout(width="480px", min_width="480px"))
+        right = w.VBox([self.outputs.widget], layout=w.Layout(flex="1 1 auto", overflow="auto"))
+        self.widget = w.VBox([w.HTML(TITLE), self.data.widget, w.HBox([left, right])])
+        if example:
+            data, kwargs = load_example(example)
+            self.state.load(data, example, **kwargs)
+
+    def _repr_mimebundle_(self, **kwargs):
+        return self.widget._repr_mimebundle_(**kwargs)

@@ -1,0 +1,375 @@
+"""ipywidgets panels, each a thin view over a :class:`DesignState` (usable on its own in JupyterLab).
+
+Every panel has a ``.widget`` to display. Inputs are linked to the state's traits; outputs observe
+the state and only format what the core computed.
+
+>>> from crt_widgets.widgets.state import DesignState
+>>> panel = CutoffPanel(DesignState())
+>>> panel.quantile.min, panel.quantile.max
+(-3.0, 0.0)
+"""
+from __future__ import annotations
+
+import html
+import io
+
+import ipywidgets as w
+import numpy as np
+import pandas as pd
+import traitlets as t
+
+from crt_widgets.widgets.state import DesignState
+
+EXAMPLES = {
+    "Dickinson counties (cvcrand paper)": "dickinson",
+    "ED-LEAD-like emergency departments": "edlead",
+    "Call centres (book chapter)": "callcenter",
+}
+
+
+def load_example(key: str) -> tuple[pd.DataFrame, dict]:
+    """A bundled example and the settings that suit it."""
+    from crt_widgets import datasets
+
+    if key == "dickinson":
+        return datasets.load_dickinson(), {
+            "cluster_id": "county", "n_treat": 8,
+            "covariates": ["location", "inciis", "uptodateonimmunizations", "hispanic", "incomecat"],
+            "categorical": ["location", "incomecat"]}
+    if key == "edlead":
+        eds = datasets.simulate_edlead(seed=2026)
+        cid = eds.columns[0]
+        covs = [c for c in eds.columns if c != cid and eds[c].nunique() > 1]
+        return eds, {"cluster_id": cid, "covariates": covs, "n_treat": len(eds) // 2, "sampling": "sample",
+                     "size": 50_000}
+    if key == "callcenter":
+        calls = datasets.load_callcenter("historical")
+        centres = calls.groupby("center_ID").agg(calls=("call_CSAT", "size"), mean_csat=("call_CSAT", "mean"),
+                                                 mean_age=("age", "mean"),
+                                                 share_property=("reason", lambda r: float(np.mean(r == "property"))))
+        centres = centres.reset_index().round(3)
+        return centres, {"cluster_id": "center_ID", "covariates": ["calls", "mean_csat", "mean_age", "share_property"],
+                         "n_treat": len(centres) // 2}
+    raise ValueError(f"unknown example {key!r}")
+
+
+def read_uploaded_csv(content: bytes, name: str) -> pd.DataFrame:
+    """Parse an uploaded CSV; a problem is a ValueError with a message for the panel."""
+    if not content:
+        raise ValueError(f"{name} is empty")
+    try:
+        frame = pd.read_csv(io.BytesIO(content))
+    except UnicodeDecodeError:
+        raise ValueError(f"{name} is not a text CSV file (is it a spreadsheet? save it as CSV first)") from None
+    except (pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
+        raise ValueError(f"{name} could not be read as CSV: {exc}") from None
+    if frame.shape[1] < 2 or len(frame) < 2:
+        raise ValueError(f"{name} needs a header row, at least two columns (a cluster id and a covariate) "
+                         f"and one row per cluster; it has {frame.shape[1]} column(s) and {len(frame)} row(s)")
+    return frame
+
+
+def message_html(text: str, kind: str = "error") -> str:
+    colour = {"error": "#b00020", "warning": "#8a6d00", "info": "#1b5e20"}[kind]
+    return f'<div class="crt-{kind}" style="color:{colour};margin:4px 0">{html.escape(text)}</div>' if text else ""
+
+
+class DataPanel:
+    """Load a CSV or a bundled example; preview it; show problems in the panel."""
+
+    def __init__(self, state: DesignState) -> None:
+        self.state = state
+        self.example = w.Dropdown(options=[("(choose an example)", "")] + list(EXAMPLES.items()), value="",
+                                  description="Example", layout=w.Layout(width="420px"))
+        self.upload = w.FileUpload(accept=".csv", multiple=False, description="Upload CSV")
+        self.message = w.HTML()
+        self.preview = w.HTML()
+        self.example.observe(self._on_example, names="value")
+        self.upload.observe(self._on_upload, names="value")
+        state.observe(self._show, names=["data", "error"])
+        self.widget = w.VBox([w.HBox([self.example, self.upload]), self.message, self.preview])
+
+    def _on_example(self, change) -> None:
+        if change["new"]:
+            try:
+                data, settings = load_example(change["new"])
+            except (ImportError, AttributeError, ValueError, FileNotFoundError) as exc:
+                self.message.value = message_html(f"That example is not available: {exc}")
+                return
+            self.state.load(data, self.example.label, **settings)
+
+    def _on_upload(self, change) -> None:
+        files = change["new"]
+        if not files:
+            return
+        f = files[0] if isinstance(files, (list, tuple)) else list(files.values())[0]
+        name = f.get("name", "the file") if isinstance(f, dict) else getattr(f, "name", "the file")
+        content = bytes(f["content"] if isinstance(f, dict) else f.content)
+        try:
+            data = read_uploaded_csv(content, name)
+        except ValueError as exc:
+            self.message.value = message_html(str(exc))
+            return
+        self.state.load(data, name)
+
+    def set_data(self, data: pd.DataFrame, name: str = "data") -> None:
+        """Load a DataFrame directly (for notebooks and tests)."""
+        self.state.load(data, name)
+
+    def _show(self, change=None) -> None:
+        s = self.state
+        if s.data is not None:
+            self.preview.value = (f"<b>{html.escape(s.source or 'data')}</b>: {len(s.data)} clusters, "
+                                  f"{s.data.shape[1]} columns"
+                                  + s.data.head(8).to_html(border=0, max_cols=12, classes="crt-preview"))
+        self.message.value = message_html(s.error)
+
+
+class CovariatePanel:
+    """Choose the cluster id, the covariates to balance and which of them are categorical."""
+
+    def __init__(self, state: DesignState) -> None:
+        self.state = state
+        self.cluster_id = w.Dropdown(description="Cluster id", options=[""])
+        self.covariates = w.SelectMultiple(description="Balance", rows=8, layout=w.Layout(width="360px"))
+        self.categorical = w.SelectMultiple(description="Categorical", rows=8, layout=w.Layout(width="360px"))
+        self.note = w.HTML()
+        state.observe(self._refresh, names=["data", "covariates", "categorical", "cluster_id"])
+        self.cluster_id.observe(lambda c: self._push("cluster_id", c["new"] or ""), names="value")
+        self.covariates.observe(lambda c: self._push("covariates", list(c["new"])), names="value")
+        self.categorical.observe(lambda c: self._push("categorical", list(c["new"])), names="value")
+        self._syncing = False
+        self.widget = w.VBox([self.cluster_id, w.HBox([self.covariates, self.categorical]), self.note])
+        self._refresh()
+
+    def _push(self, name: str, value) -> None:
+        if not self._syncing and getattr(self.state, name) != value:
+            setattr(self.state, name, value)
+
+    def _refresh(self, change=None) -> None:
+        s = self.state
+        if s.data is None:
+            return
+        self._syncing = True
+        try:
+            cols = [str(c) for c in s.data.columns]
+            self.cluster_id.options = [""] + cols
+            self.cluster_id.value = s.cluster_id if s.cluster_id in cols else ""
+            self.covariates.options = [c for c in cols if c != s.cluster_id]
+            self.covariates.value = tuple(c for c in s.covariates if c in self.covariates.options)
+            self.categorical.options = list(s.covariates)
+            self.categorical.value = tuple(c for c in s.categorical if c in s.covariates)
+        finally:
+            self._syncing = False
+        few = s.few_levels()
+        self.note.value = message_html(
+            f"Few distinct values in {', '.join(few)}: consider declaring them categorical." if few else "", "warning")
+
+
+class WeightPanel:
+    """One weight slider per covariate (0 switches it off) and a stratify toggle for categorical ones."""
+
+    def __init__(self, state: DesignState) -> None:
+        self.state = state
+        self.sliders: dict[str, w.FloatSlider] = {}
+        self.stratify: dict[str, w.Checkbox] = {}
+        self.box = w.VBox()
+        self.widget = w.VBox([w.HTML("<b>Weights</b> (0 switches a covariate off)"), self.box])
+        state.observe(self._rebuild, names=["covariates", "categorical"])
+        state.observe(self._sync, names=["weights", "stratify"])
+        self._rebuild()
+
+    def _rebuild(self, change=None) -> None:
+        rows = []
+        self.sliders, self.stratify = {}, {}
+        for name in self.state.covariates:
+            s = w.FloatSlider(value=float(self.state.weights.get(name, 1.0)), min=0, max=5, step=0.1,
+                              description=name, continuous_update=False, readout_format=".1f",
+                              style={"description_width": "180px"}, layout=w.Layout(width="460px"))
+            s.observe(self._on_weight, names="value")
+            self.sliders[name] = s
+            row = [s]
+            if name in self.state.categorical:
+                box = w.Checkbox(value=name in self.state.stratify, description="stratify", indent=False)
+                box.observe(self._on_stratify, names="value")
+                self.stratify[name] = box
+                row.append(box)
+            rows.append(w.HBox(row))
+        self.box.children = rows
+
+    def _sync(self, change=None) -> None:
+        for name, s in self.sliders.items():
+            s.value = float(self.state.weights.get(name, 1.0))
+        for name, box in self.stratify.items():
+            box.value = name in self.state.stratify
+
+    def _on_weight(self, change) -> None:
+        self.state.weights = {name: s.value for name, s in self.sliders.items()}
+
+    def _on_stratify(self, change) -> None:
+        self.state.stratify = [name for name, box in self.stratify.items() if box.value]
+
+
+class CutoffPanel:
+    """The cutoff quantile q (log scale, 0.001 to 1) or keep the best N; the live count and warnings."""
+
+    def __init__(self, state: DesignState) -> None:
+        self.state = state
+        self.quantile = w.FloatLogSlider(value=state.cutoff, base=10, min=-3, max=0, step=0.05,
+                                         description="cutoff q", readout_format=".3f", continuous_update=False,
+                                         layout=w.Layout(width="460px"))
+        self.mode = w.ToggleButtons(options=[("quantile", False), ("best N", True)], value=state.use_n_best)
+        self.n_best = w.BoundedIntText(value=state.n_best, min=2, max=10**9, description="N", layout=w.Layout(width="200px"))
+        self.count = w.HTML()
+        self.warnings = w.HTML()
+        w.link((self.quantile, "value"), (state, "cutoff"))
+        w.link((self.mode, "value"), (state, "use_n_best"))
+        w.link((self.n_best, "value"), (state, "n_best"))
+        state.observe(self._show, names=["design", "error", "warnings"])
+        self.widget = w.VBox([self.mode, self.quantile, self.n_best, self.count, self.warnings])
+        self._show()
+
+    def _show(self, change=None) -> None:
+        s = self.state
+        d = s.design
+        if d is None:
+            self.count.value = "<b>Schemes kept:</b> –"
+            self.warnings.value = message_html(s.error)
+            return
+        cut = "" if d.cutoff_score is None else f" (cutoff score {d.cutoff_score:.3f})"
+        self.count.value = (f'<b>Schemes kept:</b> <span class="crt-kept">{s.kept:,}</span> of '
+                            f"{len(d.scores):,}{cut}")
+        self.warnings.value = "".join(message_html(m, "warning") for m in s.warnings)
+
+
+class ArmPanel:
+    """Clusters in treatment, metric, enumerate or sample (and how many), and the seed."""
+
+    def __init__(self, state: DesignState) -> None:
+        self.state = state
+        # unbounded on purpose: a bad count is reported by the core in the panel, not clamped silently
+        self.n_treat = w.IntText(value=state.n_treat, description="treated")
+        self.metric = w.ToggleButtons(options=["l2", "l1"], value=state.metric, description="metric")
+        self.sampling = w.Dropdown(options=[("enumerate if small", "auto"), ("enumerate all", "enumerate"),
+                                            ("sample", "sample")], value=state.sampling, description="schemes")
+        self.size = w.BoundedIntText(value=state.size, min=2, max=50_000_000, step=10_000, description="sample size")
+        self.seed = w.IntText(value=state.seed, description="seed")
+        self.status = w.HTML()
+        for widget, name in ((self.n_treat, "n_treat"), (self.metric, "metric"), (self.sampling, "sampling"),
+                             (self.size, "size"), (self.seed, "seed")):
+            w.link((widget, "value"), (state, name))
+        state.observe(self._show, names=["busy", "design", "data"])
+        self.widget = w.VBox([self.n_treat, self.metric, self.sampling, self.size, self.seed, self.status])
+        self._show()
+
+    def _show(self, change=None) -> None:
+        s = self.state
+        if s.busy:
+            self.status.value = "<i>building the randomization space…</i>"
+        elif s.design is not None:
+            self.status.value = html.escape(s.design.scheme_message)
+        else:
+            self.status.value = ""
+
+
+class OutputPanel:
+    """Histogram of all scores with cutoff and chosen scheme, baseline table, validity, messages."""
+
+    def __init__(self, state: DesignState) -> None:
+        import altair as alt
+
+        from crt_widgets.widgets.charts import coincidence_heatmap, score_histogram
+        from crt_widgets.widgets.state import histogram_data
+
+        self._histogram_data, self._score_histogram, self._heatmap = histogram_data, score_histogram, coincidence_heatmap
+        self.state = state
+        self.histogram = alt.JupyterChart(alt.Chart(pd.DataFrame({"x": []})).mark_bar())
+        self.heatmap = alt.JupyterChart(alt.Chart(pd.DataFrame({"x": []})).mark_rect())
+        self.baseline = w.HTML()
+        self.validity = w.HTML()
+        self.messages = w.HTML()
+        self.problem = w.HTML()
+        state.observe(self._show, names=["design", "preview", "allocation"])
+        self.widget = w.VBox([self.problem, self.histogram, self.messages, w.HTML("<h4>Baseline by arm (chosen scheme)</h4>"),
+                              self.baseline, w.HTML("<h4>Randomization validity</h4>"),
+                              w.HBox([self.validity, self.heatmap])])
+        self._show()
+
+    @property
+    def shown(self):
+        return self.state.allocation or self.state.preview
+
+    def _show(self, change=None) -> None:
+        s = self.state
+        d, a = s.design, self.shown
+        if d is None or a is None:
+            return
+        try:
+            self._render(d, a)
+            self.problem.value = ""
+        except Exception as exc:  # a display problem must not hide the design or raise into the browser
+            self.problem.value = message_html(f"Could not draw the outputs: {exc}")
+
+    def _render(self, d, a) -> None:
+        self.histogram.chart = self._score_histogram(self._histogram_data(d), d.cutoff_score, a.score)
+        self.heatmap.chart = self._heatmap(d.validity.same_fraction, d.cluster_ids, d.samearmlo, d.samearmhi)
+        self.baseline.value = smd_table_html(a.baseline_table)
+        self.validity.value = d.validity.table().to_html(float_format=lambda v: f"{v:.3f}", border=0)
+        self.messages.value = "".join(f"<div>{html.escape(m)}</div>" for m in a.messages.values())
+
+
+def smd_table_html(table: pd.DataFrame) -> str:
+    """The baseline table with SMDs above 0.1 shaded and above 0.2 in bold red."""
+    def style(value: str) -> str:
+        try:
+            v = float(value)
+        except (TypeError, ValueError):
+            return html.escape(str(value))
+        if v > 0.2:
+            return f'<span class="crt-smd-high" style="color:#b00020;font-weight:bold">{value}</span>'
+        if v > 0.1:
+            return f'<span class="crt-smd-mid" style="background:#fff3cd">{value}</span>'
+        return html.escape(value)
+    out = table.copy()
+    out["SMD"] = [style(v) for v in table["SMD"]]
+    return out.to_html(escape=False, border=0, classes="crt-baseline")
+
+
+class DrawPanel:
+    """Draw the final allocation with the seed; show it; offer the downloads."""
+
+    def __init__(self, state: DesignState) -> None:
+        from crt_widgets.widgets.downloads import download_links
+
+        self._links = download_links
+        self.state = state
+        self.button = w.Button(description="Draw allocation", button_style="primary", icon="random")
+        self.result = w.HTML()
+        self.downloads = w.HTML()
+        self.earlier = w.HTML()
+        self.button.on_click(lambda _: state.draw())
+        state.observe(self._show, names=["allocation", "design"])
+        state.observe(self._show_history, names=["history"])
+        self.widget = w.VBox([self.button, self.result, self.downloads, self.earlier])
+
+    def _show(self, change=None) -> None:
+        a = self.state.allocation
+        if a is None:
+            self.result.value = "" if self.state.design is not None else message_html("Fix the inputs to draw.", "warning")
+            self.downloads.value = ""
+            return
+        treated = ", ".join(map(str, a.treated_clusters))
+        self.result.value = (f'<div class="crt-drawn"><b>Allocation drawn</b> (seed {a.seed}, score {a.score:.3f}). '
+                             f"Treatment: {html.escape(treated)}</div>"
+                             + a.allocation.T.to_html(border=0, header=False))
+        self.downloads.value = self._links(a)
+
+    def _show_history(self, change=None) -> None:
+        # nothing drawn is lost: earlier draws stay downloadable after the inputs change
+        earlier = self.state.history[:-1]
+        if not earlier:
+            self.earlier.value = ""
+            return
+        items = "".join(f"<li>{html.escape(a.created)}: seed {a.seed}, score {a.score:.3f}, "
+                        f"{len(a.design.space_index):,} schemes. {self._links(a)}</li>" for a in reversed(earlier))
+        self.earlier.value = f"<details><summary>Earlier draws ({len(earlier)})</summary><ul>{items}</ul></details>"

@@ -1,0 +1,207 @@
+"""The dashboard's single state object: every input as a trait, every result derived by the core.
+
+Panels are thin views: they link their widgets to these traits. A change of data, covariates, arm
+counts or space size rebuilds the candidate schemes; a change of weights, metric or cutoff only
+re-scores them (:meth:`ConstrainedDesign.rescore`). Problems never raise out of a callback: they
+land in ``error`` for the panels to show.
+
+>>> from crt_widgets.datasets import load_dickinson
+>>> state = DesignState()
+>>> state.load(load_dickinson(), "Dickinson counties")
+>>> state.kept > 0, state.error
+(True, '')
+>>> state.cutoff = 0.05
+>>> state.kept < 1288
+True
+"""
+from __future__ import annotations
+
+import time
+import warnings
+
+import numpy as np
+import pandas as pd
+import traitlets as t
+
+from crt_widgets.core.covariates import FEW_LEVELS
+from crt_widgets.core.design import Allocation, ConstrainedDesign
+
+# traits whose change needs new candidate schemes, and those that only re-score them
+STRUCTURAL = ("data", "cluster_id", "covariates", "categorical", "stratify", "n_treat", "size", "sampling", "seed")
+SCORING = ("weights", "metric", "cutoff", "use_n_best", "n_best")
+
+
+def detect_categorical(data: pd.DataFrame, columns: list[str]) -> list[str]:
+    """Columns that look categorical: text, boolean or category dtype."""
+    return [c for c in columns if not pd.api.types.is_numeric_dtype(data[c]) or pd.api.types.is_bool_dtype(data[c])]
+
+
+def default_covariates(data: pd.DataFrame, cluster_id: str | None) -> list[str]:
+    """Every column but the cluster id, skipping constant ones."""
+    return [c for c in data.columns if c != cluster_id and data[c].nunique(dropna=True) > 1]
+
+
+def guess_cluster_id(data: pd.DataFrame) -> str:
+    """The first column whose values are unique and look like labels (or the first column)."""
+    for c in data.columns:
+        if data[c].is_unique and data[c].notna().all() and (
+                not pd.api.types.is_float_dtype(data[c]) or (data[c] == data[c].round()).all()):
+            return c
+    return ""
+
+
+class DesignState(t.HasTraits):
+    """Inputs and results of the two-arm design dashboard."""
+
+    data = t.Instance(pd.DataFrame, allow_none=True)
+    source = t.Unicode("")
+    cluster_id = t.Unicode("")
+    covariates = t.List(t.Unicode())
+    categorical = t.List(t.Unicode())
+    stratify = t.List(t.Unicode())
+    weights = t.Dict()
+    n_treat = t.Int(0)
+    metric = t.Enum(["l2", "l1"], default_value="l2")
+    cutoff = t.Float(0.1)
+    use_n_best = t.Bool(False)
+    n_best = t.Int(100)
+    size = t.Int(50_000)
+    sampling = t.Enum(["auto", "enumerate", "sample"], default_value="auto")
+    seed = t.Int(12345)
+
+    design = t.Any(None, allow_none=True)       # ConstrainedDesign or None
+    preview = t.Any(None, allow_none=True)      # the allocation the seed would draw now
+    allocation = t.Any(None, allow_none=True)   # the allocation drawn with the Draw button
+    history = t.List()                          # every allocation drawn in this session, newest last
+    error = t.Unicode("")
+    warnings = t.List(t.Unicode())
+    busy = t.Bool(False)
+    last_update_ms = t.Float(0.0)
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self._loading = False
+        self.observe(self._on_structure, names=list(STRUCTURAL))
+        self.observe(self._on_scoring, names=list(SCORING))
+
+    # -- loading data ---------------------------------------------------------------------------
+    def load(self, data: pd.DataFrame, source: str = "", **settings) -> None:
+        """Set new data with sensible defaults (cluster id, covariates, categorical, half treated)."""
+        if data is None or data.empty or data.shape[1] < 2:
+            self.error = "The data need at least two columns (a cluster id and a covariate) and one row per cluster."
+            return
+        cid = settings.pop("cluster_id", None) or guess_cluster_id(data)
+        covs = settings.pop("covariates", None) or default_covariates(data, cid)
+        self._loading = True  # one rebuild at the end, not one per trait
+        try:
+            with self.hold_trait_notifications():
+                self.data = data
+                self.source = source
+                self.cluster_id = cid
+                self.covariates = list(covs)
+                self.categorical = settings.pop("categorical", None) or detect_categorical(data, self.covariates)
+                self.stratify = settings.pop("stratify", [])
+                self.weights = {c: 1.0 for c in self.covariates}
+                self.n_treat = settings.pop("n_treat", len(data) // 2)
+                # how the space is built belongs to the data set; the user's metric and cutoff carry over
+                settings = {"sampling": "auto", "size": 50_000, **settings}
+                for key, value in settings.items():
+                    setattr(self, key, value)
+        finally:
+            self._loading = False
+        self.rebuild()
+
+    # -- reactions --------------------------------------------------------------------------------
+    def _on_structure(self, change) -> None:
+        if not self._loading:
+            if change["name"] == "covariates":
+                self.weights = {c: self.weights.get(c, 1.0) for c in self.covariates}
+                self.categorical = [c for c in self.categorical if c in self.covariates]
+                self.stratify = [c for c in self.stratify if c in self.covariates]
+            self.rebuild()
+
+    def _on_scoring(self, change) -> None:
+        if not self._loading:
+            self.rescore()
+
+    def _rule(self) -> dict:
+        weights = [float(self.weights.get(c, 1.0)) for c in self.covariates]
+        rule = {"metric": self.metric, "weights": weights}
+        if self.use_n_best:
+            rule["n_schemes"] = int(self.n_best)
+        else:
+            rule["cutoff"] = float(self.cutoff)
+        return rule
+
+    def rebuild(self) -> None:
+        """New candidate schemes for the current data, covariates and arm counts."""
+        if self.data is None:
+            return
+        self.allocation = None
+        self._run(lambda: ConstrainedDesign(
+            self.data, self.covariates, int(self.n_treat), categorical=self.categorical,
+            cluster_id=self.cluster_id or None, stratify=self.stratify, size=int(self.size),
+            enumerate={"auto": None, "enumerate": True, "sample": False}[self.sampling],
+            seed=int(self.seed), **self._rule()), rebuild=True)
+
+    def rescore(self) -> None:
+        """Re-score the existing candidates with the current weights, metric and cutoff."""
+        if self.design is None:
+            self.rebuild()
+            return
+        self.allocation = None
+        self._run(lambda: self.design.rescore(**self._rule()))
+
+    def _run(self, make, rebuild: bool = False) -> None:
+        start = time.perf_counter()
+        self.busy = rebuild
+        caught: list[str] = []
+        try:
+            with warnings.catch_warnings(record=True) as seen:
+                warnings.simplefilter("always")
+                design = make()
+                if rebuild:
+                    design.candidates  # build now, inside the progress indicator
+                preview = design.draw()
+                design.validity
+                caught = [str(w.message) for w in seen]
+        except (ValueError, KeyError, TypeError) as exc:
+            self.error = str(exc.args[0] if exc.args else exc)
+            self.design = None
+            self.preview = None
+        else:
+            self.error = ""
+            self.warnings = caught + list(design.diagnostics)
+            self.design = design
+            self.preview = preview
+        finally:
+            self.busy = False
+            self.last_update_ms = (time.perf_counter() - start) * 1000
+
+    # -- results ----------------------------------------------------------------------------------
+    @property
+    def kept(self) -> int:
+        """Schemes in the constrained space (0 when there is no valid design)."""
+        return 0 if self.design is None else len(self.design.space_index)
+
+    def draw(self) -> Allocation | None:
+        """Draw the final allocation with the seed (the same as the preview: the draw is reproducible)."""
+        if self.design is not None:
+            self.allocation = self.design.draw()
+            self.history = [*self.history, self.allocation]
+        return self.allocation
+
+    def few_levels(self) -> list[str]:
+        """Numeric covariates with few distinct values that are not declared categorical."""
+        if self.data is None:
+            return []
+        return [c for c in self.covariates if c not in self.categorical
+                and pd.api.types.is_numeric_dtype(self.data[c]) and self.data[c].nunique() <= FEW_LEVELS]
+
+
+def histogram_data(design: ConstrainedDesign, bins: int = 60) -> pd.DataFrame:
+    """Counts of all balance scores per bin (binned in numpy), and whether a bin is inside the cutoff."""
+    counts, edges = np.histogram(design.scores, bins=bins)
+    cut = design.cutoff_score if design.cutoff_score is not None else float(np.max(design.space_scores))
+    return pd.DataFrame({"left": edges[:-1], "right": edges[1:], "count": counts,
+                         "kept": edges[:-1] <= cut})
