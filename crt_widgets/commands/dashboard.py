@@ -5,9 +5,8 @@
 from __future__ import annotations
 
 import argparse
-import subprocess
+import os
 import sys
-import tempfile
 from pathlib import Path
 
 NAME = "dashboard"
@@ -27,14 +26,13 @@ def voila_command(notebook: Path, port: int, ip: str) -> list[str]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from crt_widgets.widgets.notebook import write_dashboard_notebook
+    from crt_widgets.widgets.notebook import PACKAGED_NOTEBOOK
 
-    if args.notebook is not None and not args.notebook.exists():
-        raise FileNotFoundError(f"--notebook: no such file {args.notebook}")
-    with tempfile.TemporaryDirectory() as tmp:
-        notebook = args.notebook or write_dashboard_notebook(Path(tmp) / "design.ipynb")
-        print(f"crt-widgets dashboard: http://{args.ip}:{args.port}/  (Ctrl-C to stop)", flush=True)
-        try:
-            return subprocess.call(voila_command(notebook, args.port, args.ip))
-        except KeyboardInterrupt:
-            return 0
+    notebook = args.notebook or PACKAGED_NOTEBOOK
+    if not notebook.exists():
+        raise FileNotFoundError(f"--notebook: no such file {notebook}")
+    print(f"crt-widgets dashboard: http://{args.ip}:{args.port}/  (Ctrl-C to stop)", flush=True)
+    # become Voila, so that signals (Ctrl-C, a test's terminate) reach the server itself
+    command = voila_command(notebook, args.port, args.ip)
+    os.execv(command[0], command)
+    return 0  # pragma: no cover - execv does not return

@@ -22,6 +22,7 @@ def score_histogram(bins: pd.DataFrame, cutoff: float | None, chosen: float | No
         x=alt.X("left:Q", title="balance score", scale=alt.Scale(zero=False)),
         x2="right:Q",
         y=alt.Y("count:Q", title="schemes"),
+        y2=alt.datum(0),
         color=alt.Color("kept:N", scale=alt.Scale(domain=[True, False], range=["#2b7bba", "#c9d6e3"]),
                         legend=alt.Legend(title="in constrained space", orient="top-right")),
         tooltip=[alt.Tooltip("left:Q", format=".3f", title="from"), alt.Tooltip("right:Q", format=".3f", title="to"),

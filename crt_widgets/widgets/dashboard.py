@@ -8,13 +8,15 @@ from __future__ import annotations
 
 import ipywidgets as w
 
-from crt_widgets.widgets.panels import (ArmPanel, CovariatePanel, CutoffPanel, DataPanel, DrawPanel, OutputPanel,
+from crt_widgets.widgets.panels import (EXAMPLES, ArmPanel, CovariatePanel, CutoffPanel, DataPanel, DrawPanel, OutputPanel,
                                         WeightPanel, load_example)
 from crt_widgets.widgets.state import DesignState
 
 TITLE = ("<h2 style='margin:0'>crt-widgets: covariate-constrained randomization</h2>"
-         "<p style='margin:0 0 8px'>Choose the covariates and their weights; move the cutoff and watch the "
-         "balance-score distribution, the kept schemes, the baseline table and validity update; then draw.</p>")
+         "<p style='margin:0 0 8px'>Load your clusters (one row each) or an example; choose the covariates and "
+         "their weights; move the cutoff and watch the balance scores, the kept schemes, the baseline table and "
+         "validity update; then draw and download the allocation, the constrained space, the audit record and a "
+         "report for the trial master file.</p>")
 
 
 class DesignDashboard:
@@ -48,8 +50,9 @@ class DesignDashboard:
         right = w.VBox([self.outputs.widget], layout=w.Layout(flex="1 1 auto", overflow="auto"))
         self.widget = w.VBox([w.HTML(TITLE), self.data.widget, w.HBox([left, right])])
         if example:
+            label = next((k for k, v in EXAMPLES.items() if v == example), example)
             data, kwargs = load_example(example)
-            self.state.load(data, example, **kwargs)
+            self.state.load(data, label, **kwargs)
 
     def _repr_mimebundle_(self, **kwargs):
         return self.widget._repr_mimebundle_(**kwargs)

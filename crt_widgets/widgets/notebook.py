@@ -2,7 +2,7 @@
 ``crt-widgets dashboard`` serves are both this.
 
 >>> [c.cell_type for c in dashboard_notebook().cells]
-['markdown', 'code']
+['code']
 """
 from __future__ import annotations
 
@@ -10,13 +10,11 @@ from pathlib import Path
 
 import nbformat
 
-INTRO = """# Designing a cluster randomized trial
+# the copy inside the package, served by ``crt-widgets dashboard`` (notebooks/design.ipynb is the same)
+PACKAGED_NOTEBOOK = Path(__file__).with_name("design.ipynb")
 
-Covariate-constrained randomization with crt-widgets: load your clusters (or an example), choose the
-covariates and weights, set the cutoff, check balance and validity, then draw and download the allocation,
-the constrained space, the audit record and a report for the trial master file."""
-
-CODE = """from crt_widgets.widgets import DesignDashboard
+CODE = """# Covariate-constrained randomization of a cluster randomized trial (serve with: voila design.ipynb)
+from crt_widgets.widgets import DesignDashboard
 
 dashboard = DesignDashboard(example="dickinson")
 dashboard.widget"""
@@ -25,7 +23,8 @@ dashboard.widget"""
 def dashboard_notebook() -> nbformat.NotebookNode:
     """The notebook that assembles the dashboard."""
     nb = nbformat.v4.new_notebook()
-    nb.cells = [nbformat.v4.new_markdown_cell(INTRO), nbformat.v4.new_code_cell(CODE)]
+    # one code cell: the dashboard carries its own title and help (Voila would show a markdown cell too)
+    nb.cells = [nbformat.v4.new_code_cell(CODE)]
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     return nb
 

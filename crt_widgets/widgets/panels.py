@@ -120,8 +120,8 @@ class DataPanel:
         s = self.state
         if s.data is not None:
             self.preview.value = (f"<b>{html.escape(s.source or 'data')}</b>: {len(s.data)} clusters, "
-                                  f"{s.data.shape[1]} columns"
-                                  + s.data.head(8).to_html(border=0, max_cols=12, classes="crt-preview"))
+                                  f"{s.data.shape[1]} columns<div style='max-height:220px;overflow:auto'>"
+                                  + s.data.head(50).to_html(border=0, max_cols=12, classes="crt-preview") + "</div>")
         self.message.value = message_html(s.error)
 
 
@@ -185,12 +185,13 @@ class WeightPanel:
         for name in self.state.covariates:
             s = w.FloatSlider(value=float(self.state.weights.get(name, 1.0)), min=0, max=5, step=0.1,
                               description=name, continuous_update=False, readout_format=".1f",
-                              style={"description_width": "180px"}, layout=w.Layout(width="460px"))
+                              style={"description_width": "170px"}, layout=w.Layout(width="380px"))
             s.observe(self._on_weight, names="value")
             self.sliders[name] = s
             row = [s]
             if name in self.state.categorical:
-                box = w.Checkbox(value=name in self.state.stratify, description="stratify", indent=False)
+                box = w.Checkbox(value=name in self.state.stratify, description="stratify", indent=False,
+                                 layout=w.Layout(width="90px"))
                 box.observe(self._on_stratify, names="value")
                 self.stratify[name] = box
                 row.append(box)
