@@ -19,10 +19,21 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--notebook", type=Path, help="serve this notebook instead of the bundled dashboard")
 
 
+# our Voila template ("crt-offline": Voila's lab template without its CDN stylesheets) lives here
+SHARE = Path(__file__).parents[1] / "widgets" / "share"
+
+
 def voila_command(notebook: Path, port: int, ip: str) -> list[str]:
-    """The Voila invocation (no browser, no code cells, listening on ``ip:port``)."""
+    """The Voila invocation (no browser, no code cells, offline template, listening on ``ip:port``)."""
     return [sys.executable, "-m", "voila", str(notebook), "--no-browser", f"--port={port}",
-            f"--Voila.ip={ip}", "--strip_sources=True", "--theme=light"]
+            f"--Voila.ip={ip}", "--strip_sources=True", "--theme=light", "--template=crt-offline"]
+
+
+def voila_environment() -> dict[str, str]:
+    """The environment with our template directory on Jupyter's data path."""
+    env = dict(os.environ)
+    env["JUPYTER_PATH"] = os.pathsep.join(p for p in (str(SHARE), env.get("JUPYTER_PATH", "")) if p)
+    return env
 
 
 def run(args: argparse.Namespace) -> int:
@@ -34,5 +45,5 @@ def run(args: argparse.Namespace) -> int:
     print(f"crt-widgets dashboard: http://{args.ip}:{args.port}/  (Ctrl-C to stop)", flush=True)
     # become Voila, so that signals (Ctrl-C, a test's terminate) reach the server itself
     command = voila_command(notebook, args.port, args.ip)
-    os.execv(command[0], command)
+    os.execve(command[0], command, voila_environment())
     return 0  # pragma: no cover - execv does not return

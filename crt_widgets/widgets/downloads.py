@@ -18,7 +18,7 @@ def download_link(filename: str, content: str | bytes, mime: str, label: str) ->
     raw = content.encode("utf-8") if isinstance(content, str) else content
     b64 = base64.b64encode(raw).decode("ascii")
     return (f'<a class="crt-download" download="{html.escape(filename)}" href="data:{mime};base64,{b64}" '
-            f'style="margin-right:1em">{html.escape(label)}</a>')
+            f'style="margin-right:1em;color:#1a5fb4;text-decoration:underline">{html.escape(label)}</a>')
 
 
 def allocation_files(allocation: Allocation) -> dict[str, tuple[str, str, str]]:

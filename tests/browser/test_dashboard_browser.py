@@ -1,0 +1,75 @@
+"""The dashboard in a real browser: served by Voila, rendered offline, driven like a user would."""
+from __future__ import annotations
+
+import re
+from urllib.parse import urlparse
+
+import numpy as np
+import pandas as pd
+import pytest
+from conftest import ARTIFACTS
+
+from crt_widgets import ConstrainedDesign
+from crt_widgets.datasets import load_dickinson
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+COVARIATES = ["location", "inciis", "uptodateonimmunizations", "hispanic", "incomecat"]
+
+
+def _set_readout(page, label: str, value: str) -> None:
+    """Type a value into a slider's editable readout, as a user can."""
+    slider = page.locator(".widget-slider", has=page.locator(".widget-label", has_text=re.compile(f"^{label}$")))
+    readout = slider.locator(".widget-readout").first
+    readout.click()
+    readout.press("Control+A")
+    readout.type(value)
+    readout.press("Enter")
+
+
+def _kept(page) -> str:
+    return page.locator(".crt-kept").first.inner_text()
+
+
+def test_dashboard_end_to_end(page, voila_url, tmp_path):
+    requests: list[str] = []
+    page.on("request", lambda r: requests.append(r.url))
+    page.goto(voila_url, timeout=120_000)
+    page.wait_for_selector(".crt-kept", timeout=120_000)
+    page.wait_for_selector(".vega-embed svg, .vega-embed canvas", timeout=60_000)
+    assert _kept(page) == "1,288"
+    page.screenshot(path=str(ARTIFACTS / "01_loaded.png"), full_page=True)
+    # charts render with no network: every request went to this machine
+    hosts = {urlparse(u).hostname for u in requests if u.startswith("http")}
+    assert hosts <= {"127.0.0.1", "localhost"}, [u for u in requests if "127.0.0.1" not in u]
+
+    baseline_before = page.locator(".crt-baseline").first.inner_text()
+    _set_readout(page, "inciis", "4")
+    page.wait_for_function("() => document.querySelector('.crt-baseline') && "
+                           f"document.querySelector('.crt-baseline').innerText !== {baseline_before!r}", timeout=30_000)
+    _set_readout(page, "cutoff q", "0.05")
+    page.wait_for_function("() => document.querySelector('.crt-kept').innerText !== '1,288'", timeout=30_000)
+    core = ConstrainedDesign(load_dickinson(), COVARIATES, 8, categorical=["location", "incomecat"],
+                             cluster_id="county", weights=[1, 4, 1, 1, 1], cutoff=0.05, seed=12345)
+    page.wait_for_function(f"() => document.querySelector('.crt-kept').innerText === '{len(core.space_index):,}'",
+                           timeout=30_000)
+    page.screenshot(path=str(ARTIFACTS / "02_rescored.png"), full_page=True)
+
+    page.get_by_role("button", name="Draw allocation").click()
+    page.wait_for_selector(".crt-drawn", timeout=30_000)
+    with page.expect_download() as info:
+        page.get_by_text("Allocation (CSV)").click()
+    path = tmp_path / "allocation.csv"
+    info.value.save_as(path)
+    downloaded = pd.read_csv(path)
+    np.testing.assert_array_equal(downloaded["arm"].to_numpy(), core.draw().arm)
+    assert downloaded["county"].tolist() == list(range(1, 17))
+    page.screenshot(path=str(ARTIFACTS / "03_drawn.png"), full_page=True)
+
+    bad = tmp_path / "bad.csv"
+    bad.write_text("just one column\n1\n2\n")
+    with page.expect_file_chooser() as chooser:
+        page.get_by_role("button", name=re.compile("Upload CSV")).click()
+    chooser.value.set_files(str(bad))
+    page.wait_for_selector(".crt-error", timeout=30_000)
+    assert "at least two columns" in page.locator(".crt-error").first.inner_text()
+    page.screenshot(path=str(ARTIFACTS / "04_bad_upload.png"), full_page=True)

@@ -1,0 +1,147 @@
+"""Dashboard panels without a browser: set widget values in code, compare with the core."""
+from __future__ import annotations
+
+import base64
+import re
+
+import numpy as np
+import pandas as pd
+import pytest
+from conftest import PAPER_CATEGORICAL, PAPER_COVARIATES
+
+from crt_widgets import ConstrainedDesign
+from crt_widgets.widgets import DesignDashboard
+from crt_widgets.widgets.panels import read_uploaded_csv
+from crt_widgets.widgets.state import DesignState, histogram_data
+
+
+@pytest.fixture(scope="module")
+def dash():
+    return DesignDashboard(example="dickinson", offline=False)
+
+
+def _core(dickinson, **rule):
+    return ConstrainedDesign(dickinson, PAPER_COVARIATES, 8, categorical=PAPER_CATEGORICAL, cluster_id="county",
+                             seed=12345, **rule)
+
+
+def test_initial_state_equals_the_core(dash, dickinson):
+    core = _core(dickinson)
+    assert dash.state.kept == len(core.space_index) == 1288
+    np.testing.assert_allclose(dash.state.design.scores, core.scores)
+    assert "1,288" in dash.cutoff.count.value
+    np.testing.assert_array_equal(dash.state.preview.arm, core.draw().arm)
+    bins = histogram_data(dash.state.design)
+    assert bins["count"].sum() == 12870
+    assert bins.loc[bins["kept"], "count"].sum() >= 1288
+
+
+def test_weight_slider_rescores_without_rebuilding(dash, dickinson):
+    candidates = dash.state.design.candidates
+    dash.weights.sliders["inciis"].value = 3.0
+    core = _core(dickinson, weights=[1, 3, 1, 1, 1])
+    assert dash.state.design.candidates is candidates  # re-scored, not rebuilt
+    np.testing.assert_allclose(dash.state.design.scores, core.scores)
+    assert dash.state.kept == len(core.space_index)
+    assert dash.outputs.baseline.value.count("<tr>") > 5
+    expected = core.draw().baseline_table
+    assert expected.loc["inciis (mean (sd))", "arm = 0"] in dash.outputs.baseline.value
+    dash.weights.sliders["inciis"].value = 1.0
+
+
+def test_cutoff_metric_and_best_n(dash, dickinson):
+    dash.cutoff.quantile.value = 0.05
+    assert dash.state.kept == len(_core(dickinson, cutoff=0.05).space_index)
+    dash.arms.metric.value = "l1"
+    assert dash.state.kept == len(_core(dickinson, cutoff=0.05, metric="l1").space_index)
+    dash.cutoff.mode.value = True
+    dash.cutoff.n_best.value = 30
+    assert dash.state.kept == 30
+    assert any("permutation test" in m for m in dash.state.warnings)  # 30 < 40 schemes
+    assert "permutation test" in dash.cutoff.warnings.value
+    dash.cutoff.mode.value = False
+    dash.arms.metric.value = "l2"
+    dash.cutoff.quantile.value = 0.1
+    assert dash.state.kept == 1288
+
+
+def test_structural_change_rebuilds_and_stratify(dash, dickinson):
+    dash.arms.n_treat.value = 6
+    assert len(dash.state.design.scores) == 8008
+    dash.arms.n_treat.value = 8
+    dash.weights.stratify["location"].value = True
+    core = ConstrainedDesign(dickinson, PAPER_COVARIATES, 8, categorical=PAPER_CATEGORICAL, cluster_id="county",
+                             stratify=["location"], seed=12345)
+    assert dash.state.kept == len(core.space_index)
+    dash.weights.stratify["location"].value = False
+    assert dash.state.kept == 1288
+
+
+def test_draw_offers_downloads_equal_to_the_api(dash, dickinson):
+    dash.draw.button.click()
+    a = dash.state.allocation
+    np.testing.assert_array_equal(a.arm, _core(dickinson).draw().arm)
+    links = dict(re.findall(r'download="([^"]+)" href="data:[^;]+;base64,([^"]+)"', dash.draw.downloads.value))
+    assert set(links) == {"allocation_seed12345.csv", "constrained_space_seed12345.csv", "audit_seed12345.json",
+                          "randomization_report_seed12345.html"}
+    csv = base64.b64decode(links["allocation_seed12345.csv"]).decode()
+    assert csv.splitlines()[0] == "county,arm"
+    assert [int(r.split(",")[1]) for r in csv.splitlines()[1:]] == a.arm.tolist()
+    report = base64.b64decode(links["randomization_report_seed12345.html"]).decode()
+    assert "<svg" in report and dash.state.design.data_hash() in report and "12345" in report
+    space = base64.b64decode(links["constrained_space_seed12345.csv"]).decode().splitlines()
+    assert len(space) == 1289 and sum(int(r.split(",")[0]) for r in space[1:]) == 1
+    # a change of inputs clears the current draw but keeps it downloadable
+    dash.cutoff.quantile.value = 0.2
+    assert dash.state.allocation is None and "Earlier draws" not in dash.draw.earlier.value
+    dash.draw.button.click()
+    assert "Earlier draws (1)" in dash.draw.earlier.value
+    dash.cutoff.quantile.value = 0.1
+
+
+def test_bad_inputs_show_in_the_panel(dash):
+    dash.arms.n_treat.value = 40
+    assert dash.state.design is None and "n_treat" in dash.state.error
+    assert "n_treat" in dash.cutoff.warnings.value and "n_treat" in dash.data.message.value
+    dash.arms.n_treat.value = 8
+    assert dash.state.error == "" and dash.state.kept == 1288
+    dash.covariates.categorical.value = ("incomecat",)  # location (text) no longer categorical
+    assert "location" in dash.state.error and "not numeric" in dash.state.error
+    dash.covariates.categorical.value = ("location", "incomecat")
+    assert dash.state.error == ""
+
+
+@pytest.mark.parametrize("content,match", [
+    (b"", "empty"),
+    (b"\xff\xfe\x00\x01binary", "not a text CSV"),
+    (b"just one column\n1\n2\n", "at least two columns"),
+    (b'a,b\n1,"unterminated\n', "could not be read"),
+])
+def test_malformed_uploads_are_messages(content, match):
+    with pytest.raises(ValueError, match=match):
+        read_uploaded_csv(content, "upload.csv")
+
+
+def test_upload_widget_path(dickinson):
+    dash = DesignDashboard(example=None, offline=False)
+    dash.data._on_upload({"new": ({"name": "bad.csv", "content": b"x\n1\n"},)})
+    assert "at least two columns" in dash.data.message.value
+    dash.data._on_upload({"new": ({"name": "ok.csv", "content": dickinson.to_csv(index=False).encode()},)})
+    assert dash.state.cluster_id == "county" and dash.state.design is not None
+    assert "ok.csv" in dash.data.preview.value
+
+
+def test_examples_load(dash):
+    for key in ("edlead", "callcenter", "dickinson"):
+        dash.data.example.value = key
+        assert dash.state.error == "" and dash.state.kept >= 2, key
+    assert dash.state.kept == 1288
+
+
+def test_state_on_its_own(dickinson):
+    state = DesignState()
+    state.load(dickinson[["county", "inciis", "hispanic"]], "two covariates")
+    assert state.cluster_id == "county" and state.covariates == ["inciis", "hispanic"]
+    assert state.kept == len(ConstrainedDesign(dickinson, ["inciis", "hispanic"], 8, cluster_id="county").space_index)
+    state.load(pd.DataFrame({"only": [1, 2]}), "bad")
+    assert "two columns" in state.error
