@@ -279,10 +279,10 @@ class OutputPanel:
     def __init__(self, state: DesignState) -> None:
         import altair as alt
 
-        from crt_widgets.widgets.charts import coincidence_heatmap, score_histogram
+        from crt_widgets.widgets.charts import heatmap_spec, histogram_spec
         from crt_widgets.widgets.state import histogram_data
 
-        self._histogram_data, self._score_histogram, self._heatmap = histogram_data, score_histogram, coincidence_heatmap
+        self._histogram_data, self._histogram_spec, self._heatmap_spec = histogram_data, histogram_spec, heatmap_spec
         self.state = state
         self.histogram = alt.JupyterChart(alt.Chart(pd.DataFrame({"x": []})).mark_bar())
         self.heatmap = alt.JupyterChart(alt.Chart(pd.DataFrame({"x": []})).mark_rect())
@@ -290,7 +290,8 @@ class OutputPanel:
         self.validity = w.HTML()
         self.messages = w.HTML()
         self.problem = w.HTML()
-        state.observe(self._show, names=["design", "preview", "allocation"])
+        # the preview changes whenever the design does; observing both would render twice
+        state.observe(self._show, names=["preview", "allocation"])
         self.widget = w.VBox([self.problem, self.histogram, self.messages, w.HTML("<h4>Baseline by arm (chosen scheme)</h4>"),
                               self.baseline, w.HTML("<h4>Randomization validity</h4>"),
                               w.HBox([self.validity, self.heatmap])])
@@ -312,8 +313,8 @@ class OutputPanel:
             self.problem.value = message_html(f"Could not draw the outputs: {exc}")
 
     def _render(self, d, a) -> None:
-        self.histogram.chart = self._score_histogram(self._histogram_data(d), d.cutoff_score, a.score)
-        self.heatmap.chart = self._heatmap(d.validity.same_fraction, d.cluster_ids, d.samearmlo, d.samearmhi)
+        self.histogram.spec = self._histogram_spec(self._histogram_data(d), d.cutoff_score, a.score)
+        self.heatmap.spec = self._heatmap_spec(d.validity.same_fraction, d.cluster_ids, d.samearmlo, d.samearmhi)
         self.baseline.value = smd_table_html(a.baseline_table)
         self.validity.value = d.validity.table().to_html(float_format=lambda v: f"{v:.3f}", border=0)
         self.messages.value = "".join(f"<div>{html.escape(m)}</div>" for m in a.messages.values())
