@@ -59,8 +59,8 @@ def server(repeats: int = 7) -> list[tuple[str, float]]:
 def browser() -> list[tuple[str, float]]:
     from playwright.sync_api import sync_playwright
 
-    sys.path.insert(0, str(Path(__file__).parents[1] / "tests" / "browser"))
-    from conftest import ARGS, CHROMIUM, _free_port
+    sys.path.insert(0, str(Path(__file__).parents[1] / "tests"))
+    from support import CHROMIUM, CHROMIUM_ARGS
 
     from crt_widgets.commands.dashboard import voila_command, voila_environment
 
@@ -81,7 +81,7 @@ def browser() -> list[tuple[str, float]]:
                 except OSError:
                     time.sleep(0.5)
             with sync_playwright() as pw:
-                b = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+                b = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
                 page = b.new_page(viewport={"width": 1400, "height": 1600})
                 page.goto(url, timeout=180_000)
                 page.wait_for_selector(".vega-embed svg", timeout=180_000)
@@ -102,6 +102,14 @@ def browser() -> list[tuple[str, float]]:
             proc.terminate()
             proc.wait(20)
     return [(f"browser: weight readout Enter -> histogram redrawn (median of {len(times)})", statistics.median(times))]
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
 
 def main() -> None:

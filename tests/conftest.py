@@ -7,9 +7,6 @@ import pytest
 
 from crt_widgets.datasets import load_dickinson
 
-PAPER_COVARIATES = ["location", "inciis", "uptodateonimmunizations", "hispanic", "incomecat"]
-PAPER_CATEGORICAL = ["location", "incomecat"]
-
 
 @pytest.fixture
 def dickinson() -> pd.DataFrame:

@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import PAPER_CATEGORICAL, PAPER_COVARIATES
+from support import PAPER_CATEGORICAL, PAPER_COVARIATES
 
 from crt_widgets.compat.cvcrand import cvrall, cvrcov
 from crt_widgets.core.spaceio import read_space

@@ -6,7 +6,7 @@ import warnings
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import PAPER_CATEGORICAL, PAPER_COVARIATES
+from support import PAPER_CATEGORICAL, PAPER_COVARIATES
 
 from crt_widgets import ConstrainedDesign
 

@@ -7,7 +7,7 @@ import re
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import PAPER_CATEGORICAL, PAPER_COVARIATES
+from support import PAPER_CATEGORICAL, PAPER_COVARIATES
 
 from crt_widgets import ConstrainedDesign
 from crt_widgets.widgets import DesignDashboard

@@ -7,7 +7,7 @@ from urllib.parse import urlparse
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import ARTIFACTS
+from support import ARTIFACTS
 
 from crt_widgets import ConstrainedDesign
 from crt_widgets.datasets import load_dickinson
