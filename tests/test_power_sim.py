@@ -169,9 +169,9 @@ def test_allocation_methods():
     rng = np.random.default_rng(0)
     clusters = pd.DataFrame({"x1": np.arange(10.0), "x2": np.r_[np.zeros(5), np.ones(5)]})
     assert simple_randomization(clusters, rng).sum() == 5
-    strat = stratified_randomization("x1", 2)(clusters, rng)
+    strat = stratified_randomization("x1", 2)(clusters, rng).arm
     assert {int(strat[:5].sum()), int(strat[5:].sum())} <= {2, 3}  # each stratum of 5: 2 or 3 treated
-    pairs = pair_matching(["x1"])(clusters, rng)
+    pairs = pair_matching(["x1"])(clusters, rng).arm
     # optimal pairs on x1 are (0,1), (2,3), ...: exactly one treated in each
     assert pairs.reshape(5, 2).sum(axis=1).tolist() == [1] * 5
     analyse = mixed_model_analysis(adjust=False)

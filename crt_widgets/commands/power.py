@@ -40,6 +40,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--effects", type=float, nargs="+", default=[0.5, 1.0], help="effect sizes (chapter)")
     p.add_argument("--calls-per-rep", type=int, nargs="+", default=[20, 50], help="calls per representative (chapter)")
     p.add_argument("--analysis", default="wald", choices=["wald", "bootstrap"], help="decision rule (chapter)")
+    p.add_argument("--test", default="model", choices=["model", "permutation"],
+                   help="design: adjusted mixed/cluster-level model, or the clustered permutation test over each design's space")
     p.add_argument("--seed", type=int, default=0, help="seed of the simulations")
     p.add_argument("--jobs", type=int, default=1, help="parallel workers (joblib; -1 for all cores)")
     p.add_argument("--dask", help="address of a Dask scheduler to run the simulations on")
@@ -84,11 +86,11 @@ def _analytic(args) -> dict:
 
 
 def _design(args) -> dict:
-    from crt_widgets.core.powersim_design import design_power_simulation
+    from crt_widgets.core.powersim_design import design_power_simulation, permutation_analysis
 
     _require(args, "effect", "icc", "cluster_size", "n_clusters")
     res = design_power_simulation(
-        n_clusters=args.n_clusters, cluster_size=int(args.cluster_size), icc=args.icc, effect=args.effect,
+        analysis=permutation_analysis() if args.test == "permutation" else None, n_clusters=args.n_clusters, cluster_size=int(args.cluster_size), icc=args.icc, effect=args.effect,
         outcome=args.outcome, n_covariates=args.covariates, covariate_r2=args.covariate_r2, n_trials=args.trials,
         alpha=args.alpha, seed=args.seed, n_jobs=args.jobs, client=args.dask, progress=args.progress)
     return {"table": res.table.to_dict(orient="records"), "text": repr(res)}

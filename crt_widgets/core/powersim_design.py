@@ -10,8 +10,10 @@ analysed with an adjusted permutation test gains power over simple randomization
 users see that for their own trial.
 
 Allocation methods are callables ``(clusters: DataFrame, rng) -> 0/1 array`` (``clusters`` holds
-the covariates ``x1..xq`` and ``size``); analyses are callables ``(individuals: DataFrame,
-clusters: DataFrame) -> p-value`` (``individuals`` has ``cluster``, ``y``, ``treat``).
+the covariates ``x1..xq`` and ``size``), or ``-> Randomized`` when they also know their randomization
+space (which the permutation-test analysis then uses); analyses are callables ``(individuals:
+DataFrame, clusters: DataFrame) -> p-value`` (``individuals`` has ``cluster``, ``y``, ``treat``;
+``clusters.attrs["randomization"]`` holds the ``Randomized`` when there is one).
 
 >>> res = design_power_simulation(n_clusters=12, cluster_size=20, icc=0.05, effect=0.0, n_trials=20, seed=1)
 >>> list(res.table.allocation)
@@ -31,7 +33,18 @@ from crt_widgets.core import mixed_fast
 from crt_widgets.core.power_parallel import run_tasks, spawn_generators
 
 OUTCOMES = ("continuous", "binary", "count")
-Allocation = Callable[[pd.DataFrame, np.random.Generator], np.ndarray]
+
+
+@dataclass(frozen=True, eq=False)
+class Randomized:
+    """An allocation with the space it was drawn from (``schemes`` over the clusters, ``observed`` row)."""
+
+    arm: np.ndarray
+    schemes: object  # crt_widgets.core.schemes.SchemeSet
+    observed: int
+
+
+Allocation = Callable[[pd.DataFrame, np.random.Generator], "np.ndarray | Randomized"]
 Analysis = Callable[[pd.DataFrame, pd.DataFrame], float]
 
 
@@ -68,7 +81,7 @@ def stratified_randomization(covariate: str = "x1", n_strata: int = 2) -> Alloca
         n_treat = sizes // 2 + (rng.random(n_strata) < 0.5) * (sizes % 2)
         position = np.arange(len(clusters)) - np.repeat(starts, sizes)
         treat[order] = (position < np.repeat(n_treat, sizes)).astype(int)
-        return treat
+        return Randomized(treat, *_stratum_space(stratum, n_treat, treat))
 
     allocate.__name__ = f"stratified_{covariate}_{n_strata}"
     return allocate
@@ -95,10 +108,43 @@ def pair_matching(covariates: Sequence[str] | None = None) -> Allocation:
         treat[pairs[np.arange(len(pairs)), rng.integers(0, 2, len(pairs))]] = 1
         left = np.setdiff1d(np.arange(n), pairs.ravel())
         treat[left] = rng.integers(0, 2, left.size)
-        return treat
+        return Randomized(treat, *_pair_space(pairs, left, treat))
 
     allocate.__name__ = "pair_matching"
     return allocate
+
+
+def _stratum_space(stratum: np.ndarray, n_treat: np.ndarray, treat: np.ndarray, limit: int = 20_000):
+    """Every scheme with these treated counts per stratum (or ``limit`` sampled), the observed one first."""
+    from crt_widgets.core.schemes import (SchemeSet, StratumRule, enumerate_stratified, sample_stratified,
+                                          unique_schemes)
+
+    sizes = np.bincount(stratum, minlength=len(n_treat))
+    rule = StratumRule(stratum, tuple(range(len(n_treat))), sizes, np.asarray(n_treat), np.asarray(n_treat),
+                       int(np.sum(n_treat)))
+    if rule.space_size() <= limit:
+        space = enumerate_stratified(rule)
+    else:
+        space, _ = sample_stratified(rule, limit, np.random.default_rng(int(np.sum(n_treat))))
+    schemes, _ = unique_schemes(SchemeSet(np.vstack([SchemeSet.from_matrix(treat[None, :]).packed, space.packed]),
+                                          len(treat)))
+    return schemes, 0
+
+
+def _pair_space(pairs: np.ndarray, left: np.ndarray, treat: np.ndarray, limit: int = 2**14):
+    """Every flip of the pairs (and coin of a left-over cluster), or ``limit`` random ones plus the observed."""
+    from crt_widgets.core.schemes import SchemeSet, unique_schemes
+
+    units = len(pairs) + left.size
+    n = len(treat)
+    codes = np.arange(2**units) if 2**units <= limit else np.random.default_rng(units).integers(0, 2**units, limit)
+    bits = (codes[:, None] >> np.arange(units)) & 1
+    m = np.zeros((len(codes), n), dtype=np.uint8)
+    m[:, pairs[:, 0]] = bits[:, : len(pairs)]
+    m[:, pairs[:, 1]] = 1 - bits[:, : len(pairs)]
+    m[:, left] = bits[:, len(pairs):]
+    schemes, _ = unique_schemes(SchemeSet.from_matrix(np.vstack([treat[None, :], m])))
+    return schemes, 0
 
 
 def constrained_randomization(cutoff: float = 0.1, covariates: Sequence[str] | None = None, metric: str = "l2",
@@ -116,7 +162,8 @@ def constrained_randomization(cutoff: float = 0.1, covariates: Sequence[str] | N
             warnings.simplefilter("ignore")  # small-space advice is for a real trial, not each simulated one
             design = ConstrainedDesign(clusters, covariates=cols, n_treat=len(clusters) // 2, cutoff=cutoff,
                                        metric=metric, size=size, seed=int(rng.integers(2**63 - 1)))
-            return np.asarray(design.draw().arm, dtype=int)
+            drawn = design.draw()
+            return Randomized(np.asarray(drawn.arm, dtype=int), design.space, drawn.space_position)
 
     allocate.__name__ = f"constrained_{cutoff:g}"
     return allocate
@@ -166,6 +213,41 @@ def cluster_level_analysis(adjust: bool = True) -> Analysis:
         return float(2 * sps.t.sf(abs(beta[1] / np.sqrt(cov[1, 1])), df))
 
     analyse.__name__ = "cluster_level_adjusted" if adjust else "cluster_level"
+    return analyse
+
+
+def permutation_analysis(adjust: bool = True, family: str | None = None, size: int = 5_000) -> Analysis:
+    """The clustered permutation test (:func:`crt_widgets.permutation_test`) over the space the
+    allocation was drawn from (constrained, stratified with its realised counts per stratum, pairs);
+    for a method that does not report its space (simple randomization, or a user's own method), over
+    the simple space with the same number treated, enumerated when small and else ``size`` sampled:
+    a valid test for simple randomization, conservative for a restricted one. ``family`` defaults
+    from the outcome (binary 0/1, counts, else continuous)."""
+    def analyse(individuals: pd.DataFrame, clusters: pd.DataFrame) -> float:
+        import warnings
+
+        from crt_widgets.core.permutation import permutation_test, simple_space
+
+        cols = [c for c in clusters.columns if c.startswith("x")] if adjust else []
+        data = individuals.assign(**{c: clusters[c].to_numpy(float)[individuals["cluster"].to_numpy()] for c in cols})
+        y = individuals["y"].to_numpy()
+        fam = family or ("binomial" if np.isin(y, (0, 1)).all() else
+                         "poisson" if (y >= 0).all() and (y == np.round(y)).all() and not np.isin(y, (0, 1)).all()
+                         and individuals.attrs.get("outcome") == "count" else "gaussian")
+        randomized = clusters.attrs.get("randomization")
+        ids = np.arange(len(clusters))
+        arm = clusters["treat"].to_numpy(int)
+        if randomized is not None:
+            space, observed = randomized.schemes, randomized.observed
+        else:
+            s = simple_space(ids, int(arm.sum()), arm, size=size, seed=int(arm @ (2 ** np.arange(len(arm)) % 1_000_003)))
+            space, observed = s.schemes, s.observed
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            result = permutation_test(data, "y", "cluster", space, cols, family=fam, cluster_ids=ids, observed=observed)
+        return result.p_value
+
+    analyse.__name__ = "permutation_adjusted" if adjust else "permutation"
     return analyse
 
 
@@ -283,12 +365,17 @@ def _chunk(task, _rng) -> np.ndarray:
         rng = np.random.default_rng(ss)
         clusters, cluster, y = simulate_design_trial(params, rng)
         for col, allocate in enumerate(params["allocations"].values()):
-            treat = np.asarray(allocate(clusters, rng)).astype(int)
+            drawn = allocate(clusters, rng)
+            treat = np.asarray(drawn.arm if isinstance(drawn, Randomized) else drawn).astype(int)
             if treat.shape != (len(clusters),) or not set(np.unique(treat)) <= {0, 1}:
                 raise ValueError("an allocation method must return one 0/1 value per cluster")
             individuals = pd.DataFrame({"cluster": cluster, "treat": treat[cluster],
                                         "y": y[np.arange(cluster.size), treat[cluster]]})
-            out[row, col] = params["analysis"](individuals, clusters.assign(treat=treat))
+            individuals.attrs["outcome"] = params["outcome"]
+            table = clusters.assign(treat=treat)
+            if isinstance(drawn, Randomized):
+                table.attrs["randomization"] = drawn
+            out[row, col] = params["analysis"](individuals, table)
     return out
 
 
