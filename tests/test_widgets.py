@@ -145,3 +145,28 @@ def test_state_on_its_own(dickinson):
     assert state.kept == len(ConstrainedDesign(dickinson, ["inciis", "hispanic"], 8, cluster_id="county").space_index)
     state.load(pd.DataFrame({"only": [1, 2]}), "bad")
     assert "two columns" in state.error
+
+
+def test_multi_arm_designs_in_the_dashboard():
+    from crt_widgets.core.multiarm import MultiArmDesign
+    from crt_widgets.datasets import simulate_edlead
+
+    dash = DesignDashboard(example="edlead", offline=False)
+    dash.arms.n_arms.value = 8
+    dash.weights.stratify["health_system"].value = True
+    eds = simulate_edlead(seed=2026)
+    state = dash.state
+    core = MultiArmDesign(eds, state.covariates, 8, categorical=state.categorical, cluster_id=state.cluster_id,
+                          strata="health_system", size=state.size, seed=state.seed,
+                          weights=[state.weights[c] for c in state.covariates], cutoff=0.1)
+    assert state.error == "" and state.kept == len(core.space_index)
+    np.testing.assert_allclose(state.design.scores, core.scores)
+    assert dash.arms.n_treat.disabled
+    dash.draw.button.click()
+    np.testing.assert_array_equal(state.allocation.arm, core.draw().arm)
+    assert "Arm sizes" in dash.draw.result.value and "Could not" not in dash.draw.downloads.value
+    links = dict(re.findall(r'download="([^"]+)" href="data:[^;]+;base64,([^"]+)"', dash.draw.downloads.value))
+    space = base64.b64decode(links["constrained_space_seed12345.csv"]).decode().splitlines()
+    assert space[0].startswith("scheme,chosen,score,") and len(space) == state.kept + 1
+    dash.weights.stratify["location"].value = True  # two stratification columns: a message, not a traceback
+    assert "one stratification column" in state.error

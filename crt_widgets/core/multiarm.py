@@ -489,11 +489,11 @@ class MultiArmAllocation:
                 f"seed={self.seed}, space={len(self.design.space_index):,} of {len(self.design.scores):,})")
 
 
-def write_arm_space(path: str | Path, unit_ids: Sequence, space: np.ndarray, arm_labels: Sequence[str],
-                    chosen: int, scores: np.ndarray | None = None) -> Path:
-    """Write a K-arm space as CSV: ``scheme,chosen,score,<unit ids...>``, one row per allocation,
-    arm labels in the unit columns (``score`` empty when the design has none)."""
-    path = Path(path)
+def write_arm_space(path, unit_ids: Sequence, space: np.ndarray, arm_labels: Sequence[str],
+                    chosen: int, scores: np.ndarray | None = None):
+    """Write a K-arm space as CSV (to a path or an open text stream): ``scheme,chosen,score,<unit ids...>``,
+    one row per allocation, arm labels in the unit columns (``score`` empty when the design has none)."""
+    path = Path(path) if isinstance(path, str) else path
     labels = np.asarray(list(arm_labels), dtype=object)
     table = pd.DataFrame(labels[np.asarray(space)], columns=[str(c) for c in unit_ids])
     table.insert(0, "score", scores if scores is not None else np.nan)

@@ -73,6 +73,11 @@ def histogram_spec(bins: pd.DataFrame, cutoff: float | None, chosen: float | Non
     return spec
 
 
+def flag_thresholds(design) -> tuple[float, float]:
+    """The (low, high) same-arm fractions a design flags (Greene's 0.25 and 0.75 unless set)."""
+    return getattr(design, "samearmlo", 0.25), getattr(design, "samearmhi", 0.75)
+
+
 def _pairs(same_fraction: np.ndarray, cluster_ids: np.ndarray) -> tuple[list[str], pd.DataFrame]:
     ids = [str(c) for c in cluster_ids]
     i, j = np.meshgrid(np.arange(len(ids)), np.arange(len(ids)), indexing="ij")

@@ -11,6 +11,7 @@ import io
 import json
 
 from crt_widgets.core.design import Allocation
+from crt_widgets.core.spaceio import write_cvcrand_csv
 
 
 def download_link(filename: str, content: str | bytes, mime: str, label: str) -> str:
@@ -21,18 +22,49 @@ def download_link(filename: str, content: str | bytes, mime: str, label: str) ->
             f'style="margin-right:1em;color:#1a5fb4;text-decoration:underline">{html.escape(label)}</a>')
 
 
-def allocation_files(allocation: Allocation) -> dict[str, tuple[str, str, str]]:
+def allocation_audit(allocation) -> dict:
+    """The audit record of a two-arm :class:`Allocation` or a multi-arm allocation."""
+    if isinstance(allocation, Allocation):
+        return allocation.audit()
+    import datetime as dt
+    import hashlib
+
+    from crt_widgets import __version__
+
+    d = allocation.design
+    return {
+        "package": "crt-widgets", "package_version": __version__,
+        "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "parameters": d.parameters(), "draw_seed": allocation.seed,
+        "data_sha256": hashlib.sha256(d.data.to_csv(index=False).encode()).hexdigest(),
+        "n_candidates": len(d.scores), "n_constrained": len(d.space_index), "cutoff_score": d.cutoff_score,
+        "chosen_space_position": allocation.space_position, "chosen_score": allocation.score,
+        "allocation": {str(k): str(v) for k, v in zip(d.cluster_ids, allocation.arm_label)},
+        "diagnostics": d.validity.messages(),
+    }
+
+
+def allocation_files(allocation) -> dict[str, tuple[str, str, str]]:
     """filename -> (content, mime, label) for everything the trial's records need."""
-    from crt_widgets.core.spaceio import _jsonable, write_cvcrand_csv
+    from crt_widgets.core.spaceio import _jsonable
     from crt_widgets.widgets.report import allocation_report
 
     d = allocation.design
-    space_csv = write_cvcrand_csv(io.StringIO(), d.space, allocation.space_position)
+    if isinstance(allocation, Allocation):
+        space_csv = write_cvcrand_csv(io.StringIO(), d.space, allocation.space_position).getvalue()
+        space_label = "Constrained space (cvcrand CSV)"
+    else:
+        from crt_widgets.core.multiarm import write_arm_space
+
+        buffer = io.StringIO()
+        write_arm_space(buffer, d.cluster_ids, d.space, d.arms.labels, allocation.space_position, d.space_scores)
+        space_csv, space_label = buffer.getvalue(), "Constrained space (CSV, arm labels)"
     seed = allocation.seed
     return {
         f"allocation_seed{seed}.csv": (allocation.allocation.to_csv(index=False), "text/csv", "Allocation (CSV)"),
-        f"constrained_space_seed{seed}.csv": (space_csv.getvalue(), "text/csv", "Constrained space (cvcrand CSV)"),
-        f"audit_seed{seed}.json": (json.dumps(_jsonable(allocation.audit()), indent=2), "application/json", "Audit record (JSON)"),
+        f"constrained_space_seed{seed}.csv": (space_csv, "text/csv", space_label),
+        f"audit_seed{seed}.json": (json.dumps(_jsonable(allocation_audit(allocation)), indent=2), "application/json",
+                                   "Audit record (JSON)"),
         f"randomization_report_seed{seed}.html": (allocation_report(allocation), "text/html", "Report (HTML)"),
     }
 

@@ -249,26 +249,32 @@ class ArmPanel:
     def __init__(self, state: DesignState) -> None:
         self.state = state
         # unbounded on purpose: a bad count is reported by the core in the panel, not clamped silently
-        self.n_treat = w.IntText(value=state.n_treat, description="treated")
+        self.n_treat = w.IntText(value=state.n_treat, description="treated", tooltip="clusters in treatment (two arms)")
+        self.n_arms = w.BoundedIntText(value=state.n_arms, min=2, max=64, description="arms")
         self.metric = w.ToggleButtons(options=["l2", "l1"], value=state.metric, description="metric")
         self.sampling = w.Dropdown(options=[("enumerate if small", "auto"), ("enumerate all", "enumerate"),
                                             ("sample", "sample")], value=state.sampling, description="schemes")
         self.size = w.BoundedIntText(value=state.size, min=2, max=50_000_000, step=10_000, description="sample size")
         self.seed = w.IntText(value=state.seed, description="seed")
         self.status = w.HTML()
-        for widget, name in ((self.n_treat, "n_treat"), (self.metric, "metric"), (self.sampling, "sampling"),
-                             (self.size, "size"), (self.seed, "seed")):
+        for widget, name in ((self.n_treat, "n_treat"), (self.n_arms, "n_arms"), (self.metric, "metric"),
+                             (self.sampling, "sampling"), (self.size, "size"), (self.seed, "seed")):
             w.link((widget, "value"), (state, name))
-        state.observe(self._show, names=["busy", "design", "data"])
-        self.widget = w.VBox([self.n_treat, self.metric, self.sampling, self.size, self.seed, self.status])
+        state.observe(self._show, names=["busy", "design", "data", "n_arms"])
+        self.widget = w.VBox([self.n_arms, self.n_treat, self.metric, self.sampling, self.size, self.seed, self.status])
         self._show()
 
     def _show(self, change=None) -> None:
         s = self.state
+        self.n_treat.disabled = s.n_arms != 2
+        self.sampling.disabled = s.n_arms != 2  # multi-arm candidates are always sampled
         if s.busy:
             self.status.value = "<i>building the randomization space…</i>"
         elif s.design is not None:
-            self.status.value = html.escape(s.design.scheme_message)
+            message = getattr(s.design, "scheme_message", None) or (
+                f"{len(s.design.scores):,} distinct allocations to {s.n_arms} arms sampled"
+                f"{' (balanced within ' + s.stratify[0] + ')' if s.stratify else ''}")
+            self.status.value = html.escape(message)
         else:
             self.status.value = ""
 
@@ -279,10 +285,11 @@ class OutputPanel:
     def __init__(self, state: DesignState) -> None:
         import altair as alt
 
-        from crt_widgets.widgets.charts import heatmap_spec, histogram_spec
+        from crt_widgets.widgets.charts import flag_thresholds, heatmap_spec, histogram_spec
         from crt_widgets.widgets.state import histogram_data
 
         self._histogram_data, self._histogram_spec, self._heatmap_spec = histogram_data, histogram_spec, heatmap_spec
+        self._flag_thresholds = flag_thresholds
         self.state = state
         self.histogram = alt.JupyterChart(alt.Chart(pd.DataFrame({"x": []})).mark_bar())
         self.heatmap = alt.JupyterChart(alt.Chart(pd.DataFrame({"x": []})).mark_rect())
@@ -314,10 +321,12 @@ class OutputPanel:
 
     def _render(self, d, a) -> None:
         self.histogram.spec = self._histogram_spec(self._histogram_data(d), d.cutoff_score, a.score)
-        self.heatmap.spec = self._heatmap_spec(d.validity.same_fraction, d.cluster_ids, d.samearmlo, d.samearmhi)
+        self.heatmap.spec = self._heatmap_spec(d.validity.same_fraction, d.cluster_ids, *self._flag_thresholds(d))
         self.baseline.value = smd_table_html(a.baseline_table)
-        self.validity.value = d.validity.table().to_html(float_format=lambda v: f"{v:.3f}", border=0)
-        self.messages.value = "".join(f"<div>{html.escape(m)}</div>" for m in a.messages.values())
+        table = d.validity.table() if hasattr(d.validity, "table") else d.validity.constrained.table()
+        self.validity.value = table.to_html(float_format=lambda v: f"{v:.3f}", border=0)
+        messages = getattr(a, "messages", None) or {"summary": repr(a)}
+        self.messages.value = "".join(f"<div>{html.escape(m)}</div>" for m in messages.values())
 
 
 def smd_table_html(table: pd.DataFrame) -> str:
@@ -360,11 +369,16 @@ class DrawPanel:
             self.result.value = "" if self.state.design is not None else message_html("Fix the inputs to draw.", "warning")
             self.downloads.value = ""
             return
-        treated = ", ".join(map(str, a.treated_clusters))
+        if hasattr(a, "treated_clusters"):
+            what = "Treatment: " + ", ".join(map(str, a.treated_clusters))
+        else:
+            what = "Arm sizes: " + ", ".join(f"{k} {v}" for k, v in a.arm_sizes().items())
         self.result.value = (f'<div class="crt-drawn"><b>Allocation drawn</b> (seed {a.seed}, score {a.score:.3f}). '
-                             f"Treatment: {html.escape(treated)}</div>"
-                             + a.allocation.T.to_html(border=0, header=False))
-        self.downloads.value = self._links(a)
+                             f"{html.escape(what)}</div>" + a.allocation.T.to_html(border=0, header=False))
+        try:
+            self.downloads.value = self._links(a)
+        except Exception as exc:  # the allocation is shown above; say why the files are missing
+            self.downloads.value = message_html(f"Could not prepare the downloads: {exc}")
 
     def _show_history(self, change=None) -> None:
         # nothing drawn is lost: earlier draws stay downloadable after the inputs change
@@ -372,6 +386,6 @@ class DrawPanel:
         if not earlier:
             self.earlier.value = ""
             return
-        items = "".join(f"<li>{html.escape(a.created)}: seed {a.seed}, score {a.score:.3f}, "
+        items = "".join(f"<li>{html.escape(getattr(a, 'created', ''))} seed {a.seed}, score {a.score:.3f}, "
                         f"{len(a.design.space_index):,} schemes. {self._links(a)}</li>" for a in reversed(earlier))
         self.earlier.value = f"<details><summary>Earlier draws ({len(earlier)})</summary><ul>{items}</ul></details>"

@@ -15,8 +15,7 @@ import json
 
 import pandas as pd
 
-from crt_widgets.core.design import Allocation
-from crt_widgets.widgets.charts import coincidence_heatmap, score_histogram
+from crt_widgets.widgets.charts import flag_thresholds, coincidence_heatmap, score_histogram
 
 METHOD = ("Covariate-constrained randomization (Raab and Butcher 2001; Li et al. 2016, 2017), as implemented "
           "by cvcrand (Yu et al. 2019): every candidate scheme was scored by the {metric} balance metric over the "
@@ -35,17 +34,21 @@ def _table(frame: pd.DataFrame, digits: int = 3) -> str:
     return frame.to_html(float_format=lambda v: f"{v:.{digits}f}", border=0, classes="t")
 
 
-def allocation_report(allocation: Allocation) -> str:
-    """A self-contained HTML document describing the design, the draw and its checks."""
-    from crt_widgets.widgets.state import histogram_data
+def allocation_report(allocation) -> str:
+    """A self-contained HTML document describing the design, the draw and its checks
+    (a two-arm :class:`Allocation` or a multi-arm allocation)."""
+    from crt_widgets.widgets.downloads import allocation_audit
+    from crt_widgets.widgets.state import _diagnostics, histogram_data
 
     d = allocation.design
-    audit = allocation.audit()
-    rule = (f"the {d.n_schemes:,} best schemes" if d.n_schemes is not None else
+    audit = allocation_audit(allocation)
+    best = getattr(d, "n_schemes", None) or getattr(d, "n_best", None)
+    constraints = getattr(d, "constraints", None)
+    rule = (f"the {best:,} best schemes" if best is not None else
             f"schemes scoring at or below the {d.cutoff:g} quantile (cutoff score {d.cutoff_score:.4f})"
-            if d.constraints is None else f"schemes satisfying the constraints {', '.join(d.constraints)}")
+            if constraints is None else f"schemes satisfying the constraints {', '.join(constraints)}")
     hist = _svg(score_histogram(histogram_data(d), d.cutoff_score, allocation.score))
-    heat = _svg(coincidence_heatmap(d.validity.same_fraction, d.cluster_ids, d.samearmlo, d.samearmhi))
+    heat = _svg(coincidence_heatmap(d.validity.same_fraction, d.cluster_ids, *flag_thresholds(d)))
     params = pd.DataFrame({"value": {k: json.dumps(v) if isinstance(v, (list, dict)) else str(v)
                                      for k, v in audit["parameters"].items()}})
     record = pd.DataFrame({"value": {"package": f"crt-widgets {audit['package_version']}", "created (UTC)": audit["created"],
@@ -53,8 +56,10 @@ def allocation_report(allocation: Allocation) -> str:
                                      "candidate schemes": f"{audit['n_candidates']:,}",
                                      "constrained space": f"{audit['n_constrained']:,}",
                                      "chosen score": f"{audit['chosen_score']:.4f}"}})
-    messages = "".join(f"<li>{html.escape(m)}</li>" for m in allocation.messages.values())
-    warnings = "".join(f"<li>{html.escape(m)}</li>" for m in d.diagnostics) or "<li>none</li>"
+    messages = "".join(f"<li>{html.escape(m)}</li>" for m in (getattr(allocation, "messages", None)
+                                                               or {"summary": repr(allocation)}).values())
+    warnings = "".join(f"<li>{html.escape(m)}</li>" for m in _diagnostics(d)) or "<li>none</li>"
+    validity = d.validity.table() if hasattr(d.validity, "table") else d.validity.constrained.table()
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>Randomization report</title>
 <style>body{{font-family:system-ui,sans-serif;max-width:960px;margin:2em auto;color:#222}}
@@ -68,5 +73,5 @@ table.t{{border-collapse:collapse;margin:.5em 0 1.5em}} .t td,.t th{{padding:2px
 <h2>Allocation</h2>{_table(allocation.allocation.set_index(allocation.allocation.columns[0]))}
 <h2>Balance scores</h2>{hist}{_table(allocation.summary)}
 <h2>Baseline characteristics by arm</h2>{_table(allocation.baseline_table)}
-<h2>Randomization validity</h2>{_table(d.validity.table())}<ul>{warnings}</ul>{heat}
+<h2>Randomization validity</h2>{_table(validity)}<ul>{warnings}</ul>{heat}
 </body></html>"""

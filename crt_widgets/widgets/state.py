@@ -27,7 +27,8 @@ from crt_widgets.core.covariates import FEW_LEVELS
 from crt_widgets.core.design import Allocation, ConstrainedDesign
 
 # traits whose change needs new candidate schemes, and those that only re-score them
-STRUCTURAL = ("data", "cluster_id", "covariates", "categorical", "stratify", "n_treat", "size", "sampling", "seed")
+STRUCTURAL = ("data", "cluster_id", "covariates", "categorical", "stratify", "n_treat", "n_arms", "size",
+              "sampling", "seed")
 SCORING = ("weights", "metric", "cutoff", "use_n_best", "n_best")
 
 
@@ -61,6 +62,7 @@ class DesignState(t.HasTraits):
     stratify = t.List(t.Unicode())
     weights = t.Dict()
     n_treat = t.Int(0)
+    n_arms = t.Int(2)                           # 2: ConstrainedDesign; more: MultiArmDesign
     metric = t.Enum(["l2", "l1"], default_value="l2")
     cutoff = t.Float(0.1)
     use_n_best = t.Bool(False)
@@ -138,15 +140,30 @@ class DesignState(t.HasTraits):
         if self.data is None:
             return
         self.allocation = None
+        if self.n_arms != 2:
+            self._run(self._multiarm, rebuild=True)
+            return
         self._run(lambda: ConstrainedDesign(
             self.data, self.covariates, int(self.n_treat), categorical=self.categorical,
             cluster_id=self.cluster_id or None, stratify=self.stratify, size=int(self.size),
             enumerate={"auto": None, "enumerate": True, "sample": False}[self.sampling],
             seed=int(self.seed), **self._rule()), rebuild=True)
 
+    def _multiarm(self):
+        from crt_widgets.core.multiarm import MultiArmDesign
+
+        rule = self._rule()
+        if "n_schemes" in rule:
+            rule["n_best"] = rule.pop("n_schemes")
+        if len(self.stratify) > 1:
+            raise ValueError("stratify: a multi-arm design balances the arms within one stratification column")
+        return MultiArmDesign(self.data, self.covariates, int(self.n_arms), categorical=self.categorical,
+                              cluster_id=self.cluster_id or None, strata=self.stratify[0] if self.stratify else None,
+                              size=int(self.size), seed=int(self.seed), **rule)
+
     def rescore(self) -> None:
         """Re-score the existing candidates with the current weights, metric and cutoff."""
-        if self.design is None:
+        if self.design is None or self.n_arms != 2:  # multi-arm candidates regenerate from the same seed
             self.rebuild()
             return
         self.allocation = None
@@ -171,7 +188,7 @@ class DesignState(t.HasTraits):
             self.preview = None
         else:
             self.error = ""
-            self.warnings = caught + list(design.diagnostics)
+            self.warnings = caught + _diagnostics(design)
             self.design = design
             self.preview = preview
         finally:
@@ -184,8 +201,9 @@ class DesignState(t.HasTraits):
         """Schemes in the constrained space (0 when there is no valid design)."""
         return 0 if self.design is None else len(self.design.space_index)
 
-    def draw(self) -> Allocation | None:
-        """Draw the final allocation with the seed (the same as the preview: the draw is reproducible)."""
+    def draw(self):
+        """Draw the final allocation with the seed (the same as the preview: the draw is reproducible);
+        an :class:`Allocation` for two arms, a ``MultiArmAllocation`` for more."""
         if self.design is not None:
             self.allocation = self.design.draw()
             self.history = [*self.history, self.allocation]
@@ -199,9 +217,21 @@ class DesignState(t.HasTraits):
                 and pd.api.types.is_numeric_dtype(self.data[c]) and self.data[c].nunique() <= FEW_LEVELS]
 
 
+def _diagnostics(design) -> list[str]:
+    """Small-space and validity warnings, for two-arm and multi-arm designs alike."""
+    if isinstance(design, ConstrainedDesign):
+        return list(design.diagnostics)
+    from crt_widgets.core.design import MIN_SCHEMES_FOR_TEST
+
+    small = (f"only {len(design.space_index)} schemes remain: a permutation test needs at least "
+             f"{MIN_SCHEMES_FOR_TEST} to reach p < 0.05") if len(design.space_index) < MIN_SCHEMES_FOR_TEST else None
+    return ([small] if small else []) + design.validity.messages()
+
+
 def histogram_data(design: ConstrainedDesign, bins: int = 60) -> pd.DataFrame:
     """Counts of all balance scores per bin (binned in numpy), and whether a bin is inside the cutoff."""
     counts, edges = np.histogram(design.scores, bins=bins)
-    cut = design.cutoff_score if design.cutoff_score is not None else float(np.max(design.space_scores))
+    cut = getattr(design, "cutoff_score", None)
+    cut = cut if cut is not None else float(np.max(design.space_scores))
     return pd.DataFrame({"left": edges[:-1], "right": edges[1:], "count": counts,
                          "kept": edges[:-1] <= cut})
