@@ -5,7 +5,6 @@ import json
 import subprocess
 import sys
 
-import numpy as np
 import pandas as pd
 
 from crt_widgets import ConstrainedDesign

@@ -1,7 +1,6 @@
 """The ConstrainedDesign declaration: cutoff, n_schemes, sampling, seeds, re-scoring, bad input."""
 from __future__ import annotations
 
-import warnings
 
 import numpy as np
 import pandas as pd

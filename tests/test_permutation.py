@@ -1,7 +1,6 @@
 """The clustered permutation test: cptest parity, brute force, cluster matching, CI, bad input."""
 from __future__ import annotations
 
-import itertools
 
 import numpy as np
 import pandas as pd

@@ -12,6 +12,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from crt_widgets.commands._csv import read_csv_argument
+
 NAME = "analyze"
 HELP = "Clustered permutation test (cvcrand's cptest) with a confidence interval, GEE and mixed model."
 
@@ -46,13 +48,7 @@ def run(args: argparse.Namespace) -> int:
         data, defaults = load_dickinson_outcome(), dict(DICKINSON)
         space = args.space or dickinson_cvcrand_space_path()
     else:
-        if not args.data.exists():
-            raise FileNotFoundError(f"--data: no such file {args.data}")
-        try:
-            data = pd.read_csv(args.data)
-        except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
-            raise ValueError(f"--data: cannot read {args.data} as CSV ({exc})") from None
-        defaults, space = {}, args.space
+        data, defaults, space = read_csv_argument(args.data), {}, args.space
         if space is None:
             raise ValueError("--space: give the space saved at design time")
     outcome = args.outcome or defaults.get("outcome")

@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from crt_widgets.commands._csv import read_csv_argument
+
 from crt_widgets.core.design import ConstrainedDesign
 
 NAME = "design"
@@ -55,13 +57,7 @@ def build_design(args: argparse.Namespace) -> ConstrainedDesign:
         data = load_dickinson()
         defaults = DICKINSON
     else:
-        if not args.data.exists():
-            raise FileNotFoundError(f"--data: no such file {args.data}")
-        try:
-            data = pd.read_csv(args.data)
-        except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
-            raise ValueError(f"--data: cannot read {args.data} as CSV ({exc})") from None
-        defaults = {}
+        data, defaults = read_csv_argument(args.data), {}
     covariates = args.covariates or defaults.get("covariates")
     n_treat = args.n_treat if args.n_treat is not None else defaults.get("n_treat")
     if not covariates:

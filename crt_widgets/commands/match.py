@@ -15,6 +15,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from crt_widgets.commands._csv import read_csv_argument
+
 from crt_widgets.core.matching import MatchedDesign, compare_matchings, match_clusters
 
 NAME = "match"
@@ -51,12 +53,7 @@ def callcenter_centres() -> pd.DataFrame:
 def read(args: argparse.Namespace) -> tuple[pd.DataFrame, str | None]:
     if args.example == "callcenter":
         return callcenter_centres(), args.cluster_id or "center_ID"
-    if not args.data.exists():
-        raise FileNotFoundError(f"--data: no such file {args.data}")
-    try:
-        return pd.read_csv(args.data), args.cluster_id
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
-        raise ValueError(f"--data: cannot read {args.data} as CSV ({exc})") from None
+    return read_csv_argument(args.data), args.cluster_id
 
 
 def run(args: argparse.Namespace) -> int:

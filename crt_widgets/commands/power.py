@@ -11,7 +11,8 @@ import argparse
 import json
 from pathlib import Path
 
-import pandas as pd
+
+from crt_widgets.commands._csv import read_csv_argument
 
 NAME = "power"
 HELP = "Power of a two-arm CRT: analytic (design effect), design-stage simulation, or the chapter's simulation."
@@ -104,9 +105,7 @@ def _chapter(args) -> dict:
 
         data = load_callcenter()
     elif args.data is not None:
-        if not args.data.exists():
-            raise FileNotFoundError(f"--data: no such file {args.data}")
-        data = pd.read_csv(args.data)
+        data = read_csv_argument(args.data)
     else:
         raise ValueError("power chapter needs --data CSV or --example callcenter")
     res = chapter_power_simulation(data, effect_sizes=args.effects, calls_per_rep=args.calls_per_rep,

@@ -16,6 +16,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from crt_widgets.commands._csv import read_csv_argument
+
 from crt_widgets.core.multiarm import write_arm_space
 from crt_widgets.core.stratified import METHODS, StratifiedAllocation, StratifiedDesign
 
@@ -46,12 +48,7 @@ def read_data(args: argparse.Namespace) -> tuple[pd.DataFrame, dict]:
         from crt_widgets.datasets import simulate_edlead
 
         return simulate_edlead(seed=2026), {"strata": "health_system", "unit_id": "ed", "factors": ["a", "b", "c"]}
-    if not args.data.exists():
-        raise FileNotFoundError(f"--data: no such file {args.data}")
-    try:
-        return pd.read_csv(args.data), {}
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
-        raise ValueError(f"--data: cannot read {args.data} as CSV ({exc})") from None
+    return read_csv_argument(args.data), {}
 
 
 def column(data: pd.DataFrame, name: str | None, option: str) -> pd.Series | None:

@@ -22,7 +22,6 @@ import datetime as _dt
 import hashlib
 import json
 import math
-import warnings
 from collections.abc import Mapping, Sequence
 from functools import cached_property
 from pathlib import Path

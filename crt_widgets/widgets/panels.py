@@ -16,7 +16,6 @@ import io
 import ipywidgets as w
 import numpy as np
 import pandas as pd
-import traitlets as t
 
 from crt_widgets.widgets.state import DesignState
 

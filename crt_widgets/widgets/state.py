@@ -24,7 +24,7 @@ import pandas as pd
 import traitlets as t
 
 from crt_widgets.core.covariates import FEW_LEVELS
-from crt_widgets.core.design import Allocation, ConstrainedDesign
+from crt_widgets.core.design import ConstrainedDesign
 
 # traits whose change needs new candidate schemes, and those that only re-score them
 STRUCTURAL = ("data", "cluster_id", "covariates", "categorical", "stratify", "n_treat", "n_arms", "size",
