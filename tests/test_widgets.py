@@ -170,3 +170,14 @@ def test_multi_arm_designs_in_the_dashboard():
     assert space[0].startswith("scheme,chosen,score,") and len(space) == state.kept + 1
     dash.weights.stratify["location"].value = True  # two stratification columns: a message, not a traceback
     assert "one stratification column" in state.error
+
+
+def test_dashboard_command_arguments(tmp_path):
+    from crt_widgets.cli import main
+    from crt_widgets.commands.dashboard import voila_command, voila_environment
+
+    assert main(["dashboard", "--notebook", str(tmp_path / "missing.ipynb")]) == 2
+    cmd = voila_command(tmp_path / "x.ipynb", 9999, "127.0.0.1")
+    assert "--Voila.ip=127.0.0.1" in cmd and "--template=crt-offline" in cmd and "--no-browser" in cmd
+    template = voila_environment()["JUPYTER_PATH"].split(":")[0]
+    assert (tmp_path.__class__(template) / "voila" / "templates" / "crt-offline" / "index.html.j2").exists()
