@@ -190,3 +190,21 @@ def test_analyze_cli(capsys):
     assert "GEE" in out and "Mixed model" in out
     assert main(["analyze", "--example", "dickinson", "--family", "poisson", "--outcome", "inciis"]) == 0
     assert main(["analyze", "--example", "dickinson", "--outcome", "nope"]) == 2
+
+
+def test_analyze_cli_over_the_simple_space(outcomes, tmp_path, capsys):
+    from crt_widgets.cli import main
+
+    arm = read_space(dickinson_cvcrand_space_path()).chosen_scheme
+    path = tmp_path / "outcomes.csv"
+    outcomes.assign(arm=arm[outcomes["county"] - 1]).to_csv(path, index=False)
+    assert main(["analyze", "--data", str(path), "--space", "simple", "--treatment", "arm", "--outcome", "outcome",
+                 "--cluster", "county", "--family", "binomial", "--json"]) == 0
+    import json
+
+    doc = json.loads(capsys.readouterr().out)
+    direct = permutation_test(outcomes, "outcome", "county", "simple", family="binomial",
+                              observed=dict(zip(range(1, 17), arm)))
+    assert doc["n_schemes"] == 12870 and doc["p_value"] == pytest.approx(direct.p_value)
+    assert main(["analyze", "--data", str(path), "--space", "simple", "--outcome", "outcome", "--cluster", "county"]) == 2
+    assert "--treatment" in capsys.readouterr().err

@@ -26,7 +26,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument("--data", type=Path, help="CSV with one row per individual")
     src.add_argument("--example", choices=["dickinson"], help="cvcrand's example outcomes and saved space")
-    p.add_argument("--space", type=Path, help="the saved space (cvcrand CSV or crt-widgets JSON)")
+    p.add_argument("--space", type=Path, help="the saved space (cvcrand CSV or crt-widgets JSON), or 'simple' "
+                   "for the unconstrained space (with --treatment)")
+    p.add_argument("--treatment", help="0/1 arm column (constant within cluster); needed with --space simple")
     p.add_argument("--outcome", help="outcome column")
     p.add_argument("--cluster", help="cluster id column")
     p.add_argument("--family", choices=["gaussian", "continuous", "binomial", "binary", "poisson", "count"])
@@ -36,6 +38,20 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--ci", action="store_true", help="invert the test for an interval (and run GEE and mixed model)")
     p.add_argument("--alpha", type=float, default=0.05)
     p.add_argument("--json", action="store_true", help="print the result as JSON")
+
+
+def _simple(args, data, outcome, cluster, covariates, categorical, family):
+    """The test over the unconstrained space, the observed arms read from the --treatment column."""
+    from crt_widgets.core.permutation import permutation_test
+
+    if not args.treatment or args.treatment not in data.columns:
+        raise ValueError("--treatment: name the 0/1 arm column to test over the simple space")
+    arms = data[[cluster, args.treatment]].dropna().drop_duplicates()
+    if arms[cluster].duplicated().any():
+        raise ValueError(f"--treatment: {args.treatment!r} varies within a cluster; it must be the cluster's arm")
+    observed = dict(zip(arms[cluster], arms[args.treatment].astype(int)))
+    return permutation_test(data, outcome, cluster, "simple", covariates, categorical, family,
+                            alternative=args.alternative, alpha=args.alpha, ci=args.ci, observed=observed)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -58,7 +74,10 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError("--outcome and --cluster are required")
     covariates = args.covariates if args.covariates is not None else defaults.get("covariates", [])
     categorical = args.categorical if args.categorical is not None else defaults.get("categorical", [])
-    if args.ci:
+    if str(space) == "simple":
+        result = _simple(args, data, outcome, cluster, covariates, categorical, family)
+        table = None
+    elif args.ci:
         report = analyze_trial(data, outcome, cluster, space, covariates, categorical, family, alpha=args.alpha)
         result, table = report.permutation, report.table()
     else:
