@@ -40,18 +40,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", action="store_true", help="print the result as JSON")
 
 
-def _simple(args, data, outcome, cluster, covariates, categorical, family):
-    """The test over the unconstrained space, the observed arms read from the --treatment column."""
-    from crt_widgets.core.permutation import permutation_test
-
+def _observed_arms(args, data: pd.DataFrame, cluster: str) -> dict:
+    """Each cluster's arm from the --treatment column (for the simple space)."""
     if not args.treatment or args.treatment not in data.columns:
         raise ValueError("--treatment: name the 0/1 arm column to test over the simple space")
     arms = data[[cluster, args.treatment]].dropna().drop_duplicates()
     if arms[cluster].duplicated().any():
         raise ValueError(f"--treatment: {args.treatment!r} varies within a cluster; it must be the cluster's arm")
-    observed = dict(zip(arms[cluster], arms[args.treatment].astype(int)))
-    return permutation_test(data, outcome, cluster, "simple", covariates, categorical, family,
-                            alternative=args.alternative, alpha=args.alpha, ci=args.ci, observed=observed)
+    return dict(zip(arms[cluster], arms[args.treatment].astype(int)))
 
 
 def run(args: argparse.Namespace) -> int:
@@ -74,15 +70,16 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError("--outcome and --cluster are required")
     covariates = args.covariates if args.covariates is not None else defaults.get("covariates", [])
     categorical = args.categorical if args.categorical is not None else defaults.get("categorical", [])
+    observed = None
     if str(space) == "simple":
-        result = _simple(args, data, outcome, cluster, covariates, categorical, family)
-        table = None
-    elif args.ci:
-        report = analyze_trial(data, outcome, cluster, space, covariates, categorical, family, alpha=args.alpha)
+        space, observed = "simple", _observed_arms(args, data, cluster)
+    if args.ci:
+        report = analyze_trial(data, outcome, cluster, space, covariates, categorical, family, alpha=args.alpha,
+                               observed=observed)
         result, table = report.permutation, report.table()
     else:
         result = permutation_test(data, outcome, cluster, space, covariates, categorical, family,
-                                  alternative=args.alternative, alpha=args.alpha)
+                                  alternative=args.alternative, alpha=args.alpha, observed=observed)
         table = None
     if args.alternative != result.alternative:  # the interval call is two-sided; report the asked side too
         result_p = result.p_values[args.alternative]

@@ -27,7 +27,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from crt_widgets.core.permutation import (PermutationResult, permutation_test, prepare_data, resolve_space)
+from crt_widgets.core.permutation import PermutationResult, prepare_test, run_test
 from crt_widgets.core.residuals import check_family
 
 MODELS = ("gee", "mixed")
@@ -150,14 +150,11 @@ def analyze_trial(data: pd.DataFrame, outcome: str, cluster: str, space: Any, co
     unknown = [m for m in models if m not in MODELS]
     if unknown:
         raise ValueError(f"models: unknown {', '.join(unknown)}; choose from {', '.join(MODELS)}")
-    perm = permutation_test(data, outcome, cluster, space, covariates, categorical, family, ci=True,
-                            alpha=alpha, cluster_ids=cluster_ids, observed=observed)
-    data_clusters = data[cluster].dropna().to_numpy()
-    pspace = resolve_space(space, cluster_ids=cluster_ids, observed=observed, data_clusters=data_clusters) \
-        if not isinstance(space, str) or space != "simple" else None
-    if pspace is None:
-        raise ValueError("analyze_trial: pass the trial's own space (not 'simple') for the model-based companions")
-    prep = prepare_data(data, outcome, cluster, pspace, list(covariates), list(categorical), family)
+    if not 0 < alpha < 1:
+        raise ValueError(f"alpha: must be in (0, 1), got {alpha}")
+    perm_space, prep = prepare_test(data, outcome, cluster, space, covariates, categorical, family,
+                                    cluster_ids=cluster_ids, observed=observed)
+    perm = run_test(prep, perm_space, ci=True, alpha=alpha)
     gee = gee_estimate(prep, alpha) if "gee" in models else None
     mixed = mixed_estimate(prep, alpha) if "mixed" in models else None
     return TrialAnalysis(perm, gee, mixed)

@@ -378,16 +378,21 @@ def permutation_test(
     alternative : ``"two-sided"`` (default), ``"greater"`` or ``"less"``.
     ci : also invert the test for the effect estimate and its (1 - alpha) interval.
     """
-    family = check_family(family)
     if alternative not in ALTERNATIVES:
         raise ValueError(f"alternative: must be one of {', '.join(ALTERNATIVES)}, got {alternative!r}")
     if not 0 < alpha < 1:
         raise ValueError(f"alpha: must be in (0, 1), got {alpha}")
+    perm_space, prep = prepare_test(data, outcome, cluster, space, covariates, categorical, family,
+                                    cluster_ids=cluster_ids, observed=observed)
+    return run_test(prep, perm_space, alternative=alternative, ci=ci, alpha=alpha)
+
+
+def prepare_test(data: pd.DataFrame, outcome: str, cluster: str, space: Any, covariates: Sequence[str] = (),
+                 categorical: Sequence[str] = (), family: str = "gaussian", *, cluster_ids: Sequence | None = None,
+                 observed: Any = None) -> tuple[PermutationSpace, PreparedData]:
+    """Resolve the space and validate the data once (the test and the model-based companions share them)."""
+    family = check_family(family)
     covariates, categorical = list(covariates or ()), list(categorical or ())
-    if isinstance(data, pd.DataFrame) and cluster in data.columns:
-        data_clusters = data[cluster].dropna().to_numpy()
-    else:
-        data_clusters = None
     if isinstance(space, str) and space == "simple":
         if observed is None or cluster_ids is None and not isinstance(observed, dict):
             raise ValueError("space='simple': pass observed as a mapping cluster -> arm (or with cluster_ids)")
@@ -395,8 +400,15 @@ def permutation_test(
         arm = np.array([observed[k] for k in ids]) if isinstance(observed, dict) else np.asarray(observed)
         perm_space = simple_space(ids, int(arm.sum()), arm)
     else:
-        perm_space = resolve_space(space, cluster_ids=cluster_ids, observed=observed, data_clusters=data_clusters)
-    prep = prepare_data(data, outcome, cluster, perm_space, covariates, categorical, family)
+        has_clusters = isinstance(data, pd.DataFrame) and cluster in data.columns
+        perm_space = resolve_space(space, cluster_ids=cluster_ids, observed=observed,
+                                   data_clusters=data[cluster].dropna().to_numpy() if has_clusters else None)
+    return perm_space, prepare_data(data, outcome, cluster, perm_space, covariates, categorical, family)
+
+
+def run_test(prep: PreparedData, perm_space: PermutationSpace, *, alternative: str = "two-sided", ci: bool = False,
+             alpha: float = 0.05) -> PermutationResult:
+    """The test (and, with ``ci``, its inverted interval) on prepared data."""
     inv = _Inverter(prep, perm_space)
     u = inv.statistics(0.0)
     observed_u = float(u[perm_space.observed])
@@ -413,11 +425,11 @@ def permutation_test(
         estimate = _estimate(inv, scale)
         interval = _interval(inv, estimate, alpha, scale)
         if not np.all(np.isfinite(interval)):
-            notes.append(f"the space is too small for a {1 - alpha:.0%} interval: "
-                         f"the smallest attainable p-value is {pv['two-sided']:.3g} or more")
+            notes.append(f"the space ({len(perm_space.schemes):,} schemes) is too small for a {1 - alpha:.0%} "
+                         f"interval: no effect value is rejected at alpha = {alpha:g} on one side or both")
     return PermutationResult(
         statistic=observed_u, distribution=u, p_value=pv[alternative], p_values=pv, alternative=alternative,
-        family=family, n_schemes=len(perm_space.schemes), n_clusters=len(perm_space.cluster_ids),
+        family=prep.family, n_schemes=len(perm_space.schemes), n_clusters=len(perm_space.cluster_ids),
         n_individuals=len(prep.y), n_dropped=prep.n_dropped, observed_scheme=arm,
         cluster_ids=perm_space.cluster_ids, estimate=estimate, conf_int=interval,
         conf_level=1 - alpha if ci else None, notes=notes)
