@@ -115,12 +115,17 @@ class DesignState(t.HasTraits):
 
     # -- reactions --------------------------------------------------------------------------------
     def _on_structure(self, change) -> None:
-        if not self._loading:
-            if change["name"] == "covariates":
+        if self._loading:
+            return
+        if change["name"] == "covariates":  # follow-up changes, then one rebuild
+            self._loading = True
+            try:
                 self.weights = {c: self.weights.get(c, 1.0) for c in self.covariates}
                 self.categorical = [c for c in self.categorical if c in self.covariates]
                 self.stratify = [c for c in self.stratify if c in self.covariates]
-            self.rebuild()
+            finally:
+                self._loading = False
+        self.rebuild()
 
     def _on_scoring(self, change) -> None:
         if not self._loading:
@@ -182,8 +187,10 @@ class DesignState(t.HasTraits):
                 preview = design.draw()
                 design.validity
                 caught = [str(w.message) for w in seen]
-        except (ValueError, KeyError, TypeError) as exc:
-            self.error = str(exc.args[0] if exc.args else exc)
+        except Exception as exc:  # any problem is a message in the panel, never a traceback in the browser
+            known = isinstance(exc, (ValueError, KeyError, TypeError))
+            text = str(exc.args[0] if exc.args else exc)
+            self.error = text if known else f"Unexpected problem ({type(exc).__name__}): {text}"
             self.design = None
             self.preview = None
         else:
