@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from crt_widgets.commands._csv import read_csv_argument
+from crt_widgets.commands._inputs import add_data_source, read_csv_argument
 
 NAME = "analyze"
 HELP = "Clustered permutation test (cvcrand's cptest) with a confidence interval, GEE and mixed model."
@@ -23,9 +23,7 @@ DICKINSON = {"outcome": "outcome", "cluster": "county", "family": "binomial",
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    src = p.add_mutually_exclusive_group(required=True)
-    src.add_argument("--data", type=Path, help="CSV with one row per individual")
-    src.add_argument("--example", choices=["dickinson"], help="cvcrand's example outcomes and saved space")
+    add_data_source(p, "individual", "dickinson", "cvcrand's example outcomes and saved space")
     p.add_argument("--space", type=Path, help="the saved space (cvcrand CSV or crt-widgets JSON), or 'simple' "
                    "for the unconstrained space (with --treatment)")
     p.add_argument("--treatment", help="0/1 arm column (constant within cluster); needed with --space simple")

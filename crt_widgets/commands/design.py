@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from crt_widgets.commands._csv import read_csv_argument
+from crt_widgets.commands._inputs import add_data_source, read_csv_argument
 
 from crt_widgets.core.design import ConstrainedDesign
 
@@ -25,9 +25,7 @@ DICKINSON = {
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    src = p.add_mutually_exclusive_group(required=True)
-    src.add_argument("--data", type=Path, help="CSV with one row per cluster")
-    src.add_argument("--example", choices=["dickinson"], help="a bundled example (with its paper's settings)")
+    add_data_source(p, "cluster", "dickinson", "a bundled example (with its paper's settings)")
     p.add_argument("--covariates", nargs="+", help="columns to balance")
     p.add_argument("--categorical", nargs="*", default=None, help="covariates to dummy-code")
     p.add_argument("--cluster-id", help="column with the cluster labels (default: 1..n)")

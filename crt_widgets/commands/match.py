@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from crt_widgets.commands._csv import read_csv_argument
+from crt_widgets.commands._inputs import add_data_source, read_csv_argument
 
 from crt_widgets.core.matching import MatchedDesign, compare_matchings, match_clusters
 
@@ -24,9 +24,7 @@ HELP = "Match clusters into pairs (greedy or optimal) or groups and randomize wi
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    src = p.add_mutually_exclusive_group(required=True)
-    src.add_argument("--data", type=Path, help="CSV with one row per cluster")
-    src.add_argument("--example", choices=["callcenter"], help="the chapter's centres (from the bundled calls)")
+    add_data_source(p, "cluster", "callcenter", "the chapter's centres (from the bundled calls)")
     p.add_argument("--covariates", nargs="+", help="columns to match on (default: every float column)")
     p.add_argument("--cluster-id", help="column with the cluster labels (default 1..n)")
     p.add_argument("--method", choices=["optimal", "greedy"], default="optimal")

@@ -15,6 +15,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from crt_widgets.commands._inputs import add_data_source
+
 from crt_widgets.commands.stratify import read_data
 from crt_widgets.core.multiarm import BALANCES, METRICS, MultiArmDesign
 from crt_widgets.core.stratified import METHODS
@@ -24,9 +26,7 @@ HELP = "Covariate-constrained randomization of clusters to K arms or a factorial
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    src = p.add_mutually_exclusive_group(required=True)
-    src.add_argument("--data", type=Path, help="CSV with one row per cluster")
-    src.add_argument("--example", choices=["edlead"], help="simulated ED-LEAD data (80 EDs, 14 health systems)")
+    add_data_source(p, "cluster", "edlead", "simulated ED-LEAD data (80 EDs, 14 health systems)")
     p.add_argument("--covariates", nargs="+", help="columns to balance (example: volume location)")
     p.add_argument("--categorical", nargs="*", default=None, help="covariates to dummy-code")
     p.add_argument("--cluster-id", help="column with the cluster labels (default 1..n)")

@@ -12,7 +12,7 @@ import json
 from pathlib import Path
 
 
-from crt_widgets.commands._csv import read_csv_argument
+from crt_widgets.commands._inputs import read_csv_argument
 
 NAME = "power"
 HELP = "Power of a two-arm CRT: analytic (design effect), design-stage simulation, or the chapter's simulation."

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from crt_widgets.commands._csv import read_csv_argument
+from crt_widgets.commands._inputs import add_data_source, read_csv_argument
 
 from crt_widgets.core.multiarm import write_arm_space
 from crt_widgets.core.stratified import METHODS, StratifiedAllocation, StratifiedDesign
@@ -26,9 +26,7 @@ HELP = "Perfectly balanced stratified randomization of units to K arms or a 2^F 
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    src = p.add_mutually_exclusive_group(required=True)
-    src.add_argument("--data", type=Path, help="CSV with one row per unit")
-    src.add_argument("--example", choices=["edlead"], help="simulated ED-LEAD data (80 EDs, 14 health systems)")
+    add_data_source(p, "unit", "edlead", "simulated ED-LEAD data (80 EDs, 14 health systems)")
     p.add_argument("--strata", help="column with the stratum of each unit (example: health_system)")
     p.add_argument("--unit-id", help="column with the unit labels (default 1..n; example: ed)")
     arms = p.add_mutually_exclusive_group()

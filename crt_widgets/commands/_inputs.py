@@ -1,9 +1,17 @@
-"""Reading the CSV a subcommand was given, with one-line errors (not a subcommand: the name starts with _)."""
+"""Input arguments shared by the subcommands (not a subcommand itself: the name starts with _)."""
 from __future__ import annotations
 
+import argparse
 from pathlib import Path
 
 import pandas as pd
+
+
+def add_data_source(p: argparse.ArgumentParser, rows: str, example: str, example_help: str) -> None:
+    """``--data CSV`` or ``--example NAME``, exactly one of them; ``rows`` says what a row is."""
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument("--data", type=Path, help=f"CSV with one row per {rows}")
+    src.add_argument("--example", choices=[example], help=example_help)
 
 
 def read_csv_argument(path: Path, option: str = "--data") -> pd.DataFrame:
