@@ -32,8 +32,17 @@ def test_initial_state_equals_the_core(dash, dickinson):
     assert "1,288" in dash.cutoff.count.value
     np.testing.assert_array_equal(dash.state.preview.arm, core.draw().arm)
     bins = histogram_data(dash.state.design)
-    assert bins["count"].sum() == 12870
-    assert bins.loc[bins["kept"], "count"].sum() >= 1288
+    counts, edges = np.histogram(core.scores, bins=60)
+    np.testing.assert_array_equal(bins["total"], counts)
+    np.testing.assert_allclose(bins["left"], edges[:-1])
+    assert bins["total"].sum() == 12870 and bins["kept"].sum() == 1288
+    assert (bins["kept"] <= bins["total"]).all()
+    # what the browser receives: the same counts, the cutoff and the chosen scheme's score
+    spec = dash.outputs.histogram.spec
+    assert [r["total"] for r in spec["datasets"]["bins"]] == counts.tolist()
+    assert [m["value"] for m in spec["datasets"]["marks"]] == [core.cutoff_score, core.draw().score]
+    zoom, _ = np.histogram(core.space_scores, bins=30)
+    assert [r["count"] for r in spec["datasets"]["zoom"]] == zoom.tolist()
 
 
 def test_weight_slider_rescores_without_rebuilding(dash, dickinson):

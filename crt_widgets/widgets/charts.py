@@ -1,16 +1,18 @@
 """Charts as pure functions from results to Altair specifications.
 
-The histogram is drawn from counts binned in numpy (a few dozen rows), never from the scores
+The histograms are drawn from counts binned in numpy (a few dozen rows), never from the scores
 themselves, so a space of millions of schemes costs the browser nothing. For live updates the
 ``*_spec`` functions fill a cached, validated Vega-Lite template with new data (Altair's schema
 validation would cost more than the statistics).
 
 >>> import pandas as pd
->>> bins = pd.DataFrame({"left": [0.0, 1.0], "right": [1.0, 2.0], "count": [5, 3], "kept": [True, False]})
->>> score_histogram(bins, cutoff=1.0, chosen=0.5).to_dict()["layer"][0]["mark"]["type"]
-'bar'
->>> histogram_spec(bins, cutoff=1.0, chosen=0.5)["datasets"]["marks"][0]["value"]
-1.0
+>>> bins = pd.DataFrame({"left": [0.0, 1.0], "right": [1.0, 2.0], "total": [5, 3], "kept": [5, 1]})
+>>> zoom = pd.DataFrame({"left": [0.0, 0.5], "right": [0.5, 1.2], "count": [2, 4]})
+>>> spec = score_histogram(bins, cutoff=1.2, chosen=0.5, zoom=zoom).to_dict()
+>>> [layer["mark"]["type"] for layer in spec["hconcat"][0]["layer"]]
+['bar', 'bar', 'rule']
+>>> [m["value"] for m in histogram_spec(bins, cutoff=1.2, chosen=0.5, zoom=zoom)["datasets"]["marks"]]
+[1.2, 0.5]
 """
 from __future__ import annotations
 
@@ -22,6 +24,10 @@ import numpy as np
 import pandas as pd
 
 HISTOGRAM_TITLE = "Balance scores of all candidate schemes"
+ZOOM_TITLE = "Zoom: the constrained space"
+# one colour scale for bars and rules, so there is one legend
+PARTS = ["kept", "not kept", "cutoff", "chosen scheme"]
+COLOURS = ["#2b7bba", "#c9d6e3", "#d62728", "#ff9f1c"]
 
 
 def _records(frame: pd.DataFrame) -> list[dict]:
@@ -34,42 +40,64 @@ def _marks(cutoff: float | None, chosen: float | None) -> pd.DataFrame:
     return pd.DataFrame(rows or [{"value": np.nan, "what": "cutoff"}])
 
 
-def _histogram_layers(bins, marks, title: str) -> alt.LayerChart:
-    bars = alt.Chart(bins).mark_bar(binSpacing=0).encode(
-        x=alt.X("left:Q", title="balance score", scale=alt.Scale(zero=False)),
-        x2="right:Q",
-        y=alt.Y("count:Q", title="schemes"),
-        y2=alt.datum(0),
-        color=alt.Color("kept:N", scale=alt.Scale(domain=[True, False], range=["#2b7bba", "#c9d6e3"]),
-                        legend=alt.Legend(title="in constrained space", orient="top-right")),
-        tooltip=[alt.Tooltip("left:Q", format=".3f", title="from"), alt.Tooltip("right:Q", format=".3f", title="to"),
-                 "count:Q"],
-    )
-    rules = alt.Chart(marks).mark_rule(strokeWidth=2).encode(
+def _colour(**kwargs) -> dict:
+    return {"scale": alt.Scale(domain=PARTS, range=COLOURS), "legend": alt.Legend(title=None, orient="top"), **kwargs}
+
+
+def _rules(marks) -> alt.Chart:
+    return alt.Chart(marks).mark_rule(strokeWidth=2).encode(
         x="value:Q",
-        color=alt.Color("what:N", scale=alt.Scale(domain=["cutoff", "chosen scheme"], range=["#d62728", "#ff9f1c"]),
-                        legend=alt.Legend(title=None, orient="top")),
-        strokeDash=alt.StrokeDash("what:N", legend=None),
+        color=alt.Color("what:N", **_colour()),
+        strokeDash=alt.StrokeDash("what:N", scale=alt.Scale(domain=["cutoff", "chosen scheme"], range=[[5, 3], [1, 0]]),
+                                  legend=None),
         tooltip=["what:N", alt.Tooltip("value:Q", format=".3f")],
     )
-    return alt.layer(bars, rules, title=title).resolve_scale(color="independent").properties(width=520, height=220)
+
+
+def _histogram_layers(bins, marks, zoom, zoom_marks) -> alt.HConcatChart:
+    base = alt.Chart(bins).encode(
+        x=alt.X("left:Q", title="balance score", scale=alt.Scale(zero=False)), x2="right:Q",
+        tooltip=[alt.Tooltip("left:Q", format=".3f", title="from"), alt.Tooltip("right:Q", format=".3f", title="to"),
+                 alt.Tooltip("total:Q", title="schemes"), alt.Tooltip("kept:Q", title="kept")])
+    # exact counts per bin: kept schemes from 0, the others stacked above them (a bin can hold both)
+    kept = base.mark_bar(binSpacing=0).encode(y=alt.Y("kept:Q", title="schemes"), y2=alt.datum(0),
+                                              color=alt.ColorDatum("kept"))
+    rest = base.mark_bar(binSpacing=0).encode(y="total:Q", y2="kept:Q",
+                                              color=alt.ColorDatum("not kept"))
+    full = alt.layer(kept, rest, _rules(marks), title=HISTOGRAM_TITLE).properties(width=430, height=220)
+    zoomed = alt.Chart(zoom).mark_bar(binSpacing=0).encode(
+        x=alt.X("left:Q", title="balance score", scale=alt.Scale(zero=False)), x2="right:Q",
+        y=alt.Y("count:Q", title="kept schemes"), y2=alt.datum(0), color=alt.ColorDatum("kept"),
+        tooltip=[alt.Tooltip("left:Q", format=".3f", title="from"), alt.Tooltip("right:Q", format=".3f", title="to"),
+                 alt.Tooltip("count:Q", title="schemes")])
+    close = alt.layer(zoomed, _rules(zoom_marks), title=ZOOM_TITLE).properties(width=240, height=220)
+    return alt.hconcat(full, close, spacing=24)
+
+
+def _zoom_frame(zoom: pd.DataFrame | None) -> pd.DataFrame:
+    return zoom if zoom is not None else pd.DataFrame({"left": [], "right": [], "count": []})
 
 
 def score_histogram(bins: pd.DataFrame, cutoff: float | None, chosen: float | None,
-                    title: str = HISTOGRAM_TITLE) -> alt.LayerChart:
-    """Bars of counts per score bin (kept bins coloured), a rule at the cutoff and one at the chosen scheme."""
-    return _histogram_layers(bins, _marks(cutoff, chosen), title)
+                    zoom: pd.DataFrame | None = None) -> alt.HConcatChart:
+    """All candidate scores (kept and not kept per bin) with rules at the cutoff and the chosen scheme,
+    and beside it a zoom on the constrained space's scores (``zoom``: left, right, count)."""
+    return _histogram_layers(bins, _marks(cutoff, chosen), _zoom_frame(zoom), _marks(cutoff, chosen))
 
 
 @lru_cache(maxsize=1)
 def _histogram_template() -> dict:
-    return _histogram_layers(alt.NamedData("bins"), alt.NamedData("marks"), HISTOGRAM_TITLE).to_dict()
+    names = ("bins", "marks", "zoom", "zoom_marks")
+    return _histogram_layers(*(alt.NamedData(n) for n in names)).to_dict()
 
 
-def histogram_spec(bins: pd.DataFrame, cutoff: float | None, chosen: float | None) -> dict:
+def histogram_spec(bins: pd.DataFrame, cutoff: float | None, chosen: float | None,
+                   zoom: pd.DataFrame | None = None) -> dict:
     """The Vega-Lite dict of :func:`score_histogram`, filled into a cached template (fast)."""
     spec = copy.deepcopy(_histogram_template())
-    spec["datasets"] = {"bins": _records(bins), "marks": _records(_marks(cutoff, chosen))}
+    marks = _records(_marks(cutoff, chosen))
+    spec["datasets"] = {"bins": _records(bins), "marks": marks, "zoom": _records(_zoom_frame(zoom)),
+                        "zoom_marks": marks}
     return spec
 
 

@@ -285,9 +285,10 @@ class OutputPanel:
         import altair as alt
 
         from crt_widgets.widgets.charts import flag_thresholds, heatmap_spec, histogram_spec
-        from crt_widgets.widgets.state import histogram_data
+        from crt_widgets.widgets.state import histogram_data, zoom_data
 
-        self._histogram_data, self._histogram_spec, self._heatmap_spec = histogram_data, histogram_spec, heatmap_spec
+        self._histogram_data, self._zoom_data = histogram_data, zoom_data
+        self._histogram_spec, self._heatmap_spec = histogram_spec, heatmap_spec
         self._flag_thresholds = flag_thresholds
         self.state = state
         self.histogram = alt.JupyterChart(alt.Chart(pd.DataFrame({"x": []})).mark_bar())
@@ -319,7 +320,8 @@ class OutputPanel:
             self.problem.value = message_html(f"Could not draw the outputs: {exc}")
 
     def _render(self, d, a) -> None:
-        self.histogram.spec = self._histogram_spec(self._histogram_data(d), d.cutoff_score, a.score)
+        self.histogram.spec = self._histogram_spec(self._histogram_data(d), d.cutoff_score, a.score,
+                                                   self._zoom_data(d))
         self.heatmap.spec = self._heatmap_spec(d.validity.same_fraction, d.cluster_ids, *self._flag_thresholds(d))
         self.baseline.value = smd_table_html(a.baseline_table)
         table = d.validity.table() if hasattr(d.validity, "table") else d.validity.constrained.table()

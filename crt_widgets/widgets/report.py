@@ -38,7 +38,7 @@ def allocation_report(allocation) -> str:
     """A self-contained HTML document describing the design, the draw and its checks
     (a two-arm :class:`Allocation` or a multi-arm allocation)."""
     from crt_widgets.widgets.downloads import allocation_audit
-    from crt_widgets.widgets.state import _diagnostics, histogram_data
+    from crt_widgets.widgets.state import _diagnostics, histogram_data, zoom_data
 
     d = allocation.design
     audit = allocation_audit(allocation)
@@ -47,7 +47,7 @@ def allocation_report(allocation) -> str:
     rule = (f"the {best:,} best schemes" if best is not None else
             f"schemes scoring at or below the {d.cutoff:g} quantile (cutoff score {d.cutoff_score:.4f})"
             if constraints is None else f"schemes satisfying the constraints {', '.join(constraints)}")
-    hist = _svg(score_histogram(histogram_data(d), d.cutoff_score, allocation.score))
+    hist = _svg(score_histogram(histogram_data(d), d.cutoff_score, allocation.score, zoom_data(d)))
     heat = _svg(coincidence_heatmap(d.validity.same_fraction, d.cluster_ids, *flag_thresholds(d)))
     params = pd.DataFrame({"value": {k: json.dumps(v) if isinstance(v, (list, dict)) else str(v)
                                      for k, v in audit["parameters"].items()}})

@@ -236,9 +236,22 @@ def _diagnostics(design) -> list[str]:
 
 
 def histogram_data(design: ConstrainedDesign, bins: int = 60) -> pd.DataFrame:
-    """Counts of all balance scores per bin (binned in numpy), and whether a bin is inside the cutoff."""
-    counts, edges = np.histogram(design.scores, bins=bins)
-    cut = getattr(design, "cutoff_score", None)
-    cut = cut if cut is not None else float(np.max(design.space_scores))
-    return pd.DataFrame({"left": edges[:-1], "right": edges[1:], "count": counts,
-                         "kept": edges[:-1] <= cut})
+    """All balance scores binned in numpy: per bin, the number of candidate schemes (``total``) and
+    how many of them are in the constrained space (``kept``; exact, a bin can straddle the cutoff).
+
+    >>> from crt_widgets.datasets import load_dickinson
+    >>> d = ConstrainedDesign(load_dickinson(), ["inciis", "hispanic"], 8, cluster_id="county")
+    >>> frame = histogram_data(d)
+    >>> int(frame["total"].sum()), int(frame["kept"].sum()) == len(d.space_index)
+    (12870, True)
+    """
+    edges = np.histogram_bin_edges(design.scores, bins=bins)
+    total, _ = np.histogram(design.scores, bins=edges)
+    kept, _ = np.histogram(design.space_scores, bins=edges)
+    return pd.DataFrame({"left": edges[:-1], "right": edges[1:], "total": total, "kept": kept})
+
+
+def zoom_data(design: ConstrainedDesign, bins: int = 30) -> pd.DataFrame:
+    """The constrained space's scores binned in numpy (the zoomed histogram beside the full one)."""
+    counts, edges = np.histogram(design.space_scores, bins=bins)
+    return pd.DataFrame({"left": edges[:-1], "right": edges[1:], "count": counts})
