@@ -8,7 +8,6 @@ import pytest
 import statsmodels.api as sm
 
 from crt_widgets import ConstrainedDesign, permutation_test
-from crt_widgets.compat.cvcrand import cptest
 from crt_widgets.core.permutation import resolve_space, simple_space
 from crt_widgets.core.schemes import SchemeSet, enumerate_schemes
 from crt_widgets.core.spaceio import read_space, write_space_json
@@ -20,15 +19,6 @@ ADJUST = ["location", "inciis", "uptodateonimmunizations", "hispanic", "incomeca
 @pytest.fixture(scope="module")
 def outcomes():
     return load_dickinson_outcome()
-
-
-def test_cptest_reproduces_the_papers_p_value(outcomes):
-    r = cptest(outcome=outcomes["outcome"], clustername=outcomes["county"], z=outcomes[ADJUST],
-               cspacedatname=dickinson_cvcrand_space_path(), outcometype="binary",
-               categorical=["location", "incomecat"])
-    assert r["pvalue"] == pytest.approx(54 / 1287, abs=1e-15)  # the paper reports 0.042
-    assert r["pvalue_statement"].endswith("0.042")
-    assert r["FinalScheme"].tolist() == [0, 0, 0, 1, 1, 0, 1, 0, 1, 1, 0, 1, 1, 0, 1, 0]
 
 
 def _brute_force(data, outcome, cluster, covs, family, matrix, observed):
@@ -108,7 +98,22 @@ def test_simple_space_enumerates_or_samples_with_the_observed_scheme():
     s = simple_space(ids, 6, arm)
     assert len(s.schemes) == 924 and s.observed_arm.tolist() == arm.tolist()
     big = simple_space(np.arange(30), 15, np.r_[np.ones(15), np.zeros(15)].astype(int), size=2000, seed=1)
-    assert len(big.schemes) == 2001 and big.observed == 0
+    assert len(big.schemes) == 2000 and big.observed == 0 and "seed 1" in big.note
+    again = simple_space(np.arange(30), 15, np.r_[np.ones(15), np.zeros(15)].astype(int), size=2000, seed=1)
+    np.testing.assert_array_equal(again.schemes.packed, big.schemes.packed)
+
+
+def test_sampled_simple_space_reports_its_seed():
+    rng = np.random.default_rng(4)
+    data = pd.DataFrame({"y": rng.normal(size=300), "cl": np.repeat(np.arange(30), 10)})
+    arms = dict(enumerate(rng.permutation(np.r_[np.ones(15), np.zeros(15)]).astype(int)))
+    r = permutation_test(data, "y", "cl", "simple", observed=arms, simple_size=5000)
+    seed = int(r.notes[0].rsplit("seed ", 1)[1].rstrip(")"))
+    again = permutation_test(data, "y", "cl", "simple", observed=arms, simple_size=5000, seed=seed)
+    assert r.n_schemes == 5000 and again.p_value == r.p_value
+    np.testing.assert_array_equal(again.distribution, r.distribution)
+    with pytest.raises(ValueError, match="simple_size"):
+        permutation_test(data, "y", "cl", "simple", observed=arms, simple_size=1)
 
 
 def test_confidence_interval_inverts_the_test(outcomes):
@@ -208,3 +213,31 @@ def test_analyze_cli_over_the_simple_space(outcomes, tmp_path, capsys):
     assert doc["n_schemes"] == 12870 and doc["p_value"] == pytest.approx(direct.p_value)
     assert main(["analyze", "--data", str(path), "--space", "simple", "--outcome", "outcome", "--cluster", "county"]) == 2
     assert "--treatment" in capsys.readouterr().err
+
+
+def test_single_column_names_and_bad_observed(outcomes):
+    by_string = permutation_test(outcomes, "outcome", "county", dickinson_cvcrand_space_path(), "location",
+                                 "location", "binomial")
+    by_list = permutation_test(outcomes, "outcome", "county", dickinson_cvcrand_space_path(), ["location"],
+                               ["location"], "binomial")
+    assert by_string.p_value == by_list.p_value
+    ids = np.arange(1, 17)
+    arms = dict(zip(ids, read_space(dickinson_cvcrand_space_path()).chosen_scheme))
+    with pytest.raises(ValueError, match="no arm given for cluster.*16"):
+        permutation_test(outcomes, "outcome", "county", "simple", family="binomial",
+                         observed={k: v for k, v in arms.items() if k != 16})
+    # arms keyed by text match numeric cluster ids
+    text_keys = permutation_test(outcomes, "outcome", "county", enumerate_schemes(16, 8), family="binomial",
+                                 cluster_ids=ids, observed={str(k): v for k, v in arms.items()})
+    assert text_keys.observed_scheme.tolist() == list(arms.values())
+    with pytest.raises(ValueError, match="listed twice"):
+        permutation_test(outcomes, "outcome", "county", dickinson_cvcrand_space_path(), ["inciis", "inciis"])
+    with pytest.raises(ValueError, match="not in the randomization space"):
+        permutation_test(outcomes, "outcome", "county", dickinson_cvcrand_space_path(), observed=np.ones(16))
+
+
+def test_schemes_need_both_arms():
+    data = pd.DataFrame({"y": np.arange(30.0), "cl": np.repeat(np.arange(3), 10)})
+    with pytest.raises(ValueError, match="no treated or no control"):
+        permutation_test(data, "y", "cl", np.array([[1, 0, 0], [0, 1, 0], [1, 1, 1]]), cluster_ids=[0, 1, 2],
+                         observed=0)

@@ -37,7 +37,7 @@ import pandas as pd
 from scipy import optimize
 
 from crt_widgets.core.residuals import check_family, check_outcome, fit_glm, model_matrix
-from crt_widgets.core.schemes import SchemeSet, enumerate_schemes, sample_schemes
+from crt_widgets.core.schemes import SchemeSet, enumerate_schemes, sample_schemes, unique_schemes
 from crt_widgets.core.spaceio import SavedSpace, read_space
 
 ALTERNATIVES = ("two-sided", "greater", "less")
@@ -53,6 +53,7 @@ class PermutationSpace:
     schemes: SchemeSet
     observed: int
     cluster_ids: np.ndarray
+    note: str = ""  # how the space was made, when the result should say (a sampled simple space)
 
     @property
     def observed_arm(self) -> np.ndarray:
@@ -119,7 +120,7 @@ def resolve_space(space: Any, *, cluster_ids: Sequence | None = None, observed: 
         raise ValueError(f"cluster_ids: {len(ids)} labels for a space of {schemes.n_clusters} clusters")
     if observed is not None:
         if isinstance(observed, dict):
-            observed = np.array([observed[k] for k in ids])
+            observed = _arm_from_mapping(observed, ids)
         if np.ndim(observed) == 0:
             position = int(observed)
             if not 0 <= position < len(schemes):
@@ -130,25 +131,45 @@ def resolve_space(space: Any, *, cluster_ids: Sequence | None = None, observed: 
         raise ValueError("observed: say which scheme was used (the space does not mark one)")
     if len(schemes) < 2:
         raise ValueError("space: a permutation test needs at least 2 schemes")
+    counts = schemes.treated_counts()
+    if counts.min() == 0 or counts.max() == schemes.n_clusters:  # formula (5) needs both arms
+        raise ValueError("space: some schemes have no treated or no control cluster")
     return PermutationSpace(schemes, int(position), ids)
+
+
+def _arm_from_mapping(observed: dict, ids: np.ndarray) -> np.ndarray:
+    """The arm of each cluster of ``ids`` from a mapping cluster -> arm (keys may be text or numbers)."""
+    lookup = {str(k): v for k, v in observed.items()}
+    missing = [k for k in ids if str(k) not in lookup]
+    if missing:
+        raise ValueError(f"observed: no arm given for cluster(s) {', '.join(map(str, missing[:10]))}")
+    return np.array([lookup[str(k)] for k in ids])
 
 
 def simple_space(cluster_ids: Sequence, n_treat: int, observed: Any, size: int = 50_000,
                  seed: int | None = None) -> PermutationSpace:
     """The unconstrained space: every scheme with ``n_treat`` treated if there are at most ``size``,
-    else ``size`` random schemes (duplicates removed) plus the observed one."""
+    else ``size`` schemes: the observed one and ``size - 1`` drawn uniformly from ``seed`` (duplicates removed).
+
+    >>> len(simple_space(range(10), 5, [1, 1, 1, 1, 1, 0, 0, 0, 0, 0]).schemes)
+    252
+    """
     ids = np.asarray(cluster_ids)
     n = len(ids)
     if math.comb(n, n_treat) <= size:
         schemes = enumerate_schemes(n, n_treat)
-    else:
-        sampled, _ = sample_schemes(n, n_treat, size, np.random.default_rng(seed))
-        arm = np.asarray(observed if not isinstance(observed, dict) else [observed[k] for k in ids])
-        schemes = SchemeSet(np.vstack([SchemeSet.from_matrix(arm[None, :]).packed, sampled.packed]), n)
-        from crt_widgets.core.schemes import unique_schemes
-
-        schemes, _ = unique_schemes(schemes)
-    return resolve_space(schemes, cluster_ids=ids, observed=observed)
+        return resolve_space(schemes, cluster_ids=ids, observed=observed)
+    if seed is None:  # fresh entropy, reported so that the p-value can be reproduced
+        seed = int(np.random.SeedSequence().entropy % 2**63)
+    sampled, _ = sample_schemes(n, n_treat, size, np.random.default_rng(seed))
+    sampled = sampled.take(np.arange(min(len(sampled), size - 1)))  # room for the observed one
+    arm = np.asarray(observed if not isinstance(observed, dict) else _arm_from_mapping(observed, ids))
+    # the observed scheme joins the sample: the Monte Carlo p-value is then (1 + hits) / (1 + draws), valid
+    schemes, _ = unique_schemes(SchemeSet(np.vstack([SchemeSet.from_matrix(arm[None, :]).packed, sampled.packed]), n))
+    space = resolve_space(schemes, cluster_ids=ids, observed=observed)
+    note = (f"simple space sampled: {len(schemes):,} of the {math.comb(n, n_treat):,} schemes "
+            f"(the observed one included; seed {seed})")
+    return PermutationSpace(space.schemes, space.observed, space.cluster_ids, note)
 
 
 # -- the data --------------------------------------------------------------------------------------
@@ -363,6 +384,8 @@ def permutation_test(
     alpha: float = 0.05,
     cluster_ids: Sequence | None = None,
     observed: Any = None,
+    simple_size: int = 50_000,
+    seed: int | None = None,
 ) -> PermutationResult:
     """Clustered permutation test of the treatment effect over the randomization space.
 
@@ -377,33 +400,66 @@ def permutation_test(
     family : ``"gaussian"`` (continuous), ``"binomial"`` (binary 0/1) or ``"poisson"`` (counts).
     alternative : ``"two-sided"`` (default), ``"greater"`` or ``"less"``.
     ci : also invert the test for the effect estimate and its (1 - alpha) interval.
+    cluster_ids : labels of the space's columns, when the space has none (a SchemeSet or matrix, or
+        cvcrand's CSV; without them the CSV's columns are the data's clusters in sorted order).
+    observed : the scheme that was used, when the space does not mark it: a scheme index, a 0/1 arm
+        per cluster, or a mapping cluster -> arm.
+    simple_size, seed : ``space="simple"`` enumerates every scheme with the observed number of treated
+        clusters when there are at most ``simple_size``, else samples that many from ``seed``
+        (the observed scheme included; the seed used is in ``notes``).
     """
     if alternative not in ALTERNATIVES:
         raise ValueError(f"alternative: must be one of {', '.join(ALTERNATIVES)}, got {alternative!r}")
     if not 0 < alpha < 1:
         raise ValueError(f"alpha: must be in (0, 1), got {alpha}")
     perm_space, prep = prepare_test(data, outcome, cluster, space, covariates, categorical, family,
-                                    cluster_ids=cluster_ids, observed=observed)
+                                    cluster_ids=cluster_ids, observed=observed, simple_size=simple_size, seed=seed)
     return run_test(prep, perm_space, alternative=alternative, ci=ci, alpha=alpha)
 
 
 def prepare_test(data: pd.DataFrame, outcome: str, cluster: str, space: Any, covariates: Sequence[str] = (),
                  categorical: Sequence[str] = (), family: str = "gaussian", *, cluster_ids: Sequence | None = None,
-                 observed: Any = None) -> tuple[PermutationSpace, PreparedData]:
+                 observed: Any = None, simple_size: int = 50_000,
+                 seed: int | None = None) -> tuple[PermutationSpace, PreparedData]:
     """Resolve the space and validate the data once (the test and the model-based companions share them)."""
     family = check_family(family)
-    covariates, categorical = list(covariates or ()), list(categorical or ())
+    covariates, categorical = _names(covariates, "covariates"), _names(categorical, "categorical")
     if isinstance(space, str) and space == "simple":
-        if observed is None or cluster_ids is None and not isinstance(observed, dict):
-            raise ValueError("space='simple': pass observed as a mapping cluster -> arm (or with cluster_ids)")
-        ids = np.asarray(list(observed)) if isinstance(observed, dict) else np.asarray(cluster_ids)
-        arm = np.array([observed[k] for k in ids]) if isinstance(observed, dict) else np.asarray(observed)
-        perm_space = simple_space(ids, int(arm.sum()), arm)
+        perm_space = _simple_from_observed(data, cluster, observed, cluster_ids, simple_size, seed)
     else:
         has_clusters = isinstance(data, pd.DataFrame) and cluster in data.columns
         perm_space = resolve_space(space, cluster_ids=cluster_ids, observed=observed,
                                    data_clusters=data[cluster].dropna().to_numpy() if has_clusters else None)
     return perm_space, prepare_data(data, outcome, cluster, perm_space, covariates, categorical, family)
+
+
+def _simple_from_observed(data: pd.DataFrame, cluster: str, observed: Any, cluster_ids: Sequence | None,
+                          size: int, seed: int | None) -> PermutationSpace:
+    """The unconstrained space around the observed arms (a mapping cluster -> arm, or arms with cluster_ids)."""
+    if observed is None or cluster_ids is None and not isinstance(observed, dict):
+        raise ValueError("space='simple': pass observed as a mapping cluster -> arm (or with cluster_ids)")
+    if isinstance(observed, dict):
+        ids = np.asarray(list(observed))
+        if isinstance(data, pd.DataFrame) and cluster in data.columns:  # every cluster of the data needs an arm
+            _arm_from_mapping(observed, pd.unique(data[cluster].dropna()))
+        arm = _arm_from_mapping(observed, ids)
+    else:
+        ids, arm = np.asarray(cluster_ids), np.asarray(observed)
+    if len(arm) != len(ids) or not np.isin(arm, (0, 1)).all():
+        raise ValueError(f"observed: expected a 0/1 arm for each of the {len(ids)} clusters")
+    if size < 2:
+        raise ValueError(f"simple_size: at least 2 schemes, got {size}")
+    return simple_space(ids, int(arm.sum()), arm.astype(int), size=size, seed=seed)
+
+
+def _names(columns: Sequence[str] | str | None, argument: str) -> list[str]:
+    """Column names as a list (a single name is accepted as a string)."""
+    if columns is None:
+        return []
+    names = [columns] if isinstance(columns, str) else list(columns)
+    if len(set(names)) != len(names):
+        raise ValueError(f"{argument}: a column is listed twice")
+    return names
 
 
 def run_test(prep: PreparedData, perm_space: PermutationSpace, *, alternative: str = "two-sided", ci: bool = False,
@@ -413,7 +469,7 @@ def run_test(prep: PreparedData, perm_space: PermutationSpace, *, alternative: s
     u = inv.statistics(0.0)
     observed_u = float(u[perm_space.observed])
     pv = p_values(u, observed_u)
-    notes = []
+    notes = [perm_space.note] if perm_space.note else []
     if prep.n_dropped:
         notes.append(f"{prep.n_dropped} row(s) with missing values were dropped")
     arm = perm_space.observed_arm
