@@ -182,39 +182,6 @@ def test_bad_space_files(outcomes, tmp_path):
         permutation_test(outcomes, "outcome", "county", 42, family="binomial")
 
 
-def test_analyze_cli(capsys):
-    from crt_widgets.cli import main
-
-    assert main(["analyze", "--example", "dickinson", "--json"]) == 0
-    import json
-
-    doc = json.loads(capsys.readouterr().out)
-    assert doc["p_value"] == pytest.approx(54 / 1287) and doc["n_schemes"] == 1287
-    assert main(["analyze", "--example", "dickinson", "--ci"]) == 0
-    out = capsys.readouterr().out
-    assert "GEE" in out and "Mixed model" in out
-    assert main(["analyze", "--example", "dickinson", "--family", "poisson", "--outcome", "inciis"]) == 0
-    assert main(["analyze", "--example", "dickinson", "--outcome", "nope"]) == 2
-
-
-def test_analyze_cli_over_the_simple_space(outcomes, tmp_path, capsys):
-    from crt_widgets.cli import main
-
-    arm = read_space(dickinson_cvcrand_space_path()).chosen_scheme
-    path = tmp_path / "outcomes.csv"
-    outcomes.assign(arm=arm[outcomes["county"] - 1]).to_csv(path, index=False)
-    assert main(["analyze", "--data", str(path), "--space", "simple", "--treatment", "arm", "--outcome", "outcome",
-                 "--cluster", "county", "--family", "binomial", "--json"]) == 0
-    import json
-
-    doc = json.loads(capsys.readouterr().out)
-    direct = permutation_test(outcomes, "outcome", "county", "simple", family="binomial",
-                              observed=dict(zip(range(1, 17), arm)))
-    assert doc["n_schemes"] == 12870 and doc["p_value"] == pytest.approx(direct.p_value)
-    assert main(["analyze", "--data", str(path), "--space", "simple", "--outcome", "outcome", "--cluster", "county"]) == 2
-    assert "--treatment" in capsys.readouterr().err
-
-
 def test_single_column_names_and_bad_observed(outcomes):
     by_string = permutation_test(outcomes, "outcome", "county", dickinson_cvcrand_space_path(), "location",
                                  "location", "binomial")

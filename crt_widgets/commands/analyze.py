@@ -35,6 +35,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--alternative", choices=["two-sided", "greater", "less"], default="two-sided")
     p.add_argument("--ci", action="store_true", help="invert the test for an interval (and run GEE and mixed model)")
     p.add_argument("--alpha", type=float, default=0.05)
+    p.add_argument("--simple-size", type=int, default=50_000,
+                   help="--space simple: enumerate up to this many schemes, else sample this many")
+    p.add_argument("--seed", type=int, default=None, help="seed for sampling the simple space")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
 
 
@@ -67,17 +70,20 @@ def run(args: argparse.Namespace) -> int:
     if not outcome or not cluster:
         raise ValueError("--outcome and --cluster are required")
     covariates = args.covariates if args.covariates is not None else defaults.get("covariates", [])
-    categorical = args.categorical if args.categorical is not None else defaults.get("categorical", [])
+    # the example's categorical columns apply to its own covariates only
+    example_categorical = [c for c in defaults.get("categorical", []) if c in covariates]
+    categorical = args.categorical if args.categorical is not None else example_categorical
     observed = None
     if str(space) == "simple":
         space, observed = "simple", _observed_arms(args, data, cluster)
     if args.ci:
         report = analyze_trial(data, outcome, cluster, space, covariates, categorical, family, alpha=args.alpha,
-                               observed=observed)
+                               observed=observed, simple_size=args.simple_size, seed=args.seed)
         result, table = report.permutation, report.table()
     else:
         result = permutation_test(data, outcome, cluster, space, covariates, categorical, family,
-                                  alternative=args.alternative, alpha=args.alpha, observed=observed)
+                                  alternative=args.alternative, alpha=args.alpha, observed=observed,
+                                  simple_size=args.simple_size, seed=args.seed)
         table = None
     if args.alternative != result.alternative:  # the interval call is two-sided; report the asked side too
         result_p = result.p_values[args.alternative]
@@ -90,6 +96,7 @@ def run(args: argparse.Namespace) -> int:
                "FinalScheme": {str(k): int(v) for k, v in zip(result.cluster_ids, result.observed_scheme)},
                "statement": result.statement, "notes": result.notes}
         if table is not None:
+            doc["estimate"], doc["conf_int"], doc["conf_level"] = result.estimate, list(result.conf_int), result.conf_level
             doc["estimates"] = json.loads(table.reset_index().to_json(orient="records"))
         print(json.dumps(doc, indent=2, default=lambda v: v.item() if isinstance(v, np.generic) else str(v)))
         return 0

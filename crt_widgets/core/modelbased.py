@@ -144,8 +144,14 @@ class TrialAnalysis:
 def analyze_trial(data: pd.DataFrame, outcome: str, cluster: str, space: Any, covariates: Sequence[str] = (),
                   categorical: Sequence[str] = (), family: str = "gaussian", *, alpha: float = 0.05,
                   models: Sequence[str] = MODELS, cluster_ids: Sequence | None = None,
-                  observed: Any = None) -> TrialAnalysis:
-    """Permutation test with its interval, plus GEE and mixed-model estimates of the same effect."""
+                  observed: Any = None, simple_size: int = 50_000, seed: int | None = None) -> TrialAnalysis:
+    """Permutation test with its interval, plus GEE and mixed-model estimates of the same effect.
+
+    Arguments as :func:`crt_widgets.permutation_test`; ``models`` picks the companions
+    (``"gee"``, ``"mixed"``). Every effect is on the link scale (mean difference, log odds ratio,
+    log rate ratio). Note the estimands differ for binary and count outcomes: the GEE's effect is
+    population-averaged, the mixed model's is cluster-specific (larger in size when clusters vary).
+    """
     family = check_family(family)
     unknown = [m for m in models if m not in MODELS]
     if unknown:
@@ -153,7 +159,7 @@ def analyze_trial(data: pd.DataFrame, outcome: str, cluster: str, space: Any, co
     if not 0 < alpha < 1:
         raise ValueError(f"alpha: must be in (0, 1), got {alpha}")
     perm_space, prep = prepare_test(data, outcome, cluster, space, covariates, categorical, family,
-                                    cluster_ids=cluster_ids, observed=observed)
+                                    cluster_ids=cluster_ids, observed=observed, simple_size=simple_size, seed=seed)
     perm = run_test(prep, perm_space, ci=True, alpha=alpha)
     gee = gee_estimate(prep, alpha) if "gee" in models else None
     mixed = mixed_estimate(prep, alpha) if "mixed" in models else None

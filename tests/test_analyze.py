@@ -1,0 +1,107 @@
+"""``crt-widgets analyze``: the paper's example, JSON, the interval and companions, the simple space, bad input."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from crt_widgets import permutation_test
+from crt_widgets.cli import main
+from crt_widgets.core.spaceio import read_space
+from crt_widgets.datasets import dickinson_cvcrand_space_path, load_dickinson_outcome
+
+ADJUST = ["location", "inciis", "uptodateonimmunizations", "hispanic", "incomecat"]
+
+
+@pytest.fixture(scope="module")
+def outcomes_csv(tmp_path_factory):
+    """cvcrand's outcomes with each county's arm (the chosen scheme) as a column."""
+    outcomes = load_dickinson_outcome()
+    arm = read_space(dickinson_cvcrand_space_path()).chosen_scheme
+    path = tmp_path_factory.mktemp("analyze") / "outcomes.csv"
+    outcomes.assign(arm=arm[outcomes["county"] - 1]).to_csv(path, index=False)
+    return path
+
+
+def _json(capsys, argv):
+    assert main(argv) == 0
+    return json.loads(capsys.readouterr().out)
+
+
+def test_the_papers_example_as_json(capsys, outcomes_csv):
+    doc = _json(capsys, ["analyze", "--example", "dickinson", "--json"])
+    assert doc["p_value"] == pytest.approx(54 / 1287) and doc["n_schemes"] == 1287
+    assert doc["FinalScheme"]["4"] == 1 and doc["FinalScheme"]["1"] == 0 and doc["n_individuals"] == 4800
+    # the same from files, every option spelled out
+    doc = _json(capsys, ["analyze", "--data", str(outcomes_csv), "--space", str(dickinson_cvcrand_space_path()),
+                         "--outcome", "outcome", "--cluster", "county", "--family", "binary",
+                         "--covariates", *ADJUST, "--categorical", "location", "incomecat", "--json"])
+    assert doc["p_value"] == pytest.approx(54 / 1287)
+    assert doc["p_values"]["greater"] <= doc["p_value"]  # the observed effect is positive
+
+
+def test_interval_and_model_based_companions(capsys):
+    doc = _json(capsys, ["analyze", "--example", "dickinson", "--ci", "--json"])
+    lo, hi = doc["conf_int"]
+    assert lo < doc["estimate"] < hi and lo > 0  # p = 0.042 < 0.05: the 95% interval excludes 0
+    methods = [row["method"] for row in doc["estimates"]]
+    assert methods[0].startswith("Clustered permutation") and any("GEE" in m for m in methods)
+    assert any("Mixed model" in m for m in methods)
+    assert main(["analyze", "--example", "dickinson", "--ci"]) == 0
+    text = capsys.readouterr().out
+    assert "95% CI" in text and "log odds ratio" in text and "GEE" in text
+
+
+def test_one_sided_and_count_outcomes(capsys):
+    assert main(["analyze", "--example", "dickinson", "--alternative", "greater"]) == 0
+    assert "greater p-value = " in capsys.readouterr().out
+    doc = _json(capsys, ["analyze", "--example", "dickinson", "--family", "count", "--outcome", "hispanic",
+                         "--covariates", "inciis", "--categorical", "--json"])
+    direct = permutation_test(load_dickinson_outcome(), "hispanic", "county", dickinson_cvcrand_space_path(),
+                              ["inciis"], family="poisson")
+    assert doc["family"] == "poisson" and doc["p_value"] == pytest.approx(direct.p_value)
+
+
+def test_simple_space(capsys, outcomes_csv):
+    doc = _json(capsys, ["analyze", "--data", str(outcomes_csv), "--space", "simple", "--treatment", "arm",
+                         "--outcome", "outcome", "--cluster", "county", "--family", "binomial", "--json"])
+    arm = read_space(dickinson_cvcrand_space_path()).chosen_scheme
+    direct = permutation_test(load_dickinson_outcome(), "outcome", "county", "simple", family="binomial",
+                              observed=dict(zip(range(1, 17), arm)))
+    assert doc["n_schemes"] == 12870 and doc["p_value"] == pytest.approx(direct.p_value)
+    # sampled instead of enumerated: reproducible from --seed
+    args = ["analyze", "--data", str(outcomes_csv), "--space", "simple", "--treatment", "arm", "--outcome",
+            "outcome", "--cluster", "county", "--simple-size", "3000", "--seed", "5", "--json"]
+    first, second = _json(capsys, args), _json(capsys, args)
+    # 3,000 draws from 12,870 schemes repeat some (about 330 expected); repeats are dropped
+    assert 2500 < first["n_schemes"] < 3000 and first["p_value"] == second["p_value"]
+    assert "seed 5" in first["notes"][0]
+
+
+@pytest.mark.parametrize("argv,message", [
+    (["--outcome", "nope"], "column(s) not found: nope"),
+    (["--space", "simple"], "--treatment"),
+    (["--family", "binomial", "--outcome", "inciis"], "0 or 1"),
+    (["--covariates", "inciis", "--categorical", "location"], "categorical: location not among the covariates"),
+    (["--covariates", "location", "--categorical"], "covariate 'location' is not numeric (str); declare it categorical"),
+    (["--space", "no/such/space.csv"], "no/such/space.csv"),
+])
+def test_bad_input_is_one_line(capsys, argv, message):
+    assert main(["analyze", "--example", "dickinson", *argv]) == 2
+    err = capsys.readouterr().err.strip()
+    assert message in err and len(err.splitlines()) == 1
+
+
+def test_data_without_space_or_columns(capsys, outcomes_csv, tmp_path):
+    assert main(["analyze", "--data", str(outcomes_csv), "--outcome", "outcome", "--cluster", "county"]) == 2
+    assert "--space" in capsys.readouterr().err
+    assert main(["analyze", "--data", str(outcomes_csv), "--space", str(dickinson_cvcrand_space_path())]) == 2
+    assert "--outcome and --cluster" in capsys.readouterr().err
+    missing = tmp_path / "with_gaps.csv"
+    frame = load_dickinson_outcome()
+    frame.loc[np.arange(7), "outcome"] = np.nan
+    frame.to_csv(missing, index=False)
+    assert main(["analyze", "--data", str(missing), "--space", str(dickinson_cvcrand_space_path()),
+                 "--outcome", "outcome", "--cluster", "county", "--family", "binomial"]) == 0
+    assert "note: 7 row(s) with missing values were dropped" in capsys.readouterr().out
