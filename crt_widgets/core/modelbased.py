@@ -50,8 +50,33 @@ class ModelEstimate:
 
 
 def _design(prep) -> np.ndarray:
-    # treatment first after the intercept
-    return np.column_stack([prep.x[:, :1], prep.treated, prep.x[:, 1:]])
+    """Intercept, treatment, then the covariates that are not linear combinations of the others.
+
+    Cluster-level dummies can be collinear among themselves (they are dropped quietly, as R's lm
+    would alias them); a treatment collinear with the covariates is an error (no effect to estimate).
+    """
+    candidates = np.column_stack([prep.x, prep.treated])  # intercept, covariates, treatment last
+    keep = _independent_columns(candidates)
+    if keep[-1] != candidates.shape[1] - 1:
+        raise ValueError("covariates: the treatment is collinear with them (a cluster-level covariate that "
+                         "is the arm, or as many cluster-level covariates as clusters); drop one")
+    covariates = [j for j in keep[:-1] if j != 0]
+    return np.column_stack([prep.x[:, :1], prep.treated, prep.x[:, covariates]])
+
+
+def _independent_columns(x: np.ndarray, tol: float = 1e-9) -> list[int]:
+    """Greedy left-to-right choice of linearly independent columns, from the cross-product (any n)."""
+    gram = x.T @ x
+    keep: list[int] = []
+    for j in range(x.shape[1]):
+        if keep:
+            g_kk, g_kj = gram[np.ix_(keep, keep)], gram[keep, j]
+            residual = gram[j, j] - g_kj @ np.linalg.solve(g_kk, g_kj)
+        else:
+            residual = gram[j, j]
+        if residual > tol * max(gram[j, j], 1e-300):
+            keep.append(j)
+    return keep
 
 
 def gee_estimate(prep, alpha: float = 0.05) -> ModelEstimate:
@@ -61,7 +86,6 @@ def gee_estimate(prep, alpha: float = 0.05) -> ModelEstimate:
     family = {"gaussian": sm.families.Gaussian(), "binomial": sm.families.Binomial(),
               "poisson": sm.families.Poisson()}[prep.family]
     x = _design(prep)
-    x, keep = _full_rank(x)
     model = sm.GEE(prep.y, x, groups=prep.cluster_index, family=family, cov_struct=sm.cov_struct.Exchangeable())
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -77,21 +101,9 @@ def gee_estimate(prep, alpha: float = 0.05) -> ModelEstimate:
                          f"robust (sandwich) SE {robust_se:.4g}; t on {df} df")
 
 
-def _full_rank(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Drop columns that are linear combinations of earlier ones (cluster-level dummies can be)."""
-    keep: list[int] = []
-    for j in range(x.shape[1]):
-        trial = x[:, keep + [j]]
-        if np.linalg.matrix_rank(trial[: min(len(x), 20000)]) == len(keep) + 1:
-            keep.append(j)
-    if 1 not in keep:
-        raise ValueError("the treatment is collinear with the covariates; drop a cluster-level covariate")
-    return x[:, keep], np.array(keep)
-
-
 def mixed_estimate(prep, alpha: float = 0.05) -> ModelEstimate:
     """Random-intercept model for the cluster: REML LMM, or a maximum-likelihood GLMM for binary/count."""
-    x, _ = _full_rank(_design(prep))
+    x = _design(prep)
     if prep.family == "gaussian":
         from crt_widgets.core.mixed import mixed_model
 

@@ -1,0 +1,95 @@
+"""Model-based companions of the permutation test (GEE, random-intercept models) against statsmodels directly."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+import statsmodels.api as sm
+import statsmodels.formula.api as smf
+
+from crt_widgets.core.modelbased import analyze_trial
+from crt_widgets.core.schemes import enumerate_schemes
+
+
+@pytest.fixture(scope="module")
+def trial():
+    """12 clusters of unequal size, 6 treated, a random intercept, an individual covariate."""
+    rng = np.random.default_rng(11)
+    sizes = rng.integers(15, 40, 12)
+    cl = np.repeat(np.arange(12), sizes)
+    arm = np.array([1, 0, 1, 1, 0, 0, 1, 0, 1, 0, 0, 1])
+    x = rng.normal(size=len(cl))
+    eta = -0.3 + 0.5 * arm[cl] + 0.4 * x + rng.normal(0, 0.6, 12)[cl]
+    return pd.DataFrame({"cl": cl, "treat": arm[cl], "x": x, "y": eta + rng.normal(size=len(cl)),
+                         "b": (rng.random(len(cl)) < 1 / (1 + np.exp(-eta))).astype(int),
+                         "n": rng.poisson(np.exp(eta))}), arm
+
+
+def _analyze(trial, outcome, family, models=("gee", "mixed")):
+    data, arm = trial
+    schemes = enumerate_schemes(12, 6)
+    return analyze_trial(data, outcome, "cl", schemes, ["x"], family=family, cluster_ids=np.arange(12),
+                         observed=arm, models=models)
+
+
+@pytest.mark.parametrize("outcome,family,sm_family", [("y", "gaussian", sm.families.Gaussian()),
+                                                      ("b", "binomial", sm.families.Binomial()),
+                                                      ("n", "poisson", sm.families.Poisson())])
+def test_gee_equals_statsmodels(trial, outcome, family, sm_family):
+    data, _ = trial
+    report = _analyze(trial, outcome, family, models=("gee",))
+    model = smf.gee(f"{outcome} ~ treat + x", "cl", data, family=sm_family, cov_struct=sm.cov_struct.Exchangeable())
+    fit = model.fit(cov_type="bias_reduced")
+    assert report.gee.effect == pytest.approx(fit.params["treat"], rel=1e-6)
+    assert report.gee.se == pytest.approx(fit.bse["treat"], rel=1e-6)
+    # the interval uses a t on clusters - 2 = 10 df
+    half = report.gee.conf_int[1] - report.gee.effect
+    assert half == pytest.approx(2.228138851986 * fit.bse["treat"], rel=1e-6)
+    assert report.mixed is None
+
+
+def test_linear_mixed_model_equals_statsmodels_reml(trial):
+    data, _ = trial
+    report = _analyze(trial, "y", "gaussian", models=("mixed",))
+    fit = smf.mixedlm("y ~ treat + x", data, groups=data["cl"]).fit(reml=True)
+    assert fit.cov_re.iloc[0, 0] > 0.05  # away from the boundary, where optimisers may disagree
+    assert report.mixed.effect == pytest.approx(fit.fe_params["treat"], abs=1e-5)
+    assert report.mixed.se == pytest.approx(fit.bse["treat"], rel=1e-3)
+
+
+def test_glmm_companion_and_the_table(trial):
+    report = _analyze(trial, "b", "binomial")
+    table = report.table()
+    assert list(table.columns) == ["effect", "se", "ci_low", "ci_high", "p_value"] and len(table) == 3
+    perm = report.permutation
+    assert perm.conf_int[0] < perm.estimate < perm.conf_int[1]
+    # three estimates of one log odds ratio from 12 clusters: same sign, within each other's intervals
+    for method in table.index[1:]:
+        row = table.loc[method]
+        assert row.ci_low < perm.estimate < row.ci_high
+    assert "ML, adaptive quadrature" in report.mixed.method and "TrialAnalysis" in repr(report)
+
+
+@pytest.mark.parametrize("kwargs,match", [({"models": ("gee", "bayes")}, "models: unknown bayes"),
+                                          ({"alpha": 1.5}, "alpha")])
+def test_bad_arguments(trial, kwargs, match):
+    data, arm = trial
+    with pytest.raises(ValueError, match=match):
+        analyze_trial(data, "y", "cl", enumerate_schemes(12, 6), cluster_ids=np.arange(12), observed=arm, **kwargs)
+
+
+def test_treatment_collinear_with_a_cluster_covariate(trial):
+    data, arm = trial
+    with pytest.raises(ValueError, match="treatment is collinear"):
+        analyze_trial(data, "y", "cl", enumerate_schemes(12, 6), ["treat"], cluster_ids=np.arange(12),
+                      observed=arm, models=("gee",))
+
+
+def test_collinear_covariates_are_dropped_even_in_sorted_data(trial):
+    """A covariate that is a copy of another is aliased (as in R), wherever the rows that show it are."""
+    data, arm = trial
+    doubled = data.assign(x2=2 * data["x"]).sort_values("cl")
+    report = analyze_trial(doubled, "y", "cl", enumerate_schemes(12, 6), ["x", "x2"], cluster_ids=np.arange(12),
+                           observed=arm, models=("gee",))
+    single = _analyze(trial, "y", "gaussian", models=("gee",))
+    assert report.gee.effect == pytest.approx(single.gee.effect, rel=1e-8)
