@@ -125,10 +125,65 @@ def test_bad_inputs_show_in_the_panel(dash):
     (b"\xff\xfe\x00\x01binary", "not a text CSV"),
     (b"just one column\n1\n2\n", "at least two columns"),
     (b'a,b\n1,"unterminated\n', "could not be read"),
+    (b"   \n\n", "empty"),
+    (b"PK\x03\x04\x00\x00binary spreadsheet", "not a text CSV"),
+    (b"1,2,3\n4,5,6\n7,8,9\n", "should name the columns"),  # no header row
+    (b"site,size\n1,2\n3,4\n", None),  # the smallest good file
+    (b"county,,\n1,2,3\n2,5,6\n", "should name the columns"),
 ])
 def test_malformed_uploads_are_messages(content, match):
+    if match is None:
+        assert read_uploaded_csv(content, "upload.csv").to_dict("list") == {"site": [1, 3], "size": [2, 4]}
+        return
     with pytest.raises(ValueError, match=match):
         read_uploaded_csv(content, "upload.csv")
+
+
+def test_spreadsheet_exports_are_read(dickinson):
+    """Semicolon-separated with decimal commas (European Excel), tab-separated, cp1252 text."""
+    semicolon = dickinson.to_csv(index=False, sep=";", decimal=",").encode()
+    pd.testing.assert_frame_equal(read_uploaded_csv(semicolon, "eu.csv"), dickinson)
+    tab = dickinson.to_csv(index=False, sep="\t").encode()
+    pd.testing.assert_frame_equal(read_uploaded_csv(tab, "tab.csv"), dickinson)
+    latin = "site,région\n1,Orléans\n2,Besançon\n".encode("cp1252")
+    assert read_uploaded_csv(latin, "fr.csv")["région"].tolist() == ["Orléans", "Besançon"]
+
+
+def test_bad_data_through_the_upload_is_a_message(dickinson):
+    dash = DesignDashboard(example=None, offline=False)
+    duplicated = dickinson.assign(county=[1, 1] + list(range(3, 17)))
+    dash.data._on_upload({"new": ({"name": "dup.csv", "content": duplicated.to_csv(index=False).encode()},)})
+    assert dash.state.cluster_id == "county"  # the id column is kept, and its problem reported
+    assert "duplicate cluster ids" in dash.data.message.value and dash.state.design is None
+    missing = dickinson.assign(inciis=dickinson["inciis"].where(dickinson["county"] != 3))
+    dash.data._on_upload({"new": ({"name": "nan.csv", "content": missing.to_csv(index=False).encode()},)})
+    assert "missing value" in dash.data.message.value and "inciis" in dash.data.message.value
+    dash.data._on_upload({"new": ({"name": "ok.csv", "content": dickinson.to_csv(index=False).encode()},)})
+    assert dash.data.message.value == "" and dash.state.design is not None
+
+
+def test_all_weights_zero_is_simple_randomization(dickinson):
+    state = DesignState()
+    state.load(dickinson, "Dickinson", cluster_id="county", covariates=["inciis", "hispanic"], n_treat=8)
+    state.weights = {"inciis": 0.0, "hispanic": 0.0}
+    assert state.kept == 12870 and np.all(state.design.scores == 0)
+    assert any("simple (unconstrained) randomization" in m for m in state.warnings)
+    state.weights = {"inciis": 1.0, "hispanic": 0.0}
+    assert not any("simple" in m for m in state.warnings)
+    core = ConstrainedDesign(dickinson, ["inciis", "hispanic"], 8, cluster_id="county", weights=[1, 0], seed=12345)
+    assert state.kept == len(core.space_index)
+
+
+def test_example_dropdown_and_progress_indicator(dickinson):
+    dash = DesignDashboard(example="dickinson", offline=False)
+    assert dash.data.example.value == "dickinson"
+    shown = []
+    dash.outputs.progress.observe(lambda c: shown.append(c["new"]), names="value")
+    dash.arms.n_treat.value = 7  # a structural change: the space is rebuilt behind a progress note
+    assert "Building the randomization space" in shown[0] and shown[-1] == ""
+    assert len(dash.state.design.scores) == 11440
+    dash.data.set_data(dickinson, "my file")
+    assert dash.data.example.value == ""
 
 
 def test_upload_widget_path(dickinson):
@@ -190,3 +245,16 @@ def test_dashboard_command_arguments(tmp_path):
     assert "--Voila.ip=127.0.0.1" in cmd and "--template=crt-offline" in cmd and "--no-browser" in cmd
     template = voila_environment()["JUPYTER_PATH"].split(":")[0]
     assert (tmp_path.__class__(template) / "voila" / "templates" / "crt-offline" / "index.html.j2").exists()
+
+
+def test_smd_highlighting_follows_the_core_numbers(dash, dickinson):
+    import re as _re
+
+    table = _core(dickinson).draw().baseline_table
+    html_ = dash.outputs.baseline.value
+    high = {row for row, v in table.attrs["smd"].items() if abs(v) > 0.2}
+    mid = {row for row, v in table.attrs["smd"].items() if 0.1 < abs(v) <= 0.2}
+    assert high and mid  # the paper's example has both kinds
+    shown_high = _re.findall(r'<th>([^<]+)</th>\s*<td>[^<]*</td>\s*<td>[^<]*</td>\s*<td><span class="crt-smd-high"', html_)
+    shown_mid = _re.findall(r'<th>([^<]+)</th>\s*<td>[^<]*</td>\s*<td>[^<]*</td>\s*<td><span class="crt-smd-mid"', html_)
+    assert set(shown_high) == high and set(shown_mid) == mid

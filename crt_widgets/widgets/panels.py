@@ -17,6 +17,7 @@ import ipywidgets as w
 import numpy as np
 import pandas as pd
 
+from crt_widgets.widgets.formatting import message_html, smd_table_html  # noqa: F401 (smd_table_html: public here too)
 from crt_widgets.widgets.state import DesignState
 
 EXAMPLES = {
@@ -53,24 +54,47 @@ def load_example(key: str) -> tuple[pd.DataFrame, dict]:
 
 
 def read_uploaded_csv(content: bytes, name: str) -> pd.DataFrame:
-    """Parse an uploaded CSV; a problem is a ValueError with a message for the panel."""
-    if not content:
+    """Parse an uploaded CSV (comma, semicolon or tab separated, as spreadsheets export it);
+    a problem is a ValueError with a message for the panel.
+
+    >>> read_uploaded_csv(b"site;size\\n1;10\\n2;12\\n", "eu.csv").columns.tolist()
+    ['site', 'size']
+    """
+    if not content or not content.strip():
         raise ValueError(f"{name} is empty")
     try:
-        frame = pd.read_csv(io.BytesIO(content))
+        text = content.decode("utf-8-sig")
     except UnicodeDecodeError:
-        raise ValueError(f"{name} is not a text CSV file (is it a spreadsheet? save it as CSV first)") from None
+        try:  # spreadsheets on Windows often save CSV as cp1252 / latin-1 text
+            text = content.decode("cp1252")
+        except UnicodeDecodeError:
+            raise ValueError(f"{name} is not a text CSV file (is it a spreadsheet? save it as CSV first)") from None
+    if "\x00" in text:
+        raise ValueError(f"{name} is not a text CSV file (is it a spreadsheet? save it as CSV first)")
+    header = text.splitlines()[0]
+    # the separator that splits the header most (a European spreadsheet writes ';', some exports a tab)
+    sep = max([",", ";", "\t"], key=header.count)
+    decimal = "," if sep == ";" else "."
+    try:
+        frame = pd.read_csv(io.StringIO(text), sep=sep, decimal=decimal)
     except (pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
         raise ValueError(f"{name} could not be read as CSV: {exc}") from None
     if frame.shape[1] < 2 or len(frame) < 2:
         raise ValueError(f"{name} needs a header row, at least two columns (a cluster id and a covariate) "
                          f"and one row per cluster; it has {frame.shape[1]} column(s) and {len(frame)} row(s)")
+    unnamed = [c for c in frame.columns if str(c).startswith("Unnamed:") or _is_number(c)]
+    if len(unnamed) >= frame.shape[1] - 1:
+        raise ValueError(f"{name}: the first row should name the columns (cluster id, covariates); "
+                         f"found {', '.join(map(str, frame.columns[:4]))}")
     return frame
 
 
-def message_html(text: str, kind: str = "error") -> str:
-    colour = {"error": "#b00020", "warning": "#8a6d00", "info": "#1b5e20"}[kind]
-    return f'<div class="crt-{kind}" style="color:{colour};margin:4px 0">{html.escape(text)}</div>' if text else ""
+def _is_number(text) -> bool:
+    try:
+        float(str(text))
+    except ValueError:
+        return False
+    return True
 
 
 class DataPanel:
@@ -83,13 +107,22 @@ class DataPanel:
         self.upload = w.FileUpload(accept=".csv", multiple=False, description="Upload CSV")
         self.message = w.HTML()
         self.preview = w.HTML()
+        self._syncing = False
         self.example.observe(self._on_example, names="value")
         self.upload.observe(self._on_upload, names="value")
         state.observe(self._show, names=["data", "error"])
+        state.observe(self._follow_source, names="source")
         self.widget = w.VBox([w.HBox([self.example, self.upload]), self.message, self.preview])
 
+    def _follow_source(self, change) -> None:
+        self._syncing = True  # show which example is loaded without loading it again
+        try:
+            self.example.value = EXAMPLES.get(self.state.source, "")
+        finally:
+            self._syncing = False
+
     def _on_example(self, change) -> None:
-        if change["new"]:
+        if change["new"] and not self._syncing:
             try:
                 data, settings = load_example(change["new"])
             except (ImportError, AttributeError, ValueError, FileNotFoundError) as exc:
@@ -110,6 +143,7 @@ class DataPanel:
             self.message.value = message_html(str(exc))
             return
         self.state.load(data, name)
+        self.message.value = message_html(self.state.error)
 
     def set_data(self, data: pd.DataFrame, name: str = "data") -> None:
         """Load a DataFrame directly (for notebooks and tests)."""
@@ -130,15 +164,20 @@ class CovariatePanel:
     def __init__(self, state: DesignState) -> None:
         self.state = state
         self.cluster_id = w.Dropdown(description="Cluster id", options=[""])
-        self.covariates = w.SelectMultiple(description="Balance", rows=8, layout=w.Layout(width="360px"))
-        self.categorical = w.SelectMultiple(description="Categorical", rows=8, layout=w.Layout(width="360px"))
+        self.covariates = w.SelectMultiple(rows=8, layout=w.Layout(width="225px"))
+        self.categorical = w.SelectMultiple(rows=8, layout=w.Layout(width="190px"))
         self.note = w.HTML()
         state.observe(self._refresh, names=["data", "covariates", "categorical", "cluster_id"])
         self.cluster_id.observe(lambda c: self._push("cluster_id", c["new"] or ""), names="value")
         self.covariates.observe(lambda c: self._push("covariates", list(c["new"])), names="value")
         self.categorical.observe(lambda c: self._push("categorical", list(c["new"])), names="value")
         self._syncing = False
-        self.widget = w.VBox([self.cluster_id, w.HBox([self.covariates, self.categorical]), self.note])
+        help_ = ("<small>Ctrl/Cmd-click to pick several. Text columns are categorical; a numeric column with "
+                 "few values can be declared categorical too.</small>")
+        self.widget = w.VBox([self.cluster_id,
+                              w.HBox([w.VBox([w.HTML("Balance on"), self.covariates]),
+                                      w.VBox([w.HTML("Categorical"), self.categorical])]),
+                              w.HTML(help_), self.note])
         self._refresh()
 
     def _push(self, name: str, value) -> None:
@@ -278,6 +317,13 @@ class ArmPanel:
             self.status.value = ""
 
 
+BUSY_HTML = ("<style>@keyframes crt-spin{to{transform:rotate(360deg)}}</style>"
+             '<div class="crt-busy" style="padding:6px 10px;background:#eef4fb;border-left:4px solid #2b7bba">'
+             '<span style="display:inline-block;width:12px;height:12px;border:2px solid #2b7bba;'
+             'border-top-color:transparent;border-radius:50%;animation:crt-spin 0.8s linear infinite;'
+             'margin-right:8px;vertical-align:-2px"></span>Building the randomization space…</div>')
+
+
 class OutputPanel:
     """Histogram of all scores with cutoff and chosen scheme, baseline table, validity, messages."""
 
@@ -297,12 +343,19 @@ class OutputPanel:
         self.validity = w.HTML()
         self.messages = w.HTML()
         self.problem = w.HTML()
+        self.progress = w.HTML()
         # the preview changes whenever the design does; observing both would render twice
         state.observe(self._show, names=["preview", "allocation"])
-        self.widget = w.VBox([self.problem, self.histogram, self.messages, w.HTML("<h4>Baseline by arm (chosen scheme)</h4>"),
-                              self.baseline, w.HTML("<h4>Randomization validity</h4>"),
-                              w.HBox([self.validity, self.heatmap])])
+        state.observe(self._busy, names="busy")
+        self.widget = w.VBox([self.progress, self.problem, self.histogram, self.messages,
+                              w.HTML("<h4>Baseline by arm (chosen scheme; SMD above 0.1 shaded, above 0.2 red)</h4>"),
+                              self.baseline, w.HTML("<h4>Randomization validity: how often each pair of clusters "
+                                                    "shares an arm in the constrained space</h4>"),
+                              self.validity, self.heatmap])
         self._show()
+
+    def _busy(self, change) -> None:
+        self.progress.value = BUSY_HTML if self.state.busy else ""
 
     @property
     def shown(self):
@@ -328,23 +381,6 @@ class OutputPanel:
         self.validity.value = table.to_html(float_format=lambda v: f"{v:.3f}", border=0)
         messages = getattr(a, "messages", None) or {"summary": repr(a)}
         self.messages.value = "".join(f"<div>{html.escape(m)}</div>" for m in messages.values())
-
-
-def smd_table_html(table: pd.DataFrame) -> str:
-    """The baseline table with SMDs above 0.1 shaded and above 0.2 in bold red."""
-    def style(value: str) -> str:
-        try:
-            v = float(value)
-        except (TypeError, ValueError):
-            return html.escape(str(value))
-        if v > 0.2:
-            return f'<span class="crt-smd-high" style="color:#b00020;font-weight:bold">{value}</span>'
-        if v > 0.1:
-            return f'<span class="crt-smd-mid" style="background:#fff3cd">{value}</span>'
-        return html.escape(value)
-    out = table.copy()
-    out["SMD"] = [style(v) for v in table["SMD"]]
-    return out.to_html(escape=False, border=0, classes="crt-baseline")
 
 
 class DrawPanel:

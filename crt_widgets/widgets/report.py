@@ -15,7 +15,8 @@ import json
 
 import pandas as pd
 
-from crt_widgets.widgets.charts import flag_thresholds, coincidence_heatmap, score_histogram
+from crt_widgets.widgets.charts import coincidence_heatmap, flag_thresholds, score_histogram
+from crt_widgets.widgets.formatting import smd_table_html
 
 METHOD = ("Covariate-constrained randomization (Raab and Butcher 2001; Li et al. 2016, 2017), as implemented "
           "by cvcrand (Yu et al. 2019): every candidate scheme was scored by the {metric} balance metric over the "
@@ -72,6 +73,7 @@ table.t{{border-collapse:collapse;margin:.5em 0 1.5em}} .t td,.t th{{padding:2px
 <h2>Messages</h2><ul>{messages}</ul>
 <h2>Allocation</h2>{_table(allocation.allocation.set_index(allocation.allocation.columns[0]))}
 <h2>Balance scores</h2>{hist}{_table(allocation.summary)}
-<h2>Baseline characteristics by arm</h2>{_table(allocation.baseline_table)}
-<h2>Randomization validity</h2>{_table(validity)}<ul>{warnings}</ul>{heat}
+<h2>Baseline characteristics by arm</h2>{smd_table_html(allocation.baseline_table, 't')}
+<p><small>Standardized mean differences above 0.1 are shaded, above 0.2 in bold red.</small></p>
+<h2>Randomization validity</h2><p>How often each pair of clusters shares an arm across the constrained space (Greene 2017).</p>{_table(validity)}<h3>Warnings</h3><ul>{warnings}</ul>{heat}
 </body></html>"""

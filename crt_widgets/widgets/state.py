@@ -16,6 +16,7 @@ True
 """
 from __future__ import annotations
 
+import re
 import time
 import warnings
 
@@ -42,8 +43,21 @@ def default_covariates(data: pd.DataFrame, cluster_id: str | None) -> list[str]:
     return [c for c in data.columns if c != cluster_id and data[c].nunique(dropna=True) > 1]
 
 
+# names that say "this column names the clusters": a whole word (site, county, ...) or an id/code suffix
+ID_NAME = re.compile(r"^(id|name|code|cluster|county|site|centre|center|practice|school|hospital|clinic|ward|village|"
+                     r"district|ed|unit|facility)(s?[ _.-]?(id|no|code|name))?$|[ _.-](id|code)$", re.IGNORECASE)
+
+
 def guess_cluster_id(data: pd.DataFrame) -> str:
-    """The first column whose values are unique and look like labels (or the first column)."""
+    """The column that names the clusters: one named like an id (even with duplicates, so that the
+    problem is reported rather than another column silently used), else the first column of unique labels.
+
+    >>> guess_cluster_id(pd.DataFrame({"size": [3, 4], "site_id": ["a", "b"]}))
+    'site_id'
+    """
+    for c in data.columns:
+        if ID_NAME.search(str(c)) or str(c).endswith("ID"):
+            return c
     for c in data.columns:
         if data[c].is_unique and data[c].notna().all() and (
                 not pd.api.types.is_float_dtype(data[c]) or (data[c] == data[c].round()).all()):
@@ -195,12 +209,17 @@ class DesignState(t.HasTraits):
             self.preview = None
         else:
             self.error = ""
-            self.warnings = caught + _diagnostics(design)
+            self.warnings = caught + _diagnostics(design) + self._weight_notes()
             self.design = design
             self.preview = preview
         finally:
             self.busy = False
             self.last_update_ms = (time.perf_counter() - start) * 1000
+
+    def _weight_notes(self) -> list[str]:
+        if self.covariates and not any(float(self.weights.get(c, 1.0)) > 0 for c in self.covariates):
+            return ["every weight is 0: all schemes score 0, so the design is simple (unconstrained) randomization"]
+        return []
 
     # -- results ----------------------------------------------------------------------------------
     @property

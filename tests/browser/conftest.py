@@ -60,7 +60,7 @@ def browser():
 @pytest.fixture
 def page(browser):
     ARTIFACTS.mkdir(exist_ok=True)
-    context = browser.new_context(viewport={"width": 1400, "height": 1800}, accept_downloads=True)
+    context = browser.new_context(viewport={"width": 1400, "height": 2300}, accept_downloads=True)
     p = context.new_page()
     yield p
     context.close()

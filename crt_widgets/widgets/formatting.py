@@ -1,0 +1,50 @@
+"""Small HTML formatters shared by the panels and the report (no widgets here).
+
+>>> message_html("n_treat: too many", "warning").startswith('<div class="crt-warning"')
+True
+"""
+from __future__ import annotations
+
+import html
+
+import pandas as pd
+
+
+def message_html(text: str, kind: str = "error") -> str:
+    """A coloured message line (empty text gives an empty string)."""
+    colour = {"error": "#b00020", "warning": "#8a6d00", "info": "#1b5e20"}[kind]
+    return f'<div class="crt-{kind}" style="color:{colour};margin:4px 0">{html.escape(text)}</div>' if text else ""
+
+
+SMD_SHADE, SMD_FLAG = 0.1, 0.2  # the usual thresholds for a standardized mean difference
+
+
+def smd_table_html(table: pd.DataFrame, classes: str = "crt-baseline") -> str:
+    """The baseline table with SMDs above 0.1 shaded and above 0.2 in bold red.
+
+    The numbers come from the table's ``attrs["smd"]`` (the core's unrounded SMDs by row) when present,
+    else from the printed SMD column.
+
+    >>> t = pd.DataFrame({"arm = 0": ["1.0"], "arm = 1": ["2.0"], "SMD": ["0.250"]}, index=["x (mean (sd))"])
+    >>> "crt-smd-high" in smd_table_html(t)
+    True
+    """
+    numbers = table.attrs.get("smd", {})
+
+    def style(row, value) -> str:
+        v = numbers.get(row)
+        if v is None:
+            try:
+                v = float(value)
+            except (TypeError, ValueError):
+                return html.escape(str(value))
+        if abs(v) > SMD_FLAG:
+            return f'<span class="crt-smd-high" style="color:#b00020;font-weight:bold">{html.escape(str(value))}</span>'
+        if abs(v) > SMD_SHADE:
+            return f'<span class="crt-smd-mid" style="background:#fff3cd">{html.escape(str(value))}</span>'
+        return html.escape(str(value))
+
+    out = table.map(lambda v: html.escape(str(v)))
+    out.index = [html.escape(str(i)) for i in table.index]
+    out["SMD"] = [style(row, v) for row, v in zip(table.index, table["SMD"])]
+    return out.to_html(escape=False, border=0, classes=classes)
