@@ -208,3 +208,53 @@ def test_schemes_need_both_arms():
     with pytest.raises(ValueError, match="no treated or no control"):
         permutation_test(data, "y", "cl", np.array([[1, 0, 0], [0, 1, 0], [1, 1, 1]]), cluster_ids=[0, 1, 2],
                          observed=0)
+
+
+@pytest.mark.parametrize("family", ["binomial", "poisson"])
+def test_small_space_interval_needs_no_search(family, recwarn):
+    rng = np.random.default_rng(2)
+    y = (rng.random(60) < 0.4) * 1 if family == "binomial" else rng.poisson(2, 60)
+    data = pd.DataFrame({"y": y, "cl": np.repeat(np.arange(6), 10), "x": rng.normal(size=60)})
+    r = permutation_test(data, "y", "cl", enumerate_schemes(6, 3), ["x"], family=family, cluster_ids=np.arange(6),
+                         observed=0, ci=True)
+    assert r.conf_int == (-np.inf, np.inf) and "smallest p-value is 0.1" in r.notes[0]
+    assert not [w for w in recwarn if "overflow" in str(w.message) or "converge" in str(w.message)]
+
+
+def test_smallest_p_value_counts_the_mirror_scheme():
+    equal = resolve_space(enumerate_schemes(6, 3), cluster_ids=np.arange(6), observed=0)
+    unequal = resolve_space(enumerate_schemes(6, 2), cluster_ids=np.arange(6), observed=0)
+    from crt_widgets.core.permutation import smallest_p_value
+
+    assert smallest_p_value(equal) == 2 / 20 and smallest_p_value(unequal) == 1 / 15
+
+
+def test_all_events_in_one_arm_gives_a_one_sided_interval():
+    """Every treated individual has the event: the estimate is +inf, the lower limit is finite."""
+    rng = np.random.default_rng(2)
+    arm = np.array([1] * 6 + [0] * 6)
+    cl = np.repeat(np.arange(12), 20)
+    data = pd.DataFrame({"y": np.where(arm[cl] == 1, 1, (rng.random(240) < 0.5) * 1), "cl": cl})
+    r = permutation_test(data, "y", "cl", enumerate_schemes(12, 6), family="binomial", cluster_ids=np.arange(12),
+                         observed=arm, ci=True)
+    assert r.estimate == np.inf and r.conf_int[1] == np.inf and 0 < r.conf_int[0] < 30
+    from crt_widgets.core.permutation import _Inverter, prepare_test
+
+    inv = _Inverter(*reversed(prepare_test(data, "y", "cl", enumerate_schemes(12, 6), family="binomial",
+                                           cluster_ids=np.arange(12), observed=arm)))
+    lo = r.conf_int[0]
+    assert inv.p_value(lo + 1e-6) >= 0.05 > inv.p_value(lo - 1e-6)
+    assert any("infinite" in n for n in r.notes)
+
+
+def test_irls_recovers_from_a_bad_start():
+    from crt_widgets.core.residuals import fit_glm
+
+    rng = np.random.default_rng(3)
+    x = np.column_stack([np.ones(200), rng.normal(size=200)])
+    y = (rng.random(200) < 1 / (1 + np.exp(-0.5 * x[:, 1]))) * 1.0
+    good = fit_glm(x, y, "binomial")
+    from_far = fit_glm(x, y, "binomial", start=np.array([40.0, -25.0]))
+    np.testing.assert_allclose(from_far.coef, good.coef, atol=1e-8)
+    statsmodels_fit = sm.GLM(y, x, family=sm.families.Binomial()).fit(tol=1e-12)
+    np.testing.assert_allclose(good.coef, statsmodels_fit.params, atol=1e-8)

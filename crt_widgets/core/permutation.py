@@ -267,54 +267,89 @@ class _Inverter:
     def statistics(self, delta: float) -> np.ndarray:
         if self.prep.family == "gaussian":
             return self._u0 - delta * self._uw
-        fit = fit_glm(self.prep.x, self.prep.y, self.prep.family, offset=delta * self.prep.treated, start=self._start)
-        self._start = fit.coef
-        return scheme_statistics(self.space.schemes, self._means(self.prep.y - fit.mu))
+        return scheme_statistics(self.space.schemes, self._means(self.prep.y - self._fit(delta).mu))
 
     def observed(self, delta: float) -> float:
         if self.prep.family == "gaussian":
             return float(self._u0[self.space.observed] - delta * self._uw[self.space.observed])
-        fit = fit_glm(self.prep.x, self.prep.y, self.prep.family, offset=delta * self.prep.treated, start=self._start)
-        self._start = fit.coef
-        r = self._means(self.prep.y - fit.mu)
+        r = self._means(self.prep.y - self._fit(delta).mu)
         arm = self.space.observed_arm.astype(bool)
         return float(r[arm].mean() - r[~arm].mean())
+
+    def _fit(self, delta: float):
+        """The outcome regression with offset delta * treated, warm-started from the last delta."""
+        fit = fit_glm(self.prep.x, self.prep.y, self.prep.family, offset=delta * self.prep.treated, start=self._start)
+        self._start = fit.coef if fit.converged else None
+        return fit
 
     def p_value(self, delta: float) -> float:
         u = self.statistics(delta)
         return p_values(u, u[self.space.observed])["two-sided"]
 
 
-def _bracket(f, start: float, step: float, direction: int, limit: int = 60) -> tuple[float, float]:
-    """Walk from ``start`` in ``direction`` doubling the step until f changes sign."""
+# Effects beyond this on the logit / log scale (odds or rate ratios beyond e^30) are not searched:
+# the fitted means saturate there, and such a limit is reported as infinite.
+_MAX_LINK_EFFECT = 30.0
+
+
+def _bracket(f, start: float, step: float, direction: int, cap: float = np.inf,
+             limit: int = 60) -> tuple[float, float]:
+    """Walk from ``start`` in ``direction`` doubling the step until f changes sign (within ``|delta| <= cap``)."""
     inner, f_inner = start, f(start)
     for _ in range(limit):
         outer = inner + direction * step
+        if abs(outer) > cap:
+            outer = direction * cap
+            if outer == inner:
+                break
         f_outer = f(outer)
         if np.sign(f_outer) != np.sign(f_inner) or f_outer == 0:
             return inner, outer
+        if abs(outer) >= cap:
+            break
         inner, f_inner, step = outer, f_outer, step * 2
     raise ValueError("no bracket")
 
 
+def _cap(inv: _Inverter) -> float:
+    return np.inf if inv.prep.family == "gaussian" else _MAX_LINK_EFFECT
+
+
 def _estimate(inv: _Inverter, scale: float) -> float:
-    """The delta at which the observed U is zero (it decreases with delta)."""
+    """The delta at which the observed U is zero (U decreases with delta); infinite if there is none."""
     if inv.prep.family == "gaussian":
         return float(inv._u0[inv.space.observed] / inv._uw[inv.space.observed])
-    a, b = _bracket(inv.observed, 0.0, scale, +1 if inv.observed(0.0) > 0 else -1)
+    direction = +1 if inv.observed(0.0) > 0 else -1
+    try:
+        a, b = _bracket(inv.observed, 0.0, scale, direction, cap=_cap(inv))
+    except ValueError:  # e.g. no events in one arm: the estimate is at infinity
+        return float(direction * np.inf)
     return float(optimize.brentq(inv.observed, min(a, b), max(a, b), xtol=1e-10))
 
 
+def smallest_p_value(space: PermutationSpace) -> float:
+    """The smallest two-sided p-value the space allows: the observed scheme and its mirror image
+    (when the space holds it, it has the same |U|) always count."""
+    mirror = SchemeSet.from_matrix(1 - space.observed_arm[None, :]).keys()[0]
+    return (1 + int(np.any(space.schemes.keys() == mirror))) / len(space.schemes)
+
+
 def _interval(inv: _Inverter, estimate: float, alpha: float, scale: float) -> tuple[float, float]:
+    if smallest_p_value(inv.space) >= alpha:  # nothing can be rejected
+        return -np.inf, np.inf
     f = lambda d: inv.p_value(d) - alpha + 1e-12  # >= 0 inside the interval
+    start = float(np.clip(estimate, -_cap(inv), _cap(inv)))  # an infinite estimate: from the cap inwards
     limits = []
     for direction in (-1, +1):
+        if np.isinf(estimate) and np.sign(estimate) == direction:
+            limits.append(direction * np.inf)
+            continue
         try:
-            a, b = _bracket(f, estimate, scale, direction)
+            a, b = _bracket(f, start, scale, direction, cap=_cap(inv))
         except ValueError:
             limits.append(direction * np.inf)
             continue
-        limits.append(float(optimize.brentq(f, min(a, b), max(a, b), xtol=1e-8 * max(1.0, abs(estimate)))))
+        limits.append(float(optimize.brentq(f, min(a, b), max(a, b), xtol=1e-8 * max(1.0, abs(start)))))
     return limits[0], limits[1]
 
 
@@ -480,9 +515,14 @@ def run_test(prep: PreparedData, perm_space: PermutationSpace, *, alternative: s
         scale = _effect_scale(prep, u)
         estimate = _estimate(inv, scale)
         interval = _interval(inv, estimate, alpha, scale)
-        if not np.all(np.isfinite(interval)):
+        if smallest_p_value(perm_space) >= alpha:
             notes.append(f"the space ({len(perm_space.schemes):,} schemes) is too small for a {1 - alpha:.0%} "
-                         f"interval: no effect value is rejected at alpha = {alpha:g} on one side or both")
+                         f"interval: its smallest p-value is {smallest_p_value(perm_space):.3g}, so no effect "
+                         f"value is rejected at alpha = {alpha:g}")
+        elif not np.all(np.isfinite(interval)):
+            reach = "" if prep.family == "gaussian" else f" (searched to {_MAX_LINK_EFFECT:g} on the link scale)"
+            notes.append(f"no effect value is rejected on one side{reach}: that limit is infinite"
+                         + (" (all or no events in an arm?)" if not np.isfinite(estimate) else ""))
     return PermutationResult(
         statistic=observed_u, distribution=u, p_value=pv[alternative], p_values=pv, alternative=alternative,
         family=prep.family, n_schemes=len(perm_space.schemes), n_clusters=len(perm_space.cluster_ids),

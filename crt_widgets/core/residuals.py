@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+from scipy import special
 
 from crt_widgets.core.covariates import categorical_levels
 
@@ -85,6 +86,18 @@ def _solve(xtwx: np.ndarray, xtwz: np.ndarray) -> np.ndarray:
     return np.linalg.lstsq(xtwx, xtwz, rcond=None)[0]
 
 
+def _mean(eta: np.ndarray, family: str) -> np.ndarray:
+    # expit never overflows; the log link is capped where exp would (e^300 is already absurd for a count)
+    return special.expit(eta) if family == "binomial" else np.exp(np.minimum(eta, 300.0))
+
+
+def _negative_loglik(y: np.ndarray, eta: np.ndarray, family: str) -> float:
+    """Minus the log-likelihood up to a constant (what IRLS lowers)."""
+    if family == "binomial":
+        return float(np.sum(np.logaddexp(0.0, eta) - y * eta))
+    return float(np.sum(np.exp(np.minimum(eta, 300.0)) - y * eta))
+
+
 def fit_glm(x: np.ndarray, y: np.ndarray, family: str, offset: np.ndarray | float = 0.0,
             start: np.ndarray | None = None, tol: float = 1e-10, max_iter: int = 100) -> GLMFit:
     """Fit a GLM with canonical link (identity, logit, log) by IRLS, with an offset."""
@@ -99,28 +112,31 @@ def fit_glm(x: np.ndarray, y: np.ndarray, family: str, offset: np.ndarray | floa
         coef[0] = eta0 - float(np.mean(offset))
     else:
         coef = np.asarray(start, dtype=float).copy()
-    deviance_old = np.inf
+    eta = x @ coef + offset
+    objective = _negative_loglik(y, eta, family)
     for it in range(1, max_iter + 1):
-        eta = x @ coef + offset
-        if family == "binomial":
-            mu = 1.0 / (1.0 + np.exp(-eta))
-            w = np.maximum(mu * (1 - mu), 1e-12)
-        else:
-            mu = np.exp(np.minimum(eta, 700))
-            w = np.maximum(mu, 1e-12)
+        mu = _mean(eta, family)
+        w = np.maximum(mu * (1 - mu) if family == "binomial" else mu, 1e-12)
         z = eta - offset + (y - mu) / w
         xw = x * w[:, None]
-        coef_new = _solve(xw.T @ x, xw.T @ z)
-        step = np.max(np.abs(coef_new - coef))
-        coef = coef_new
+        proposal = _solve(xw.T @ x, xw.T @ z)
+        # step halving, as R's glm.fit: a Newton step that does not lower the objective is halved
+        # (without it IRLS can run away from a warm start, e.g. when one arm is all events)
+        for _ in range(50):
+            eta_new = x @ proposal + offset
+            new_objective = _negative_loglik(y, eta_new, family)
+            if np.isfinite(new_objective) and new_objective <= objective + 1e-12 * abs(objective):
+                break
+            proposal = (coef + proposal) / 2
+        step = np.max(np.abs(proposal - coef))
+        coef, eta = proposal, eta_new
+        change = abs(objective - new_objective)
+        objective = new_objective
         if step < tol * (1 + np.max(np.abs(coef))):
             break
-        deviance = float(np.sum((y - mu) ** 2 / w))
-        if abs(deviance - deviance_old) < tol * (1 + abs(deviance)) and it > 3:
+        if change < tol * (1 + abs(objective)) and it > 3:
             break
-        deviance_old = deviance
-    eta = x @ coef + offset
-    mu = 1.0 / (1.0 + np.exp(-eta)) if family == "binomial" else np.exp(np.minimum(eta, 700))
+    mu = _mean(x @ coef + offset, family)
     converged = it < max_iter
     if not converged:
         warnings.warn(f"the {family} outcome regression did not converge in {max_iter} iterations",
