@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import base64
+import html
 import re
 
 import numpy as np
@@ -258,3 +259,30 @@ def test_smd_highlighting_follows_the_core_numbers(dash, dickinson):
     shown_high = _re.findall(r'<th>([^<]+)</th>\s*<td>[^<]*</td>\s*<td>[^<]*</td>\s*<td><span class="crt-smd-high"', html_)
     shown_mid = _re.findall(r'<th>([^<]+)</th>\s*<td>[^<]*</td>\s*<td>[^<]*</td>\s*<td><span class="crt-smd-mid"', html_)
     assert set(shown_high) == high and set(shown_mid) == mid
+
+
+def test_tiny_space_warnings_equal_the_core(dickinson):
+    dash = DesignDashboard(example="dickinson", offline=False)
+    dash.cutoff.mode.value = True
+    dash.cutoff.n_best.value = 2
+    core = ConstrainedDesign(dickinson, PAPER_COVARIATES, 8, categorical=PAPER_CATEGORICAL, cluster_id="county",
+                             n_schemes=2, seed=12345)
+    assert dash.state.warnings == core.diagnostics
+    assert any("always in the same arm" in m for m in core.diagnostics)
+    assert any("never in the same arm" in m for m in core.diagnostics)
+    for message in core.diagnostics:
+        assert html.escape(message) in dash.cutoff.warnings.value
+    dash.cutoff.mode.value = False
+    dash.cutoff.quantile.value = 0.001  # 13 of 12,870 schemes: too few for a permutation test at 5%
+    assert dash.state.kept == len(_core(dickinson, cutoff=0.001).space_index) < 40
+    assert "permutation test" in dash.cutoff.warnings.value
+
+
+def test_too_small_to_randomize_is_a_message():
+    tiny = pd.DataFrame({"site": [1, 2, 3], "size": [10.0, 20.0, 30.0]})
+    dash = DesignDashboard(example=None, offline=False)
+    dash.data.set_data(tiny, "three sites")
+    assert dash.state.design is None and "at least 2 are needed to randomize" in dash.cutoff.warnings.value
+    assert "Fix the inputs" in dash.draw.result.value
+    dash.draw.button.click()  # nothing to draw: no exception, nothing recorded
+    assert dash.state.allocation is None and dash.state.history == []

@@ -396,12 +396,13 @@ class DrawPanel:
         self.downloads = w.HTML()
         self.earlier = w.HTML()
         self.button.on_click(lambda _: state.draw())
-        state.observe(self._show, names=["allocation", "design"])
+        state.observe(self._show, names=["allocation", "design", "error"])
         state.observe(self._show_history, names=["history"])
         self.widget = w.VBox([self.button, self.result, self.downloads, self.earlier])
 
     def _show(self, change=None) -> None:
         a = self.state.allocation
+        self.button.disabled = self.state.design is None
         if a is None:
             self.result.value = "" if self.state.design is not None else message_html("Fix the inputs to draw.", "warning")
             self.downloads.value = ""
