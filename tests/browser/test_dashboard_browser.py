@@ -37,12 +37,17 @@ def test_dashboard_end_to_end(page, voila_url, tmp_path):
     page.wait_for_selector(".crt-kept", timeout=120_000)
     page.wait_for_selector(".vega-embed svg, .vega-embed canvas", timeout=60_000)
     assert _kept(page) == "1,288"
+    # both charts drawn by vega-embed: the score histogram (with its zoom) and the pair heatmap
+    page.wait_for_function("() => document.querySelectorAll('.vega-embed svg, .vega-embed canvas').length >= 2",
+                           timeout=60_000)
+    assert "Balance scores of all candidate schemes" in page.locator(".vega-embed").first.inner_html()
     page.screenshot(path=str(ARTIFACTS / "01_loaded.png"), full_page=True)
     # charts render with no network: every request went to this machine
     hosts = {urlparse(u).hostname for u in requests if u.startswith("http")}
     assert hosts <= {"127.0.0.1", "localhost"}, [u for u in requests if "127.0.0.1" not in u]
 
     baseline_before = page.locator(".crt-baseline").first.inner_text()
+    histogram_before = page.locator(".vega-embed svg").first.inner_html()
     _set_readout(page, "inciis", "4")
     page.wait_for_function("() => document.querySelector('.crt-baseline') && "
                            f"document.querySelector('.crt-baseline').innerText !== {baseline_before!r}", timeout=30_000)
@@ -52,6 +57,7 @@ def test_dashboard_end_to_end(page, voila_url, tmp_path):
                              cluster_id="county", weights=[1, 4, 1, 1, 1], cutoff=0.05, seed=12345)
     page.wait_for_function(f"() => document.querySelector('.crt-kept').innerText === '{len(core.space_index):,}'",
                            timeout=30_000)
+    assert page.locator(".vega-embed svg").first.inner_html() != histogram_before  # redrawn in place
     page.screenshot(path=str(ARTIFACTS / "02_rescored.png"), full_page=True)
 
     page.get_by_role("button", name="Draw allocation").click()
@@ -63,7 +69,18 @@ def test_dashboard_end_to_end(page, voila_url, tmp_path):
     downloaded = pd.read_csv(path)
     np.testing.assert_array_equal(downloaded["arm"].to_numpy(), core.draw().arm)
     assert downloaded["county"].tolist() == list(range(1, 17))
+    with page.expect_download() as info:
+        page.get_by_text("Report (HTML)").click()
+    report = tmp_path / "report.html"
+    info.value.save_as(report)
+    text = report.read_text()
+    # readable offline: charts are inline SVG, nothing is fetched
+    assert text.count("<svg") == 2 and "<script" not in text and "12345" in text
     page.screenshot(path=str(ARTIFACTS / "03_drawn.png"), full_page=True)
+    report_page = page.context.new_page()
+    report_page.goto(report.as_uri())
+    report_page.screenshot(path=str(ARTIFACTS / "05_report.png"), full_page=True)
+    report_page.close()
 
     bad = tmp_path / "bad.csv"
     bad.write_text("just one column\n1\n2\n")
