@@ -98,6 +98,20 @@ def _negative_loglik(y: np.ndarray, eta: np.ndarray, family: str) -> float:
     return float(np.sum(np.exp(np.minimum(eta, 300.0)) - y * eta))
 
 
+def _halve_until_downhill(x, y, offset, family, coef, eta, proposal, eta_new):
+    """Step halving, as R's glm.fit: a big Newton step that does not lower minus the log-likelihood
+    is halved (without it IRLS can run away from a warm start, e.g. when one arm is all events).
+    Small steps are not checked: near the optimum Newton's step is safe and the check costs a pass."""
+    objective = _negative_loglik(y, eta, family)
+    for _ in range(50):
+        value = _negative_loglik(y, eta_new, family)
+        if np.isfinite(value) and value <= objective + 1e-12 * abs(objective):
+            break
+        proposal = (coef + proposal) / 2
+        eta_new = x @ proposal + offset
+    return proposal, eta_new
+
+
 def fit_glm(x: np.ndarray, y: np.ndarray, family: str, offset: np.ndarray | float = 0.0,
             start: np.ndarray | None = None, tol: float = 1e-10, max_iter: int = 100) -> GLMFit:
     """Fit a GLM with canonical link (identity, logit, log) by IRLS, with an offset."""
@@ -113,28 +127,22 @@ def fit_glm(x: np.ndarray, y: np.ndarray, family: str, offset: np.ndarray | floa
     else:
         coef = np.asarray(start, dtype=float).copy()
     eta = x @ coef + offset
-    objective = _negative_loglik(y, eta, family)
+    mu_old = None
     for it in range(1, max_iter + 1):
         mu = _mean(eta, family)
+        if mu_old is not None and it > 3 and np.max(np.abs(mu - mu_old)) < tol:
+            break  # the fitted means have settled (coefficients may drift for ever under separation)
+        mu_old = mu
         w = np.maximum(mu * (1 - mu) if family == "binomial" else mu, 1e-12)
         z = eta - offset + (y - mu) / w
         xw = x * w[:, None]
         proposal = _solve(xw.T @ x, xw.T @ z)
-        # step halving, as R's glm.fit: a Newton step that does not lower the objective is halved
-        # (without it IRLS can run away from a warm start, e.g. when one arm is all events)
-        for _ in range(50):
-            eta_new = x @ proposal + offset
-            new_objective = _negative_loglik(y, eta_new, family)
-            if np.isfinite(new_objective) and new_objective <= objective + 1e-12 * abs(objective):
-                break
-            proposal = (coef + proposal) / 2
+        eta_new = x @ proposal + offset
+        if not np.all(np.isfinite(eta_new)) or np.max(np.abs(eta_new - eta)) > 1.0:
+            proposal, eta_new = _halve_until_downhill(x, y, offset, family, coef, eta, proposal, eta_new)
         step = np.max(np.abs(proposal - coef))
         coef, eta = proposal, eta_new
-        change = abs(objective - new_objective)
-        objective = new_objective
         if step < tol * (1 + np.max(np.abs(coef))):
-            break
-        if change < tol * (1 + abs(objective)) and it > 3:
             break
     mu = _mean(x @ coef + offset, family)
     converged = it < max_iter
