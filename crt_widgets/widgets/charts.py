@@ -28,6 +28,7 @@ ZOOM_TITLE = "Zoom: the constrained space"
 # one colour scale for bars and rules, so there is one legend
 PARTS = ["kept", "not kept", "cutoff", "chosen scheme"]
 COLOURS = ["#2b7bba", "#c9d6e3", "#d62728", "#ff9f1c"]
+COUNT_AXIS = alt.Axis(tickMinStep=1, format=",d")  # counts: no 0.5 ticks when a space is small
 
 
 def _records(frame: pd.DataFrame) -> list[dict]:
@@ -60,14 +61,14 @@ def _histogram_layers(bins, marks, zoom, zoom_marks) -> alt.HConcatChart:
         tooltip=[alt.Tooltip("left:Q", format=".3f", title="from"), alt.Tooltip("right:Q", format=".3f", title="to"),
                  alt.Tooltip("total:Q", title="schemes"), alt.Tooltip("kept:Q", title="kept")])
     # exact counts per bin: kept schemes from 0, the others stacked above them (a bin can hold both)
-    kept = base.mark_bar(binSpacing=0).encode(y=alt.Y("kept:Q", title="schemes"), y2=alt.datum(0),
+    kept = base.mark_bar(binSpacing=0).encode(y=alt.Y("kept:Q", title="schemes", axis=COUNT_AXIS), y2=alt.datum(0),
                                               color=alt.ColorDatum("kept"))
     rest = base.mark_bar(binSpacing=0).encode(y="total:Q", y2="kept:Q",
                                               color=alt.ColorDatum("not kept"))
     full = alt.layer(kept, rest, _rules(marks), title=HISTOGRAM_TITLE).properties(width=430, height=220)
     zoomed = alt.Chart(zoom).mark_bar(binSpacing=0).encode(
         x=alt.X("left:Q", title="balance score", scale=alt.Scale(zero=False)), x2="right:Q",
-        y=alt.Y("count:Q", title="kept schemes"), y2=alt.datum(0), color=alt.ColorDatum("kept"),
+        y=alt.Y("count:Q", title="kept schemes", axis=COUNT_AXIS), y2=alt.datum(0), color=alt.ColorDatum("kept"),
         tooltip=[alt.Tooltip("left:Q", format=".3f", title="from"), alt.Tooltip("right:Q", format=".3f", title="to"),
                  alt.Tooltip("count:Q", title="schemes")])
     close = alt.layer(zoomed, _rules(zoom_marks), title=ZOOM_TITLE).properties(width=240, height=220)
@@ -117,8 +118,9 @@ def _pairs(same_fraction: np.ndarray, cluster_ids: np.ndarray) -> tuple[list[str
 
 def _heatmap_chart(source, ids: list[str], low: float, high: float) -> alt.Chart:
     return alt.Chart(source).mark_rect().encode(
-        x=alt.X("a:N", sort=ids, title="cluster"),
-        y=alt.Y("b:N", sort=ids, title="cluster"),
+        # with many clusters Vega drops overlapping labels (every other one, and so on); tooltips name each cell
+        x=alt.X("a:N", sort=ids, title="cluster", axis=alt.Axis(labelOverlap="parity", labelFontSize=9)),
+        y=alt.Y("b:N", sort=ids, title="cluster", axis=alt.Axis(labelOverlap="parity", labelFontSize=9)),
         color=alt.Color("fraction:Q", title="same arm",
                         scale=alt.Scale(domain=[0, 0.5, 1], range=["#b2182b", "#f7f7f7", "#2166ac"])),
         tooltip=["a:N", "b:N", alt.Tooltip("fraction:Q", format=".3f")],

@@ -154,7 +154,7 @@ class DataPanel:
         if s.data is not None:
             self.preview.value = (f"<b>{html.escape(s.source or 'data')}</b>: {len(s.data)} clusters, "
                                   f"{s.data.shape[1]} columns<div style='max-height:220px;overflow:auto'>"
-                                  + s.data.head(50).to_html(border=0, max_cols=12, classes="crt-preview") + "</div>")
+                                  + s.data.head(50).to_html(border=0, max_cols=12, index=False, classes="crt-preview") + "</div>")
         self.message.value = message_html(s.error)
 
 
@@ -411,8 +411,11 @@ class DrawPanel:
             what = "Treatment: " + ", ".join(map(str, a.treated_clusters))
         else:
             what = "Arm sizes: " + ", ".join(f"{k} {v}" for k, v in a.arm_sizes().items())
-        self.result.value = (f'<div class="crt-drawn"><b>Allocation drawn</b> (seed {a.seed}, score {a.score:.3f}). '
-                             f"{html.escape(what)}</div>" + a.allocation.T.to_html(border=0, header=False))
+        # one row per cluster, scrolling: a trial of 80 clusters must not widen the column
+        table = a.allocation.to_html(border=0, index=False, classes="crt-allocation")
+        self.result.value = (f'<div class="crt-drawn" style="white-space:normal"><b>Allocation drawn</b> '
+                             f"(seed {a.seed}, score {a.score:.3f}). {html.escape(what)}</div>"
+                             f"<div style='max-height:260px;overflow:auto;display:inline-block'>{table}</div>")
         try:
             self.downloads.value = self._links(a)
         except Exception as exc:  # the allocation is shown above; say why the files are missing
