@@ -8,7 +8,8 @@ import pytest
 import statsmodels.api as sm
 
 from crt_widgets import ConstrainedDesign, permutation_test
-from crt_widgets.core.permutation import resolve_space, simple_space
+from crt_widgets.core.permutation import prepare_data, prepare_test, resolve_space, simple_space, smallest_p_value
+from crt_widgets.core.permutation_ci import Inverter
 from crt_widgets.core.schemes import SchemeSet, enumerate_schemes
 from crt_widgets.core.spaceio import read_space, write_space_json
 from crt_widgets.datasets import dickinson_cvcrand_space_path, load_dickinson_outcome
@@ -121,10 +122,8 @@ def test_confidence_interval_inverts_the_test(outcomes):
                          ["location", "incomecat"], "binomial", ci=True)
     lo, hi = r.conf_int
     assert lo < r.estimate < hi
-    from crt_widgets.core.permutation import _Inverter, prepare_data
-
     space = resolve_space(dickinson_cvcrand_space_path(), data_clusters=outcomes["county"].to_numpy())
-    inv = _Inverter(prepare_data(outcomes, "outcome", "county", space, ADJUST, ["location", "incomecat"], "binomial"), space)
+    inv = Inverter(prepare_data(outcomes, "outcome", "county", space, ADJUST, ["location", "incomecat"], "binomial"), space)
     assert inv.p_value(lo + 1e-3) >= 0.05 > inv.p_value(lo - 1e-3)
     assert inv.p_value(hi - 1e-3) >= 0.05 > inv.p_value(hi + 1e-3)
     assert abs(inv.observed(r.estimate)) < 1e-9
@@ -224,8 +223,6 @@ def test_small_space_interval_needs_no_search(family, recwarn):
 def test_smallest_p_value_counts_the_mirror_scheme():
     equal = resolve_space(enumerate_schemes(6, 3), cluster_ids=np.arange(6), observed=0)
     unequal = resolve_space(enumerate_schemes(6, 2), cluster_ids=np.arange(6), observed=0)
-    from crt_widgets.core.permutation import smallest_p_value
-
     assert smallest_p_value(equal) == 2 / 20 and smallest_p_value(unequal) == 1 / 15
 
 
@@ -238,9 +235,7 @@ def test_all_events_in_one_arm_gives_a_one_sided_interval():
     r = permutation_test(data, "y", "cl", enumerate_schemes(12, 6), family="binomial", cluster_ids=np.arange(12),
                          observed=arm, ci=True)
     assert r.estimate == np.inf and r.conf_int[1] == np.inf and 0 < r.conf_int[0] < 30
-    from crt_widgets.core.permutation import _Inverter, prepare_test
-
-    inv = _Inverter(*reversed(prepare_test(data, "y", "cl", enumerate_schemes(12, 6), family="binomial",
+    inv = Inverter(*reversed(prepare_test(data, "y", "cl", enumerate_schemes(12, 6), family="binomial",
                                            cluster_ids=np.arange(12), observed=arm)))
     lo = r.conf_int[0]
     assert inv.p_value(lo + 1e-6) >= 0.05 > inv.p_value(lo - 1e-6)
@@ -258,3 +253,14 @@ def test_irls_recovers_from_a_bad_start():
     np.testing.assert_allclose(from_far.coef, good.coef, atol=1e-8)
     statsmodels_fit = sm.GLM(y, x, family=sm.families.Binomial()).fit(tol=1e-12)
     np.testing.assert_allclose(good.coef, statsmodels_fit.params, atol=1e-8)
+
+
+@pytest.mark.parametrize("module", ["crt_widgets.core.permutation_space", "crt_widgets.core.permutation_data",
+                                    "crt_widgets.core.permutation_ci"])
+def test_docstring_examples_of_the_split_modules(module):
+    """tests/test_doctests.py lists the older modules; these run here."""
+    import doctest
+    import importlib
+
+    result = doctest.testmod(importlib.import_module(module), optionflags=doctest.NORMALIZE_WHITESPACE)
+    assert result.attempted > 0 and result.failed == 0

@@ -1,0 +1,175 @@
+"""The randomization space of a permutation test: schemes over labelled clusters, and the one used.
+
+:func:`resolve_space` accepts whatever the user has (a saved space file, a design or its
+allocation, a SchemeSet or 0/1 matrix); :func:`simple_space` builds the unconstrained space, by
+enumeration when it is small and else by seeded sampling.
+
+>>> space = simple_space(["a", "b", "c", "d"], 2, {"a": 1, "b": 0, "c": 1, "d": 0})
+>>> len(space.schemes), space.observed_arm.tolist(), smallest_p_value(space)
+(6, [1, 0, 1, 0], 0.3333333333333333)
+"""
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from crt_widgets.core.schemes import SchemeSet, enumerate_schemes, sample_schemes, unique_schemes
+from crt_widgets.core.spaceio import SavedSpace, read_space
+
+
+@dataclass(frozen=True, eq=False)
+class PermutationSpace:
+    """Schemes over labelled clusters, and which of them was used."""
+
+    schemes: SchemeSet
+    observed: int
+    cluster_ids: np.ndarray
+    note: str = ""  # how the space was made, when the result should say (a sampled simple space)
+
+    @property
+    def observed_arm(self) -> np.ndarray:
+        return self.schemes.matrix(np.array([self.observed]))[0]
+
+    def __repr__(self) -> str:
+        return f"PermutationSpace(n_schemes={len(self.schemes)}, n_clusters={len(self.cluster_ids)})"
+
+
+def _find_scheme(schemes: SchemeSet, arm: np.ndarray) -> int:
+    arm = np.asarray(arm).astype(int).ravel()
+    if len(arm) != schemes.n_clusters or not np.isin(arm, (0, 1)).all():
+        raise ValueError(f"observed: expected a 0/1 arm for each of the {schemes.n_clusters} clusters")
+    key = SchemeSet.from_matrix(arm[None, :]).keys()[0]
+    hits = np.flatnonzero(schemes.keys() == key)
+    if not len(hits):
+        raise ValueError("observed: the allocation that was used is not in the randomization space")
+    return int(hits[0])
+
+
+def resolve_space(space: Any, *, cluster_ids: Sequence | None = None, observed: Any = None,
+                  data_clusters: np.ndarray | None = None) -> PermutationSpace:
+    """Turn what the user passed as the space into schemes, labelled clusters and the observed scheme.
+
+    ``space`` may be a path to a saved space (cvcrand's CSV or our JSON), a :class:`SavedSpace`, an
+    ``Allocation`` (its design's constrained space, with the drawn scheme observed), a design
+    (``ConstrainedDesign``, ``MatchedDesign``, ... with ``observed`` given), a :class:`SchemeSet` or a
+    0/1 matrix. cvcrand's CSV has no cluster labels: its columns are taken to be the data's clusters
+    in sorted order (as cptest does), unless ``cluster_ids`` says otherwise.
+    ``observed`` is a scheme index, a 0/1 arm per cluster, or a mapping cluster -> arm.
+    """
+    position = None
+    ids = None
+    if isinstance(space, (str, Path)):
+        space = read_space(space)
+    if isinstance(space, SavedSpace):
+        schemes, position, ids = space.schemes, space.chosen, space.cluster_ids
+    elif hasattr(space, "design") and hasattr(space, "space_position"):  # an Allocation
+        schemes, position, ids = space.design.space, space.space_position, space.design.cluster_ids
+    elif isinstance(space, SchemeSet):
+        schemes = space
+    elif hasattr(space, "permutation_matrix") and hasattr(space, "cluster_ids"):  # a design
+        design_space = getattr(space, "space", None)
+        schemes = design_space if isinstance(design_space, SchemeSet) else SchemeSet.from_matrix(space.permutation_matrix())
+        ids = np.asarray(space.cluster_ids)
+    elif isinstance(space, np.ndarray) or isinstance(space, list):
+        schemes = SchemeSet.from_matrix(np.asarray(space))
+    else:
+        raise ValueError(f"space: expected a saved space file, a design or allocation, or a 0/1 matrix; "
+                         f"got {type(space).__name__}")
+    if cluster_ids is not None:
+        ids = np.asarray(cluster_ids)
+    if ids is None:
+        if data_clusters is None:
+            raise ValueError("cluster_ids: the space has no cluster labels; pass cluster_ids")
+        ids = np.sort(pd.unique(data_clusters))
+        if len(ids) != schemes.n_clusters:
+            raise ValueError(f"space: it has {schemes.n_clusters} cluster columns but the data have "
+                             f"{len(ids)} clusters (the file has no cluster labels, so its columns are the "
+                             "data's clusters in sorted order: every cluster needs individuals)")
+    if len(pd.unique(ids)) != len(ids):
+        raise ValueError("cluster_ids: the space's cluster labels are not unique")
+    if len(ids) != schemes.n_clusters:
+        raise ValueError(f"cluster_ids: {len(ids)} labels for a space of {schemes.n_clusters} clusters")
+    if observed is not None:
+        if isinstance(observed, dict):
+            observed = _arm_from_mapping(observed, ids)
+        if np.ndim(observed) == 0:
+            position = int(observed)
+            if not 0 <= position < len(schemes):
+                raise ValueError(f"observed: scheme {position} is out of range (0..{len(schemes) - 1})")
+        else:
+            position = _find_scheme(schemes, observed)
+    if position is None:
+        raise ValueError("observed: say which scheme was used (the space does not mark one)")
+    if len(schemes) < 2:
+        raise ValueError("space: a permutation test needs at least 2 schemes")
+    counts = schemes.treated_counts()
+    if counts.min() == 0 or counts.max() == schemes.n_clusters:  # formula (5) needs both arms
+        raise ValueError("space: some schemes have no treated or no control cluster")
+    return PermutationSpace(schemes, int(position), ids)
+
+
+def _arm_from_mapping(observed: dict, ids: np.ndarray) -> np.ndarray:
+    """The arm of each cluster of ``ids`` from a mapping cluster -> arm (keys may be text or numbers)."""
+    lookup = {str(k): v for k, v in observed.items()}
+    missing = [k for k in ids if str(k) not in lookup]
+    if missing:
+        raise ValueError(f"observed: no arm given for cluster(s) {', '.join(map(str, missing[:10]))}")
+    return np.array([lookup[str(k)] for k in ids])
+
+
+def simple_space(cluster_ids: Sequence, n_treat: int, observed: Any, size: int = 50_000,
+                 seed: int | None = None) -> PermutationSpace:
+    """The unconstrained space: every scheme with ``n_treat`` treated if there are at most ``size``,
+    else ``size`` schemes: the observed one and ``size - 1`` drawn uniformly from ``seed`` (duplicates removed).
+
+    >>> len(simple_space(range(10), 5, [1, 1, 1, 1, 1, 0, 0, 0, 0, 0]).schemes)
+    252
+    """
+    ids = np.asarray(cluster_ids)
+    n = len(ids)
+    if math.comb(n, n_treat) <= size:
+        schemes = enumerate_schemes(n, n_treat)
+        return resolve_space(schemes, cluster_ids=ids, observed=observed)
+    if seed is None:  # fresh entropy, reported so that the p-value can be reproduced
+        seed = int(np.random.SeedSequence().entropy % 2**63)
+    sampled, _ = sample_schemes(n, n_treat, size, np.random.default_rng(seed))
+    sampled = sampled.take(np.arange(min(len(sampled), size - 1)))  # room for the observed one
+    arm = np.asarray(observed if not isinstance(observed, dict) else _arm_from_mapping(observed, ids))
+    # the observed scheme joins the sample: the Monte Carlo p-value is then (1 + hits) / (1 + draws), valid
+    schemes, _ = unique_schemes(SchemeSet(np.vstack([SchemeSet.from_matrix(arm[None, :]).packed, sampled.packed]), n))
+    space = resolve_space(schemes, cluster_ids=ids, observed=observed)
+    note = (f"simple space sampled: {len(schemes):,} of the {math.comb(n, n_treat):,} schemes "
+            f"(the observed one included; seed {seed})")
+    return PermutationSpace(space.schemes, space.observed, space.cluster_ids, note)
+
+
+def simple_from_observed(data: pd.DataFrame, cluster: str, observed: Any, cluster_ids: Sequence | None,
+                          size: int, seed: int | None) -> PermutationSpace:
+    """The unconstrained space around the observed arms (a mapping cluster -> arm, or arms with cluster_ids)."""
+    if observed is None or cluster_ids is None and not isinstance(observed, dict):
+        raise ValueError("space='simple': pass observed as a mapping cluster -> arm (or with cluster_ids)")
+    if isinstance(observed, dict):
+        ids = np.asarray(list(observed))
+        if isinstance(data, pd.DataFrame) and cluster in data.columns:  # every cluster of the data needs an arm
+            _arm_from_mapping(observed, pd.unique(data[cluster].dropna()))
+        arm = _arm_from_mapping(observed, ids)
+    else:
+        ids, arm = np.asarray(cluster_ids), np.asarray(observed)
+    if len(arm) != len(ids) or not np.isin(arm, (0, 1)).all():
+        raise ValueError(f"observed: expected a 0/1 arm for each of the {len(ids)} clusters")
+    if size < 2:
+        raise ValueError(f"simple_size: at least 2 schemes, got {size}")
+    return simple_space(ids, int(arm.sum()), arm.astype(int), size=size, seed=seed)
+
+
+def smallest_p_value(space: PermutationSpace) -> float:
+    """The smallest two-sided p-value the space allows: the observed scheme and its mirror image
+    (when the space holds it, it has the same |U|) always count."""
+    mirror = SchemeSet.from_matrix(1 - space.observed_arm[None, :]).keys()[0]
+    return (1 + int(np.any(space.schemes.keys() == mirror))) / len(space.schemes)
