@@ -264,3 +264,24 @@ def test_docstring_examples_of_the_split_modules(module):
 
     result = doctest.testmod(importlib.import_module(module), optionflags=doctest.NORMALIZE_WHITESPACE)
     assert result.attempted > 0 and result.failed == 0
+
+
+def test_point_estimate_is_the_glm_effect_with_equal_clusters_and_arms(outcomes):
+    """U(delta) = 0 is then the GLM's score equation for the treatment: the estimate is its coefficient."""
+    arm = read_space(dickinson_cvcrand_space_path()).chosen_scheme
+    z = pd.get_dummies(outcomes[ADJUST], columns=["location", "incomecat"], drop_first=True).astype(float)
+    z.insert(0, "treat", arm[outcomes["county"] - 1])
+    fit = sm.GLM(outcomes["outcome"], sm.add_constant(z), family=sm.families.Binomial()).fit(tol=1e-13)
+    r = permutation_test(outcomes, "outcome", "county", dickinson_cvcrand_space_path(), ADJUST,
+                         ["location", "incomecat"], "binomial", ci=True)
+    assert r.estimate == pytest.approx(fit.params["treat"], abs=1e-8)  # 0.42003795
+    assert (round(r.conf_int[0], 3), round(r.conf_int[1], 3)) == (0.018, 0.817)
+    rng = np.random.default_rng(6)
+    counts = outcomes.assign(n=rng.poisson(np.exp(0.3 * z["treat"] + 0.01 * outcomes["hispanic"])))
+    fit = sm.GLM(counts["n"], sm.add_constant(z[["treat", "hispanic"]]), family=sm.families.Poisson()).fit(tol=1e-13)
+    r = permutation_test(counts, "n", "county", dickinson_cvcrand_space_path(), "hispanic", family="poisson", ci=True)
+    assert r.estimate == pytest.approx(fit.params["treat"], abs=1e-8)
+    # a cluster-level outcome equal on average in the two arms: the estimate is exactly 0, not a run-away
+    same = outcomes.assign(n=outcomes["inciis"] // 10)
+    r = permutation_test(same, "n", "county", dickinson_cvcrand_space_path(), family="poisson", ci=True)
+    assert r.estimate == 0.0 and r.conf_int[0] < 0 < r.conf_int[1]

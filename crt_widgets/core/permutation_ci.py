@@ -121,7 +121,10 @@ def point_estimate(inv: Inverter, scale: float) -> float:
     """The delta at which the observed U is zero (U decreases with delta); infinite if there is none."""
     if inv.prep.family == "gaussian":
         return float(inv._u0[inv.space.observed] / inv._uw[inv.space.observed])
-    direction = +1 if inv.observed(0.0) > 0 else -1
+    at_zero = inv.observed(0.0)
+    if abs(at_zero) <= 1e-9 * abs(inv.observed(scale) - at_zero):  # zero up to rounding: no effect
+        return 0.0
+    direction = +1 if at_zero > 0 else -1
     try:
         a, b = _bracket(inv.observed, 0.0, scale, direction, cap=_cap(inv))
     except ValueError:  # e.g. no events in one arm: the estimate is at infinity
