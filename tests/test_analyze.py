@@ -105,3 +105,18 @@ def test_data_without_space_or_columns(capsys, outcomes_csv, tmp_path):
     assert main(["analyze", "--data", str(missing), "--space", str(dickinson_cvcrand_space_path()),
                  "--outcome", "outcome", "--cluster", "county", "--family", "binomial"]) == 0
     assert "note: 7 row(s) with missing values were dropped" in capsys.readouterr().out
+
+
+def test_json_with_an_unbounded_interval_is_strict_json(capsys, tmp_path):
+    """Four clusters: no 95% interval is possible; the limits print as "-inf"/"inf", not bare Infinity."""
+    rng = np.random.default_rng(1)
+    path = tmp_path / "tiny.csv"
+    import pandas as pd
+
+    pd.DataFrame({"y": rng.normal(size=40), "cl": np.repeat(np.arange(4), 10),
+                  "arm": np.repeat([1, 0, 1, 0], 10)}).to_csv(path, index=False)
+    assert main(["analyze", "--data", str(path), "--space", "simple", "--treatment", "arm", "--outcome", "y",
+                 "--cluster", "cl", "--ci", "--json"]) == 0
+    out = capsys.readouterr().out
+    doc = json.loads(out, parse_constant=lambda c: pytest.fail(f"non-standard JSON constant {c}"))
+    assert doc["conf_int"] == ["-inf", "inf"] and "too small" in doc["notes"][0]

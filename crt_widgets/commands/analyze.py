@@ -51,6 +51,19 @@ def _observed_arms(args, data: pd.DataFrame, cluster: str) -> dict:
     return dict(zip(arms[cluster], arms[args.treatment].astype(int)))
 
 
+def _json_ready(value):
+    """Plain JSON: numpy scalars as Python numbers, infinite limits as "inf"/"-inf", NaN as null."""
+    if isinstance(value, dict):
+        return {str(k): _json_ready(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json_ready(v) for v in value]
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and not np.isfinite(value):
+        return None if np.isnan(value) else ("inf" if value > 0 else "-inf")
+    return value
+
+
 def run(args: argparse.Namespace) -> int:
     from crt_widgets.core.modelbased import analyze_trial
     from crt_widgets.core.permutation import permutation_test
@@ -90,15 +103,10 @@ def run(args: argparse.Namespace) -> int:
     else:
         result_p = result.p_value
     if args.json:
-        doc = {"statistic": result.statistic, "p_value": result_p, "p_values": result.p_values,
-               "alternative": args.alternative, "family": result.family, "n_schemes": result.n_schemes,
-               "n_clusters": result.n_clusters, "n_individuals": result.n_individuals, "n_dropped": result.n_dropped,
-               "FinalScheme": {str(k): int(v) for k, v in zip(result.cluster_ids, result.observed_scheme)},
-               "statement": result.statement, "notes": result.notes}
+        doc = result.to_dict() | {"p_value": result_p, "alternative": args.alternative}
         if table is not None:
-            doc["estimate"], doc["conf_int"], doc["conf_level"] = result.estimate, list(result.conf_int), result.conf_level
             doc["estimates"] = json.loads(table.reset_index().to_json(orient="records"))
-        print(json.dumps(doc, indent=2, default=lambda v: v.item() if isinstance(v, np.generic) else str(v)))
+        print(json.dumps(_json_ready(doc), indent=2, allow_nan=False))
         return 0
     print(result.statement)
     if args.alternative != "two-sided":

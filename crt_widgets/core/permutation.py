@@ -89,6 +89,17 @@ class PermutationResult:
                      f"{self.conf_int[1]:.4g}) on the {_SCALE[self.family]} scale")
         return text + "."
 
+    def to_dict(self) -> dict[str, Any]:
+        """The result as plain Python values (JSON-ready); the distribution is left out (``n_schemes`` long)."""
+        doc = {"statistic": self.statistic, "p_value": self.p_value, "p_values": dict(self.p_values),
+               "alternative": self.alternative, "family": self.family, "n_schemes": self.n_schemes,
+               "n_clusters": self.n_clusters, "n_individuals": self.n_individuals, "n_dropped": self.n_dropped,
+               "FinalScheme": {str(k): int(v) for k, v in zip(self.cluster_ids.tolist(), self.observed_scheme)},
+               "statement": self.statement, "notes": list(self.notes)}
+        if self.conf_int is not None:
+            doc.update(estimate=self.estimate, conf_int=list(self.conf_int), conf_level=self.conf_level)
+        return doc
+
     def __repr__(self) -> str:
         ci = "" if self.conf_int is None else f", estimate={self.estimate:.4g}, conf_int=({self.conf_int[0]:.4g}, {self.conf_int[1]:.4g})"
         return (f"PermutationResult(statistic={self.statistic:.4g}, p_value={self.p_value:.4g}, "
@@ -127,7 +138,8 @@ def permutation_test(
     covariates, categorical : adjustment covariates, and which are categorical.
     family : ``"gaussian"`` (continuous), ``"binomial"`` (binary 0/1) or ``"poisson"`` (counts).
     alternative : ``"two-sided"`` (default), ``"greater"`` or ``"less"``.
-    ci : also invert the test for the effect estimate and its (1 - alpha) interval.
+    ci : also invert the (two-sided) test for the effect estimate and its (1 - alpha) interval, on
+        the link scale (mean difference, log odds ratio, log rate ratio).
     cluster_ids : labels of the space's columns, when the space has none (a SchemeSet or matrix, or
         cvcrand's CSV; without them the CSV's columns are the data's clusters in sorted order).
     observed : the scheme that was used, when the space does not mark it: a scheme index, a 0/1 arm
