@@ -286,3 +286,12 @@ def test_too_small_to_randomize_is_a_message():
     assert "Fix the inputs" in dash.draw.result.value
     dash.draw.button.click()  # nothing to draw: no exception, nothing recorded
     assert dash.state.allocation is None and dash.state.history == []
+
+
+def test_cutoff_slider_records_three_significant_digits(dickinson):
+    dash = DesignDashboard(example="dickinson", offline=False)
+    dash.cutoff.quantile.value = 10 ** -1.30103  # where the log slider puts a typed 0.05
+    assert dash.state.cutoff == 0.05
+    assert dash.state.kept == len(_core(dickinson, cutoff=0.05).space_index)
+    dash.cutoff.quantile.value = 10 ** -0.5229  # 0.3 on the slider's grid
+    assert dash.state.cutoff == 0.3 and dash.state.design.parameters()["cutoff"] == 0.3

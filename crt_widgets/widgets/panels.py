@@ -222,7 +222,7 @@ class WeightPanel:
         self.sliders, self.stratify = {}, {}
         for name in self.state.covariates:
             s = w.FloatSlider(value=float(self.state.weights.get(name, 1.0)), min=0, max=5, step=0.1,
-                              description=name, continuous_update=False, readout_format=".1f",
+                              description=name, continuous_update=True, readout_format=".1f",
                               style={"description_width": "170px"}, layout=w.Layout(width="380px"))
             s.observe(self._on_weight, names="value")
             self.sliders[name] = s
@@ -249,19 +249,29 @@ class WeightPanel:
         self.state.stratify = [name for name, box in self.stratify.items() if box.value]
 
 
+def significant(value: float, digits: int = 3) -> float:
+    """``value`` rounded to ``digits`` significant digits (how people write a cutoff quantile).
+
+    >>> significant(10 ** -1.30103), significant(0.0437158)
+    (0.05, 0.0437)
+    """
+    return float(f"{value:.{digits}g}")
+
+
 class CutoffPanel:
     """The cutoff quantile q (log scale, 0.001 to 1) or keep the best N; the live count and warnings."""
 
     def __init__(self, state: DesignState) -> None:
         self.state = state
-        self.quantile = w.FloatLogSlider(value=state.cutoff, base=10, min=-3, max=0, step=0.05,
-                                         description="cutoff q", readout_format=".3f", continuous_update=False,
+        # a fine step on the log scale, and q kept to 3 significant digits: a typed 0.05 is recorded as 0.05
+        self.quantile = w.FloatLogSlider(value=state.cutoff, base=10, min=-3, max=0, step=0.0001,
+                                         description="cutoff q", readout_format=".3f", continuous_update=True,
                                          layout=w.Layout(width="460px"))
         self.mode = w.ToggleButtons(options=[("quantile", False), ("best N", True)], value=state.use_n_best)
         self.n_best = w.BoundedIntText(value=state.n_best, min=2, max=10**9, description="N", layout=w.Layout(width="200px"))
         self.count = w.HTML()
         self.warnings = w.HTML()
-        w.link((self.quantile, "value"), (state, "cutoff"))
+        w.link((self.quantile, "value"), (state, "cutoff"), transform=(significant, lambda q: q))
         w.link((self.mode, "value"), (state, "use_n_best"))
         w.link((self.n_best, "value"), (state, "n_best"))
         state.observe(self._show, names=["design", "error", "warnings"])
