@@ -295,3 +295,30 @@ def test_cutoff_slider_records_three_significant_digits(dickinson):
     assert dash.state.kept == len(_core(dickinson, cutoff=0.05).space_index)
     dash.cutoff.quantile.value = 10 ** -0.5229  # 0.3 on the slider's grid
     assert dash.state.cutoff == 0.3 and dash.state.design.parameters()["cutoff"] == 0.3
+
+
+def test_enumerating_an_astronomical_space_is_refused_with_a_message():
+    dash = DesignDashboard(example="edlead", offline=False)  # 80 EDs: about 1e23 schemes
+    dash.arms.sampling.value = "enumerate"
+    assert dash.state.design is None and "more than the 20,000,000" in dash.state.error
+    assert html.escape("choose 'sample'") in dash.cutoff.warnings.value
+    dash.arms.sampling.value = "sample"
+    dash.arms.size.value = 30_000_000
+    assert "at most 20,000,000" in dash.state.error
+    dash.arms.size.value = 50_000
+    assert dash.state.error == "" and dash.state.kept == 5000
+
+
+@pytest.mark.parametrize("field,value,match", [
+    ("seed", -3, "seed: must be a whole number of at least 0"),
+    ("size", 0, "size: must be a whole number of at least 2"),
+    ("n_treat", 0, "n_treat: must be between 1 and 15"),
+])
+def test_bad_settings_are_messages_and_recover(field, value, match):
+    dash = DesignDashboard(example="dickinson", offline=False)
+    dash.arms.sampling.value = "sample"  # so that the sample size matters
+    kept = dash.state.kept
+    setattr(getattr(dash.arms, field), "value", value)
+    assert dash.state.design is None and match in dash.state.error and match in dash.data.message.value
+    setattr(getattr(dash.arms, field), "value", {"seed": 12345, "size": 50_000, "n_treat": 8}[field])
+    assert dash.state.error == "" and dash.state.kept == kept

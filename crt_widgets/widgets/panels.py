@@ -302,7 +302,7 @@ class ArmPanel:
         self.metric = w.ToggleButtons(options=["l2", "l1"], value=state.metric, description="metric")
         self.sampling = w.Dropdown(options=[("enumerate if small", "auto"), ("enumerate all", "enumerate"),
                                             ("sample", "sample")], value=state.sampling, description="schemes")
-        self.size = w.BoundedIntText(value=state.size, min=2, max=50_000_000, step=10_000, description="sample size")
+        self.size = w.IntText(value=state.size, step=10_000, description="sample size")  # limits: a message
         self.seed = w.IntText(value=state.seed, description="seed")
         self.status = w.HTML()
         for widget, name in ((self.n_treat, "n_treat"), (self.n_arms, "n_arms"), (self.metric, "metric"),

@@ -31,6 +31,8 @@ from crt_widgets.core.design import ConstrainedDesign
 STRUCTURAL = ("data", "cluster_id", "covariates", "categorical", "stratify", "n_treat", "n_arms", "size",
               "sampling", "seed")
 SCORING = ("weights", "metric", "cutoff", "use_n_best", "n_best")
+# the most candidate schemes the dashboard builds (scores and packed schemes stay well under 1 GB)
+MAX_SCHEMES = 20_000_000
 
 
 def detect_categorical(data: pd.DataFrame, columns: list[str]) -> list[str]:
@@ -162,20 +164,38 @@ class DesignState(t.HasTraits):
         if self.n_arms != 2:
             self._run(self._multiarm, rebuild=True)
             return
-        self._run(lambda: ConstrainedDesign(
+        self._run(self._two_arm, rebuild=True)
+
+    def _check_seed(self) -> None:
+        if self.seed < 0:  # numpy's message ("expected non-negative integer") does not name the field
+            raise ValueError(f"seed: must be a whole number of at least 0, got {self.seed}")
+
+    def _two_arm(self) -> ConstrainedDesign:
+        self._check_seed()
+        design = ConstrainedDesign(
             self.data, self.covariates, int(self.n_treat), categorical=self.categorical,
             cluster_id=self.cluster_id or None, stratify=self.stratify, size=int(self.size),
             enumerate={"auto": None, "enumerate": True, "sample": False}[self.sampling],
-            seed=int(self.seed), **self._rule()), rebuild=True)
+            seed=int(self.seed), **self._rule())
+        # the engine would try to list them all and exhaust the memory: stop with a message instead
+        if design.enumerated and design.n_possible > MAX_SCHEMES:
+            raise ValueError(f"enumerate: there are {design.n_possible:,} possible schemes, more than the "
+                             f"{MAX_SCHEMES:,} the dashboard can hold; choose 'sample' (or 'enumerate if small')")
+        if not design.enumerated and int(self.size) > MAX_SCHEMES:
+            raise ValueError(f"sample size: at most {MAX_SCHEMES:,} schemes in the dashboard")
+        return design
 
     def _multiarm(self):
         from crt_widgets.core.multiarm import MultiArmDesign
 
+        self._check_seed()
         rule = self._rule()
         if "n_schemes" in rule:
             rule["n_best"] = rule.pop("n_schemes")
         if len(self.stratify) > 1:
             raise ValueError("stratify: a multi-arm design balances the arms within one stratification column")
+        if int(self.size) > MAX_SCHEMES:
+            raise ValueError(f"sample size: at most {MAX_SCHEMES:,} schemes in the dashboard")
         return MultiArmDesign(self.data, self.covariates, int(self.n_arms), categorical=self.categorical,
                               cluster_id=self.cluster_id or None, strata=self.stratify[0] if self.stratify else None,
                               size=int(self.size), seed=int(self.seed), **rule)
