@@ -105,7 +105,10 @@ def test_draw_offers_downloads_equal_to_the_api(dash, dickinson):
     dash.cutoff.quantile.value = 0.2
     assert dash.state.allocation is None and "Earlier draws" not in dash.draw.earlier.value
     dash.draw.button.click()
-    assert "Earlier draws (1)" in dash.draw.earlier.value
+    dash.draw.button.click()  # the same inputs and seed: the same allocation, recorded once
+    assert "Earlier draws (1)" in dash.draw.earlier.value and len(dash.state.history) == 2
+    earlier = dict(re.findall(r'download="([^"]+)" href="data:[^;]+;base64,([^"]+)"', dash.draw.earlier.value))
+    assert base64.b64decode(earlier["allocation_seed12345.csv"]).decode() == csv  # the first draw, still there
     dash.cutoff.quantile.value = 0.1
 
 

@@ -399,7 +399,8 @@ class DrawPanel:
     def __init__(self, state: DesignState) -> None:
         from crt_widgets.widgets.downloads import download_links
 
-        self._links = download_links
+        self._make_links = download_links
+        self._links_made: dict[int, str] = {}  # the report's charts take a moment: build each draw's files once
         self.state = state
         self.button = w.Button(description="Draw allocation", button_style="primary", icon="random")
         self.result = w.HTML()
@@ -430,6 +431,12 @@ class DrawPanel:
             self.downloads.value = self._links(a)
         except Exception as exc:  # the allocation is shown above; say why the files are missing
             self.downloads.value = message_html(f"Could not prepare the downloads: {exc}")
+
+    def _links(self, allocation) -> str:
+        key = id(allocation)  # history keeps every allocation alive, so ids are not reused
+        if key not in self._links_made:
+            self._links_made[key] = self._make_links(allocation)
+        return self._links_made[key]
 
     def _show_history(self, change=None) -> None:
         # nothing drawn is lost: earlier draws stay downloadable after the inputs change

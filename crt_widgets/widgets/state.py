@@ -250,7 +250,7 @@ class DesignState(t.HasTraits):
     def draw(self):
         """Draw the final allocation with the seed (the same as the preview: the draw is reproducible);
         an :class:`Allocation` for two arms, a ``MultiArmAllocation`` for more."""
-        if self.design is not None:
+        if self.design is not None and self.allocation is None:  # drawing again would repeat the same draw
             self.allocation = self.design.draw()
             self.history = [*self.history, self.allocation]
         return self.allocation
