@@ -64,7 +64,9 @@ def test_cutoff_metric_and_best_n(dash, dickinson):
     assert dash.state.kept == len(_core(dickinson, cutoff=0.05).space_index)
     dash.arms.metric.value = "l1"
     assert dash.state.kept == len(_core(dickinson, cutoff=0.05, metric="l1").space_index)
+    assert dash.cutoff.n_best.disabled and not dash.cutoff.quantile.disabled
     dash.cutoff.mode.value = True
+    assert dash.cutoff.quantile.disabled and not dash.cutoff.n_best.disabled
     dash.cutoff.n_best.value = 30
     assert dash.state.kept == 30
     assert any("permutation test" in m for m in dash.state.warnings)  # 30 < 40 schemes

@@ -41,11 +41,9 @@ class DesignDashboard:
         self.cutoff = CutoffPanel(self.state)
         self.outputs = OutputPanel(self.state)
         self.draw = DrawPanel(self.state)
-        settings = w.Accordion(children=[self.covariates.widget, self.arms.widget])
-        settings.set_title(0, "Covariates")
-        settings.set_title(1, "Arms, schemes and seed")
-        settings.selected_index = 0
-        left = w.VBox([settings, self.weights.widget, w.HTML("<b>Cutoff</b>"), self.cutoff.widget, self.draw.widget],
+        # two accordions, both open: each folds away on its own (one accordion would show one at a time)
+        sections = [_section(self.covariates.widget, "Covariates"), _section(self.arms.widget, "Arms, schemes and seed")]
+        left = w.VBox([*sections, self.weights.widget, w.HTML("<b>Cutoff</b>"), self.cutoff.widget, self.draw.widget],
                       layout=w.Layout(width="480px", min_width="480px"))
         right = w.VBox([self.outputs.widget], layout=w.Layout(flex="1 1 auto", overflow="auto"))
         self.widget = w.VBox([w.HTML(TITLE), self.data.widget, w.HBox([left, right])])
@@ -56,3 +54,10 @@ class DesignDashboard:
 
     def _repr_mimebundle_(self, **kwargs):
         return self.widget._repr_mimebundle_(**kwargs)
+
+
+def _section(widget: w.Widget, title: str) -> w.Accordion:
+    box = w.Accordion(children=[widget])
+    box.set_title(0, title)
+    box.selected_index = 0
+    return box

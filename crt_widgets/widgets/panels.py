@@ -275,8 +275,15 @@ class CutoffPanel:
         w.link((self.mode, "value"), (state, "use_n_best"))
         w.link((self.n_best, "value"), (state, "n_best"))
         state.observe(self._show, names=["design", "error", "warnings"])
+        state.observe(self._mode, names="use_n_best")
         self.widget = w.VBox([self.mode, self.quantile, self.n_best, self.count, self.warnings])
+        self._mode()
         self._show()
+
+    def _mode(self, change=None) -> None:
+        # only the rule in force can be edited
+        self.quantile.disabled = self.state.use_n_best
+        self.n_best.disabled = not self.state.use_n_best
 
     def _show(self, change=None) -> None:
         s = self.state
