@@ -327,3 +327,17 @@ def test_bad_settings_are_messages_and_recover(field, value, match):
     assert dash.state.design is None and match in dash.state.error and match in dash.data.message.value
     setattr(getattr(dash.arms, field), "value", {"seed": 12345, "size": 50_000, "n_treat": 8}[field])
     assert dash.state.error == "" and dash.state.kept == kept
+
+
+def test_dashboard_command_moves_off_a_busy_port():
+    import socket
+
+    from crt_widgets.commands.dashboard import free_port, voila_command
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        taken = busy.getsockname()[1]
+        chosen = free_port("127.0.0.1", taken)
+        assert chosen is not None and chosen != taken
+    assert "--Voila.port_retries=0" in voila_command(__import__("pathlib").Path("x.ipynb"), chosen, "127.0.0.1")

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import socket
 import sys
 from pathlib import Path
 
@@ -25,8 +26,22 @@ SHARE = Path(__file__).parents[1] / "widgets" / "share"
 
 def voila_command(notebook: Path, port: int, ip: str) -> list[str]:
     """The Voila invocation (no browser, no code cells, offline template, listening on ``ip:port``)."""
+    # port_retries=0: Voila must listen where we said (it would otherwise move on silently)
     return [sys.executable, "-m", "voila", str(notebook), "--no-browser", f"--port={port}",
-            f"--Voila.ip={ip}", "--strip_sources=True", "--theme=light", "--template=crt-offline"]
+            "--Voila.port_retries=0", f"--Voila.ip={ip}", "--strip_sources=True", "--theme=light",
+            "--template=crt-offline"]
+
+
+def free_port(ip: str, port: int, tries: int = 20) -> int | None:
+    """``port`` if nothing listens there, else the next free one of ``tries`` (None if all are taken)."""
+    for candidate in range(port, port + tries):
+        with socket.socket(socket.AF_INET6 if ":" in ip else socket.AF_INET) as s:
+            try:
+                s.bind((ip, candidate))
+            except OSError:
+                continue
+            return candidate
+    return None
 
 
 def voila_environment() -> dict[str, str]:
@@ -42,8 +57,16 @@ def run(args: argparse.Namespace) -> int:
     notebook = args.notebook or PACKAGED_NOTEBOOK
     if not notebook.exists():
         raise FileNotFoundError(f"--notebook: no such file {notebook}")
-    print(f"crt-widgets dashboard: http://{args.ip}:{args.port}/  (Ctrl-C to stop)", flush=True)
+    port = free_port(args.ip, args.port)
+    if port is None:
+        print(f"crt-widgets dashboard: ports {args.port} to {args.port + 19} are all in use; "
+              "choose another with --port", file=sys.stderr)
+        return 2
+    if port != args.port:
+        print(f"crt-widgets dashboard: port {args.port} is in use, using {port}", flush=True)
+    host = f"[{args.ip}]" if ":" in args.ip else args.ip
+    print(f"crt-widgets dashboard: http://{host}:{port}/  (Ctrl-C to stop)", flush=True)
     # become Voila, so that signals (Ctrl-C, a test's terminate) reach the server itself
-    command = voila_command(notebook, args.port, args.ip)
+    command = voila_command(notebook, port, args.ip)
     os.execve(command[0], command, voila_environment())
     return 0  # pragma: no cover - execv does not return
