@@ -341,3 +341,35 @@ def test_dashboard_command_moves_off_a_busy_port():
         chosen = free_port("127.0.0.1", taken)
         assert chosen is not None and chosen != taken
     assert "--Voila.port_retries=0" in voila_command(__import__("pathlib").Path("x.ipynb"), chosen, "127.0.0.1")
+
+
+def test_records_folder_keeps_every_draw(tmp_path, dickinson):
+    dash = DesignDashboard(example="dickinson", offline=False, records_dir=str(tmp_path))
+    dash.draw.button.click()
+    folders = sorted(tmp_path.iterdir())
+    assert len(folders) == 1 and folders[0].name.endswith("_seed12345")
+    saved = pd.read_csv(folders[0] / "allocation_seed12345.csv")
+    np.testing.assert_array_equal(saved["arm"].to_numpy(), _core(dickinson).draw().arm)
+    assert {p.name for p in folders[0].iterdir()} == {"allocation_seed12345.csv", "constrained_space_seed12345.csv",
+                                                     "audit_seed12345.json", "randomization_report_seed12345.html"}
+    assert f"Saved a copy in {folders[0]}" in html.unescape(dash.draw.downloads.value)
+    dash.arms.seed.value = 7
+    dash.draw.button.click()
+    assert len(list(tmp_path.iterdir())) == 2
+    # a folder that cannot be written: the draw stands, downloadable, with a note
+    blocked = tmp_path / "file"
+    blocked.write_text("")
+    dash.state.records_dir = str(blocked)
+    dash.arms.seed.value = 8
+    dash.draw.button.click()
+    assert dash.state.allocation is not None and "Allocation (CSV)" in dash.draw.downloads.value
+    assert "Could not save a copy on disk" in dash.draw.downloads.value
+
+
+def test_dashboard_command_passes_the_records_folder(tmp_path):
+    from crt_widgets.commands.dashboard import voila_environment
+    from crt_widgets.widgets.dashboard import RECORDS_VARIABLE
+
+    assert voila_environment(tmp_path)[RECORDS_VARIABLE] == str(tmp_path.resolve())
+    assert RECORDS_VARIABLE not in voila_environment() or voila_environment()[RECORDS_VARIABLE] == \
+        __import__("os").environ[RECORDS_VARIABLE]

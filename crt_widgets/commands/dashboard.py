@@ -18,6 +18,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--port", type=int, default=8866)
     p.add_argument("--ip", default="127.0.0.1", help="address to listen on (default: this machine only)")
     p.add_argument("--notebook", type=Path, help="serve this notebook instead of the bundled dashboard")
+    p.add_argument("--records", type=Path, metavar="DIR",
+                   help="also write every drawn allocation's files (CSV, space, audit, report) into DIR")
 
 
 # our Voila template ("crt-offline": Voila's lab template without its CDN stylesheets) lives here
@@ -44,9 +46,14 @@ def free_port(ip: str, port: int, tries: int = 20) -> int | None:
     return None
 
 
-def voila_environment() -> dict[str, str]:
-    """The environment with our template directory on Jupyter's data path."""
+def voila_environment(records: Path | None = None) -> dict[str, str]:
+    """The environment with our template directory on Jupyter's data path (and the records folder,
+    which the dashboard's kernel reads)."""
     env = dict(os.environ)
+    if records is not None:
+        from crt_widgets.widgets.dashboard import RECORDS_VARIABLE
+
+        env[RECORDS_VARIABLE] = str(records.resolve())
     env["JUPYTER_PATH"] = os.pathsep.join(p for p in (str(SHARE), env.get("JUPYTER_PATH", "")) if p)
     return env
 
@@ -68,5 +75,8 @@ def run(args: argparse.Namespace) -> int:
     print(f"crt-widgets dashboard: http://{host}:{port}/  (Ctrl-C to stop)", flush=True)
     # become Voila, so that signals (Ctrl-C, a test's terminate) reach the server itself
     command = voila_command(notebook, port, args.ip)
-    os.execve(command[0], command, voila_environment())
+    if args.records is not None:
+        args.records.mkdir(parents=True, exist_ok=True)
+        print(f"crt-widgets dashboard: every drawn allocation is also saved in {args.records.resolve()}", flush=True)
+    os.execve(command[0], command, voila_environment(args.records))
     return 0  # pragma: no cover - execv does not return

@@ -6,11 +6,15 @@
 """
 from __future__ import annotations
 
+import os
+
 import ipywidgets as w
 
 from crt_widgets.widgets.panels import (EXAMPLES, ArmPanel, CovariatePanel, CutoffPanel, DataPanel, DrawPanel, OutputPanel,
                                         WeightPanel, load_example)
 from crt_widgets.widgets.state import DesignState
+
+RECORDS_VARIABLE = "CRT_WIDGETS_RECORDS"  # how the dashboard command tells the kernel where to keep records
 
 TITLE = ("<h2 style='margin:0'>crt-widgets: covariate-constrained randomization</h2>"
          "<p style='margin:0 0 8px'>Load your clusters (one row each) or an example; choose the covariates and "
@@ -26,14 +30,18 @@ class DesignDashboard:
     ----------
     example : a bundled example to start with (``"dickinson"``, ``"edlead"``, ``"callcenter"``) or None.
     offline : render charts with the JavaScript bundled in Altair (no network), as clinics' networks need.
+    records_dir : a folder where every drawn allocation's files are also written (default: the
+        ``CRT_WIDGETS_RECORDS`` environment variable, set by ``crt-widgets dashboard --records``; none if unset).
     """
 
-    def __init__(self, example: str | None = "dickinson", offline: bool = True) -> None:
+    def __init__(self, example: str | None = "dickinson", offline: bool = True,
+                 records_dir: str | None = None) -> None:
         if offline:
             import altair as alt
 
             alt.JupyterChart.enable_offline()
-        self.state = DesignState()
+        self.state = DesignState(records_dir=records_dir if records_dir is not None
+                                 else os.environ.get(RECORDS_VARIABLE, ""))
         self.data = DataPanel(self.state)
         self.covariates = CovariatePanel(self.state)
         self.weights = WeightPanel(self.state)

@@ -6,9 +6,12 @@ True
 from __future__ import annotations
 
 import base64
+import datetime as dt
 import html
 import io
 import json
+import re
+from pathlib import Path
 
 from crt_widgets.core.design import Allocation
 from crt_widgets.core.spaceio import write_cvcrand_csv
@@ -67,6 +70,21 @@ def allocation_files(allocation) -> dict[str, tuple[str, str, str]]:
                                    "Audit record (JSON)"),
         f"randomization_report_seed{seed}.html": (allocation_report(allocation), "text/html", "Report (HTML)"),
     }
+
+
+def save_allocation_files(allocation, directory: str | Path) -> Path:
+    """Write the files of :func:`allocation_files` into a new folder of ``directory`` named by the
+    allocation's time and seed (a record kept even if the browser tab is closed); returns that folder."""
+    stamp = str(getattr(allocation, "created", "") or dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"))
+    folder = Path(directory) / f"{re.sub(r'[^0-9A-Za-z]+', '', stamp)[:15]}_seed{allocation.seed}"
+    suffix, target = 1, folder
+    while target.exists():  # two draws in the same second: keep both
+        suffix += 1
+        target = folder.with_name(f"{folder.name}_{suffix}")
+    target.mkdir(parents=True)
+    for name, (content, _mime, _label) in allocation_files(allocation).items():
+        (target / name).write_text(content, encoding="utf-8")
+    return target
 
 
 def download_links(allocation: Allocation) -> str:

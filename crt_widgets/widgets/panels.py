@@ -434,8 +434,11 @@ class DrawPanel:
         self.result.value = (f'<div class="crt-drawn" style="white-space:normal"><b>Allocation drawn</b> '
                              f"(seed {a.seed}, score {a.score:.3f}). {html.escape(what)}</div>"
                              f"<div style='max-height:260px;overflow:auto;display:inline-block'>{table}</div>")
+        saved = self.state.saved_to
+        note = ("" if not saved else message_html(f"Could not save a copy on disk ({saved})", "warning")
+                if saved.startswith("not saved") else message_html(f"Saved a copy in {saved}", "info"))
         try:
-            self.downloads.value = self._links(a)
+            self.downloads.value = self._links(a) + note
         except Exception as exc:  # the allocation is shown above; say why the files are missing
             self.downloads.value = message_html(f"Could not prepare the downloads: {exc}")
 

@@ -95,6 +95,8 @@ class DesignState(t.HasTraits):
     warnings = t.List(t.Unicode())
     busy = t.Bool(False)
     last_update_ms = t.Float(0.0)
+    records_dir = t.Unicode("")                # if set, every drawn allocation's files are also written here
+    saved_to = t.Unicode("")                   # the folder of the last draw's files (or why they could not be)
 
     def __init__(self, **kwargs) -> None:
         super().__init__(**kwargs)
@@ -251,9 +253,21 @@ class DesignState(t.HasTraits):
         """Draw the final allocation with the seed (the same as the preview: the draw is reproducible);
         an :class:`Allocation` for two arms, a ``MultiArmAllocation`` for more."""
         if self.design is not None and self.allocation is None:  # drawing again would repeat the same draw
-            self.allocation = self.design.draw()
-            self.history = [*self.history, self.allocation]
+            allocation = self.design.draw()
+            self.saved_to = self._record(allocation)
+            self.allocation = allocation
+            self.history = [*self.history, allocation]
         return self.allocation
+
+    def _record(self, allocation) -> str:
+        if not self.records_dir:
+            return ""
+        from crt_widgets.widgets.downloads import save_allocation_files
+
+        try:
+            return str(save_allocation_files(allocation, self.records_dir))
+        except Exception as exc:  # the draw stands and stays downloadable; say why there is no copy on disk
+            return f"not saved: {exc}"
 
     def few_levels(self) -> list[str]:
         """Numeric covariates with few distinct values that are not declared categorical."""

@@ -11,6 +11,7 @@ import urllib.request
 import pytest
 from support import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS
 
+
 def free_port() -> int:
     """A free TCP port on localhost."""
     with socket.socket() as s:
@@ -19,10 +20,16 @@ def free_port() -> int:
 
 
 @pytest.fixture(scope="session")
-def voila_url():
+def records(tmp_path_factory):
+    """The folder the served dashboard saves every drawn allocation in (``--records``)."""
+    return tmp_path_factory.mktemp("records")
+
+
+@pytest.fixture(scope="session")
+def voila_url(records):
     port = free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "crt_widgets", "dashboard", "--port", str(port)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen([sys.executable, "-m", "crt_widgets", "dashboard", "--port", str(port),
+                             "--records", str(records)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}/"
     try:
         deadline = time.time() + 90

@@ -30,7 +30,7 @@ def _kept(page) -> str:
     return page.locator(".crt-kept").first.inner_text()
 
 
-def test_dashboard_end_to_end(page, voila_url, tmp_path):
+def test_dashboard_end_to_end(page, voila_url, records, tmp_path):
     requests: list[str] = []
     page.on("request", lambda r: requests.append(r.url))
     page.goto(voila_url, timeout=120_000)
@@ -68,6 +68,9 @@ def test_dashboard_end_to_end(page, voila_url, tmp_path):
     downloaded = pd.read_csv(path)
     np.testing.assert_array_equal(downloaded["arm"].to_numpy(), core.draw().arm)
     assert downloaded["county"].tolist() == list(range(1, 17))
+    # the kernel also kept a copy on disk, identical to the download
+    saved = sorted(records.glob("*/allocation_seed12345.csv"))
+    assert len(saved) == 1 and saved[0].read_text() == path.read_text()
     with page.expect_download() as info:
         page.get_by_text("Report (HTML)").click()
     report = tmp_path / "report.html"
