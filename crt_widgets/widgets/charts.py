@@ -138,6 +138,12 @@ def coincidence_heatmap(same_fraction: np.ndarray, cluster_ids: np.ndarray, low:
 def heatmap_spec(same_fraction: np.ndarray, cluster_ids: np.ndarray, low: float = 0.25, high: float = 0.75) -> dict:
     """The Vega-Lite dict of :func:`coincidence_heatmap`, built without re-validating the schema."""
     ids, frame = _pairs(same_fraction, cluster_ids)
-    spec = _heatmap_chart(alt.NamedData("pairs"), ids, low, high).to_dict(validate=False)
+    spec = copy.deepcopy(_heatmap_template(tuple(ids), low, high))
     spec["datasets"] = {"pairs": _records(frame)}
     return spec
+
+
+@lru_cache(maxsize=4)
+def _heatmap_template(ids: tuple[str, ...], low: float, high: float) -> dict:
+    # the same clusters between slider moves: build the Altair chart once per data set
+    return _heatmap_chart(alt.NamedData("pairs"), list(ids), low, high).to_dict(validate=False)
