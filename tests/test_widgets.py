@@ -238,6 +238,15 @@ def test_multi_arm_designs_in_the_dashboard():
     links = dict(re.findall(r'download="([^"]+)" href="data:[^;]+;base64,([^"]+)"', dash.draw.downloads.value))
     space = base64.b64decode(links["constrained_space_seed12345.csv"]).decode().splitlines()
     assert space[0].startswith("scheme,chosen,score,") and len(space) == state.kept + 1
+    # a weight change re-scores the same candidates: equal to a fresh core design with the new weights
+    candidates = state.design.candidates
+    dash.weights.sliders["volume"].value = 3.0
+    assert state.design.candidates is candidates
+    fresh = MultiArmDesign(eds, state.covariates, 8, categorical=state.categorical, cluster_id=state.cluster_id,
+                           strata="health_system", size=state.size, seed=state.seed,
+                           weights=[state.weights[c] for c in state.covariates], cutoff=0.1)
+    np.testing.assert_allclose(state.design.scores, fresh.scores)
+    assert state.kept == len(fresh.space_index) and state.preview.score == fresh.draw().score
     dash.weights.stratify["location"].value = True  # two stratification columns: a message, not a traceback
     assert "one stratification column" in state.error
 

@@ -222,7 +222,7 @@ class WeightPanel:
         self.sliders, self.stratify = {}, {}
         for name in self.state.covariates:
             s = w.FloatSlider(value=float(self.state.weights.get(name, 1.0)), min=0, max=5, step=0.1,
-                              description=name, continuous_update=True, readout_format=".1f",
+                              description=name, tooltip=name, continuous_update=True, readout_format=".1f",
                               style={"description_width": "170px"}, layout=w.Layout(width="380px"))
             s.observe(self._on_weight, names="value")
             self.sliders[name] = s

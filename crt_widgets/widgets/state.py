@@ -19,6 +19,7 @@ from __future__ import annotations
 import re
 import time
 import warnings
+from functools import cached_property
 
 import numpy as np
 import pandas as pd
@@ -31,6 +32,8 @@ from crt_widgets.core.design import ConstrainedDesign
 STRUCTURAL = ("data", "cluster_id", "covariates", "categorical", "stratify", "n_treat", "n_arms", "size",
               "sampling", "seed")
 SCORING = ("weights", "metric", "cutoff", "use_n_best", "n_best")
+# where MultiArmDesign caches its candidates (a cached_property), reused when only the scoring changes
+CANDIDATES_CACHE = "_candidates"
 # the most candidate schemes the dashboard builds (scores and packed schemes stay well under 1 GB)
 MAX_SCHEMES = 20_000_000
 
@@ -202,12 +205,28 @@ class DesignState(t.HasTraits):
                               cluster_id=self.cluster_id or None, strata=self.stratify[0] if self.stratify else None,
                               size=int(self.size), seed=int(self.seed), **rule)
 
+    def _multiarm_rescored(self):
+        """A multi-arm design with the current weights, metric and cutoff over the candidates already drawn.
+
+        The multi-arm engine has no ``rescore`` yet; its candidates depend only on the data, arms, strata,
+        size and seed (none of which changed), so they are handed over instead of drawn again. If the
+        engine's cache is not where this expects it, the candidates are simply drawn again (same seed,
+        same candidates)."""
+        design = self._multiarm()
+        cached = getattr(self.design, "__dict__", {}).get(CANDIDATES_CACHE)
+        if cached is not None and isinstance(getattr(type(design), CANDIDATES_CACHE, None), cached_property):
+            design.__dict__[CANDIDATES_CACHE] = cached
+        return design
+
     def rescore(self) -> None:
         """Re-score the existing candidates with the current weights, metric and cutoff."""
-        if self.design is None or self.n_arms != 2:  # multi-arm candidates regenerate from the same seed
+        if self.design is None:
             self.rebuild()
             return
         self.allocation = None
+        if self.n_arms != 2:
+            self._run(self._multiarm_rescored)
+            return
         self._run(lambda: self.design.rescore(**self._rule()))
 
     def _run(self, make, rebuild: bool = False) -> None:
