@@ -382,3 +382,12 @@ def test_dashboard_command_passes_the_records_folder(tmp_path):
     assert voila_environment(tmp_path)[RECORDS_VARIABLE] == str(tmp_path.resolve())
     assert RECORDS_VARIABLE not in voila_environment() or voila_environment()[RECORDS_VARIABLE] == \
         __import__("os").environ[RECORDS_VARIABLE]
+
+
+def test_an_uploaded_file_opens_the_covariates_tab(dickinson):
+    dash = DesignDashboard(example="dickinson", offline=False)
+    assert dash.tabs.selected_index == 0  # an example: straight to weights and cutoff
+    dash.data._on_upload({"new": ({"name": "mine.csv", "content": dickinson.to_csv(index=False).encode()},)})
+    assert dash.tabs.selected_index == 1 and "mine.csv" in dash.data.preview.value
+    dash.data.example.value = "callcenter"
+    assert dash.tabs.selected_index == 0

@@ -65,14 +65,14 @@ def _histogram_layers(bins, marks, zoom, zoom_marks) -> alt.HConcatChart:
                                               color=alt.ColorDatum("kept"))
     rest = base.mark_bar(binSpacing=0).encode(y="total:Q", y2="kept:Q",
                                               color=alt.ColorDatum("not kept"))
-    full = alt.layer(kept, rest, _rules(marks), title=HISTOGRAM_TITLE).properties(width=430, height=220)
+    full = alt.layer(kept, rest, _rules(marks), title=HISTOGRAM_TITLE).properties(width=360, height=220)
     zoomed = alt.Chart(zoom).mark_bar(binSpacing=0).encode(
         x=alt.X("left:Q", title="balance score", scale=alt.Scale(zero=False)), x2="right:Q",
         y=alt.Y("count:Q", title="kept schemes", axis=COUNT_AXIS), y2=alt.datum(0), color=alt.ColorDatum("kept"),
         tooltip=[alt.Tooltip("left:Q", format=".3f", title="from"), alt.Tooltip("right:Q", format=".3f", title="to"),
                  alt.Tooltip("count:Q", title="schemes")])
-    close = alt.layer(zoomed, _rules(zoom_marks), title=ZOOM_TITLE).properties(width=240, height=220)
-    return alt.hconcat(full, close, spacing=24)
+    close = alt.layer(zoomed, _rules(zoom_marks), title=ZOOM_TITLE).properties(width=200, height=220)
+    return alt.hconcat(full, close, spacing=16)
 
 
 def _zoom_frame(zoom: pd.DataFrame | None) -> pd.DataFrame:

@@ -17,10 +17,11 @@ from crt_widgets.widgets.state import DesignState
 RECORDS_VARIABLE = "CRT_WIDGETS_RECORDS"  # how the dashboard command tells the kernel where to keep records
 
 TITLE = ("<h2 style='margin:0'>crt-widgets: covariate-constrained randomization</h2>"
-         "<p style='margin:0 0 8px'>Load your clusters (one row each) or an example; choose the covariates and "
-         "their weights; move the cutoff and watch the balance scores, the kept schemes, the baseline table and "
-         "validity update; then draw and download the allocation, the constrained space, the audit record and a "
-         "report for the trial master file.</p>")
+         "<p style='margin:0 0 6px'>Load your clusters (one row each) or an example, set the covariates and their "
+         "weights, move the cutoff and watch balance and validity; then draw, and download what the trial's records "
+         "need.</p>")
+# tabs of the left column, in this order
+TABS = ("Balance", "Covariates", "Arms & seed")
 
 
 class DesignDashboard:
@@ -49,23 +50,23 @@ class DesignDashboard:
         self.cutoff = CutoffPanel(self.state)
         self.outputs = OutputPanel(self.state)
         self.draw = DrawPanel(self.state)
-        # two accordions, both open: each folds away on its own (one accordion would show one at a time)
-        sections = [_section(self.covariates.widget, "Covariates"), _section(self.arms.widget, "Arms, schemes and seed")]
-        left = w.VBox([*sections, self.weights.widget, w.HTML("<b>Cutoff</b>"), self.cutoff.widget, self.draw.widget],
-                      layout=w.Layout(width="480px", min_width="480px"))
+        # tabs keep the controls used most (weights, cutoff) beside the histogram on a laptop screen
+        balance = w.VBox([self.weights.widget, w.HTML("<b>Cutoff</b>"), self.cutoff.widget])
+        self.tabs = w.Tab(children=[balance, self.covariates.widget, self.arms.widget])
+        for i, title in enumerate(TABS):
+            self.tabs.set_title(i, title)
+        left = w.VBox([self.tabs, self.draw.widget], layout=w.Layout(width="470px", min_width="470px"))
         right = w.VBox([self.outputs.widget], layout=w.Layout(flex="1 1 auto", overflow="auto"))
         self.widget = w.VBox([w.HTML(TITLE), self.data.widget, w.HBox([left, right])])
+        # the user's own file: choosing the cluster id and covariates comes first
+        self.state.observe(self._new_source, names="source")
         if example:
             label = next((k for k, v in EXAMPLES.items() if v == example), example)
             data, kwargs = load_example(example)
             self.state.load(data, label, **kwargs)
 
+    def _new_source(self, change) -> None:
+        self.tabs.selected_index = 0 if change["new"] in EXAMPLES else 1
+
     def _repr_mimebundle_(self, **kwargs):
         return self.widget._repr_mimebundle_(**kwargs)
-
-
-def _section(widget: w.Widget, title: str) -> w.Accordion:
-    box = w.Accordion(children=[widget])
-    box.set_title(0, title)
-    box.selected_index = 0
-    return box

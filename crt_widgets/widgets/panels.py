@@ -152,9 +152,12 @@ class DataPanel:
     def _show(self, change=None) -> None:
         s = self.state
         if s.data is not None:
-            self.preview.value = (f"<b>{html.escape(s.source or 'data')}</b>: {len(s.data)} clusters, "
-                                  f"{s.data.shape[1]} columns<div style='max-height:220px;overflow:auto'>"
-                                  + s.data.head(50).to_html(border=0, max_cols=12, index=False, classes="crt-preview") + "</div>")
+            # the table folds away: the controls and the histogram matter more on a small screen
+            self.preview.value = (f"<details><summary><b>{html.escape(s.source or 'data')}</b>: {len(s.data)} "
+                                  f"clusters, {s.data.shape[1]} columns (click to preview)</summary>"
+                                  "<div style='max-height:220px;overflow:auto'>"
+                                  + s.data.head(50).to_html(border=0, max_cols=12, index=False, classes="crt-preview")
+                                  + "</div></details>")
         self.message.value = message_html(s.error)
 
 
@@ -266,7 +269,7 @@ class CutoffPanel:
         # a fine step on the log scale, and q kept to 3 significant digits: a typed 0.05 is recorded as 0.05
         self.quantile = w.FloatLogSlider(value=state.cutoff, base=10, min=-3, max=0, step=0.0001,
                                          description="cutoff q", readout_format=".3f", continuous_update=True,
-                                         layout=w.Layout(width="460px"))
+                                         layout=w.Layout(width="420px"))
         self.mode = w.ToggleButtons(options=[("quantile", False), ("best N", True)], value=state.use_n_best)
         self.n_best = w.BoundedIntText(value=state.n_best, min=2, max=10**9, description="N", layout=w.Layout(width="200px"))
         self.count = w.HTML()
