@@ -28,6 +28,10 @@ def _core(dickinson, **rule):
 
 def test_initial_state_equals_the_core(dash, dickinson):
     core = _core(dickinson)
+    heat = dash.outputs.heatmap.spec
+    assert heat["encoding"]["color"]["scale"]["domain"] == [0, pytest.approx(core.validity.expected_fraction), 1]
+    cells = {(r["a"], r["b"]): r["fraction"] for r in heat["datasets"]["pairs"]}
+    assert cells[("1", "2")] == pytest.approx(core.validity.same_fraction[0, 1], abs=1e-4)
     assert dash.state.kept == len(core.space_index) == 1288
     np.testing.assert_allclose(dash.state.design.scores, core.scores)
     assert "1,288" in dash.cutoff.count.value
@@ -234,7 +238,16 @@ def test_multi_arm_designs_in_the_dashboard():
     assert dash.arms.n_treat.disabled
     dash.draw.button.click()
     np.testing.assert_array_equal(state.allocation.arm, core.draw().arm)
-    assert "Arm sizes" in dash.draw.result.value and "Could not" not in dash.draw.downloads.value
+    assert "Clusters per arm: arm 1: 10, arm 2: 10" in dash.draw.result.value
+    assert "Could not" not in dash.draw.downloads.value
+    # the messages and the heatmap's neutral colour come from the core's numbers
+    drawn = core.draw()
+    assert (f"Allocation {drawn.space_position + 1:,} of the {len(core.space_index):,} in the constrained space "
+            f"was selected (seed 12345); its balance score is {drawn.score:.3f}") in dash.outputs.messages.value
+    assert f"cutoff score {core.cutoff_score:.3f}" in dash.outputs.messages.value
+    heat = dash.outputs.heatmap.spec
+    assert heat["encoding"]["color"]["scale"]["domain"][1] == pytest.approx(core.validity.constrained.expected_fraction)
+    assert len(heat["datasets"]["pairs"]) == 80 * 79
     links = dict(re.findall(r'download="([^"]+)" href="data:[^;]+;base64,([^"]+)"', dash.draw.downloads.value))
     space = base64.b64decode(links["constrained_space_seed12345.csv"]).decode().splitlines()
     assert space[0].startswith("scheme,chosen,score,") and len(space) == state.kept + 1

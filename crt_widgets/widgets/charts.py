@@ -107,6 +107,22 @@ def flag_thresholds(design) -> tuple[float, float]:
     return getattr(design, "samearmlo", 0.25), getattr(design, "samearmhi", 0.75)
 
 
+def heatmap_reference(design) -> tuple[float, str]:
+    """The same-arm fraction of the unconstrained design (the heatmap's neutral colour) and a caption.
+
+    Two arms: the exact unconstrained fraction and Greene's flags; more arms: the mean unconstrained
+    fraction (a pair's departure from it is what the multi-arm engine reports).
+    """
+    validity = design.validity
+    if hasattr(validity, "unconstrained_fraction"):  # multi-arm
+        expected = validity.constrained.expected_fraction
+        return float(expected), f"Pairs in the same arm (unconstrained design: about {expected:.0%})"
+    low, high = flag_thresholds(design)
+    expected = validity.expected_fraction if validity.expected_fraction is not None else 0.5
+    return float(expected), (f"Pairs in the same arm (unconstrained: {expected:.0%}; "
+                             f"flag below {low:.0%} or above {high:.0%})")
+
+
 def _pairs(same_fraction: np.ndarray, cluster_ids: np.ndarray) -> tuple[list[str], pd.DataFrame]:
     ids = [str(c) for c in cluster_ids]
     i, j = np.meshgrid(np.arange(len(ids)), np.arange(len(ids)), indexing="ij")
@@ -116,34 +132,36 @@ def _pairs(same_fraction: np.ndarray, cluster_ids: np.ndarray) -> tuple[list[str
     return ids, frame
 
 
-def _heatmap_chart(source, ids: list[str], low: float, high: float) -> alt.Chart:
+def _heatmap_chart(source, ids: list[str], expected: float, caption: str) -> alt.Chart:
+    # diverging around the unconstrained rate: red = kept apart more than chance, blue = together more
     return alt.Chart(source).mark_rect().encode(
         # with many clusters Vega drops overlapping labels (every other one, and so on); tooltips name each cell
         x=alt.X("a:N", sort=ids, title="cluster", axis=alt.Axis(labelOverlap="parity", labelFontSize=9)),
         y=alt.Y("b:N", sort=ids, title="cluster", axis=alt.Axis(labelOverlap="parity", labelFontSize=9)),
         color=alt.Color("fraction:Q", title="same arm",
-                        scale=alt.Scale(domain=[0, 0.5, 1], range=["#b2182b", "#f7f7f7", "#2166ac"])),
+                        scale=alt.Scale(domain=[0, expected, 1], range=["#b2182b", "#f7f7f7", "#2166ac"])),
         tooltip=["a:N", "b:N", alt.Tooltip("fraction:Q", format=".3f")],
-    ).properties(width=300, height=300, title=f"Pairs in the same arm (flag below {low:.0%} or above {high:.0%})")
+    ).properties(width=300, height=300, title=caption)
 
 
-def coincidence_heatmap(same_fraction: np.ndarray, cluster_ids: np.ndarray, low: float = 0.25,
-                        high: float = 0.75) -> alt.Chart:
-    """How often each pair of clusters shares an arm in the constrained space."""
+def coincidence_heatmap(same_fraction: np.ndarray, cluster_ids: np.ndarray, expected: float = 0.5,
+                        caption: str = "Pairs in the same arm") -> alt.Chart:
+    """How often each pair of clusters shares an arm in the constrained space (white at ``expected``)."""
     ids, frame = _pairs(same_fraction, cluster_ids)
     # inline values: a trial of 80 clusters has 6,320 pairs, above Altair's default row limit for frames
-    return _heatmap_chart(alt.Data(values=_records(frame)), ids, low, high)
+    return _heatmap_chart(alt.Data(values=_records(frame)), ids, expected, caption)
 
 
-def heatmap_spec(same_fraction: np.ndarray, cluster_ids: np.ndarray, low: float = 0.25, high: float = 0.75) -> dict:
+def heatmap_spec(same_fraction: np.ndarray, cluster_ids: np.ndarray, expected: float = 0.5,
+                 caption: str = "Pairs in the same arm") -> dict:
     """The Vega-Lite dict of :func:`coincidence_heatmap`, built without re-validating the schema."""
     ids, frame = _pairs(same_fraction, cluster_ids)
-    spec = copy.deepcopy(_heatmap_template(tuple(ids), low, high))
+    spec = copy.deepcopy(_heatmap_template(tuple(ids), round(expected, 6), caption))
     spec["datasets"] = {"pairs": _records(frame)}
     return spec
 
 
 @lru_cache(maxsize=4)
-def _heatmap_template(ids: tuple[str, ...], low: float, high: float) -> dict:
+def _heatmap_template(ids: tuple[str, ...], expected: float, caption: str) -> dict:
     # the same clusters between slider moves: build the Altair chart once per data set
-    return _heatmap_chart(alt.NamedData("pairs"), list(ids), low, high).to_dict(validate=False)
+    return _heatmap_chart(alt.NamedData("pairs"), list(ids), expected, caption).to_dict(validate=False)

@@ -17,7 +17,8 @@ import ipywidgets as w
 import numpy as np
 import pandas as pd
 
-from crt_widgets.widgets.formatting import message_html, smd_table_html  # noqa: F401 (smd_table_html: public here too)
+from crt_widgets.widgets.formatting import (allocation_messages, message_html,  # noqa: F401 (public here too)
+                                           smd_table_html)
 from crt_widgets.widgets.state import DesignState
 
 EXAMPLES = {
@@ -350,12 +351,12 @@ class OutputPanel:
     def __init__(self, state: DesignState) -> None:
         import altair as alt
 
-        from crt_widgets.widgets.charts import flag_thresholds, heatmap_spec, histogram_spec
+        from crt_widgets.widgets.charts import heatmap_reference, heatmap_spec, histogram_spec
         from crt_widgets.widgets.state import histogram_data, zoom_data
 
         self._histogram_data, self._zoom_data = histogram_data, zoom_data
         self._histogram_spec, self._heatmap_spec = histogram_spec, heatmap_spec
-        self._flag_thresholds = flag_thresholds
+        self._heatmap_reference = heatmap_reference
         self.state = state
         self.histogram = alt.JupyterChart(alt.Chart(pd.DataFrame({"x": []})).mark_bar())
         self.heatmap = alt.JupyterChart(alt.Chart(pd.DataFrame({"x": []})).mark_rect())
@@ -395,11 +396,11 @@ class OutputPanel:
     def _render(self, d, a) -> None:
         self.histogram.spec = self._histogram_spec(self._histogram_data(d), d.cutoff_score, a.score,
                                                    self._zoom_data(d))
-        self.heatmap.spec = self._heatmap_spec(d.validity.same_fraction, d.cluster_ids, *self._flag_thresholds(d))
+        self.heatmap.spec = self._heatmap_spec(d.validity.same_fraction, d.cluster_ids, *self._heatmap_reference(d))
         self.baseline.value = smd_table_html(a.baseline_table)
         table = d.validity.table() if hasattr(d.validity, "table") else d.validity.constrained.table()
         self.validity.value = table.to_html(float_format=lambda v: f"{v:.3f}", border=0)
-        messages = getattr(a, "messages", None) or {"summary": repr(a)}
+        messages = allocation_messages(a)
         self.messages.value = "".join(f"<div>{html.escape(m)}</div>" for m in messages.values())
 
 
@@ -431,7 +432,7 @@ class DrawPanel:
         if hasattr(a, "treated_clusters"):
             what = "Treatment: " + ", ".join(map(str, a.treated_clusters))
         else:
-            what = "Arm sizes: " + ", ".join(f"{k} {v}" for k, v in a.arm_sizes().items())
+            what = "Clusters per arm: " + ", ".join(f"arm {k}: {v}" for k, v in a.arm_sizes().items())
         # one row per cluster, scrolling: a trial of 80 clusters must not widen the column
         table = a.allocation.to_html(border=0, index=False, classes="crt-allocation")
         self.result.value = (f'<div class="crt-drawn" style="white-space:normal"><b>Allocation drawn</b> '

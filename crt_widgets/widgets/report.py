@@ -15,8 +15,8 @@ import json
 
 import pandas as pd
 
-from crt_widgets.widgets.charts import coincidence_heatmap, flag_thresholds, score_histogram
-from crt_widgets.widgets.formatting import smd_table_html
+from crt_widgets.widgets.charts import coincidence_heatmap, heatmap_reference, score_histogram
+from crt_widgets.widgets.formatting import allocation_messages, smd_table_html
 
 METHOD = ("Covariate-constrained randomization (Raab and Butcher 2001; Li et al. 2016, 2017), as implemented "
           "by cvcrand (Yu et al. 2019): every candidate scheme was scored by the {metric} balance metric over the "
@@ -49,7 +49,7 @@ def allocation_report(allocation) -> str:
             f"schemes scoring at or below the {d.cutoff:g} quantile (cutoff score {d.cutoff_score:.4f})"
             if constraints is None else f"schemes satisfying the constraints {', '.join(constraints)}")
     hist = _svg(score_histogram(histogram_data(d), d.cutoff_score, allocation.score, zoom_data(d)))
-    heat = _svg(coincidence_heatmap(d.validity.same_fraction, d.cluster_ids, *flag_thresholds(d)))
+    heat = _svg(coincidence_heatmap(d.validity.same_fraction, d.cluster_ids, *heatmap_reference(d)))
     params = pd.DataFrame({"value": {k: json.dumps(v) if isinstance(v, (list, dict)) else str(v)
                                      for k, v in audit["parameters"].items()}})
     record = pd.DataFrame({"value": {"package": f"crt-widgets {audit['package_version']}", "created (UTC)": audit["created"],
@@ -57,8 +57,7 @@ def allocation_report(allocation) -> str:
                                      "candidate schemes": f"{audit['n_candidates']:,}",
                                      "constrained space": f"{audit['n_constrained']:,}",
                                      "chosen score": f"{audit['chosen_score']:.4f}"}})
-    messages = "".join(f"<li>{html.escape(m)}</li>" for m in (getattr(allocation, "messages", None)
-                                                               or {"summary": repr(allocation)}).values())
+    messages = "".join(f"<li>{html.escape(m)}</li>" for m in allocation_messages(allocation).values())
     warnings = "".join(f"<li>{html.escape(m)}</li>" for m in _diagnostics(d)) or "<li>none</li>"
     validity = d.validity.table() if hasattr(d.validity, "table") else d.validity.constrained.table()
     return f"""<!DOCTYPE html>

@@ -104,3 +104,55 @@ def test_dashboard_end_to_end(page, voila_url, records, tmp_path):
     page.wait_for_selector(".crt-error", timeout=30_000)
     assert "at least two columns" in page.locator(".crt-error").first.inner_text()
     page.screenshot(path=str(ARTIFACTS / "04_bad_upload.png"), full_page=True)
+
+
+def _set_text(page, label: str, value: str) -> None:
+    """Type into a labelled text box (IntText) and confirm with Enter, as a user does."""
+    box = page.locator(".widget-text", has=page.locator(".widget-label", has_text=re.compile(f"^{label}$")))
+    field = box.locator("input").first
+    field.click()
+    field.press("Control+A")
+    field.type(value)
+    field.press("Enter")
+
+
+def test_own_file_and_four_arms(page, voila_url, tmp_path):
+    from crt_widgets.core.multiarm import MultiArmDesign
+    from crt_widgets.widgets.panels import read_uploaded_csv
+    from crt_widgets.widgets.state import DesignState
+
+    page.goto(voila_url, timeout=120_000)
+    page.wait_for_selector(".crt-kept", timeout=120_000)
+    # a European spreadsheet export: semicolons and decimal commas
+    mine = tmp_path / "my_counties.csv"
+    mine.write_bytes(load_dickinson()[["county", "location", "inciis", "hispanic", "income"]]
+                     .to_csv(index=False, sep=";", decimal=",").encode())
+    expected = DesignState()
+    expected.load(read_uploaded_csv(mine.read_bytes(), mine.name), mine.name)
+    with page.expect_file_chooser() as chooser:
+        page.get_by_role("button", name=re.compile("Upload CSV")).click()
+    chooser.value.set_files(str(mine))
+    page.wait_for_function(f"() => document.body.innerText.includes('my_counties.csv')", timeout=30_000)
+    page.wait_for_function(f"() => document.querySelector('.crt-kept').innerText === '{expected.kept:,}'",
+                           timeout=30_000)
+    assert page.locator(".widget-tab .lm-TabBar-tab.lm-mod-current, .widget-tab .p-TabBar-tab.p-mod-current") \
+        .first.inner_text() == "Covariates"  # own data: choosing covariates comes first
+    page.screenshot(path=str(ARTIFACTS / "06_own_file.png"), full_page=True)
+
+    page.get_by_text("Arms & seed").click()
+    _set_text(page, "arms", "4")
+    data = read_uploaded_csv(mine.read_bytes(), mine.name)
+    core = MultiArmDesign(data, expected.covariates, 4, categorical=expected.categorical, cluster_id="county",
+                          size=expected.size, seed=expected.seed, cutoff=expected.cutoff,
+                          weights=[1.0] * len(expected.covariates))
+    page.wait_for_function(f"() => document.querySelector('.crt-kept').innerText === '{len(core.space_index):,}'",
+                           timeout=60_000)
+    page.get_by_role("button", name="Draw allocation").click()
+    page.wait_for_selector(".crt-drawn", timeout=30_000)
+    with page.expect_download() as info:
+        page.get_by_text("Allocation (CSV)").click()
+    path = tmp_path / "four_arms.csv"
+    info.value.save_as(path)
+    downloaded = pd.read_csv(path)
+    assert downloaded.iloc[:, 1].astype(str).tolist() == [str(v) for v in core.draw().allocation.iloc[:, 1]]
+    page.screenshot(path=str(ARTIFACTS / "07_four_arms.png"), full_page=True)
