@@ -404,3 +404,24 @@ def test_an_uploaded_file_opens_the_covariates_tab(dickinson):
     assert dash.tabs.selected_index == 1 and "mine.csv" in dash.data.preview.value
     dash.data.example.value = "callcenter"
     assert dash.tabs.selected_index == 0
+
+
+def test_covariate_picker_keeps_state_and_lists_in_step(dickinson):
+    dash = DesignDashboard(example="dickinson", offline=False)
+    dash.covariates.covariates.value = ()
+    assert "choose at least one covariate" in dash.state.error and "choose at least one" in dash.data.message.value
+    dash.covariates.covariates.value = ("inciis", "hispanic")
+    assert dash.state.kept == len(ConstrainedDesign(dickinson, ["inciis", "hispanic"], 8,
+                                                    cluster_id="county").space_index)
+    assert list(dash.weights.sliders) == ["inciis", "hispanic"]
+    dash.covariates.cluster_id.value = "inciis"  # a covariate becomes the id: no longer balanced on
+    assert dash.state.covariates == ["hispanic"] and list(dash.covariates.covariates.value) == ["hispanic"]
+    assert "duplicate cluster ids in 'inciis'" in dash.state.error
+    dash.covariates.cluster_id.value = "county"
+    dash.covariates.covariates.value = ("hispanic", "incomecat")
+    assert "incomecat" in dash.covariates.categorical.options
+    dash.covariates.categorical.value = ("incomecat",)
+    assert list(dash.weights.stratify) == ["incomecat"]  # a stratify toggle for the categorical one only
+    core = ConstrainedDesign(dickinson, ["hispanic", "incomecat"], 8, categorical=["incomecat"], cluster_id="county",
+                             seed=12345)
+    assert dash.state.error == "" and dash.state.kept == len(core.space_index)

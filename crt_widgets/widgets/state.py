@@ -138,9 +138,11 @@ class DesignState(t.HasTraits):
     def _on_structure(self, change) -> None:
         if self._loading:
             return
-        if change["name"] == "covariates":  # follow-up changes, then one rebuild
+        if change["name"] in ("covariates", "cluster_id"):  # follow-up changes, then one rebuild
             self._loading = True
             try:
+                # the column that names the clusters is not balanced on
+                self.covariates = [c for c in self.covariates if c != self.cluster_id]
                 self.weights = {c: self.weights.get(c, 1.0) for c in self.covariates}
                 self.categorical = [c for c in self.categorical if c in self.covariates]
                 self.stratify = [c for c in self.stratify if c in self.covariates]
