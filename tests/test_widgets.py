@@ -425,3 +425,16 @@ def test_covariate_picker_keeps_state_and_lists_in_step(dickinson):
     core = ConstrainedDesign(dickinson, ["hispanic", "incomecat"], 8, categorical=["incomecat"], cluster_id="county",
                              seed=12345)
     assert dash.state.error == "" and dash.state.kept == len(core.space_index)
+
+
+def test_large_trial_skips_the_pair_heatmap_but_not_the_numbers():
+    rng = np.random.default_rng(3)
+    sites = pd.DataFrame({"site": [f"S{i:03d}" for i in range(150)], "size": rng.normal(100, 20, 150).round(1),
+                          "rate": rng.uniform(0, 1, 150).round(3)})
+    dash = DesignDashboard(example=None, offline=False)
+    dash.state.load(sites, "150 sites", size=2000)
+    core = ConstrainedDesign(sites, ["size", "rate"], 75, cluster_id="site", size=2000, seed=12345)
+    assert dash.state.kept == len(core.space_index)
+    spec = dash.outputs.heatmap.spec
+    assert spec["mark"]["type"] == "text" and "150 clusters" in spec["data"]["values"][0]["t"]
+    assert "samefrac" in dash.outputs.validity.value and dash.outputs.problem.value == ""

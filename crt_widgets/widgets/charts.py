@@ -24,6 +24,8 @@ import numpy as np
 import pandas as pd
 
 HISTOGRAM_TITLE = "Balance scores of all candidate schemes"
+# above this many clusters the pair heatmap (n^2 cells) would flood the browser on every slider move
+HEATMAP_MAX_CLUSTERS = 120
 ZOOM_TITLE = "Zoom: the constrained space"
 # one colour scale for bars and rules, so there is one legend
 PARTS = ["kept", "not kept", "cutoff", "chosen scheme"]
@@ -165,3 +167,11 @@ def heatmap_spec(same_fraction: np.ndarray, cluster_ids: np.ndarray, expected: f
 def _heatmap_template(ids: tuple[str, ...], expected: float, caption: str) -> dict:
     # the same clusters between slider moves: build the Altair chart once per data set
     return _heatmap_chart(alt.NamedData("pairs"), list(ids), expected, caption).to_dict(validate=False)
+
+
+def too_many_for_heatmap(n_clusters: int) -> dict:
+    """A small Vega-Lite spec that says why there is no pair heatmap (the validity table still has the numbers)."""
+    text = (f"{n_clusters} clusters: the pair heatmap is drawn for at most {HEATMAP_MAX_CLUSTERS}; "
+            "the validity table above summarises every pair")
+    return alt.Chart(alt.Data(values=[{"t": text}])).mark_text(align="left", fontSize=12).encode(
+        text="t:N").properties(width=300, height=30).to_dict(validate=False)

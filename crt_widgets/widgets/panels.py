@@ -17,6 +17,7 @@ import ipywidgets as w
 import numpy as np
 import pandas as pd
 
+from crt_widgets.widgets.charts import HEATMAP_MAX_CLUSTERS, too_many_for_heatmap
 from crt_widgets.widgets.formatting import (allocation_messages, message_html,  # noqa: F401 (public here too)
                                            smd_table_html)
 from crt_widgets.widgets.state import DesignState
@@ -396,7 +397,10 @@ class OutputPanel:
     def _render(self, d, a) -> None:
         self.histogram.spec = self._histogram_spec(self._histogram_data(d), d.cutoff_score, a.score,
                                                    self._zoom_data(d))
-        self.heatmap.spec = self._heatmap_spec(d.validity.same_fraction, d.cluster_ids, *self._heatmap_reference(d))
+        if len(d.cluster_ids) > HEATMAP_MAX_CLUSTERS:
+            self.heatmap.spec = too_many_for_heatmap(len(d.cluster_ids))
+        else:
+            self.heatmap.spec = self._heatmap_spec(d.validity.same_fraction, d.cluster_ids, *self._heatmap_reference(d))
         self.baseline.value = smd_table_html(a.baseline_table)
         table = d.validity.table() if hasattr(d.validity, "table") else d.validity.constrained.table()
         self.validity.value = table.to_html(float_format=lambda v: f"{v:.3f}", border=0)

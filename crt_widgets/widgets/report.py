@@ -15,7 +15,8 @@ import json
 
 import pandas as pd
 
-from crt_widgets.widgets.charts import coincidence_heatmap, heatmap_reference, score_histogram
+from crt_widgets.widgets.charts import (HEATMAP_MAX_CLUSTERS, coincidence_heatmap, heatmap_reference,
+                                       score_histogram)
 from crt_widgets.widgets.formatting import allocation_messages, smd_table_html
 
 METHOD = ("Covariate-constrained randomization (Raab and Butcher 2001; Li et al. 2016, 2017), as implemented "
@@ -49,7 +50,9 @@ def allocation_report(allocation) -> str:
             f"schemes scoring at or below the {d.cutoff:g} quantile (cutoff score {d.cutoff_score:.4f})"
             if constraints is None else f"schemes satisfying the constraints {', '.join(constraints)}")
     hist = _svg(score_histogram(histogram_data(d), d.cutoff_score, allocation.score, zoom_data(d)))
-    heat = _svg(coincidence_heatmap(d.validity.same_fraction, d.cluster_ids, *heatmap_reference(d)))
+    # a static file can hold a big heatmap, but past a few hundred clusters it is unreadable and heavy
+    heat = ("" if len(d.cluster_ids) > 4 * HEATMAP_MAX_CLUSTERS else
+            _svg(coincidence_heatmap(d.validity.same_fraction, d.cluster_ids, *heatmap_reference(d))))
     params = pd.DataFrame({"value": {k: json.dumps(v) if isinstance(v, (list, dict)) else str(v)
                                      for k, v in audit["parameters"].items()}})
     record = pd.DataFrame({"value": {"package": f"crt-widgets {audit['package_version']}", "created (UTC)": audit["created"],
