@@ -2,8 +2,10 @@
 from __future__ import annotations
 
 import base64
+import datetime as dt
 import html
 import re
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -198,8 +200,10 @@ def test_example_dropdown_and_progress_indicator(dickinson):
 
 def test_upload_widget_path(dickinson):
     dash = DesignDashboard(example=None, offline=False)
-    dash.data._on_upload({"new": ({"name": "bad.csv", "content": b"x\n1\n"},)})
+    dash.data.upload.value = ({"name": "bad.csv", "type": "text/csv", "size": 4, "content": memoryview(b"x\n1\n"),
+                               "last_modified": dt.datetime(2026, 11, 23)},)  # as from the browser
     assert "at least two columns" in dash.data.message.value
+    assert dash.data.upload.value == ()  # the same file can be chosen again
     dash.data._on_upload({"new": ({"name": "ok.csv", "content": dickinson.to_csv(index=False).encode()},)})
     assert dash.state.cluster_id == "county" and dash.state.design is not None
     assert "ok.csv" in dash.data.preview.value
@@ -362,7 +366,7 @@ def test_dashboard_command_moves_off_a_busy_port():
         taken = busy.getsockname()[1]
         chosen = free_port("127.0.0.1", taken)
         assert chosen is not None and chosen != taken
-    assert "--Voila.port_retries=0" in voila_command(__import__("pathlib").Path("x.ipynb"), chosen, "127.0.0.1")
+    assert "--Voila.port_retries=0" in voila_command(Path("x.ipynb"), chosen, "127.0.0.1")
 
 
 def test_records_folder_keeps_every_draw(tmp_path, dickinson):
@@ -388,13 +392,13 @@ def test_records_folder_keeps_every_draw(tmp_path, dickinson):
     assert "Could not save a copy on disk" in dash.draw.downloads.value
 
 
-def test_dashboard_command_passes_the_records_folder(tmp_path):
+def test_dashboard_command_passes_the_records_folder(tmp_path, monkeypatch):
     from crt_widgets.commands.dashboard import voila_environment
     from crt_widgets.widgets.dashboard import RECORDS_VARIABLE
 
+    monkeypatch.delenv(RECORDS_VARIABLE, raising=False)
     assert voila_environment(tmp_path)[RECORDS_VARIABLE] == str(tmp_path.resolve())
-    assert RECORDS_VARIABLE not in voila_environment() or voila_environment()[RECORDS_VARIABLE] == \
-        __import__("os").environ[RECORDS_VARIABLE]
+    assert RECORDS_VARIABLE not in voila_environment()  # no --records: no folder
 
 
 def test_an_uploaded_file_opens_the_covariates_tab(dickinson):

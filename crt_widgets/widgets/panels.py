@@ -139,6 +139,7 @@ class DataPanel:
         f = files[0] if isinstance(files, (list, tuple)) else list(files.values())[0]
         name = f.get("name", "the file") if isinstance(f, dict) else getattr(f, "name", "the file")
         content = bytes(f["content"] if isinstance(f, dict) else f.content)
+        self.upload.value = ()  # ready for the next file, even the same one corrected or chosen again
         try:
             data = read_uploaded_csv(content, name)
         except ValueError as exc:
