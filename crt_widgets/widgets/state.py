@@ -44,8 +44,16 @@ def detect_categorical(data: pd.DataFrame, columns: list[str]) -> list[str]:
 
 
 def default_covariates(data: pd.DataFrame, cluster_id: str | None) -> list[str]:
-    """Every column but the cluster id, skipping constant ones."""
-    return [c for c in data.columns if c != cluster_id and data[c].nunique(dropna=True) > 1]
+    """Every column but the cluster id, skipping constant ones and text labels (a different value
+    for every cluster, such as names: one category per cluster balances nothing).
+
+    >>> default_covariates(pd.DataFrame({"id": [1, 2], "name": ["a", "b"], "size": [3, 4], "k": [1, 1]}), "id")
+    ['size']
+    """
+    def label(c) -> bool:
+        return not pd.api.types.is_numeric_dtype(data[c]) and data[c].nunique(dropna=True) == len(data)
+
+    return [c for c in data.columns if c != cluster_id and data[c].nunique(dropna=True) > 1 and not label(c)]
 
 
 # names that say "this column names the clusters": a whole word (site, county, ...) or an id/code suffix
@@ -71,7 +79,8 @@ def guess_cluster_id(data: pd.DataFrame) -> str:
 
 
 class DesignState(t.HasTraits):
-    """Inputs and results of the two-arm design dashboard."""
+    """Inputs and results of the design dashboard (two arms: :class:`ConstrainedDesign`; more:
+    ``MultiArmDesign``)."""
 
     data = t.Instance(pd.DataFrame, allow_none=True)
     source = t.Unicode("")
