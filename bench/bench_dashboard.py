@@ -31,6 +31,7 @@ data = pd.DataFrame(rng.normal(size=(30, 6)).round(3), columns=[f"x{i}" for i in
 data.insert(0, "site", range(1, 31))
 dashboard = DesignDashboard(example=None)
 dashboard.state.load(data, "30 simulated sites", cluster_id="site", n_treat=15, sampling="sample", size=1_000_000)
+dashboard.tabs.selected_index = 0  # the Balance tab: weights and cutoff
 dashboard.widget"""
 
 
@@ -123,6 +124,25 @@ def browser() -> list[tuple[str, float]]:
                         times.append(time.perf_counter() - t0)
                     rows.append((f"browser: {label} Enter -> histogram redrawn (median of {len(times)})",
                                  statistics.median(times), max(times)))
+                # dragging the cutoff handle: each mouse move to the redrawn histogram (updates while dragging)
+                handle = page.locator(".widget-slider", has=page.locator(".widget-label", has_text="cutoff q")) \
+                    .locator(".noUi-handle").first
+                box = handle.bounding_box()
+                x, y = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+                page.mouse.move(x, y)
+                page.mouse.down()
+                times = []
+                for step in range(1, 8):
+                    before = page.locator(".vega-embed svg").first.inner_html()
+                    t0 = time.perf_counter()
+                    page.mouse.move(x - 12 * step, y)
+                    page.wait_for_function(
+                        "(before) => document.querySelector('.vega-embed svg').innerHTML !== before",
+                        arg=before, timeout=30_000, polling="raf")
+                    times.append(time.perf_counter() - t0)
+                page.mouse.up()
+                rows.append((f"browser: cutoff handle dragged -> histogram redrawn (median of {len(times)})",
+                             statistics.median(times), max(times)))
                 b.close()
         finally:
             proc.terminate()
