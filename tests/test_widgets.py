@@ -101,7 +101,7 @@ def test_draw_offers_downloads_equal_to_the_api(dash, dickinson):
     np.testing.assert_array_equal(a.arm, _core(dickinson).draw().arm)
     links = dict(re.findall(r'download="([^"]+)" href="data:[^;]+;base64,([^"]+)"', dash.draw.downloads.value))
     assert set(links) == {"allocation_seed12345.csv", "constrained_space_seed12345.csv", "audit_seed12345.json",
-                          "randomization_report_seed12345.html"}
+                          "randomization_report_seed12345.html", "input_data_seed12345.csv"}
     csv = base64.b64decode(links["allocation_seed12345.csv"]).decode()
     assert csv.splitlines()[0] == "county,arm"
     assert [int(r.split(",")[1]) for r in csv.splitlines()[1:]] == a.arm.tolist()
@@ -377,7 +377,8 @@ def test_records_folder_keeps_every_draw(tmp_path, dickinson):
     saved = pd.read_csv(folders[0] / "allocation_seed12345.csv")
     np.testing.assert_array_equal(saved["arm"].to_numpy(), _core(dickinson).draw().arm)
     assert {p.name for p in folders[0].iterdir()} == {"allocation_seed12345.csv", "constrained_space_seed12345.csv",
-                                                     "audit_seed12345.json", "randomization_report_seed12345.html"}
+                                                     "audit_seed12345.json", "randomization_report_seed12345.html",
+                                                     "input_data_seed12345.csv"}
     assert f"Saved a copy in {folders[0]}" in html.unescape(dash.draw.downloads.value)
     dash.arms.seed.value = 7
     dash.draw.button.click()
@@ -442,3 +443,40 @@ def test_large_trial_skips_the_pair_heatmap_but_not_the_numbers():
     spec = dash.outputs.heatmap.spec
     assert spec["mark"]["type"] == "text" and "150 clusters" in spec["data"]["values"][0]["t"]
     assert "samefrac" in dash.outputs.validity.value and dash.outputs.problem.value == ""
+
+
+def _files(links_html: str) -> dict[str, bytes]:
+    return {name: base64.b64decode(b64) for name, b64 in
+            re.findall(r'download="([^"]+)" href="data:[^;]+;base64,([^"]+)"', links_html)}
+
+
+@pytest.mark.parametrize("example,settings", [
+    ("dickinson", {"cutoff": 0.05, "weights": {"inciis": 2.5}, "stratify": ["location"]}),
+    ("edlead", {"n_arms": 8, "stratify": ["health_system"], "cutoff": 0.2}),
+])
+def test_report_code_reproduces_the_draw_from_the_input_file(example, settings, tmp_path, monkeypatch):
+    import hashlib
+    import json
+
+    from crt_widgets.widgets.report import reproduce_code
+
+    dash = DesignDashboard(example=example, offline=False)
+    for key, value in settings.items():
+        setattr(dash.state, key, {**dash.state.weights, **value} if key == "weights" else value)
+    assert dash.state.error == ""
+    dash.draw.button.click()
+    files = _files(dash.draw.downloads.value)
+    seed = dash.state.seed
+    data = files[f"input_data_seed{seed}.csv"]
+    audit = json.loads(files[f"audit_seed{seed}.json"])
+    assert hashlib.sha256(data).hexdigest() == audit["data_sha256"]
+    (tmp_path / f"input_data_seed{seed}.csv").write_bytes(data)
+    monkeypatch.chdir(tmp_path)
+    code = reproduce_code(dash.state.allocation)
+    assert html.escape(code) in files[f"randomization_report_seed{seed}.html"].decode()
+    namespace: dict = {}
+    exec(code.replace("print(allocation.allocation)", ""), namespace)
+    rerun = namespace["allocation"]
+    assert rerun.score == dash.state.allocation.score
+    pd.testing.assert_frame_equal(rerun.allocation, dash.state.allocation.allocation)
+    assert rerun.allocation.to_csv(index=False).encode() == files[f"allocation_seed{seed}.csv"]

@@ -50,7 +50,7 @@ def allocation_audit(allocation) -> dict:
 def allocation_files(allocation) -> dict[str, tuple[str, str, str]]:
     """filename -> (content, mime, label) for everything the trial's records need."""
     from crt_widgets.core.spaceio import _jsonable
-    from crt_widgets.widgets.report import allocation_report
+    from crt_widgets.widgets.report import allocation_report, input_data_name
 
     d = allocation.design
     if isinstance(allocation, Allocation):
@@ -69,6 +69,8 @@ def allocation_files(allocation) -> dict[str, tuple[str, str, str]]:
         f"audit_seed{seed}.json": (json.dumps(_jsonable(allocation_audit(allocation)), indent=2), "application/json",
                                    "Audit record (JSON)"),
         f"randomization_report_seed{seed}.html": (allocation_report(allocation), "text/html", "Report (HTML)"),
+        # the data exactly as the design used them: re-running the report's code on this file reproduces the draw
+        input_data_name(allocation): (d.data.to_csv(index=False), "text/csv", "Input data (CSV)"),
     }
 
 

@@ -36,6 +36,51 @@ def _table(frame: pd.DataFrame, digits: int = 3) -> str:
     return frame.to_html(float_format=lambda v: f"{v:.{digits}f}", border=0, classes="t")
 
 
+def input_data_name(allocation) -> str:
+    """File name of the input data as offered for download beside the allocation."""
+    return f"input_data_seed{allocation.seed}.csv"
+
+
+def reproduce_code(allocation) -> str:
+    """Python that re-creates the allocation from the input data file with the package's API.
+
+    The input file is the design's data written as CSV (its SHA-256 is the audit's ``data_sha256``).
+    """
+    d = allocation.design
+    p = d.parameters()
+    lines = ["import pandas as pd", ""]
+    if "n_treat" in p:  # two arms
+        lines += ["from crt_widgets import ConstrainedDesign", "",
+                  f"data = pd.read_csv({input_data_name(allocation)!r})",
+                  f"design = ConstrainedDesign(data, {p['covariates']!r}, {p['n_treat']!r},",
+                  f"    categorical={p['categorical']!r}, cluster_id={p['cluster_id']!r}, metric={p['metric']!r},",
+                  f"    weights={p['weights']!r}, cutoff={p['cutoff']!r}, n_schemes={p['n_schemes']!r},",
+                  f"    constraints={p['constraints']!r}, stratify={p['stratify']!r}, size={p['size']!r},",
+                  f"    enumerate={p['enumerated']!r}, seed={p['seed']!r},",
+                  f"    samearmhi={p['samearmhi']!r}, samearmlo={p['samearmlo']!r})"]
+    else:
+        factors = p.get("factors") or None
+        arms = f"factors={factors!r}" if factors else repr(p["arms"])
+        lines += ["from crt_widgets.core.multiarm import MultiArmDesign", "",
+                  f"data = pd.read_csv({input_data_name(allocation)!r})",
+                  f"design = MultiArmDesign(data, {p['covariates']!r}, {arms},",
+                  f"    categorical={p['categorical']!r}, cluster_id={p['cluster_id']!r}, strata={p['strata']!r},",
+                  f"    metric={p['metric']!r}, balance={p['balance']!r}, weights={_plain(p['weights'])!r},",
+                  f"    cutoff={p['cutoff']!r}, n_best={p['n_best']!r}, size={p['size']!r}, seed={p['seed']!r})"]
+    lines += [f"allocation = design.draw()  # seed {allocation.seed}",
+              "print(allocation.allocation)"]
+    return "\n".join(lines)
+
+
+def _plain(value):
+    """Lists and dicts of numpy numbers as plain Python (for code that reads well)."""
+    if isinstance(value, dict):
+        return {k: float(v) for k, v in value.items()}
+    if value is None:
+        return None
+    return [float(v) for v in value]
+
+
 def allocation_report(allocation) -> str:
     """A self-contained HTML document describing the design, the draw and its checks
     (a two-arm :class:`Allocation` or a multi-arm allocation)."""
@@ -73,9 +118,14 @@ table.t{{border-collapse:collapse;margin:.5em 0 1.5em}} .t td,.t th{{padding:2px
 <h2>Record</h2>{_table(record)}
 <h2>Parameters</h2>{_table(params)}
 <h2>Messages</h2><ul>{messages}</ul>
+<h2>Input data</h2><p>{len(d.data)} clusters; SHA-256 of the CSV below
+(downloaded as <code>{html.escape(input_data_name(allocation))}</code>): <code>{audit["data_sha256"]}</code></p>
+{_table(d.data.set_index(d.data.columns[0]), 6)}
 <h2>Allocation</h2>{_table(allocation.allocation.set_index(allocation.allocation.columns[0]))}
 <h2>Balance scores</h2>{hist}{_table(allocation.summary)}
 <h2>Baseline characteristics by arm</h2>{smd_table_html(allocation.baseline_table, 't')}
 <p><small>Standardized mean differences above 0.1 are shaded, above 0.2 in bold red.</small></p>
 <h2>Randomization validity</h2><p>How often each pair of clusters shares an arm across the constrained space (Greene 2017).</p>{_table(validity)}<h3>Warnings</h3><ul>{warnings}</ul>{heat}
+<h2>Reproduce</h2><p>With the input data file and crt-widgets {html.escape(str(audit["package_version"]))}:</p>
+<pre style="background:#f6f8fa;padding:10px;overflow:auto">{html.escape(reproduce_code(allocation))}</pre>
 </body></html>"""
