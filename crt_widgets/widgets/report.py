@@ -120,7 +120,7 @@ table.t{{border-collapse:collapse;margin:.5em 0 1.5em}} .t td,.t th{{padding:2px
 <h2>Messages</h2><ul>{messages}</ul>
 <h2>Input data</h2><p>{len(d.data)} clusters; SHA-256 of the CSV below
 (downloaded as <code>{html.escape(input_data_name(allocation))}</code>): <code>{audit["data_sha256"]}</code></p>
-{_table(d.data.set_index(d.data.columns[0]), 6)}
+<div style="overflow-x:auto;font-size:85%">{d.data.to_html(index=False, border=0, classes="t")}</div>
 <h2>Allocation</h2>{_table(allocation.allocation.set_index(allocation.allocation.columns[0]))}
 <h2>Balance scores</h2>{hist}{_table(allocation.summary)}
 <h2>Baseline characteristics by arm</h2>{smd_table_html(allocation.baseline_table, 't')}
