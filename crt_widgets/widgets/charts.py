@@ -114,6 +114,11 @@ def heatmap_reference(design) -> tuple[float, str]:
 
     Two arms: the exact unconstrained fraction and Greene's flags; more arms: the mean unconstrained
     fraction (a pair's departure from it is what the multi-arm engine reports).
+
+    >>> from crt_widgets import ConstrainedDesign
+    >>> from crt_widgets.datasets import load_dickinson
+    >>> heatmap_reference(ConstrainedDesign(load_dickinson(), ["inciis"], 8, cluster_id="county"))[1]
+    'Pairs in the same arm (unconstrained: 47%; flag below 25% or above 75%)'
     """
     validity = design.validity
     if hasattr(validity, "unconstrained_fraction"):  # multi-arm
@@ -170,7 +175,11 @@ def _heatmap_template(ids: tuple[str, ...], expected: float, caption: str) -> di
 
 
 def too_many_for_heatmap(n_clusters: int) -> dict:
-    """A small Vega-Lite spec that says why there is no pair heatmap (the validity table still has the numbers)."""
+    """A small Vega-Lite spec that says why there is no pair heatmap (the validity table still has the numbers).
+
+    >>> too_many_for_heatmap(150)["mark"]["type"]
+    'text'
+    """
     text = (f"{n_clusters} clusters: the pair heatmap is drawn for at most {HEATMAP_MAX_CLUSTERS}; "
             "the validity table above summarises every pair")
     return alt.Chart(alt.Data(values=[{"t": text}])).mark_text(align="left", fontSize=12).encode(

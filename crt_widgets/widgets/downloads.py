@@ -48,7 +48,14 @@ def allocation_audit(allocation) -> dict:
 
 
 def allocation_files(allocation) -> dict[str, tuple[str, str, str]]:
-    """filename -> (content, mime, label) for everything the trial's records need."""
+    """filename -> (content, mime, label) for everything the trial's records need.
+
+    >>> from crt_widgets import ConstrainedDesign
+    >>> from crt_widgets.datasets import load_dickinson
+    >>> a = ConstrainedDesign(load_dickinson(), ["inciis"], 8, cluster_id="county", seed=3).draw()
+    >>> [label for _, _, label in allocation_files(a).values()][:3]
+    ['Allocation (CSV)', 'Constrained space (cvcrand CSV)', 'Audit record (JSON)']
+    """
     from crt_widgets.core.spaceio import _jsonable
     from crt_widgets.widgets.report import allocation_report, input_data_name
 
@@ -76,7 +83,15 @@ def allocation_files(allocation) -> dict[str, tuple[str, str, str]]:
 
 def save_allocation_files(allocation, directory: str | Path) -> Path:
     """Write the files of :func:`allocation_files` into a new folder of ``directory`` named by the
-    allocation's time and seed (a record kept even if the browser tab is closed); returns that folder."""
+    allocation's time and seed (a record kept even if the browser tab is closed); returns that folder.
+
+    >>> import tempfile
+    >>> from crt_widgets import ConstrainedDesign
+    >>> from crt_widgets.datasets import load_dickinson
+    >>> a = ConstrainedDesign(load_dickinson(), ["inciis"], 8, cluster_id="county", seed=3).draw()
+    >>> sorted(p.name for p in save_allocation_files(a, tempfile.mkdtemp()).iterdir())[0]
+    'allocation_seed3.csv'
+    """
     stamp = str(getattr(allocation, "created", "") or dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"))
     folder = Path(directory) / f"{re.sub(r'[^0-9A-Za-z]+', '', stamp)[:15]}_seed{allocation.seed}"
     suffix, target = 1, folder

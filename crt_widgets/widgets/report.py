@@ -45,6 +45,12 @@ def reproduce_code(allocation) -> str:
     """Python that re-creates the allocation from the input data file with the package's API.
 
     The input file is the design's data written as CSV (its SHA-256 is the audit's ``data_sha256``).
+
+    >>> from crt_widgets import ConstrainedDesign
+    >>> from crt_widgets.datasets import load_dickinson
+    >>> a = ConstrainedDesign(load_dickinson(), ["inciis"], 8, cluster_id="county", seed=3).draw()
+    >>> reproduce_code(a).splitlines()[4]
+    "data = pd.read_csv('input_data_seed3.csv')"
     """
     d = allocation.design
     p = d.parameters()

@@ -39,7 +39,11 @@ MAX_SCHEMES = 20_000_000
 
 
 def detect_categorical(data: pd.DataFrame, columns: list[str]) -> list[str]:
-    """Columns that look categorical: text, boolean or category dtype."""
+    """Columns that look categorical: text, boolean or category dtype.
+
+    >>> detect_categorical(pd.DataFrame({"size": [1.5, 2.0], "rural": ["yes", "no"]}), ["size", "rural"])
+    ['rural']
+    """
     return [c for c in columns if not pd.api.types.is_numeric_dtype(data[c]) or pd.api.types.is_bool_dtype(data[c])]
 
 
@@ -335,6 +339,12 @@ def histogram_data(design: ConstrainedDesign, bins: int = 60) -> pd.DataFrame:
 
 
 def zoom_data(design: ConstrainedDesign, bins: int = 30) -> pd.DataFrame:
-    """The constrained space's scores binned in numpy (the zoomed histogram beside the full one)."""
+    """The constrained space's scores binned in numpy (the zoomed histogram beside the full one).
+
+    >>> from crt_widgets.datasets import load_dickinson
+    >>> d = ConstrainedDesign(load_dickinson(), ["inciis", "hispanic"], 8, cluster_id="county")
+    >>> int(zoom_data(d)["count"].sum()) == len(d.space_index)
+    True
+    """
     counts, edges = np.histogram(design.space_scores, bins=bins)
     return pd.DataFrame({"left": edges[:-1], "right": edges[1:], "count": counts})
