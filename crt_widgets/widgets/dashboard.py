@@ -51,11 +51,12 @@ class DesignDashboard:
         self.outputs = OutputPanel(self.state)
         self.draw = DrawPanel(self.state)
         # tabs keep the controls used most (weights, cutoff) beside the histogram on a laptop screen
-        balance = w.VBox([self.weights.widget, w.HTML("<b>Cutoff</b>"), self.cutoff.widget])
+        balance = w.VBox([self.weights.widget, w.HTML("<b>Cutoff</b>"), self.cutoff.controls])
         self.tabs = w.Tab(children=[balance, self.covariates.widget, self.arms.widget])
         for i, title in enumerate(TABS):
             self.tabs.set_title(i, title)
-        left = w.VBox([self.tabs, self.draw.widget], layout=w.Layout(width="470px", min_width="470px"))
+        left = w.VBox([self.tabs, self.cutoff.status, self.draw.widget],
+                      layout=w.Layout(width="470px", min_width="470px"))
         right = w.VBox([self.outputs.widget], layout=w.Layout(flex="1 1 auto", overflow="auto"))
         self.widget = w.VBox([w.HTML(TITLE), self.data.widget, w.HBox([left, right])])
         # the user's own file: choosing the cluster id and covariates comes first

@@ -282,7 +282,10 @@ class CutoffPanel:
         w.link((self.n_best, "value"), (state, "n_best"))
         state.observe(self._show, names=["design", "error", "warnings"])
         state.observe(self._mode, names="use_n_best")
-        self.widget = w.VBox([self.mode, self.quantile, self.n_best, self.count, self.warnings])
+        # the dashboard shows the controls in a tab and the count and warnings below the tabs (always in view)
+        self.controls = w.VBox([self.mode, self.quantile, self.n_best])
+        self.status = w.VBox([self.count, self.warnings])
+        self.widget = w.VBox([self.controls, self.status])
         self._mode()
         self._show()
 
