@@ -15,11 +15,11 @@ HELP = "Serve the design dashboard with Voila on this machine (no code shown)."
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--port", type=int, default=8866)
+    p.add_argument("--port", type=int, default=8866, help="port (default 8866; the next free one if it is taken)")
     p.add_argument("--ip", default="127.0.0.1", help="address to listen on (default: this machine only)")
     p.add_argument("--notebook", type=Path, help="serve this notebook instead of the bundled dashboard")
     p.add_argument("--records", type=Path, metavar="DIR",
-                   help="also write every drawn allocation's files (CSV, space, audit, report) into DIR")
+                   help="also write every drawn allocation's files (CSV, space, audit, report, input data) into DIR")
 
 
 # our Voila template ("crt-offline": Voila's lab template without its CDN stylesheets) lives here
