@@ -26,7 +26,7 @@ import pandas as pd
 HISTOGRAM_TITLE = "Balance scores of all candidate schemes"
 # above this many clusters the pair heatmap (n^2 cells) would flood the browser on every slider move
 HEATMAP_MAX_CLUSTERS = 120
-ZOOM_TITLE = "Zoom: the constrained space"
+ZOOM_TITLE = "Zoom: constrained space"
 # one colour scale for bars and rules, so there is one legend
 PARTS = ["kept", "not kept", "cutoff", "chosen scheme"]
 COLOURS = ["#2b7bba", "#c9d6e3", "#d62728", "#ff9f1c"]
@@ -67,13 +67,13 @@ def _histogram_layers(bins, marks, zoom, zoom_marks) -> alt.HConcatChart:
                                               color=alt.ColorDatum("kept"))
     rest = base.mark_bar(binSpacing=0).encode(y="total:Q", y2="kept:Q",
                                               color=alt.ColorDatum("not kept"))
-    full = alt.layer(kept, rest, _rules(marks), title=HISTOGRAM_TITLE).properties(width=360, height=220)
+    full = alt.layer(kept, rest, _rules(marks), title=HISTOGRAM_TITLE).properties(width=330, height=220)
     zoomed = alt.Chart(zoom).mark_bar(binSpacing=0).encode(
         x=alt.X("left:Q", title="balance score", scale=alt.Scale(zero=False)), x2="right:Q",
         y=alt.Y("count:Q", title="kept schemes", axis=COUNT_AXIS), y2=alt.datum(0), color=alt.ColorDatum("kept"),
         tooltip=[alt.Tooltip("left:Q", format=".3f", title="from"), alt.Tooltip("right:Q", format=".3f", title="to"),
                  alt.Tooltip("count:Q", title="schemes")])
-    close = alt.layer(zoomed, _rules(zoom_marks), title=ZOOM_TITLE).properties(width=200, height=220)
+    close = alt.layer(zoomed, _rules(zoom_marks), title=ZOOM_TITLE).properties(width=170, height=220)
     return alt.hconcat(full, close, spacing=16)
 
 

@@ -1,0 +1,69 @@
+"""The dashboard notebook in JupyterLab itself: run its cell, the panels and the chart appear (offline)."""
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+from urllib.parse import urlparse
+
+import pytest
+from conftest import free_port
+from support import ARTIFACTS
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+NOTEBOOK = Path(__file__).parents[2] / "notebooks" / "design.ipynb"
+
+
+@pytest.fixture(scope="module")
+def lab_url(tmp_path_factory):
+    # a copy in a scratch folder: Lab's autosave must never write outputs into the repository's notebook
+    root = tmp_path_factory.mktemp("lab")
+    shutil.copy(NOTEBOOK, root / "design.ipynb")
+    port = free_port()
+    env = {**os.environ, "JUPYTER_CONFIG_DIR": str(root / ".config"),
+           "JUPYTER_RUNTIME_DIR": str(root / ".runtime"), "JUPYTERLAB_WORKSPACES_DIR": str(root / ".workspaces")}
+    proc = subprocess.Popen([sys.executable, "-m", "jupyter", "lab", "--no-browser", f"--port={port}",
+                             "--ServerApp.ip=127.0.0.1", "--IdentityProvider.token=", "--allow-root",
+                             f"--ServerApp.root_dir={root}"], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.time() + 90
+        while time.time() < deadline:
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{port}/api", timeout=2)
+                break
+            except OSError:
+                if proc.poll() is not None:
+                    pytest.fail("JupyterLab exited before serving")
+                time.sleep(0.5)
+        else:
+            pytest.fail("JupyterLab did not start within 90 s")
+        yield f"http://127.0.0.1:{port}/lab/tree/design.ipynb"
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+def test_notebook_runs_in_jupyterlab(page, lab_url):
+    requests: list[str] = []
+    page.on("request", lambda r: requests.append(r.url))
+    page.goto(lab_url, timeout=120_000)
+    page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=120_000)
+    # the kernel is up and idle before the cell runs (Lab may still be connecting on a busy machine)
+    page.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle']", timeout=120_000)
+    page.locator(".jp-Cell .jp-InputArea-editor").first.click()
+    page.keyboard.press("Shift+Enter")
+    page.wait_for_selector(".jp-OutputArea .crt-kept", timeout=120_000)
+    page.wait_for_selector(".jp-OutputArea .vega-embed svg", timeout=60_000)
+    assert page.locator(".jp-OutputArea .crt-kept").first.inner_text() == "1,288"
+    assert not page.locator(".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr']").count()
+    page.screenshot(path=str(ARTIFACTS / "08_jupyterlab.png"))
+    hosts = {urlparse(u).hostname for u in requests if u.startswith("http")}
+    assert hosts <= {"127.0.0.1", "localhost"}, sorted(hosts)
