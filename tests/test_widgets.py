@@ -480,3 +480,12 @@ def test_report_code_reproduces_the_draw_from_the_input_file(example, settings, 
     assert rerun.score == dash.state.allocation.score
     pd.testing.assert_frame_equal(rerun.allocation, dash.state.allocation.allocation)
     assert rerun.allocation.to_csv(index=False).encode() == files[f"allocation_seed{seed}.csv"]
+
+
+def test_best_n_larger_than_the_space_is_a_message():
+    dash = DesignDashboard(example="dickinson", offline=False)
+    dash.cutoff.mode.value = True
+    dash.cutoff.n_best.value = 20_000  # more than the 12,870 schemes
+    assert dash.state.design is None and "not smaller than the 12,870 candidate schemes" in dash.cutoff.warnings.value
+    dash.cutoff.n_best.value = 500
+    assert dash.state.error == "" and dash.state.kept == 500
