@@ -489,3 +489,15 @@ def test_best_n_larger_than_the_space_is_a_message():
     assert dash.state.design is None and "not smaller than the 12,870 candidate schemes" in dash.cutoff.warnings.value
     dash.cutoff.n_best.value = 500
     assert dash.state.error == "" and dash.state.kept == 500
+
+
+def test_weights_set_from_code_rescore_once(dickinson):
+    dash = DesignDashboard(example="dickinson", offline=False)
+    designs = []
+    dash.state.observe(lambda c: designs.append(c["new"]), names="design")
+    dash.state.weights = {**dash.state.weights, "inciis": 2.0, "hispanic": 3.0}
+    assert len(designs) == 1  # no intermediate design with half the new weights
+    assert dash.weights.sliders["inciis"].value == 2.0 and dash.weights.sliders["hispanic"].value == 3.0
+    np.testing.assert_allclose(dash.state.design.scores, _core(dickinson, weights=[1, 2, 1, 3, 1]).scores)
+    dash.state.stratify = ["location", "incomecat"]
+    assert len(designs) == 2 and dash.weights.stratify["incomecat"].value

@@ -218,6 +218,7 @@ class WeightPanel:
         self.sliders: dict[str, w.FloatSlider] = {}
         self.stratify: dict[str, w.Checkbox] = {}
         self.box = w.VBox()
+        self._syncing = False
         self.widget = w.VBox([w.HTML("<b>Weights</b> (0 switches a covariate off)"), self.box])
         state.observe(self._rebuild, names=["covariates", "categorical"])
         state.observe(self._sync, names=["weights", "stratify"])
@@ -243,16 +244,23 @@ class WeightPanel:
         self.box.children = rows
 
     def _sync(self, change=None) -> None:
-        for name, s in self.sliders.items():
-            s.value = float(self.state.weights.get(name, 1.0))
-        for name, box in self.stratify.items():
-            box.value = name in self.state.stratify
+        # showing the state's values must not write half-updated values back (one re-score per change)
+        self._syncing = True
+        try:
+            for name, s in self.sliders.items():
+                s.value = float(self.state.weights.get(name, 1.0))
+            for name, box in self.stratify.items():
+                box.value = name in self.state.stratify
+        finally:
+            self._syncing = False
 
     def _on_weight(self, change) -> None:
-        self.state.weights = {name: s.value for name, s in self.sliders.items()}
+        if not self._syncing:
+            self.state.weights = {name: s.value for name, s in self.sliders.items()}
 
     def _on_stratify(self, change) -> None:
-        self.state.stratify = [name for name, box in self.stratify.items() if box.value]
+        if not self._syncing:
+            self.state.stratify = [name for name, box in self.stratify.items() if box.value]
 
 
 def significant(value: float, digits: int = 3) -> float:
