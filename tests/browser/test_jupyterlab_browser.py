@@ -20,6 +20,7 @@ NOTEBOOK = Path(__file__).parents[2] / "notebooks" / "design.ipynb"
 
 @pytest.fixture(scope="module")
 def lab_url(tmp_path_factory):
+    pytest.importorskip("jupyterlab", reason="JupyterLab is not installed (not a dependency of the package)")
     # a copy in a scratch folder: Lab's autosave must never write outputs into the repository's notebook
     root = tmp_path_factory.mktemp("lab")
     shutil.copy(NOTEBOOK, root / "design.ipynb")
