@@ -59,9 +59,9 @@ def server(repeats: int = 7) -> list[tuple[str, float]]:
 
 
 def multiarm() -> list[tuple[str, float, float]]:
-    """Eight arms, 80 simulated EDs stratified by health system, 50,000 candidates. The multi-arm engine
-    has no re-score yet: the dashboard hands the drawn candidates over and the engine scores them and
-    recomputes validity from scratch (reported, no target)."""
+    """Eight arms, 80 simulated EDs stratified by health system, 50,000 candidates. A weight change
+    re-scores the drawn candidates (``MultiArmDesign.rescore``) and recomputes validity from scratch
+    (reported, no target)."""
     from crt_widgets.widgets import DesignDashboard
 
     dash = DesignDashboard(example="edlead", offline=False)

@@ -122,6 +122,16 @@ def test_bad_input_is_a_clear_error(dickinson, kwargs, match):
         ConstrainedDesign(dickinson, **args)
 
 
+def test_spaces_too_large_to_hold_are_refused_before_any_memory_is_used():
+    """80 clusters, 40 treated: C(80, 40) ~ 1.1e23 schemes; listing them would exhaust any machine."""
+    big = pd.DataFrame({"x": np.arange(80.0)})
+    with pytest.raises(ValueError, match=r"enumerate: there are 107,507,208,733,336,176,461,620 possible schemes"):
+        ConstrainedDesign(big, ["x"], 40, enumerate=True)
+    with pytest.raises(ValueError, match="size: at most 500,000,000"):
+        ConstrainedDesign(big, ["x"], 40, size=10**9)
+    assert len(ConstrainedDesign(big, ["x"], 40, size=1_000, seed=1).scores) == 1_000  # sampling still works
+
+
 def test_n_schemes_not_below_the_space_size_is_an_error(dickinson):
     d = ConstrainedDesign(dickinson, ["inciis"], 8, n_schemes=12870)
     with pytest.raises(ValueError, match="n_schemes"):

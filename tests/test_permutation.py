@@ -255,17 +255,6 @@ def test_irls_recovers_from_a_bad_start():
     np.testing.assert_allclose(good.coef, statsmodels_fit.params, atol=1e-8)
 
 
-@pytest.mark.parametrize("module", ["crt_widgets.core.permutation_space", "crt_widgets.core.permutation_data",
-                                    "crt_widgets.core.permutation_ci"])
-def test_docstring_examples_of_the_split_modules(module):
-    """tests/test_doctests.py lists the older modules; these run here."""
-    import doctest
-    import importlib
-
-    result = doctest.testmod(importlib.import_module(module), optionflags=doctest.NORMALIZE_WHITESPACE)
-    assert result.attempted > 0 and result.failed == 0
-
-
 def test_point_estimate_is_the_glm_effect_with_equal_clusters_and_arms(outcomes):
     """U(delta) = 0 is then the GLM's score equation for the treatment: the estimate is its coefficient."""
     arm = read_space(dickinson_cvcrand_space_path()).chosen_scheme

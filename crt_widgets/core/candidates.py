@@ -15,6 +15,13 @@ Balance scores follow cvcrand's scale: the sum over treated clusters of each sta
 covariate ``s_k``, then ``sum_k d_k s_k^2`` (l2) or ``sum_k d_k |s_k|`` (l1) with the user weights
 ``d_k``. This is formula (3)/(4) of the cvcrand paper up to a constant factor; cvcrand's own code
 multiplies the covariates by ``d_k`` before squaring, so its l2 uses ``d_k^2`` — we follow the paper.
+
+>>> import itertools
+>>> z = np.array([[1.0, 0.0], [-1.0, 2.0], [0.5, -1.0], [-0.5, -1.0]])
+>>> every = EnumeratedCandidates(2, z, z).scores(np.ones(2), "l2")
+>>> by_hand = [float((z[list(t)].sum(axis=0) ** 2).sum()) for t in itertools.combinations(range(4), 2)]
+>>> sorted(every.round(6).tolist()) == sorted(np.round(by_hand, 6).tolist())
+True
 """
 from __future__ import annotations
 

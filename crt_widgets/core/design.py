@@ -45,6 +45,9 @@ DEFAULT_SIZE = 50_000
 TIE_TOLERANCE = 1e-9
 # above this many schemes, the enumeration is scored block by block instead of stored
 _EXPLICIT_LIMIT = 2_000_000
+# the most candidate schemes one design holds: 155M enumerated schemes of 30 clusters take 2.4 GB,
+# so this stays under ~8 GB; beyond it a random sample represents the space just as well
+MAX_CANDIDATES = 500_000_000
 # the smallest space in which a two-sided permutation test can reach p < 0.05
 MIN_SCHEMES_FOR_TEST = 40
 
@@ -152,6 +155,12 @@ class ConstrainedDesign:
             if bad:
                 raise ValueError(f"stratify: missing values in {', '.join(bad)}")
         self.covariate_matrix  # validates data, covariates, categorical, cluster_id, weights
+        if self.size > MAX_CANDIDATES:
+            raise ValueError(f"size: at most {MAX_CANDIDATES:,} candidate schemes fit in memory, got {self.size:,}")
+        if self.enumerate and self.n_possible > MAX_CANDIDATES:
+            raise ValueError(f"enumerate: there are {self.n_possible:,} possible schemes, too many to list "
+                             f"(at most {MAX_CANDIDATES:,}); leave enumerate unset to sample size={self.size:,} "
+                             "of them")
 
     # -- inputs ------------------------------------------------------------------------------
     @cached_property

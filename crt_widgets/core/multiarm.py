@@ -242,6 +242,10 @@ def unconstrained_same_arm(draws: np.ndarray, codes: np.ndarray, n_arms: int) ->
 
 
 # -- the design ------------------------------------------------------------------------------------
+# what MultiArmDesign.rescore may change: the scoring and the cutoff rule, never the candidates
+RESCORE_CHANGES = {"weights", "metric", "balance", "factor_weights", "cutoff", "n_best"}
+
+
 class MultiArmDesign:
     """Covariate-constrained randomization of clusters to K arms (or a 2^F factorial), optionally
     stratified with perfect balance.
@@ -274,6 +278,11 @@ class MultiArmDesign:
                  seed: int | None = None) -> None:
         if not isinstance(data, pd.DataFrame):
             raise ValueError(f"data: expected a pandas DataFrame, got {type(data).__name__}")
+        # kept so that rescore() can rebuild the scoring around the same candidates
+        self._arguments = dict(data=data, covariates=covariates, n_arms=n_arms, factors=factors,
+                               categorical=categorical, cluster_id=cluster_id, strata=strata, metric=metric,
+                               balance=balance, weights=weights, factor_weights=factor_weights, cutoff=cutoff,
+                               n_best=n_best, size=size, method=method, seed=seed)
         self.data = data
         self.covariates = [covariates] if isinstance(covariates, str) else list(covariates)
         self.categorical = [categorical] if isinstance(categorical, str) else list(categorical or ())
@@ -401,13 +410,45 @@ class MultiArmDesign:
         return pd.DataFrame(p, index=pd.Index(self.cluster_ids, name="cluster"), columns=list(self.arms.labels))
 
     @cached_property
+    def _unconstrained_same_arm(self) -> np.ndarray:
+        """The reference rates of validity: they depend on the candidates only."""
+        return unconstrained_same_arm(self.candidates, self.generator.codes, self.n_arms)
+
+    @cached_property
     def validity(self) -> PairValidity:
         """Pair coincidence in the constrained space against the unconstrained design."""
-        reference = unconstrained_same_arm(self.candidates, self.generator.codes, self.n_arms)
+        reference = self._unconstrained_same_arm
         i, j = np.triu_indices(self.n_clusters, k=1)
         constrained = cluster_coincidence(self.space, self.cluster_ids, n_arms=self.n_arms,
                                           expected_fraction=float(reference[i, j].mean()))
         return PairValidity(constrained, reference)
+
+    def rescore(self, **changes: Any) -> "MultiArmDesign":
+        """A copy with new ``weights``, ``metric``, ``balance``, ``factor_weights``, ``cutoff`` or ``n_best``,
+        scoring the candidate allocations already drawn (the cheap path for sliders).
+
+        >>> from crt_widgets.datasets import simulate_edlead
+        >>> eds = simulate_edlead(seed=1)
+        >>> design = MultiArmDesign(eds, ["volume", "location"], 8, categorical=["location"],
+        ...                         cluster_id="ed", strata="health_system", size=2_000, seed=1)
+        >>> looser = design.rescore(cutoff=0.5, weights=[1, 0])
+        >>> looser.candidates is design.candidates, len(looser.space_index) > len(design.space_index)
+        (True, True)
+        """
+        unknown = set(changes) - RESCORE_CHANGES
+        if unknown:
+            raise ValueError(f"rescore: cannot change {', '.join(sorted(unknown))} without drawing new "
+                             "candidates; make a new MultiArmDesign")
+        arguments = {**self._arguments, "seed": self.seed, **changes}
+        if "n_best" in changes and changes["n_best"] is not None:
+            arguments["cutoff"] = None
+        elif "cutoff" in changes and changes["cutoff"] is not None:
+            arguments["n_best"] = None
+        new = MultiArmDesign(**arguments)
+        new.__dict__["_candidates"] = self._candidates  # they depend on nothing a rescore may change
+        if "_unconstrained_same_arm" in self.__dict__:
+            new.__dict__["_unconstrained_same_arm"] = self._unconstrained_same_arm
+        return new
 
     # -- drawing ---------------------------------------------------------------------------
     def draw(self, seed: int | None = None) -> "MultiArmAllocation":

@@ -65,7 +65,7 @@ def stratified_randomization(covariate: str = "x1", n_strata: int = 2) -> Alloca
     """Strata by quantiles of ``covariate``; half of each stratum treated (an odd one by a coin).
 
     >>> alloc = stratified_randomization("x1", 2)
-    >>> alloc(pd.DataFrame({"x1": [0, 1, 2, 3, 10, 11, 12, 13]}), np.random.default_rng(0)).reshape(2, 4).sum(axis=1).tolist()
+    >>> alloc(pd.DataFrame({"x1": [0, 1, 2, 3, 10, 11, 12, 13]}), np.random.default_rng(0)).arm.reshape(2, 4).sum(axis=1).tolist()
     [2, 2]
     """
     def allocate(clusters: pd.DataFrame, rng: np.random.Generator) -> np.ndarray:

@@ -19,7 +19,6 @@ from __future__ import annotations
 import re
 import time
 import warnings
-from functools import cached_property
 
 import numpy as np
 import pandas as pd
@@ -32,8 +31,6 @@ from crt_widgets.core.design import ConstrainedDesign
 STRUCTURAL = ("data", "cluster_id", "covariates", "categorical", "stratify", "n_treat", "n_arms", "size",
               "sampling", "seed")
 SCORING = ("weights", "metric", "cutoff", "use_n_best", "n_best")
-# where MultiArmDesign caches its candidates (a cached_property), reused when only the scoring changes
-CANDIDATES_CACHE = "_candidates"
 # the most candidate schemes the dashboard builds (scores and packed schemes stay well under 1 GB)
 MAX_SCHEMES = 20_000_000
 
@@ -192,18 +189,25 @@ class DesignState(t.HasTraits):
 
     def _two_arm(self) -> ConstrainedDesign:
         self._check_seed()
-        design = ConstrainedDesign(
-            self.data, self.covariates, int(self.n_treat), categorical=self.categorical,
-            cluster_id=self.cluster_id or None, stratify=self.stratify, size=int(self.size),
-            enumerate={"auto": None, "enumerate": True, "sample": False}[self.sampling],
-            seed=int(self.seed), **self._rule())
-        # the engine would try to list them all and exhaust the memory: stop with a message instead
-        if design.enumerated and design.n_possible > MAX_SCHEMES:
-            raise ValueError(f"enumerate: there are {design.n_possible:,} possible schemes, more than the "
-                             f"{MAX_SCHEMES:,} the dashboard can hold; choose 'sample' (or 'enumerate if small')")
-        if not design.enumerated and int(self.size) > MAX_SCHEMES:
+        enumerate_ = {"auto": None, "enumerate": True, "sample": False}[self.sampling]
+        if enumerate_ is False and int(self.size) > MAX_SCHEMES:
             raise ValueError(f"sample size: at most {MAX_SCHEMES:,} schemes in the dashboard")
-        return design
+
+        def design(enumerate_: bool | None) -> ConstrainedDesign:
+            return ConstrainedDesign(
+                self.data, self.covariates, int(self.n_treat), categorical=self.categorical,
+                cluster_id=self.cluster_id or None, stratify=self.stratify, size=int(self.size),
+                enumerate=enumerate_, seed=int(self.seed), **self._rule())
+
+        # the dashboard holds fewer schemes than the engine: say so before the engine tries to list them
+        planned = design(None if enumerate_ else enumerate_)
+        listed = planned.enumerated or enumerate_
+        if listed and planned.n_possible > MAX_SCHEMES:
+            raise ValueError(f"enumerate: there are {planned.n_possible:,} possible schemes, more than the "
+                             f"{MAX_SCHEMES:,} the dashboard can hold; choose 'sample' (or 'enumerate if small')")
+        if not listed and int(self.size) > MAX_SCHEMES:
+            raise ValueError(f"sample size: at most {MAX_SCHEMES:,} schemes in the dashboard")
+        return design(True) if enumerate_ else planned
 
     def _multiarm(self):
         from crt_widgets.core.multiarm import MultiArmDesign
@@ -221,17 +225,11 @@ class DesignState(t.HasTraits):
                               size=int(self.size), seed=int(self.seed), **rule)
 
     def _multiarm_rescored(self):
-        """A multi-arm design with the current weights, metric and cutoff over the candidates already drawn.
-
-        The multi-arm engine has no ``rescore`` yet; its candidates depend only on the data, arms, strata,
-        size and seed (none of which changed), so they are handed over instead of drawn again. If the
-        engine's cache is not where this expects it, the candidates are simply drawn again (same seed,
-        same candidates)."""
-        design = self._multiarm()
-        cached = getattr(self.design, "__dict__", {}).get(CANDIDATES_CACHE)
-        if cached is not None and isinstance(getattr(type(design), CANDIDATES_CACHE, None), cached_property):
-            design.__dict__[CANDIDATES_CACHE] = cached
-        return design
+        """The multi-arm design with the current weights, metric and cutoff, over the candidates already drawn."""
+        rule = self._rule()
+        if "n_schemes" in rule:
+            return self.design.rescore(metric=rule["metric"], weights=rule["weights"], n_best=rule["n_schemes"])
+        return self.design.rescore(**rule)
 
     def rescore(self) -> None:
         """Re-score the existing candidates with the current weights, metric and cutoff."""

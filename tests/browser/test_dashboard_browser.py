@@ -7,6 +7,7 @@ from urllib.parse import urlparse
 import numpy as np
 import pandas as pd
 import pytest
+from playwright.sync_api import expect
 from support import ARTIFACTS
 
 from crt_widgets import ConstrainedDesign
@@ -56,7 +57,9 @@ def test_dashboard_end_to_end(page, voila_url, records, tmp_path):
                              cluster_id="county", weights=[1, 4, 1, 1, 1], cutoff=0.05, seed=12345)
     page.wait_for_function(f"() => document.querySelector('.crt-kept').innerText === '{len(core.space_index):,}'",
                            timeout=30_000)
-    assert page.locator(".vega-embed svg").first.inner_html() != histogram_before  # redrawn in place
+    # redrawn in place (the chart's update is its own message: wait for it)
+    page.wait_for_function("(before) => document.querySelector('.vega-embed svg').innerHTML !== before",
+                           arg=histogram_before, timeout=30_000)
     page.screenshot(path=str(ARTIFACTS / "02_rescored.png"), full_page=True)
 
     page.get_by_role("button", name="Draw allocation").click()
@@ -135,8 +138,9 @@ def test_own_file_and_four_arms(page, voila_url, tmp_path):
     page.wait_for_function(f"() => document.body.innerText.includes('my_counties.csv')", timeout=30_000)
     page.wait_for_function(f"() => document.querySelector('.crt-kept').innerText === '{expected.kept:,}'",
                            timeout=30_000)
-    assert page.locator(".widget-tab .lm-TabBar-tab.lm-mod-current, .widget-tab .p-TabBar-tab.p-mod-current") \
-        .first.inner_text() == "Covariates"  # own data: choosing covariates comes first
+    # own data: choosing covariates comes first (the tab switch arrives in its own message: wait for it)
+    expect(page.locator(".widget-tab .lm-TabBar-tab.lm-mod-current, .widget-tab .p-TabBar-tab.p-mod-current")
+           .first).to_have_text("Covariates", timeout=30_000)
     page.screenshot(path=str(ARTIFACTS / "06_own_file.png"), full_page=True)
 
     page.get_by_text("Arms & seed").click()
