@@ -1,6 +1,8 @@
 """The stratify, multiarm and match subcommands: files written in the documented formats, clear errors."""
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -56,6 +58,10 @@ def test_multiarm_writes_allocation_and_space(tmp_path, capsys):
     assert space.labels.shape == (50, 80)
     np.testing.assert_array_equal(space.labels[space.chosen], alloc.arm_label.to_numpy())
     assert np.isfinite(space.scores).all()
+    audit = json.loads((out / "multiarm_audit.json").read_text())  # seed and parameters travel with it
+    assert audit["parameters"]["seed"] == 2 and audit["parameters"]["n_best"] == 50
+    assert audit["allocation"] == dict(zip(alloc["ed"], alloc["arm_label"].astype(str)))
+    assert audit["n_constrained"] == 50 and audit["chosen_score"] == pytest.approx(space.scores[space.chosen])
     text = capsys.readouterr().out
     selected = next(line for line in text.splitlines() if line.startswith("score (selected scheme)"))
     assert space.scores[space.chosen] == pytest.approx(float(selected.split()[-1]), abs=5e-5)

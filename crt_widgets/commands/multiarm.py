@@ -6,7 +6,8 @@
 
 Writes ``multiarm_allocation.csv`` (cluster, [stratum], arm, arm_label[, factor columns]) and
 ``multiarm_space.csv`` (``scheme,chosen,score,<cluster ids>``, one row per allocation of the
-constrained space, arm labels, the one used marked ``chosen = 1``).
+constrained space, arm labels, the one used marked ``chosen = 1``) and ``multiarm_audit.json``
+(every parameter, the seed, the package version, the time, a hash of the input data, the messages).
 """
 from __future__ import annotations
 
@@ -45,7 +46,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--size", type=int, default=100_000, help="candidate allocations to draw")
     p.add_argument("--method", choices=METHODS, default="auto", help="stratified sampler")
     p.add_argument("--seed", type=int, help="seed (default: fresh entropy, printed)")
-    p.add_argument("--out", type=Path, help="folder for multiarm_allocation.csv and multiarm_space.csv")
+    p.add_argument("--out", type=Path,
+                   help="folder for multiarm_allocation.csv, multiarm_space.csv and multiarm_audit.json")
 
 
 EDLEAD = {"covariates": ["volume", "location"], "categorical": ["location"], "cluster_id": "ed",
@@ -84,7 +86,6 @@ def run(args: argparse.Namespace) -> int:
     for text in v.messages():
         print(f"warning: {text}")
     if args.out:
-        args.out.mkdir(parents=True, exist_ok=True)
-        print(f"wrote allocation: {allocation.to_csv(args.out / 'multiarm_allocation.csv')}")
-        print(f"wrote space: {allocation.save_space(args.out / 'multiarm_space.csv')}")
+        for kind, path in allocation.save(args.out).items():
+            print(f"wrote {kind}: {path}")
     return 0

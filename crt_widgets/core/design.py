@@ -19,8 +19,6 @@ from __future__ import annotations
 
 import copy
 import datetime as _dt
-import hashlib
-import json
 import math
 from collections.abc import Mapping, Sequence
 from functools import cached_property
@@ -35,7 +33,7 @@ from crt_widgets.core.constraints import Constraint, parse_constraint
 from crt_widgets.core.covariates import CovariateMatrix, prepare_covariates
 from crt_widgets.core.schemes import (SchemeSet, StratumRule, enumerate_schemes, enumerate_stratified,
                                       sample_schemes, sample_stratified)
-from crt_widgets.core.spaceio import write_cvcrand_csv, write_space_json
+from crt_widgets.core.spaceio import data_sha256, write_cvcrand_csv, write_json_audit, write_space_json
 from crt_widgets.core.tables import baseline_table, score_summary
 from crt_widgets.core.validity import SAMEARMHI, SAMEARMLO, Validity, cluster_coincidence
 
@@ -418,7 +416,7 @@ class ConstrainedDesign:
 
     def data_hash(self) -> str:
         """SHA-256 of the cluster data (CSV serialisation), to tie a result to its input."""
-        return hashlib.sha256(self.data.to_csv(index=False).encode()).hexdigest()
+        return data_sha256(self.data)
 
 
 def _per_column(constraints: list[Constraint], covariates: list[str], cov: CovariateMatrix) -> list[Constraint]:
@@ -536,17 +534,9 @@ class Allocation:
         """Write everything: allocation CSV, the space (cvcrand CSV and JSON), the audit JSON."""
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
-        audit = directory / f"{stem}_audit.json"
-        audit.write_text(json.dumps(_json_ready(self.audit()), indent=2))
         return {
             "allocation": self.to_csv(directory / f"{stem}_allocation.csv"),
             "space_cvcrand": self.save_space(directory / f"{stem}_space_cvcrand.csv"),
             "space_json": self.save_space(directory / f"{stem}_space.json.gz"),
-            "audit": audit,
+            "audit": write_json_audit(directory / f"{stem}_audit.json", self.audit()),
         }
-
-
-def _json_ready(value: Any) -> Any:
-    from crt_widgets.core.spaceio import _jsonable
-
-    return _jsonable(value)

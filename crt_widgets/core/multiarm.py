@@ -37,6 +37,7 @@ allocation used and ``0`` otherwise, its balance score, and each unit's arm labe
 """
 from __future__ import annotations
 
+import datetime as _dt
 import itertools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -48,6 +49,8 @@ import numpy as np
 import pandas as pd
 
 from crt_widgets.core.covariates import CovariateMatrix, prepare_covariates
+from crt_widgets.core.design import MIN_SCHEMES_FOR_TEST
+from crt_widgets.core.spaceio import data_sha256, write_json_audit
 from crt_widgets.core.stratified import Arms, StratifiedDesign, _check_int
 from crt_widgets.core.tables import baseline_table, score_summary
 from crt_widgets.core.validity import Validity, cluster_coincidence
@@ -194,6 +197,10 @@ class PairValidity:
                               "difference": self.difference[i, j]})
         table = table.reindex(table["difference"].abs().sort_values(ascending=False, kind="stable").index)
         return table.reset_index(drop=True).head(top) if top else table.reset_index(drop=True)
+
+    def table(self) -> pd.DataFrame:
+        """The descriptive table of the constrained space (as the two-arm ``Validity.table``)."""
+        return self.constrained.table()
 
     def messages(self, tolerance: float = 0.0) -> list[str]:
         """Pairs the constraint ties together or keeps apart, beyond what the unconstrained design does
@@ -450,6 +457,39 @@ class MultiArmDesign:
             new.__dict__["_unconstrained_same_arm"] = self._unconstrained_same_arm
         return new
 
+    # -- messages and records ---------------------------------------------------------------
+    @property
+    def assignment_message(self) -> str:
+        lo, hi = self.generator.arm_size_range
+        sizes = f"{lo} clusters each" if lo == hi else f"{lo} or {hi} clusters each"
+        strata = f", balanced within every stratum of {self.strata}" if self.strata else ""
+        return (f"You have indicated that you want to assign {self.n_clusters} clusters to {self.n_arms} arms "
+                f"({', '.join(map(str, self.arms.labels))}) of {sizes}{strata}")
+
+    @property
+    def scheme_message(self) -> str:
+        return (f"{len(self.scores):,} distinct allocations sampled from {self.size:,} draws "
+                f"({self.n_duplicates:,} duplicate(s) removed)")
+
+    @property
+    def cutoff_message(self) -> str:
+        rule = (f"keeps the {self.n_best:,} best allocations" if self.n_best is not None
+                else f"keeps allocations scoring at or below the q = {self.cutoff:g} quantile (ties at the cutoff kept)")
+        return (f"Balance metric {self.metric}; the constrained space {rule}: cutoff score "
+                f"{self.cutoff_score:.3f}, {len(self.space_index):,} of {len(self.scores):,} allocations")
+
+    @property
+    def diagnostics(self) -> list[str]:
+        """Warnings a statistician should see before randomizing (small space, lost validity)."""
+        kept = len(self.space_index)
+        small = ([f"only {kept} allocations remain: a permutation test needs at least {MIN_SCHEMES_FOR_TEST} "
+                  "to reach p < 0.05"] if kept < MIN_SCHEMES_FOR_TEST else [])
+        return small + self.validity.messages()
+
+    def data_hash(self) -> str:
+        """SHA-256 of the cluster data (CSV serialisation), to tie a result to its input."""
+        return data_sha256(self.data)
+
     # -- drawing ---------------------------------------------------------------------------
     def draw(self, seed: int | None = None) -> "MultiArmAllocation":
         """Choose one allocation uniformly from the constrained space (design seed unless given)."""
@@ -480,6 +520,7 @@ class MultiArmAllocation:
         self.candidate_index = int(design.space_index[space_position])
         self.arm = design.candidates[self.candidate_index].astype(int)
         self.score = float(design.scores[self.candidate_index])
+        self.created = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
 
     @property
     def arm_label(self) -> np.ndarray:
@@ -524,6 +565,50 @@ class MultiArmAllocation:
         path = Path(path)
         self.allocation.to_csv(path, index=False)
         return path
+
+    @property
+    def choice_message(self) -> str:
+        return (f"Allocation {self.space_position + 1:,} of the {len(self.design.space_index):,} in the constrained "
+                f"space was selected (seed {self.seed}); its balance score is {self.score:.3f}")
+
+    @property
+    def messages(self) -> dict[str, str]:
+        """cvcrand's four messages, for K arms."""
+        d = self.design
+        return {"assignment_message": d.assignment_message, "scheme_message": d.scheme_message,
+                "cutoff_message": d.cutoff_message, "choice_message": self.choice_message}
+
+    def audit(self) -> dict[str, Any]:
+        """The audit record: method, parameters, seed, versions, time, input hash, result."""
+        from crt_widgets import __version__
+
+        d = self.design
+        return {
+            "package": "crt-widgets", "package_version": __version__, "created": self.created,
+            "parameters": d.parameters(), "draw_seed": self.seed, "data_sha256": d.data_hash(),
+            "n_candidates": len(d.scores), "n_constrained": len(d.space_index), "cutoff_score": d.cutoff_score,
+            "chosen_space_position": self.space_position, "chosen_score": self.score,
+            "allocation": {str(k): str(v) for k, v in zip(d.cluster_ids, self.arm_label)},
+            "messages": self.messages, "diagnostics": d.diagnostics,
+        }
+
+    def save(self, directory: str | Path, stem: str = "multiarm") -> dict[str, Path]:
+        """Write everything: allocation CSV, the constrained space CSV, the audit JSON.
+
+        >>> import json, tempfile
+        >>> from crt_widgets.datasets import load_dickinson
+        >>> a = MultiArmDesign(load_dickinson(), ["inciis"], 4, cluster_id="county", size=2000, seed=1).draw()
+        >>> files = a.save(tempfile.mkdtemp())
+        >>> json.loads(files["audit"].read_text())["parameters"]["seed"]
+        1
+        """
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        return {
+            "allocation": self.to_csv(directory / f"{stem}_allocation.csv"),
+            "space": self.save_space(directory / f"{stem}_space.csv"),
+            "audit": write_json_audit(directory / f"{stem}_audit.json", self.audit()),
+        }
 
     def __repr__(self) -> str:
         return (f"MultiArmAllocation(score={self.score:.4f}, arm sizes {self.arm_sizes().tolist()}, "

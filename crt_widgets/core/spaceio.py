@@ -18,6 +18,7 @@ the design parameters, the seed, the package version, the time and a hash of the
 from __future__ import annotations
 
 import gzip
+import hashlib
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -104,6 +105,22 @@ def _one_chosen(flags: np.ndarray, name: str) -> int:
     if len(chosen) > 1:
         raise ValueError(f"space file {name}: {len(chosen)} schemes are marked as chosen; expected one")
     return int(chosen[0])
+
+
+def data_sha256(data: pd.DataFrame) -> str:
+    """SHA-256 of the cluster data as CSV (no index): ties an audit record to its input file.
+
+    >>> data_sha256(pd.DataFrame({"x": [1, 2]}))[:12]
+    'aea284871dde'
+    """
+    return hashlib.sha256(data.to_csv(index=False).encode()).hexdigest()
+
+
+def write_json_audit(path: str | Path, record: dict) -> Path:
+    """Write an audit record as indented JSON (numpy values made plain)."""
+    path = Path(path)
+    path.write_text(json.dumps(_jsonable(record), indent=2))
+    return path
 
 
 def _jsonable(value: Any) -> Any:

@@ -25,28 +25,6 @@ def download_link(filename: str, content: str | bytes, mime: str, label: str) ->
             f'style="margin-right:1em;color:#1a5fb4;text-decoration:underline">{html.escape(label)}</a>')
 
 
-def allocation_audit(allocation) -> dict:
-    """The audit record of a two-arm :class:`Allocation` or a multi-arm allocation."""
-    if isinstance(allocation, Allocation):
-        return allocation.audit()
-    import datetime as dt
-    import hashlib
-
-    from crt_widgets import __version__
-
-    d = allocation.design
-    return {
-        "package": "crt-widgets", "package_version": __version__,
-        "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-        "parameters": d.parameters(), "draw_seed": allocation.seed,
-        "data_sha256": hashlib.sha256(d.data.to_csv(index=False).encode()).hexdigest(),
-        "n_candidates": len(d.scores), "n_constrained": len(d.space_index), "cutoff_score": d.cutoff_score,
-        "chosen_space_position": allocation.space_position, "chosen_score": allocation.score,
-        "allocation": {str(k): str(v) for k, v in zip(d.cluster_ids, allocation.arm_label)},
-        "diagnostics": d.validity.messages(),
-    }
-
-
 def allocation_files(allocation) -> dict[str, tuple[str, str, str]]:
     """filename -> (content, mime, label) for everything the trial's records need.
 
@@ -73,7 +51,7 @@ def allocation_files(allocation) -> dict[str, tuple[str, str, str]]:
     return {
         f"allocation_seed{seed}.csv": (allocation.allocation.to_csv(index=False), "text/csv", "Allocation (CSV)"),
         f"constrained_space_seed{seed}.csv": (space_csv, "text/csv", space_label),
-        f"audit_seed{seed}.json": (json.dumps(_jsonable(allocation_audit(allocation)), indent=2), "application/json",
+        f"audit_seed{seed}.json": (json.dumps(_jsonable(allocation.audit()), indent=2), "application/json",
                                    "Audit record (JSON)"),
         f"randomization_report_seed{seed}.html": (allocation_report(allocation), "text/html", "Report (HTML)"),
         # the data exactly as the design used them: re-running the report's code on this file reproduces the draw

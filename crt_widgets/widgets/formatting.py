@@ -48,34 +48,3 @@ def smd_table_html(table: pd.DataFrame, classes: str = "crt-baseline") -> str:
     out.index = [html.escape(str(i)) for i in table.index]
     out["SMD"] = [style(row, v) for row, v in zip(table.index, table["SMD"])]
     return out.to_html(escape=False, border=0, classes=classes)
-
-
-def allocation_messages(allocation) -> dict[str, str]:
-    """cvcrand-style messages of an allocation: the two-arm engine's own, and the same four for a
-    multi-arm allocation (built from its design's numbers).
-
-    >>> from crt_widgets.datasets import load_dickinson
-    >>> from crt_widgets.core.multiarm import MultiArmDesign
-    >>> d = MultiArmDesign(load_dickinson(), ["inciis"], 4, cluster_id="county", size=2000, seed=1)
-    >>> allocation_messages(d.draw())["assignment_message"]
-    'You have indicated that you want to assign 16 clusters to 4 arms (arm 1: 4, arm 2: 4, arm 3: 4, arm 4: 4)'
-    """
-    own = getattr(allocation, "messages", None)
-    if own:
-        return dict(own)
-    d = allocation.design
-    sizes = ", ".join(f"arm {k}: {v}" for k, v in allocation.arm_sizes().items())
-    strata = f", balanced within {d.strata}" if getattr(d, "strata", None) else ""
-    kept, total = len(d.space_index), len(d.scores)
-    rule = (f"keeps the {d.n_best:,} best allocations" if d.n_best is not None
-            else f"keeps allocations scoring at or below the q = {d.cutoff:g} quantile (ties at the cutoff kept)")
-    return {
-        "assignment_message": f"You have indicated that you want to assign {d.n_clusters} clusters to "
-                              f"{d.n_arms} arms ({sizes}){strata}",
-        "scheme_message": f"{total:,} distinct allocations sampled from {d.size:,} draws "
-                          f"({d.n_duplicates:,} duplicate(s) removed)",
-        "cutoff_message": f"Balance metric {d.metric}; the constrained space {rule}: cutoff score "
-                          f"{d.cutoff_score:.3f}, {kept:,} of {total:,} allocations",
-        "choice_message": f"Allocation {allocation.space_position + 1:,} of the {kept:,} in the constrained space was "
-                          f"selected (seed {allocation.seed}); its balance score is {allocation.score:.3f}",
-    }

@@ -18,8 +18,7 @@ import numpy as np
 import pandas as pd
 
 from crt_widgets.widgets.charts import HEATMAP_MAX_CLUSTERS, too_many_for_heatmap
-from crt_widgets.widgets.formatting import (allocation_messages, message_html,  # noqa: F401 (public here too)
-                                           smd_table_html)
+from crt_widgets.widgets.formatting import message_html, smd_table_html
 from crt_widgets.widgets.state import DesignState
 
 EXAMPLES = {
@@ -414,9 +413,9 @@ class OutputPanel:
         else:
             self.heatmap.spec = self._heatmap_spec(d.validity.same_fraction, d.cluster_ids, *self._heatmap_reference(d))
         self.baseline.value = smd_table_html(a.baseline_table)
-        table = d.validity.table() if hasattr(d.validity, "table") else d.validity.constrained.table()
+        table = d.validity.table()
         self.validity.value = table.to_html(float_format=lambda v: f"{v:.3f}", border=0)
-        messages = allocation_messages(a)
+        messages = a.messages
         self.messages.value = "".join(f"<div>{html.escape(m)}</div>" for m in messages.values())
 
 

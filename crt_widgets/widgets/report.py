@@ -17,7 +17,7 @@ import pandas as pd
 
 from crt_widgets.widgets.charts import (HEATMAP_MAX_CLUSTERS, coincidence_heatmap, heatmap_reference,
                                        score_histogram)
-from crt_widgets.widgets.formatting import allocation_messages, smd_table_html
+from crt_widgets.widgets.formatting import smd_table_html
 
 METHOD = ("Covariate-constrained randomization (Raab and Butcher 2001; Li et al. 2016, 2017), as implemented "
           "by cvcrand (Yu et al. 2019): every candidate scheme was scored by the {metric} balance metric over the "
@@ -90,11 +90,10 @@ def _plain(value):
 def allocation_report(allocation) -> str:
     """A self-contained HTML document describing the design, the draw and its checks
     (a two-arm :class:`Allocation` or a multi-arm allocation)."""
-    from crt_widgets.widgets.downloads import allocation_audit
-    from crt_widgets.widgets.state import _diagnostics, histogram_data, zoom_data
+    from crt_widgets.widgets.state import histogram_data, zoom_data
 
     d = allocation.design
-    audit = allocation_audit(allocation)
+    audit = allocation.audit()
     best = getattr(d, "n_schemes", None) or getattr(d, "n_best", None)
     constraints = getattr(d, "constraints", None)
     rule = (f"the {best:,} best schemes" if best is not None else
@@ -111,9 +110,9 @@ def allocation_report(allocation) -> str:
                                      "candidate schemes": f"{audit['n_candidates']:,}",
                                      "constrained space": f"{audit['n_constrained']:,}",
                                      "chosen score": f"{audit['chosen_score']:.4f}"}})
-    messages = "".join(f"<li>{html.escape(m)}</li>" for m in allocation_messages(allocation).values())
-    warnings = "".join(f"<li>{html.escape(m)}</li>" for m in _diagnostics(d)) or "<li>none</li>"
-    validity = d.validity.table() if hasattr(d.validity, "table") else d.validity.constrained.table()
+    messages = "".join(f"<li>{html.escape(m)}</li>" for m in allocation.messages.values())
+    warnings = "".join(f"<li>{html.escape(m)}</li>" for m in d.diagnostics) or "<li>none</li>"
+    validity = d.validity.table()
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>Randomization report</title>
 <style>body{{font-family:system-ui,sans-serif;max-width:960px;margin:2em auto;color:#222}}

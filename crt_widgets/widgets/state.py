@@ -263,7 +263,7 @@ class DesignState(t.HasTraits):
             self.preview = None
         else:
             self.error = ""
-            self.warnings = caught + _diagnostics(design) + self._weight_notes()
+            self.warnings = caught + list(design.diagnostics) + self._weight_notes()
             self.design = design
             self.preview = preview
         finally:
@@ -307,17 +307,6 @@ class DesignState(t.HasTraits):
             return []
         return [c for c in self.covariates if c not in self.categorical
                 and pd.api.types.is_numeric_dtype(self.data[c]) and self.data[c].nunique() <= FEW_LEVELS]
-
-
-def _diagnostics(design) -> list[str]:
-    """Small-space and validity warnings, for two-arm and multi-arm designs alike."""
-    if isinstance(design, ConstrainedDesign):
-        return list(design.diagnostics)
-    from crt_widgets.core.design import MIN_SCHEMES_FOR_TEST
-
-    small = (f"only {len(design.space_index)} schemes remain: a permutation test needs at least "
-             f"{MIN_SCHEMES_FOR_TEST} to reach p < 0.05") if len(design.space_index) < MIN_SCHEMES_FOR_TEST else None
-    return ([small] if small else []) + design.validity.messages()
 
 
 def histogram_data(design: ConstrainedDesign, bins: int = 60) -> pd.DataFrame:

@@ -17,14 +17,24 @@ pytestmark = [pytest.mark.browser, pytest.mark.slow]
 COVARIATES = ["location", "inciis", "uptodateonimmunizations", "hispanic", "incomecat"]
 
 
+def _type_into(page, widget: str, field: str, label: str, value: str) -> None:
+    """Type a value into the ``field`` of the labelled ``widget`` and confirm with Enter, as a user does."""
+    box = page.locator(widget, has=page.locator(".widget-label", has_text=re.compile(f"^{label}$")))
+    target = box.locator(field).first
+    target.click()
+    target.press("Control+A")
+    target.type(value)
+    target.press("Enter")
+
+
 def _set_readout(page, label: str, value: str) -> None:
-    """Type a value into a slider's editable readout, as a user can."""
-    slider = page.locator(".widget-slider", has=page.locator(".widget-label", has_text=re.compile(f"^{label}$")))
-    readout = slider.locator(".widget-readout").first
-    readout.click()
-    readout.press("Control+A")
-    readout.type(value)
-    readout.press("Enter")
+    """A slider's editable readout."""
+    _type_into(page, ".widget-slider", ".widget-readout", label, value)
+
+
+def _set_text(page, label: str, value: str) -> None:
+    """A labelled text box (IntText)."""
+    _type_into(page, ".widget-text", "input", label, value)
 
 
 def _kept(page) -> str:
@@ -109,16 +119,6 @@ def test_dashboard_end_to_end(page, voila_url, records, tmp_path):
     page.screenshot(path=str(ARTIFACTS / "04_bad_upload.png"), full_page=True)
 
 
-def _set_text(page, label: str, value: str) -> None:
-    """Type into a labelled text box (IntText) and confirm with Enter, as a user does."""
-    box = page.locator(".widget-text", has=page.locator(".widget-label", has_text=re.compile(f"^{label}$")))
-    field = box.locator("input").first
-    field.click()
-    field.press("Control+A")
-    field.type(value)
-    field.press("Enter")
-
-
 def test_own_file_and_four_arms(page, voila_url, tmp_path):
     from crt_widgets.core.multiarm import MultiArmDesign
     from crt_widgets.widgets.panels import read_uploaded_csv
@@ -135,7 +135,7 @@ def test_own_file_and_four_arms(page, voila_url, tmp_path):
     with page.expect_file_chooser() as chooser:
         page.get_by_role("button", name=re.compile("Upload CSV")).click()
     chooser.value.set_files(str(mine))
-    page.wait_for_function(f"() => document.body.innerText.includes('my_counties.csv')", timeout=30_000)
+    page.wait_for_function("() => document.body.innerText.includes('my_counties.csv')", timeout=30_000)
     page.wait_for_function(f"() => document.querySelector('.crt-kept').innerText === '{expected.kept:,}'",
                            timeout=30_000)
     # own data: choosing covariates comes first (the tab switch arrives in its own message: wait for it)
