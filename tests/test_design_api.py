@@ -127,8 +127,10 @@ def test_spaces_too_large_to_hold_are_refused_before_any_memory_is_used():
     big = pd.DataFrame({"x": np.arange(80.0)})
     with pytest.raises(ValueError, match=r"enumerate: there are 107,507,208,733,336,176,461,620 possible schemes"):
         ConstrainedDesign(big, ["x"], 40, enumerate=True)
-    with pytest.raises(ValueError, match="size: at most 500,000,000"):
+    with pytest.raises(ValueError, match="size: at most 500,000,000 sampled"):
         ConstrainedDesign(big, ["x"], 40, size=10**9)
+    # a large size is also the enumeration threshold: a small space under it is simply enumerated
+    assert ConstrainedDesign(big.head(12), ["x"], 6, size=10**9).enumerated
     assert len(ConstrainedDesign(big, ["x"], 40, size=1_000, seed=1).scores) == 1_000  # sampling still works
 
 

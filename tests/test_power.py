@@ -61,6 +61,18 @@ def test_one_sided_power_and_clusters_needed():
     assert k == 19
 
 
+@pytest.mark.parametrize("k_treat, k_control", [(8, 12), (5, 9), (10, 10)])
+def test_unequal_arms_equal_the_two_sample_t_power_on_cluster_means(k_treat, k_control):
+    """statsmodels' TTestIndPower (noncentral t, k_t + k_c - 2 df) on cluster means of variance DE / m."""
+    from statsmodels.stats.power import TTestIndPower
+
+    r = crt_power(0.3, icc=0.05, cluster_size=20, cv=0.4, clusters_per_arm=k_treat, clusters_control=k_control)
+    d = 0.3 / math.sqrt(design_effect(20, 0.05, 0.4) / 20)
+    expected = TTestIndPower().power(effect_size=d, nobs1=k_treat, ratio=k_control / k_treat, alpha=0.05)
+    assert r.power == pytest.approx(expected, abs=1e-10)
+    assert r.df == k_treat + k_control - 2 and r.clusters_control == k_control
+
+
 @pytest.mark.parametrize(
     "kwargs, message",
     [
@@ -72,6 +84,8 @@ def test_one_sided_power_and_clusters_needed():
         (dict(outcome="binary", p_control=0.95), "p_control \\+ effect"),
         (dict(cv=-1), "cv"),
         (dict(alpha=0), "alpha"),
+        (dict(clusters_control=0), "clusters_control"),
+        (dict(clusters_control=2.5), "clusters_control"),
     ],
 )
 def test_bad_input(kwargs, message):

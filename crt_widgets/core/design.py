@@ -153,12 +153,13 @@ class ConstrainedDesign:
             if bad:
                 raise ValueError(f"stratify: missing values in {', '.join(bad)}")
         self.covariate_matrix  # validates data, covariates, categorical, cluster_id, weights
-        if self.size > MAX_CANDIDATES:
-            raise ValueError(f"size: at most {MAX_CANDIDATES:,} candidate schemes fit in memory, got {self.size:,}")
-        if self.enumerate and self.n_possible > MAX_CANDIDATES:
+        # size is also the threshold below which the space is enumerated: only a sample of it is limited
+        if self.enumerated and self.n_possible > MAX_CANDIDATES:
             raise ValueError(f"enumerate: there are {self.n_possible:,} possible schemes, too many to list "
-                             f"(at most {MAX_CANDIDATES:,}); leave enumerate unset to sample size={self.size:,} "
-                             "of them")
+                             f"(at most {MAX_CANDIDATES:,}); sample them instead (enumerate=False, a size "
+                             "of at most that many)")
+        if not self.enumerated and self.size > MAX_CANDIDATES:
+            raise ValueError(f"size: at most {MAX_CANDIDATES:,} sampled schemes fit in memory, got {self.size:,}")
 
     # -- inputs ------------------------------------------------------------------------------
     @cached_property

@@ -46,6 +46,7 @@ class AnalyticPower:
     alpha: float
     sides: int
     effective_n: float
+    clusters_control: int | None = None    # the control arm's clusters (equal to clusters_per_arm unless given)
 
     def __repr__(self) -> str:
         return (f"AnalyticPower(power={self.power:.4f}, {self.outcome}, effect={self.effect:g}, "
@@ -75,12 +76,17 @@ def crt_power(
     cv: float = 0.0,
     alpha: float = 0.05,
     sides: int = 2,
+    clusters_control: int | None = None,
 ) -> AnalyticPower:
     """Power of a two-arm CRT with ``clusters_per_arm`` clusters of mean size ``cluster_size``.
 
     Continuous outcome: ``effect`` is the mean difference, ``sd`` the total SD of an individual
     outcome. Binary: pass ``outcome="binary"`` and ``p_control``; ``effect`` is
-    ``p_treatment - p_control``.
+    ``p_treatment - p_control``. Unequal arms: ``clusters_per_arm`` is the treatment arm and
+    ``clusters_control`` the control arm (the t test then has ``k_t + k_c - 2`` df).
+
+    >>> round(crt_power(0.3, icc=0.05, cluster_size=20, clusters_per_arm=8, clusters_control=12).power, 4)
+    0.5129
 
     >>> round(crt_power(0.1, outcome="binary", p_control=0.1, icc=0.05, cluster_size=50,
     ...                 clusters_per_arm=15).power, 3)
@@ -94,27 +100,31 @@ def crt_power(
         raise ValueError(f"sides must be 1 or 2, got {sides}")
     if not 0.0 < alpha < 1.0:
         raise ValueError(f"alpha must be in (0, 1), got {alpha}")
+    kc = clusters_per_arm if clusters_control is None else clusters_control
+    if int(kc) != kc or kc < 1 or clusters_per_arm + kc < 4:
+        raise ValueError(f"clusters_control must be a whole number of at least 1, with at least 4 clusters "
+                         f"in all, got {clusters_control}")
     deff = design_effect(cluster_size, icc, cv)
-    k = int(clusters_per_arm)
+    k, kc = int(clusters_per_arm), int(kc)
     if outcome == "continuous":
         if sd <= 0:
             raise ValueError(f"sd must be positive, got {sd}")
-        var_sum = 2.0 * sd**2
+        var_t = var_c = sd**2
     else:
         if p_control is None or not 0.0 < p_control < 1.0:
             raise ValueError(f"p_control must be in (0, 1) for a binary outcome, got {p_control}")
         p_treat = p_control + effect
         if not 0.0 < p_treat < 1.0:
             raise ValueError(f"p_control + effect must be in (0, 1), got {p_treat}")
-        var_sum = p_control * (1 - p_control) + p_treat * (1 - p_treat)
-    se = math.sqrt(var_sum * deff / (k * cluster_size))
+        var_c, var_t = p_control * (1 - p_control), p_treat * (1 - p_treat)
+    se = math.sqrt(deff / cluster_size * (var_t / k + var_c / kc))
     ncp = effect / se
-    df = 2 * k - 2
+    df = k + kc - 2
     power = _t_power(ncp, df, alpha, sides)
     return AnalyticPower(power=power, effect=float(effect), outcome=outcome, clusters_per_arm=k,
                          cluster_size=float(cluster_size), icc=float(icc), cv=float(cv), design_effect=deff,
                          se=se, ncp=ncp, df=df, alpha=float(alpha), sides=sides,
-                         effective_n=2 * k * cluster_size / deff)
+                         effective_n=(k + kc) * cluster_size / deff, clusters_control=kc)
 
 
 def crt_clusters_needed(effect: float, *, power: float = 0.8, max_clusters: int = 10_000, **kwargs) -> int:

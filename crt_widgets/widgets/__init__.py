@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 from crt_widgets.widgets.dashboard import DesignDashboard
+from crt_widgets.widgets.power_panel import PowerPanel
 from crt_widgets.widgets.state import DesignState
 
-__all__ = ["DesignDashboard", "DesignState"]
+__all__ = ["DesignDashboard", "DesignState", "PowerPanel"]

@@ -12,6 +12,7 @@ import ipywidgets as w
 
 from crt_widgets.widgets.panels import (EXAMPLES, ArmPanel, CovariatePanel, CutoffPanel, DataPanel, DrawPanel, OutputPanel,
                                         WeightPanel, load_example)
+from crt_widgets.widgets.power_panel import PowerPanel
 from crt_widgets.widgets.state import DesignState
 
 RECORDS_VARIABLE = "CRT_WIDGETS_RECORDS"  # how the dashboard command tells the kernel where to keep records
@@ -21,7 +22,7 @@ TITLE = ("<h2 style='margin:0'>crt-widgets: covariate-constrained randomization<
          "weights, move the cutoff and watch balance and validity; then draw, and download what the trial's records "
          "need.</p>")
 # tabs of the left column, in this order
-TABS = ("Balance", "Covariates", "Arms & seed")
+TABS = ("Balance", "Covariates", "Arms & seed", "Power")
 
 
 class DesignDashboard:
@@ -50,9 +51,10 @@ class DesignDashboard:
         self.cutoff = CutoffPanel(self.state)
         self.outputs = OutputPanel(self.state)
         self.draw = DrawPanel(self.state)
+        self.power = PowerPanel(self.state)
         # tabs keep the controls used most (weights, cutoff) beside the histogram on a laptop screen
         balance = w.VBox([self.weights.widget, w.HTML("<b>Cutoff</b>"), self.cutoff.controls])
-        self.tabs = w.Tab(children=[balance, self.covariates.widget, self.arms.widget])
+        self.tabs = w.Tab(children=[balance, self.covariates.widget, self.arms.widget, self.power.widget])
         for i, title in enumerate(TABS):
             self.tabs.set_title(i, title)
         left = w.VBox([self.tabs, self.cutoff.status, self.draw.widget],

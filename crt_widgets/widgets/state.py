@@ -19,6 +19,7 @@ from __future__ import annotations
 import re
 import time
 import warnings
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -26,6 +27,7 @@ import traitlets as t
 
 from crt_widgets.core.covariates import FEW_LEVELS
 from crt_widgets.core.design import ConstrainedDesign
+from crt_widgets.core.power import AnalyticPower, crt_clusters_needed, crt_power
 
 # traits whose change needs new candidate schemes, and those that only re-score them
 STRUCTURAL = ("data", "cluster_id", "covariates", "categorical", "stratify", "n_treat", "n_arms", "size",
@@ -79,6 +81,23 @@ def guess_cluster_id(data: pd.DataFrame) -> str:
     return ""
 
 
+class PowerInputs(t.HasTraits):
+    """The analytic power question asked of the current design (the instant first answer).
+
+    Continuous outcomes: ``effect`` is the difference in means and ``sd`` the individual SD (the
+    default 1 reads the effect in SD units). Binary: the two proportions."""
+
+    outcome = t.Enum(["continuous", "binary"], default_value="continuous")
+    effect = t.Float(0.3)
+    sd = t.Float(1.0)
+    p_control = t.Float(0.3)
+    p_treatment = t.Float(0.4)
+    icc = t.Float(0.05)
+    cluster_size = t.Float(50.0)
+    cv = t.Float(0.0)
+    alpha = t.Float(0.05)
+
+
 class DesignState(t.HasTraits):
     """Inputs and results of the design dashboard (two arms: :class:`ConstrainedDesign`; more:
     ``MultiArmDesign``)."""
@@ -110,6 +129,7 @@ class DesignState(t.HasTraits):
     last_update_ms = t.Float(0.0)
     records_dir = t.Unicode("")                # if set, every drawn allocation's files are also written here
     saved_to = t.Unicode("")                   # the folder of the last draw's files (or why they could not be)
+    power_inputs = t.Instance(PowerInputs, ())  # the analytic power question (see analytic_power)
 
     def __init__(self, **kwargs) -> None:
         super().__init__(**kwargs)
@@ -307,6 +327,55 @@ class DesignState(t.HasTraits):
             return []
         return [c for c in self.covariates if c not in self.categorical
                 and pd.api.types.is_numeric_dtype(self.data[c]) and self.data[c].nunique() <= FEW_LEVELS]
+
+
+@dataclass(frozen=True)
+class PowerAnswer:
+    """Analytic power for the current cluster counts, and the clusters per arm that 80% and 90% need."""
+
+    result: AnalyticPower
+    comparison: str                 # which arms the power is for
+    needed: dict[float, int | None]  # target power -> clusters per arm (equal arms; None: beyond 10,000)
+
+
+def analytic_power(state: DesignState) -> PowerAnswer:
+    """The core's :func:`crt_power` for the state's clusters: treatment against control with two arms;
+    any two arms (of the smallest size) with more. Raises ``ValueError`` naming a bad input.
+
+    >>> from crt_widgets.datasets import load_dickinson
+    >>> state = DesignState()
+    >>> state.load(load_dickinson(), "Dickinson counties")
+    >>> answer = analytic_power(state)
+    >>> round(answer.result.power, 3), answer.needed[0.8]
+    (0.566, 14)
+    """
+    if state.data is None:
+        raise ValueError("power: load the clusters first")
+    q = state.power_inputs
+    n = len(state.data)
+    common = dict(icc=q.icc, cluster_size=q.cluster_size, cv=q.cv, alpha=q.alpha)
+    if q.outcome == "continuous":
+        effect = q.effect
+        common.update(sd=q.sd)
+    else:
+        effect = q.p_treatment - q.p_control
+        common.update(outcome="binary", p_control=q.p_control)
+    if effect == 0:
+        raise ValueError("effect: a difference of zero has no power to speak of; enter the effect to detect")
+    if state.n_arms == 2:
+        k_treat, k_control = int(state.n_treat), n - int(state.n_treat)
+        comparison = f"treatment ({k_treat} clusters) against control ({k_control})"
+    else:
+        k_treat = k_control = n // int(state.n_arms)
+        comparison = f"any two of the {state.n_arms} arms ({k_treat} clusters each, the smallest arm size)"
+    result = crt_power(effect, clusters_per_arm=k_treat, clusters_control=k_control, **common)
+    needed = {}
+    for target in (0.8, 0.9):
+        try:
+            needed[target] = crt_clusters_needed(effect, power=target, **common)
+        except ValueError:  # more than the search allows: say so rather than fail the whole answer
+            needed[target] = None
+    return PowerAnswer(result, comparison, needed)
 
 
 def histogram_data(design: ConstrainedDesign, bins: int = 60) -> pd.DataFrame:

@@ -160,3 +160,17 @@ def test_own_file_and_four_arms(page, voila_url, tmp_path):
     downloaded = pd.read_csv(path)
     assert downloaded.iloc[:, 1].astype(str).tolist() == [str(v) for v in core.draw().allocation.iloc[:, 1]]
     page.screenshot(path=str(ARTIFACTS / "07_four_arms.png"), full_page=True)
+
+
+def test_power_tab_answers_at_once(page, voila_url):
+    from crt_widgets.core.power import crt_power
+
+    page.goto(voila_url, timeout=120_000)
+    page.wait_for_selector(".crt-kept", timeout=120_000)
+    page.get_by_text("Power", exact=True).click()
+    default = crt_power(0.3, icc=0.05, cluster_size=50, clusters_per_arm=8).power
+    expect(page.locator(".crt-power").first).to_contain_text(f"Power {default:.3f}", timeout=30_000)
+    _set_text(page, "ICC", "0.01")
+    lower_icc = crt_power(0.3, icc=0.01, cluster_size=50, clusters_per_arm=8).power
+    expect(page.locator(".crt-power").first).to_contain_text(f"Power {lower_icc:.3f}", timeout=30_000)
+    page.screenshot(path=str(ARTIFACTS / "09_power.png"), full_page=True)
