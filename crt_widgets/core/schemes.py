@@ -142,8 +142,13 @@ def enumerate_schemes(n: int, n_treat: int) -> SchemeSet:
 def random_subsets(rng: np.random.Generator, size: int, n: int, k: np.ndarray | int) -> np.ndarray:
     """``size`` uniform random subsets of range(n) as a (size, n) bool matrix; ``k`` per row or fixed."""
     keys = rng.random((size, n))
-    ranks = keys.argsort(axis=1).argsort(axis=1)
-    return ranks < np.asarray(k).reshape(-1, 1)
+    k = np.broadcast_to(np.asarray(k), (size,))
+    if n == 0:
+        return np.zeros((size, 0), dtype=bool)
+    # the k smallest keys of a row: at or below its k-th smallest (one sort, no ranks; ties have
+    # probability zero), none when k = 0
+    kth = np.sort(keys, axis=1)[np.arange(size), np.maximum(k, 1) - 1]
+    return (keys <= kth[:, None]) & (k > 0)[:, None]
 
 
 def unique_schemes(schemes: SchemeSet) -> tuple[SchemeSet, int]:
