@@ -1,6 +1,7 @@
 """The stratify, multiarm and match subcommands: files written in the documented formats, clear errors."""
 from __future__ import annotations
 
+import hashlib
 import json
 
 import numpy as np
@@ -34,6 +35,11 @@ def test_stratify_writes_allocation_and_space(tmp_path, eds_csv, capsys):
     main(["stratify", "--data", str(eds_csv), "--strata", "health_system", "--unit-id", "ed",
           "--factors", "a", "b", "c", "--seed", "4", "--space-size", "30", "--out", str(tmp_path / "again")])
     assert (tmp_path / "again" / "stratify_space.csv").read_text() == (out / "stratify_space.csv").read_text()
+    # the audit ties the files to the seed, every argument and the exact input file
+    audit = json.loads((out / "stratify_audit.json").read_text())
+    assert audit["seed"] == 4 and audit["arguments"]["factors"] == ["a", "b", "c"]
+    assert audit["input"] == {"file": str(eds_csv), "sha256": hashlib.sha256(eds_csv.read_bytes()).hexdigest()}
+    assert [r["arm_label"] for r in audit["allocation"]] == alloc.arm_label.tolist()
     from crt_widgets.core.stratified import count_allocations
 
     expected = count_allocations(pd.read_csv(eds_csv).health_system, 8)
@@ -77,6 +83,9 @@ def test_match_writes_allocation_and_space(tmp_path):
     assert (alloc.groupby("group").arm.sum() == 1).all()
     chosen = space.loc[space.chosen == 1].iloc[0, 2:].to_numpy(dtype=int)
     np.testing.assert_array_equal(chosen, alloc.arm.to_numpy())
+    audit = json.loads((out / "match_audit.json").read_text())
+    assert audit["seed"] == 3 and audit["input"] == {"example": "callcenter"} and audit["n_possible"] == 32
+    assert [r["arm"] for r in audit["allocation"]] == alloc.arm.tolist()
 
 
 @pytest.mark.parametrize("argv,message", [

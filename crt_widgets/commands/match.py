@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from crt_widgets.commands._inputs import add_data_source, read_csv_argument
+from crt_widgets.commands._inputs import add_data_source, read_csv_argument, write_run_audit
 
 from crt_widgets.core.matching import MatchedDesign, compare_matchings, match_clusters
 
@@ -33,7 +33,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--max-enumerate", type=int, default=2 ** 16, help="enumerate the space up to this size")
     p.add_argument("--size", type=int, default=50_000, help="schemes sampled when the space is larger")
     p.add_argument("--seed", type=int, help="seed (default: fresh entropy, printed)")
-    p.add_argument("--out", type=Path, help="folder for match_allocation.csv and match_space.csv")
+    p.add_argument("--out", type=Path, help="folder for match_allocation.csv, match_space.csv and match_audit.json")
 
 
 def callcenter_centres() -> pd.DataFrame:
@@ -81,5 +81,8 @@ def run(args: argparse.Namespace) -> int:
         table.insert(0, "scheme", np.arange(1, len(space) + 1))
         path_s = args.out / "match_space.csv"
         table.to_csv(path_s, index=False)
-        print(f"wrote allocation: {path_a}\nwrote space: {path_s}")
+        path_r = write_run_audit(args.out / "match_audit.json", "match", args, design.seed, allocation,
+                                 method=args.method, n_possible=design.n_possible, space_size=len(space),
+                                 chosen_scheme=chosen + 1)
+        print(f"wrote allocation: {path_a}\nwrote space: {path_s}\nwrote audit: {path_r}")
     return 0

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from crt_widgets.commands._inputs import add_data_source, read_csv_argument
+from crt_widgets.commands._inputs import add_data_source, read_csv_argument, write_run_audit
 
 from crt_widgets.core.multiarm import write_arm_space
 from crt_widgets.core.stratified import METHODS, StratifiedAllocation, StratifiedDesign
@@ -37,7 +37,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--space-size", type=int, default=1000, help="draws written to the space file")
     p.add_argument("--verify", type=int, metavar="N", help="also check the procedure on N draws")
     p.add_argument("--seed", type=int, help="seed (default: fresh entropy, printed)")
-    p.add_argument("--out", type=Path, help="folder for stratify_allocation.csv and stratify_space.csv")
+    p.add_argument("--out", type=Path,
+                   help="folder for stratify_allocation.csv, stratify_space.csv and stratify_audit.json")
 
 
 def read_data(args: argparse.Namespace) -> tuple[pd.DataFrame, dict]:
@@ -97,5 +98,7 @@ def run(args: argparse.Namespace) -> int:
         path_a = args.out / "stratify_allocation.csv"
         allocation.table.to_csv(path_a, index=False)
         path_s = write_arm_space(args.out / "stratify_space.csv", design.unit_ids, space, design.arms.labels, chosen)
-        print(f"wrote allocation: {path_a}\nwrote space: {path_s}")
+        path_r = write_run_audit(args.out / "stratify_audit.json", "stratify", args, design.seed, allocation.table,
+                                 sampler=design.method, space_size=len(space), chosen_draw=chosen + 1)
+        print(f"wrote allocation: {path_a}\nwrote space: {path_s}\nwrote audit: {path_r}")
     return 0
