@@ -18,7 +18,6 @@ weights, metric, cutoff or constraints with :meth:`ConstrainedDesign.rescore` re
 from __future__ import annotations
 
 import copy
-import datetime as _dt
 import math
 from collections.abc import Mapping, Sequence
 from functools import cached_property
@@ -33,6 +32,7 @@ from crt_widgets.core.constraints import Constraint, parse_constraint
 from crt_widgets.core.covariates import CovariateMatrix, prepare_covariates
 from crt_widgets.core.schemes import (SchemeSet, StratumRule, enumerate_schemes, enumerate_stratified,
                                       sample_schemes, sample_stratified)
+from crt_widgets.core.records import AllocationRecord
 from crt_widgets.core.spaceio import data_sha256, write_cvcrand_csv, write_json_audit, write_space_json
 from crt_widgets.core.tables import baseline_table, score_summary
 from crt_widgets.core.validity import SAMEARMHI, SAMEARMLO, Validity, cluster_coincidence
@@ -425,7 +425,7 @@ def _per_column(constraints: list[Constraint], covariates: list[str], cov: Covar
     return [by_name[src] for src in cov.source]
 
 
-class Allocation:
+class Allocation(AllocationRecord):
     """The drawn allocation and everything the trial's records need.
 
     Attributes
@@ -438,13 +438,8 @@ class Allocation:
     """
 
     def __init__(self, design: ConstrainedDesign, space_position: int, seed: int) -> None:
-        self.design = design
-        self.seed = seed
-        self.space_position = space_position
-        self.candidate_index = int(design.space_index[space_position])
+        super().__init__(design, space_position, seed)
         self.arm = design.space.matrix(np.array([space_position]))[0].astype(int)
-        self.score = float(design.scores[self.candidate_index])
-        self.created = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
 
     def __repr__(self) -> str:
         treated = ", ".join(map(str, self.treated_clusters))
@@ -484,37 +479,8 @@ class Allocation:
     def validity(self) -> Validity:
         return self.design.validity
 
-    @property
-    def choice_message(self) -> str:
-        return (f"Scheme {self.space_position + 1:,} of the {len(self.design.space_index):,} in the constrained "
-                f"space was selected (seed {self.seed}); its balance score is {self.score:.3f}")
-
-    @property
-    def messages(self) -> dict[str, str]:
-        d = self.design
-        return {"assignment_message": d.assignment_message, "scheme_message": d.scheme_message,
-                "cutoff_message": d.cutoff_message, "choice_message": self.choice_message}
-
-    def audit(self) -> dict[str, Any]:
-        """The audit record: method, parameters, seed, versions, time, input hash, result."""
-        from crt_widgets import __version__
-
-        d = self.design
-        return {
-            "package": "crt-widgets", "package_version": __version__, "created": self.created,
-            "parameters": d.parameters(), "draw_seed": self.seed, "data_sha256": d.data_hash(),
-            "n_candidates": len(d.scores), "n_constrained": len(d.space_index),
-            "cutoff_score": d.cutoff_score, "chosen_space_position": self.space_position,
-            "chosen_score": self.score,
-            "allocation": {str(k): int(v) for k, v in zip(d.cluster_ids, self.arm)},
-            "messages": self.messages, "diagnostics": d.diagnostics,
-        }
-
-    def to_csv(self, path: str | Path) -> Path:
-        """Write the allocation (cluster id, arm)."""
-        path = Path(path)
-        self.allocation.to_csv(path, index=False)
-        return path
+    def audit_arms(self) -> dict[str, int]:
+        return {str(k): int(v) for k, v in zip(self.design.cluster_ids, self.arm)}
 
     def save_space(self, path: str | Path, format: str | None = None) -> Path:
         """Write the constrained space: ``"cvcrand"`` CSV, or our self-describing ``"json"``

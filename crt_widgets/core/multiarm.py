@@ -37,7 +37,6 @@ allocation used and ``0`` otherwise, its balance score, and each unit's arm labe
 """
 from __future__ import annotations
 
-import datetime as _dt
 import itertools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -50,6 +49,7 @@ import pandas as pd
 
 from crt_widgets.core.covariates import CovariateMatrix, prepare_covariates
 from crt_widgets.core.design import MIN_SCHEMES_FOR_TEST
+from crt_widgets.core.records import AllocationRecord
 from crt_widgets.core.spaceio import data_sha256, write_json_audit
 from crt_widgets.core.stratified import Arms, StratifiedDesign, _check_int
 from crt_widgets.core.tables import baseline_table, score_summary
@@ -510,17 +510,14 @@ class MultiArmDesign:
                 f"size={self.size:,}, seed={self.seed})")
 
 
-class MultiArmAllocation:
+class MultiArmAllocation(AllocationRecord):
     """The chosen allocation with the summary of scores, baseline table, validity and saved space."""
 
+    unit_word = "Allocation"
+
     def __init__(self, design: MultiArmDesign, space_position: int, seed: Any) -> None:
-        self.design = design
-        self.seed = seed
-        self.space_position = space_position
-        self.candidate_index = int(design.space_index[space_position])
+        super().__init__(design, space_position, seed)
         self.arm = design.candidates[self.candidate_index].astype(int)
-        self.score = float(design.scores[self.candidate_index])
-        self.created = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
 
     @property
     def arm_label(self) -> np.ndarray:
@@ -561,36 +558,8 @@ class MultiArmAllocation:
         d = self.design
         return write_arm_space(path, d.cluster_ids, d.space, d.arms.labels, self.space_position, d.space_scores)
 
-    def to_csv(self, path: str | Path) -> Path:
-        path = Path(path)
-        self.allocation.to_csv(path, index=False)
-        return path
-
-    @property
-    def choice_message(self) -> str:
-        return (f"Allocation {self.space_position + 1:,} of the {len(self.design.space_index):,} in the constrained "
-                f"space was selected (seed {self.seed}); its balance score is {self.score:.3f}")
-
-    @property
-    def messages(self) -> dict[str, str]:
-        """cvcrand's four messages, for K arms."""
-        d = self.design
-        return {"assignment_message": d.assignment_message, "scheme_message": d.scheme_message,
-                "cutoff_message": d.cutoff_message, "choice_message": self.choice_message}
-
-    def audit(self) -> dict[str, Any]:
-        """The audit record: method, parameters, seed, versions, time, input hash, result."""
-        from crt_widgets import __version__
-
-        d = self.design
-        return {
-            "package": "crt-widgets", "package_version": __version__, "created": self.created,
-            "parameters": d.parameters(), "draw_seed": self.seed, "data_sha256": d.data_hash(),
-            "n_candidates": len(d.scores), "n_constrained": len(d.space_index), "cutoff_score": d.cutoff_score,
-            "chosen_space_position": self.space_position, "chosen_score": self.score,
-            "allocation": {str(k): str(v) for k, v in zip(d.cluster_ids, self.arm_label)},
-            "messages": self.messages, "diagnostics": d.diagnostics,
-        }
+    def audit_arms(self) -> dict[str, str]:
+        return {str(k): str(v) for k, v in zip(self.design.cluster_ids, self.arm_label)}
 
     def save(self, directory: str | Path, stem: str = "multiarm") -> dict[str, Path]:
         """Write everything: allocation CSV, the constrained space CSV, the audit JSON.
