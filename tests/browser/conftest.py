@@ -1,6 +1,7 @@
 """A Voila server on a free localhost port, and Debian's Chromium driven by Playwright (never a downloaded browser)."""
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import subprocess
@@ -19,6 +20,31 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+@contextlib.contextmanager
+def serving(command: list[str], url: str, name: str, env: dict | None = None, timeout: float = 90):
+    """Start a server process, wait until ``url`` answers, yield, then stop it (whatever happened)."""
+    proc = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            try:
+                urllib.request.urlopen(url, timeout=2)
+                break
+            except OSError:
+                if proc.poll() is not None:
+                    pytest.fail(f"{name} exited before serving")
+                time.sleep(0.5)
+        else:
+            pytest.fail(f"{name} did not start within {timeout:g} s")
+        yield
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
 @pytest.fixture(scope="session")
 def records(tmp_path_factory):
     """The folder the served dashboard saves every drawn allocation in (``--records``)."""
@@ -28,28 +54,10 @@ def records(tmp_path_factory):
 @pytest.fixture(scope="session")
 def voila_url(records):
     port = free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "crt_widgets", "dashboard", "--port", str(port),
-                             "--records", str(records)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}/"
-    try:
-        deadline = time.time() + 90
-        while time.time() < deadline:
-            try:
-                urllib.request.urlopen(url, timeout=2)
-                break
-            except OSError:
-                if proc.poll() is not None:
-                    pytest.fail("Voila exited before serving the dashboard")
-                time.sleep(0.5)
-        else:
-            pytest.fail("Voila did not start within 90 s")
+    with serving([sys.executable, "-m", "crt_widgets", "dashboard", "--port", str(port), "--records", str(records)],
+                 url, "Voila"):
         yield url
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
 
 
 @pytest.fixture(scope="session")

@@ -4,16 +4,13 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import subprocess
 import sys
-import time
-import urllib.request
 from pathlib import Path
 from urllib.parse import urlparse
 
 import pytest
 from playwright.sync_api import expect
-from conftest import free_port
+from conftest import free_port, serving
 from support import ARTIFACTS
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -29,29 +26,10 @@ def lab_url(tmp_path_factory):
     port = free_port()
     env = {**os.environ, "JUPYTER_CONFIG_DIR": str(root / ".config"),
            "JUPYTER_RUNTIME_DIR": str(root / ".runtime"), "JUPYTERLAB_WORKSPACES_DIR": str(root / ".workspaces")}
-    proc = subprocess.Popen([sys.executable, "-m", "jupyter", "lab", "--no-browser", f"--port={port}",
-                             "--ServerApp.ip=127.0.0.1", "--IdentityProvider.token=", "--allow-root",
-                             f"--ServerApp.root_dir={root}"], env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        deadline = time.time() + 90
-        while time.time() < deadline:
-            try:
-                urllib.request.urlopen(f"http://127.0.0.1:{port}/api", timeout=2)
-                break
-            except OSError:
-                if proc.poll() is not None:
-                    pytest.fail("JupyterLab exited before serving")
-                time.sleep(0.5)
-        else:
-            pytest.fail("JupyterLab did not start within 90 s")
+    command = [sys.executable, "-m", "jupyter", "lab", "--no-browser", f"--port={port}", "--ServerApp.ip=127.0.0.1",
+               "--IdentityProvider.token=", "--allow-root", f"--ServerApp.root_dir={root}"]
+    with serving(command, f"http://127.0.0.1:{port}/api", "JupyterLab", env=env):
         yield f"http://127.0.0.1:{port}/lab/tree/design.ipynb"
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
 
 
 def _run_first_cell(page, attempts: int = 3) -> None:
