@@ -274,3 +274,20 @@ def test_point_estimate_is_the_glm_effect_with_equal_clusters_and_arms(outcomes)
     same = outcomes.assign(n=outcomes["inciis"] // 10)
     r = permutation_test(same, "n", "county", dickinson_cvcrand_space_path(), family="poisson", ci=True)
     assert r.estimate == 0.0 and r.conf_int[0] < 0 < r.conf_int[1]
+
+
+@pytest.mark.parametrize("alternative", ["two-sided", "greater", "less"])
+def test_histogram_counts_every_scheme_and_its_extreme_part_is_the_p_value(outcomes, alternative):
+    from crt_widgets.widgets.charts import permutation_histogram
+
+    r = permutation_test(outcomes, "outcome", "county", dickinson_cvcrand_space_path(), ADJUST,
+                         ["location", "incomecat"], "binomial", alternative=alternative)
+    h = r.histogram(bins=30)
+    assert len(h) == 30 and h.total.sum() == r.n_schemes == 1287
+    assert h.extreme.sum() == round(r.p_value * r.n_schemes)  # 54 two-sided, as cptest
+    assert (h.extreme <= h.total).all() and h.left.iloc[0] == r.distribution.min()
+    spec = permutation_histogram(r, bins=30).to_dict()
+    rule = next(rows for rows in spec["datasets"].values() if rows[0].get("what") == "observed")
+    assert rule[0]["value"] == pytest.approx(r.statistic)
+    if alternative == "two-sided":
+        assert h.extreme.sum() == 54

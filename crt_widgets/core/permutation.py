@@ -35,7 +35,7 @@ import pandas as pd
 
 from crt_widgets.core.permutation_ci import (MAX_LINK_EFFECT, Inverter, confidence_interval, effect_scale,
                                              point_estimate)
-from crt_widgets.core.permutation_data import (PreparedData, column_names, p_values, prepare_data,
+from crt_widgets.core.permutation_data import (PreparedData, as_extreme, column_names, p_values, prepare_data,
                                                scheme_statistics)
 from crt_widgets.core.permutation_space import (PermutationSpace, resolve_space, simple_from_observed, simple_space,
                                                 smallest_p_value)
@@ -88,6 +88,25 @@ class PermutationResult:
             text += (f"; effect {self.estimate:.4g} ({self.conf_level:.0%} CI {self.conf_int[0]:.4g} to "
                      f"{self.conf_int[1]:.4g}) on the {_SCALE[self.family]} scale")
         return text + "."
+
+    def histogram(self, bins: int = 40) -> pd.DataFrame:
+        """The permutation distribution binned in numpy: per bin (``left``, ``right``) the number of
+        schemes (``total``) and of those at least as extreme as the observed statistic under the
+        alternative (``extreme``; exact per scheme, so ``extreme.sum() / n_schemes`` is the p-value).
+
+        >>> import numpy as np
+        >>> r = PermutationResult(1.0, np.array([-2.0, -1.0, 0.0, 0.5, 1.0, 3.0]), 4 / 6, {}, "two-sided",
+        ...                       "gaussian", 6, 4, 40, 0, np.array([1, 1, 0, 0]), np.arange(4))
+        >>> h = r.histogram(bins=5)
+        >>> int(h.total.sum()), int(h.extreme.sum())
+        (6, 4)
+        """
+        values = np.asarray(self.distribution, dtype=float)
+        edges = np.histogram_bin_edges(values, bins=bins)
+        extreme = as_extreme(values, self.statistic)[self.alternative]
+        total, _ = np.histogram(values, bins=edges)
+        beyond, _ = np.histogram(values[extreme], bins=edges)
+        return pd.DataFrame({"left": edges[:-1], "right": edges[1:], "total": total, "extreme": beyond})
 
     def to_dict(self) -> dict[str, Any]:
         """The result as plain Python values (JSON-ready); the distribution is left out (``n_schemes`` long)."""

@@ -101,9 +101,15 @@ def scheme_statistics(schemes: SchemeSet, cluster_values: np.ndarray) -> np.ndar
     return treated_sum / n_treated - (cluster_values.sum() - treated_sum) / (n - n_treated)
 
 
-def p_values(distribution: np.ndarray, observed: float) -> dict[str, float]:
-    """Two-sided and one-sided permutation p-values (ties within a relative 1e-9 count)."""
+def as_extreme(distribution: np.ndarray, observed: float) -> dict[str, np.ndarray]:
+    """Per scheme and alternative: is its statistic at least as extreme as the observed one
+    (ties within a relative 1e-9 count)."""
     tol = _TIE * max(abs(observed), float(np.max(np.abs(distribution))) * 1e-6, 1e-300)
-    return {"two-sided": float(np.mean(np.abs(distribution) >= abs(observed) - tol)),
-            "greater": float(np.mean(distribution >= observed - tol)),
-            "less": float(np.mean(distribution <= observed + tol))}
+    return {"two-sided": np.abs(distribution) >= abs(observed) - tol,
+            "greater": distribution >= observed - tol,
+            "less": distribution <= observed + tol}
+
+
+def p_values(distribution: np.ndarray, observed: float) -> dict[str, float]:
+    """Two-sided and one-sided permutation p-values: the share of schemes at least as extreme."""
+    return {side: float(np.mean(mask)) for side, mask in as_extreme(distribution, observed).items()}

@@ -184,3 +184,35 @@ def too_many_for_heatmap(n_clusters: int) -> dict:
             "the validity table above summarises every pair")
     return alt.Chart(alt.Data(values=[{"t": text}])).mark_text(align="left", fontSize=12).encode(
         text="t:N").properties(width=300, height=30).to_dict(validate=False)
+
+
+PERMUTATION_PARTS = ["at least as extreme", "less extreme", "observed"]
+PERMUTATION_COLOURS = ["#d62728", "#c9d6e3", "#222222"]
+
+
+def permutation_histogram(result, bins: int = 40) -> alt.LayerChart:
+    """The permutation distribution of a :class:`~crt_widgets.core.permutation.PermutationResult`
+    (binned in numpy), schemes at least as extreme as the observed statistic in red, a rule at it.
+
+    >>> import numpy as np
+    >>> from crt_widgets.core.permutation import PermutationResult
+    >>> r = PermutationResult(1.0, np.array([-2.0, -1.0, 0.0, 0.5, 1.0, 3.0]), 4 / 6, {}, "two-sided",
+    ...                       "gaussian", 6, 4, 40, 0, np.array([1, 1, 0, 0]), np.arange(4))
+    >>> [layer["mark"]["type"] for layer in permutation_histogram(r, bins=5).to_dict()["layer"]]
+    ['bar', 'bar', 'rule']
+    """
+    counts = result.histogram(bins)
+    colour = {"scale": alt.Scale(domain=PERMUTATION_PARTS, range=PERMUTATION_COLOURS),
+              "legend": alt.Legend(title=None, orient="top")}
+    base = alt.Chart(counts).encode(
+        x=alt.X("left:Q", title="statistic U (treated minus control mean residual)"), x2="right:Q",
+        tooltip=[alt.Tooltip("left:Q", format=".4f", title="from"), alt.Tooltip("right:Q", format=".4f", title="to"),
+                 alt.Tooltip("total:Q", title="schemes"), alt.Tooltip("extreme:Q", title="as extreme")])
+    extreme = base.mark_bar(binSpacing=0).encode(y=alt.Y("extreme:Q", title="schemes", axis=COUNT_AXIS),
+                                                 y2=alt.datum(0), color=alt.ColorDatum("at least as extreme"))
+    rest = base.mark_bar(binSpacing=0).encode(y="total:Q", y2="extreme:Q", color=alt.ColorDatum("less extreme"))
+    observed = alt.Chart(pd.DataFrame({"value": [result.statistic], "what": ["observed"]})).mark_rule(
+        strokeWidth=2).encode(x="value:Q", color=alt.Color("what:N", **colour),
+                              tooltip=[alt.Tooltip("value:Q", format=".4f", title="observed U")])
+    title = f"Permutation distribution over {result.n_schemes:,} schemes (p = {result.p_value:.4g}, {result.alternative})"
+    return alt.layer(extreme, rest, observed, title=title).properties(width=420, height=220)
