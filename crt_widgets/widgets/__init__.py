@@ -5,8 +5,9 @@
 """
 from __future__ import annotations
 
+from crt_widgets.widgets.analysis import AnalysisDashboard
 from crt_widgets.widgets.dashboard import DesignDashboard
 from crt_widgets.widgets.power_panel import PowerPanel
 from crt_widgets.widgets.state import DesignState
 
-__all__ = ["DesignDashboard", "DesignState", "PowerPanel"]
+__all__ = ["AnalysisDashboard", "DesignDashboard", "DesignState", "PowerPanel"]

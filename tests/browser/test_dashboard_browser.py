@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import re
+import sys
 from urllib.parse import urlparse
 
 import numpy as np
@@ -174,3 +175,32 @@ def test_power_tab_answers_at_once(page, voila_url):
     lower_icc = crt_power(0.3, icc=0.01, cluster_size=50, clusters_per_arm=8).power
     expect(page.locator(".crt-power").first).to_contain_text(f"Power {lower_icc:.3f}", timeout=30_000)
     page.screenshot(path=str(ARTIFACTS / "09_power.png"), full_page=True)
+
+
+@pytest.fixture(scope="module")
+def analysis_url():
+    from pathlib import Path
+
+    from conftest import free_port, serving
+
+    port = free_port()
+    notebook = Path(__file__).parents[2] / "notebooks" / "analysis_dashboard.ipynb"
+    url = f"http://127.0.0.1:{port}/"
+    with serving([sys.executable, "-m", "crt_widgets", "dashboard", "--port", str(port), "--notebook", str(notebook)],
+                 url, "Voila"):
+        yield url
+
+
+def test_analysis_dashboard_served_offline(page, analysis_url):
+    requests: list[str] = []
+    page.on("request", lambda r: requests.append(r.url))
+    page.goto(analysis_url, timeout=120_000)
+    expect(page.locator(".crt-statement").first).to_contain_text("p-value = 0.04196", timeout=120_000)
+    page.wait_for_selector(".vega-embed svg", timeout=60_000)
+    assert "Permutation distribution over 1,287 schemes" in page.locator(".vega-embed").first.inner_html()
+    page.locator(".widget-toggle-buttons").get_by_text("continuous").click()  # a linear model of the 0/1 outcome
+    expect(page.locator(".crt-statement").first).to_contain_text("(gaussian, two-sided)", timeout=60_000)
+    expect(page.locator(".crt-models").first).to_contain_text("REML", timeout=60_000)  # the linear mixed model
+    page.screenshot(path=str(ARTIFACTS / "10_analysis.png"), full_page=True)
+    hosts = {urlparse(u).hostname for u in requests if u.startswith("http")}
+    assert hosts <= {"127.0.0.1", "localhost"}, sorted(hosts)

@@ -1,0 +1,261 @@
+"""The analysis dashboard: the clustered permutation test over the saved space, live.
+
+Load the individual-level outcomes (CSV, or the Dickinson example) and the randomization space the
+design saved (cvcrand's CSV or our JSON); choose the outcome, cluster column, adjustment covariates
+and outcome type; the test, its inverted interval, the permutation histogram and the GEE and mixed
+model companions follow every change. All numbers are the core's :func:`analyze_trial`.
+
+>>> dash = AnalysisDashboard(example="dickinson")
+>>> round(dash.state.result.permutation.p_value * 1287)
+54
+"""
+from __future__ import annotations
+
+import html
+import tempfile
+from pathlib import Path
+
+import ipywidgets as w
+import pandas as pd
+import traitlets as t
+
+from crt_widgets.core.modelbased import MODELS, analyze_trial
+from crt_widgets.core.spaceio import SavedSpace, read_space
+from crt_widgets.widgets.formatting import message_html
+from crt_widgets.widgets.panels import read_uploaded_csv
+
+FAMILIES = {"continuous": "gaussian", "binary": "binomial", "count": "poisson"}
+EXAMPLE = "Dickinson counties (cvcrand paper)"
+
+
+def guess_family(values: pd.Series) -> str:
+    """``binomial`` for a 0/1 outcome, ``poisson`` for other whole numbers >= 0, else ``gaussian``.
+
+    >>> guess_family(pd.Series([0, 1, 1])), guess_family(pd.Series([0, 3, 7])), guess_family(pd.Series([0.5, 2]))
+    ('binomial', 'poisson', 'gaussian')
+    """
+    v = pd.to_numeric(values, errors="coerce").dropna()
+    if len(v) and v.isin([0, 1]).all():
+        return "binomial"
+    if len(v) and (v >= 0).all() and (v == v.round()).all():
+        return "poisson"
+    return "gaussian"
+
+
+def read_uploaded_space(content: bytes, name: str) -> SavedSpace:
+    """A saved space from uploaded bytes (cvcrand's CSV or our JSON, by content); a ValueError otherwise."""
+    suffix = "".join(Path(name).suffixes[-2:]) or ".csv"
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / f"space{suffix}"
+        path.write_bytes(content)
+        try:
+            return read_space(path)
+        except ValueError as exc:
+            raise ValueError(f"{name}: {exc}") from None
+
+
+class AnalysisState(t.HasTraits):
+    """Inputs and result of the analysis dashboard; ``result`` is a :class:`TrialAnalysis` or None."""
+
+    data = t.Instance(pd.DataFrame, allow_none=True)
+    source = t.Unicode("")
+    space = t.Any(None, allow_none=True)        # a SavedSpace
+    space_source = t.Unicode("")
+    outcome = t.Unicode("")
+    cluster = t.Unicode("")
+    covariates = t.List(t.Unicode())
+    categorical = t.List(t.Unicode())
+    family = t.Enum(list(FAMILIES.values()), default_value="gaussian")
+    alpha = t.Float(0.05)
+    models = t.Bool(True)                       # GEE and mixed model beside the permutation test
+    result = t.Any(None, allow_none=True)
+    error = t.Unicode("")
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self._loading = False
+        self.observe(self._changed, names=["data", "space", "outcome", "cluster", "covariates", "categorical",
+                                           "family", "alpha", "models"])
+
+    def load(self, data: pd.DataFrame, source: str, space: SavedSpace | None = None, space_source: str = "",
+             **settings) -> None:
+        """New outcome data (and optionally a space) with sensible defaults, then one analysis."""
+        self._loading = True
+        try:
+            with self.hold_trait_notifications():
+                self.data, self.source = data, source
+                if space is not None:
+                    self.space, self.space_source = space, space_source
+                columns = list(data.columns)
+                self.outcome = settings.get("outcome") or ("outcome" if "outcome" in columns else columns[-1])
+                self.cluster = settings.get("cluster") or columns[0]
+                self.covariates = list(settings.get("covariates", []))
+                self.categorical = list(settings.get("categorical", []))
+                self.family = settings.get("family") or guess_family(data[self.outcome])
+        finally:
+            self._loading = False
+        self.analyse()
+
+    def _changed(self, change) -> None:
+        if not self._loading:
+            self.analyse()
+
+    def analyse(self) -> None:
+        """Run the core on the current inputs; any problem lands in ``error``."""
+        if self.data is None or self.space is None:
+            self.result = None
+            self.error = "" if self.data is None else "Load the randomization space the design saved."
+            return
+        try:
+            if self.outcome == self.cluster:
+                raise ValueError("outcome: choose a column other than the cluster id")
+            # the outcome and the cluster id are never adjusted for, whatever else is ticked
+            adjust = [c for c in self.covariates if c not in (self.outcome, self.cluster)]
+            self.result = analyze_trial(self.data, self.outcome, self.cluster, self.space, adjust,
+                                        [c for c in self.categorical if c in adjust], self.family,
+                                        alpha=self.alpha, models=MODELS if self.models else ())
+            self.error = ""
+        except (ValueError, KeyError, TypeError) as exc:
+            self.result = None
+            self.error = str(exc.args[0] if exc.args else exc)
+
+
+class AnalysisDashboard:
+    """Panels over one :class:`AnalysisState`; ``.widget`` is what a notebook displays."""
+
+    def __init__(self, example: str | None = "dickinson", offline: bool = True) -> None:
+        import altair as alt
+
+        if offline:
+            alt.JupyterChart.enable_offline()
+        self.state = AnalysisState()
+        s = self.state
+        self.example = w.Dropdown(options=[("(choose an example)", ""), (EXAMPLE, "dickinson")], value="",
+                                  description="Example")
+        self.upload_data = w.FileUpload(accept=".csv", multiple=False, description="Outcomes CSV")
+        self.upload_space = w.FileUpload(accept=".csv,.json,.gz", multiple=False, description="Space file")
+        self.sources = w.HTML()
+        self.outcome = w.Dropdown(description="outcome")
+        self.cluster = w.Dropdown(description="cluster")
+        self.covariates = w.SelectMultiple(description="adjust for", rows=6)
+        self.categorical = w.SelectMultiple(description="categorical", rows=4)
+        self.family = w.ToggleButtons(options=list(FAMILIES.items()), description="outcome type")
+        self.alpha = w.FloatText(description="alpha")
+        self.models = w.Checkbox(description="GEE and mixed model too", indent=False)
+        self.message = w.HTML()
+        self.statement = w.HTML()
+        self.table = w.HTML()
+        self.histogram = alt.JupyterChart(alt.Chart(pd.DataFrame({"x": []})).mark_bar())
+        # the column lists depend on the data, so the inputs follow the state by hand (a link would
+        # set a value before its options exist)
+        self._inputs = {"outcome": self.outcome, "cluster": self.cluster, "covariates": self.covariates,
+                        "categorical": self.categorical, "family": self.family, "alpha": self.alpha,
+                        "models": self.models}
+        self._syncing = False
+        self._follow_state()
+        for name, widget in self._inputs.items():
+            widget.observe(lambda change, name=name: self._to_state(name, change["new"]), names="value")
+        self.example.observe(self._on_example, names="value")
+        self.upload_data.observe(self._on_data, names="value")
+        self.upload_space.observe(self._on_space, names="value")
+        s.observe(self._follow_state, names=["data", *self._inputs])
+        s.observe(self._show, names=["result", "error", "source", "space_source"])
+        controls = w.VBox([self.outcome, self.cluster, self.covariates, self.categorical, self.family, self.alpha,
+                           self.models], layout=w.Layout(width="430px", min_width="430px"))
+        outputs = w.VBox([self.message, self.statement, self.histogram, self.table])
+        self.widget = w.VBox([
+            w.HTML("<h2 style='margin:0'>crt-widgets: analysis by the clustered permutation test</h2>"
+                   "<p style='margin:0 0 6px'>Load the outcomes (one row per person) and the space the design "
+                   "saved; the test, its interval and the model-based companions follow every change.</p>"),
+            w.HBox([self.example, self.upload_data, self.upload_space]), self.sources, w.HBox([controls, outputs])])
+        if example:
+            self.example.value = example
+        self._show()
+
+    # -- loading ---------------------------------------------------------------------------------
+    def _on_example(self, change) -> None:
+        if change["new"] != "dickinson":
+            return
+        from crt_widgets.datasets import dickinson_cvcrand_space_path, load_dickinson_outcome
+
+        self.state.load(load_dickinson_outcome(), EXAMPLE, read_space(dickinson_cvcrand_space_path()),
+                        "cvcrand's constrained space of the paper (1,287 schemes)", outcome="outcome",
+                        cluster="county", covariates=["location", "inciis", "uptodateonimmunizations", "hispanic",
+                                                      "incomecat"], categorical=["location", "incomecat"])
+
+    @staticmethod
+    def _uploaded(change, widget) -> tuple[str, bytes] | None:
+        files = change["new"]
+        if not files:
+            return None
+        f = files[0] if isinstance(files, (list, tuple)) else list(files.values())[0]
+        name = f.get("name", "the file") if isinstance(f, dict) else getattr(f, "name", "the file")
+        content = bytes(f["content"] if isinstance(f, dict) else f.content)
+        widget.value = ()  # ready for the next file, even the same one corrected
+        return name, content
+
+    def _on_data(self, change) -> None:
+        uploaded = self._uploaded(change, self.upload_data)
+        if uploaded is None:
+            return
+        try:
+            data = read_uploaded_csv(uploaded[1], uploaded[0])
+        except ValueError as exc:
+            self.state.error = str(exc)
+            return
+        self.example.value = ""
+        self.state.load(data, uploaded[0])
+
+    def _on_space(self, change) -> None:
+        uploaded = self._uploaded(change, self.upload_space)
+        if uploaded is None:
+            return
+        try:
+            space = read_uploaded_space(uploaded[1], uploaded[0])
+        except ValueError as exc:
+            self.state.error = str(exc)
+            return
+        self.state.space, self.state.space_source = space, uploaded[0]
+
+    # -- views -----------------------------------------------------------------------------------
+    def _follow_state(self, change=None) -> None:
+        s = self.state
+        columns = [] if s.data is None else [str(c) for c in s.data.columns]
+        self._syncing = True
+        try:
+            for widget in (self.outcome, self.cluster, self.covariates, self.categorical):
+                if list(widget.options) != columns:
+                    widget.options = columns
+            self.outcome.value = s.outcome if s.outcome in columns else None
+            self.cluster.value = s.cluster if s.cluster in columns else None
+            self.covariates.value = tuple(c for c in s.covariates if c in columns)
+            self.categorical.value = tuple(c for c in s.categorical if c in columns)
+            self.family.value, self.alpha.value, self.models.value = s.family, s.alpha, s.models
+        finally:
+            self._syncing = False
+
+    def _to_state(self, name: str, value) -> None:
+        if self._syncing or value is None:
+            return
+        setattr(self.state, name, list(value) if isinstance(value, tuple) else value)
+
+    def _show(self, change=None) -> None:
+        from crt_widgets.widgets.charts import permutation_histogram
+
+        s = self.state
+        data = "none" if s.data is None else f"{html.escape(s.source)} ({len(s.data):,} rows)"
+        space = html.escape(s.space_source) or "none"
+        self.sources.value = f"<b>Outcomes:</b> {data} &nbsp; <b>Space:</b> {space}"
+        self.message.value = message_html(s.error)
+        r = s.result
+        self.histogram.layout.display = None if r is not None else "none"  # no stale chart beside an error
+        if r is None:
+            self.statement.value = self.table.value = ""
+            return
+        self.statement.value = f'<p class="crt-statement"><b>{html.escape(r.permutation.statement)}</b></p>'
+        self.histogram.chart = permutation_histogram(r.permutation)
+        self.table.value = r.table().to_html(float_format=lambda v: f"{v:.4g}", border=0, na_rep="",
+                                             classes="crt-models")
+
+    def _repr_mimebundle_(self, **kwargs):
+        return self.widget._repr_mimebundle_(**kwargs)

@@ -1,0 +1,92 @@
+"""The analysis dashboard without a browser: set widget values in code, compare with the core."""
+from __future__ import annotations
+
+import datetime as dt
+
+import numpy as np
+import pytest
+
+from crt_widgets import permutation_test
+from crt_widgets.core.modelbased import analyze_trial
+from crt_widgets.datasets import dickinson_cvcrand_space_path, load_dickinson_outcome
+from crt_widgets.widgets.analysis import AnalysisDashboard, guess_family
+
+ADJUST = ["location", "inciis", "uptodateonimmunizations", "hispanic", "incomecat"]
+
+
+def _file(name: str, content: bytes) -> tuple[dict]:
+    """What the browser puts in a FileUpload's value."""
+    return ({"name": name, "type": "text/csv", "size": len(content), "content": memoryview(content),
+             "last_modified": dt.datetime(2026, 11, 23)},)
+
+
+@pytest.fixture()
+def dash():
+    return AnalysisDashboard(example="dickinson", offline=False)
+
+
+def test_example_reproduces_cptest_and_the_core(dash):
+    r = dash.state.result
+    assert round(r.permutation.p_value * 1287) == 54 and r.permutation.n_schemes == 1287
+    core = permutation_test(load_dickinson_outcome(), "outcome", "county", dickinson_cvcrand_space_path(), ADJUST,
+                            ["location", "incomecat"], "binomial", ci=True)
+    assert r.permutation.estimate == pytest.approx(core.estimate, abs=1e-9)
+    assert r.permutation.conf_int == pytest.approx(core.conf_int, abs=1e-9)
+    assert "p-value = 0.04196" in dash.statement.value and "<td>0.42</td>" in dash.table.value
+    bins = dash.histogram.chart.layer[0].data  # the chart shows the result's own bins
+    assert bins["total"].sum() == 1287 and bins["extreme"].sum() == 54
+
+
+def test_inputs_follow_the_widgets(dash):
+    data, space = load_dickinson_outcome(), dickinson_cvcrand_space_path()
+    dash.covariates.value = ("inciis",)
+    dash.models.value = False
+    expected = analyze_trial(data, "outcome", "county", space, ["inciis"], [], "binomial", models=())
+    assert dash.state.result.permutation.p_value == expected.permutation.p_value
+    assert len(dash.state.result.table()) == 1  # the permutation test alone
+    dash.family.value = "gaussian"  # a linear model of the 0/1 outcome: a different but valid test
+    gaussian = permutation_test(data, "outcome", "county", space, ["inciis"], family="gaussian", ci=True)
+    assert dash.state.result.permutation.p_value == gaussian.p_value
+    assert dash.state.result.permutation.estimate == pytest.approx(gaussian.estimate, abs=1e-9)
+
+
+def test_uploaded_outcomes_and_space(dash, tmp_path):
+    data = load_dickinson_outcome()
+    data["visits"] = np.random.default_rng(1).poisson(3, len(data))  # a count outcome
+    dash.upload_data.value = _file("children.csv", data.to_csv(index=False, sep=";").encode())
+    assert dash.upload_data.value == ()  # ready for the next file
+    # the column named outcome is proposed, its type guessed from its values
+    assert dash.state.source == "children.csv" and dash.state.outcome == "outcome" and dash.state.family == "binomial"
+    dash.outcome.value, dash.cluster.value = "visits", "county"
+    dash.family.value = "poisson"
+    assert "Load the randomization space" in dash.message.value or dash.state.result is not None
+    dash.upload_space.value = _file("space.csv", dickinson_cvcrand_space_path().read_bytes())
+    expected = permutation_test(data, "visits", "county", dickinson_cvcrand_space_path(), family="poisson")
+    assert dash.state.result.permutation.p_value == expected.p_value
+    assert "log rate ratio" in dash.statement.value
+
+
+@pytest.mark.parametrize("change,message", [
+    ({"outcome": "county"}, "other than the cluster id"),
+    ({"outcome": "location"}, "must be numeric"),
+    ({"cluster": "outcome"}, "cluster"),
+])
+def test_bad_choices_are_messages_and_recover(dash, change, message):
+    for name, value in change.items():
+        getattr(dash, name).value = value
+    assert message in dash.message.value and dash.state.result is None and dash.statement.value == ""
+    assert dash.histogram.layout.display == "none"
+    dash.outcome.value, dash.cluster.value = "outcome", "county"
+    assert dash.message.value == "" and round(dash.state.result.permutation.p_value * 1287) == 54
+
+
+def test_bad_files_are_messages(dash):
+    dash.upload_space.value = _file("space.csv", b"not,a\nspace,file\n")
+    assert "space.csv" in dash.message.value
+    assert round(dash.state.result.permutation.p_value * 1287) == 54  # the analysis shown still stands
+    dash.upload_data.value = _file("one.csv", b"x\n1\n")
+    assert "at least two columns" in dash.message.value
+
+
+def test_guess_family():
+    assert [guess_family(load_dickinson_outcome()[c]) for c in ("outcome", "inciis")] == ["binomial", "poisson"]
