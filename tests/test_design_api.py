@@ -153,7 +153,8 @@ def test_bad_data_is_a_clear_error(dickinson):
         ConstrainedDesign(dickinson.head(1), ["inciis"], 1)
     with pytest.raises(ValueError, match="DataFrame"):
         ConstrainedDesign(dickinson.to_numpy(), ["inciis"], 8)
-    with pytest.raises(ValueError, match="none of the covariates varies"):
+    with pytest.raises(ValueError, match="none of the covariates varies"), \
+            pytest.warns(UserWarning, match="no variation in k: dropped from the balance score"):
         ConstrainedDesign(dickinson.assign(k=1.0), ["k"], 8)
 
 
