@@ -50,6 +50,14 @@ def test_inputs_follow_the_widgets(dash):
     assert dash.state.result.permutation.estimate == pytest.approx(gaussian.estimate, abs=1e-9)
 
 
+def test_one_sided_alternative(dash):
+    dash.alternative.value = "greater"
+    core = permutation_test(load_dickinson_outcome(), "outcome", "county", dickinson_cvcrand_space_path(), ADJUST,
+                            ["location", "incomecat"], "binomial", alternative="greater")
+    assert dash.state.result.permutation.p_value == core.p_value < 54 / 1287
+    assert "one-sided (treatment &gt; control)" in dash.statement.value and "p_value (greater)" in dash.table.value
+
+
 def test_uploaded_outcomes_and_space(dash, tmp_path):
     data = load_dickinson_outcome()
     data["visits"] = np.random.default_rng(1).poisson(3, len(data))  # a count outcome

@@ -70,8 +70,31 @@ def test_glmm_companion_and_the_table(trial):
     assert "ML, adaptive quadrature" in report.mixed.method and "TrialAnalysis" in repr(report)
 
 
+@pytest.mark.parametrize("alternative", ["greater", "less"])
+def test_one_sided_table_follows_the_alternative(trial, alternative):
+    """The permutation p-value is permutation_test's; the models' are their Wald tests' one-sided p-values."""
+    from scipy import stats
+
+    from crt_widgets import permutation_test
+
+    data, arm = trial
+    report = analyze_trial(data, "y", "cl", enumerate_schemes(12, 6), ["x"], cluster_ids=np.arange(12),
+                           observed=arm, alternative=alternative)
+    alone = permutation_test(data, "y", "cl", enumerate_schemes(12, 6), ["x"], cluster_ids=np.arange(12),
+                             observed=arm, alternative=alternative)
+    table = report.table()
+    column = f"p_value ({alternative})"
+    assert table[column].iloc[0] == alone.p_value
+    two = _analyze(trial, "y", "gaussian")
+    for row, m in zip(table.index[1:], (two.gee, two.mixed)):
+        # from the Wald statistic: the two-sided p-value gives |t|, the effect's sign gives its side
+        t = np.sign(m.effect) * stats.norm.isf(m.p_value / 2)
+        expected = stats.norm.sf(t) if alternative == "greater" else stats.norm.cdf(t)
+        assert table.loc[row, column] == pytest.approx(expected, rel=1e-9)
+
+
 @pytest.mark.parametrize("kwargs,match", [({"models": ("gee", "bayes")}, "models: unknown bayes"),
-                                          ({"alpha": 1.5}, "alpha")])
+                                          ({"alpha": 1.5}, "alpha"), ({"alternative": "both"}, "alternative")])
 def test_bad_arguments(trial, kwargs, match):
     data, arm = trial
     with pytest.raises(ValueError, match=match):

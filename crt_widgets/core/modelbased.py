@@ -29,7 +29,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from crt_widgets.core.permutation import PermutationResult, prepare_test, run_test
+from crt_widgets.core.permutation import ALTERNATIVES, PermutationResult, prepare_test, run_test
 from crt_widgets.core.residuals import check_family
 
 MODELS = ("gee", "mixed")
@@ -45,6 +45,19 @@ class ModelEstimate:
     conf_int: tuple[float, float]
     p_value: float
     detail: str = ""
+
+    def one_sided(self, alternative: str) -> float:
+        """The p-value for ``"greater"`` (treatment > control) or ``"less"`` from the two-sided Wald
+        p-value of a symmetric t or z test (half of it in the effect's direction, 1 - half against).
+
+        >>> m = ModelEstimate("m", 0.5, 0.2, (0.1, 0.9), 0.04)
+        >>> m.one_sided("greater"), m.one_sided("less")
+        (0.02, 0.98)
+        """
+        if alternative == "two-sided":
+            return self.p_value
+        with_effect = (self.effect > 0) == (alternative == "greater")
+        return self.p_value / 2 if with_effect else 1 - self.p_value / 2
 
     def __repr__(self) -> str:
         return (f"ModelEstimate({self.method}: effect={self.effect:.4g}, se={self.se:.3g}, "
@@ -141,7 +154,8 @@ class TrialAnalysis:
     mixed: ModelEstimate | None
 
     def table(self) -> pd.DataFrame:
-        """One row per method: effect, interval and p-value on the link scale."""
+        """One row per method: effect, two-sided interval, and the p-value for the permutation test's
+        alternative (one-sided model p-values from their Wald tests), on the link scale."""
         rows = []
         p = self.permutation
         if p.conf_int is not None:
@@ -150,21 +164,24 @@ class TrialAnalysis:
             rows.append(("Clustered permutation test", np.nan, np.nan, np.nan, np.nan, p.p_value))
         for m in (self.gee, self.mixed):
             if m is not None:
-                rows.append((m.method, m.effect, m.se, *m.conf_int, m.p_value))
-        return pd.DataFrame(rows, columns=["method", "effect", "se", "ci_low", "ci_high", "p_value"]).set_index("method")
+                rows.append((m.method, m.effect, m.se, *m.conf_int, m.one_sided(p.alternative)))
+        column = "p_value" if p.alternative == "two-sided" else f"p_value ({p.alternative})"
+        return pd.DataFrame(rows, columns=["method", "effect", "se", "ci_low", "ci_high", column]).set_index("method")
 
     def __repr__(self) -> str:
         return f"TrialAnalysis(\n{self.table().to_string()}\n)"
 
 
 def analyze_trial(data: pd.DataFrame, outcome: str, cluster: str, space: Any, covariates: Sequence[str] = (),
-                  categorical: Sequence[str] = (), family: str = "gaussian", *, alpha: float = 0.05,
+                  categorical: Sequence[str] = (), family: str = "gaussian", *, alternative: str = "two-sided",
+                  alpha: float = 0.05,
                   models: Sequence[str] = MODELS, cluster_ids: Sequence | None = None,
                   observed: Any = None, simple_size: int = 50_000, seed: int | None = None) -> TrialAnalysis:
     """Permutation test with its interval, plus GEE and mixed-model estimates of the same effect.
 
     Arguments as :func:`crt_widgets.permutation_test`; ``models`` picks the companions
-    (``"gee"``, ``"mixed"``). Every effect is on the link scale (mean difference, log odds ratio,
+    (``"gee"``, ``"mixed"``); ``alternative`` sets the permutation test's side, and the table gives
+    the models' Wald p-values for the same side (intervals stay two-sided). Every effect is on the link scale (mean difference, log odds ratio,
     log rate ratio). Note the estimands differ for binary and count outcomes: the GEE's effect is
     population-averaged, the mixed model's is cluster-specific (larger in size when clusters vary).
     """
@@ -172,11 +189,13 @@ def analyze_trial(data: pd.DataFrame, outcome: str, cluster: str, space: Any, co
     unknown = [m for m in models if m not in MODELS]
     if unknown:
         raise ValueError(f"models: unknown {', '.join(unknown)}; choose from {', '.join(MODELS)}")
+    if alternative not in ALTERNATIVES:
+        raise ValueError(f"alternative: must be one of {', '.join(ALTERNATIVES)}, got {alternative!r}")
     if not 0 < alpha < 1:
         raise ValueError(f"alpha: must be in (0, 1), got {alpha}")
     perm_space, prep = prepare_test(data, outcome, cluster, space, covariates, categorical, family,
                                     cluster_ids=cluster_ids, observed=observed, simple_size=simple_size, seed=seed)
-    perm = run_test(prep, perm_space, ci=True, alpha=alpha)
+    perm = run_test(prep, perm_space, alternative=alternative, ci=True, alpha=alpha)
     gee = gee_estimate(prep, alpha) if "gee" in models else None
     mixed = mixed_estimate(prep, alpha) if "mixed" in models else None
     return TrialAnalysis(perm, gee, mixed)

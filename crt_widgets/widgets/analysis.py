@@ -20,6 +20,7 @@ import pandas as pd
 import traitlets as t
 
 from crt_widgets.core.modelbased import MODELS, analyze_trial
+from crt_widgets.core.permutation import ALTERNATIVES
 from crt_widgets.core.spaceio import SavedSpace, read_space
 from crt_widgets.widgets.formatting import message_html
 from crt_widgets.widgets.panels import read_uploaded_csv
@@ -66,6 +67,7 @@ class AnalysisState(t.HasTraits):
     covariates = t.List(t.Unicode())
     categorical = t.List(t.Unicode())
     family = t.Enum(list(FAMILIES.values()), default_value="gaussian")
+    alternative = t.Enum(list(ALTERNATIVES), default_value="two-sided")
     alpha = t.Float(0.05)
     models = t.Bool(True)                       # GEE and mixed model beside the permutation test
     result = t.Any(None, allow_none=True)
@@ -75,7 +77,7 @@ class AnalysisState(t.HasTraits):
         super().__init__(**kwargs)
         self._loading = False
         self.observe(self._changed, names=["data", "space", "outcome", "cluster", "covariates", "categorical",
-                                           "family", "alpha", "models"])
+                                           "family", "alternative", "alpha", "models"])
 
     def load(self, data: pd.DataFrame, source: str, space: SavedSpace | None = None, space_source: str = "",
              **settings) -> None:
@@ -113,7 +115,7 @@ class AnalysisState(t.HasTraits):
             adjust = [c for c in self.covariates if c not in (self.outcome, self.cluster)]
             self.result = analyze_trial(self.data, self.outcome, self.cluster, self.space, adjust,
                                         [c for c in self.categorical if c in adjust], self.family,
-                                        alpha=self.alpha, models=MODELS if self.models else ())
+                                        alternative=self.alternative, alpha=self.alpha, models=MODELS if self.models else ())
             self.error = ""
         except (ValueError, KeyError, TypeError) as exc:
             self.result = None
@@ -140,6 +142,8 @@ class AnalysisDashboard:
         self.covariates = w.SelectMultiple(description="adjust for", rows=6)
         self.categorical = w.SelectMultiple(description="categorical", rows=4)
         self.family = w.ToggleButtons(options=list(FAMILIES.items()), description="outcome type")
+        self.alternative = w.Dropdown(options=[("two-sided", "two-sided"), ("treatment > control", "greater"),
+                                               ("treatment < control", "less")], description="alternative")
         self.alpha = w.FloatText(description="alpha")
         self.models = w.Checkbox(description="GEE and mixed model too", indent=False)
         self.message = w.HTML()
@@ -149,7 +153,8 @@ class AnalysisDashboard:
         # the column lists depend on the data, so the inputs follow the state by hand (a link would
         # set a value before its options exist)
         self._inputs = {"outcome": self.outcome, "cluster": self.cluster, "covariates": self.covariates,
-                        "categorical": self.categorical, "family": self.family, "alpha": self.alpha,
+                        "categorical": self.categorical, "family": self.family,
+                        "alternative": self.alternative, "alpha": self.alpha,
                         "models": self.models}
         self._syncing = False
         self._follow_state()
@@ -160,8 +165,8 @@ class AnalysisDashboard:
         self.upload_space.observe(self._on_space, names="value")
         s.observe(self._follow_state, names=["data", *self._inputs])
         s.observe(self._show, names=["result", "error", "source", "space_source"])
-        controls = w.VBox([self.outcome, self.cluster, self.covariates, self.categorical, self.family, self.alpha,
-                           self.models], layout=w.Layout(width="430px", min_width="430px"))
+        controls = w.VBox([self.outcome, self.cluster, self.covariates, self.categorical, self.family,
+                           self.alternative, self.alpha, self.models], layout=w.Layout(width="430px", min_width="430px"))
         outputs = w.VBox([self.message, self.statement, self.histogram, self.table])
         self.widget = w.VBox([
             w.HTML("<h2 style='margin:0'>crt-widgets: analysis by the clustered permutation test</h2>"
@@ -230,7 +235,8 @@ class AnalysisDashboard:
             self.cluster.value = s.cluster if s.cluster in columns else None
             self.covariates.value = tuple(c for c in s.covariates if c in columns)
             self.categorical.value = tuple(c for c in s.categorical if c in columns)
-            self.family.value, self.alpha.value, self.models.value = s.family, s.alpha, s.models
+            self.family.value, self.alternative.value = s.family, s.alternative
+            self.alpha.value, self.models.value = s.alpha, s.models
         finally:
             self._syncing = False
 
