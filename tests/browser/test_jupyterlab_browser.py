@@ -32,13 +32,36 @@ def lab_url(tmp_path_factory):
         yield f"http://127.0.0.1:{port}/lab/tree/design.ipynb"
 
 
-def _run_first_cell(page, attempts: int = 3) -> None:
+def _accept_dialogs(page) -> list[str]:
+    """Accept any dialog Lab put up (its default button, as a user pressing Enter); returns their texts.
+
+    A run asked for before the kernel's session is ready makes Lab ask which kernel to use; its
+    default is the notebook's own Python 3 kernel."""
+    texts = []
+    for _ in range(5):
+        dialog = page.locator(".jp-Dialog")
+        if not dialog.count() or not dialog.first.is_visible():
+            break
+        texts.append(" ".join(dialog.first.inner_text().split()))
+        accept = dialog.first.locator(".jp-Dialog-button.jp-mod-accept")
+        (accept if accept.count() else dialog.first.locator(".jp-Dialog-button").last).click()
+        page.wait_for_timeout(500)
+    if texts:  # kept with the screenshots, to see what Lab asked
+        with open(ARTIFACTS / "08_jupyterlab_dialogs.txt", "a") as log:
+            log.write("\n".join(texts) + "\n")
+    return texts
+
+
+def _run_first_cell(page, attempts: int = 4) -> None:
     """Run the first cell in place (Ctrl+Enter) until its prompt shows it queued or run.
 
     Lab can report an idle kernel a moment before its session takes requests, and a run asked for in
-    that moment is dropped without a trace (the prompt stays ``[ ]``): a user would press again."""
+    that moment is dropped (the prompt stays ``[ ]``) or answered by a dialog: a user would close it
+    and press again."""
     cell = page.locator(".jp-Notebook .jp-Cell").first
+    dialogs: list[str] = []
     for attempt in range(attempts):
+        dialogs += _accept_dialogs(page)
         cell.locator(".jp-InputArea-editor").click()
         page.keyboard.press("Control+Enter")
         try:
@@ -46,7 +69,8 @@ def _run_first_cell(page, attempts: int = 3) -> None:
             return
         except AssertionError:
             if attempt == attempts - 1:
-                raise
+                page.screenshot(path=str(ARTIFACTS / "08_jupyterlab_run.png"))
+                raise AssertionError(f"the cell never ran; Lab's dialogs: {dialogs}") from None
 
 
 def test_notebook_runs_in_jupyterlab(page, lab_url):
