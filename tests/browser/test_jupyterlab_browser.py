@@ -1,6 +1,7 @@
 """The dashboard notebook in JupyterLab itself: run its cell, the panels and the chart appear (offline)."""
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -23,8 +24,15 @@ def lab_url(tmp_path_factory):
     # a copy in a scratch folder: Lab's autosave must never write outputs into the repository's notebook
     root = tmp_path_factory.mktemp("lab")
     shutil.copy(NOTEBOOK, root / "design.ipynb")
+    # no autosave (no "file changed on disk" questions) and no news toast: the test sees only the notebook
+    settings = root / ".settings" / "@jupyterlab"
+    for plugin, values in {"docmanager-extension/plugin": {"autosave": False},
+                           "apputils-extension/notification": {"fetchNews": "false"}}.items():
+        path = settings / f"{plugin}.jupyterlab-settings"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(values))
     port = free_port()
-    env = {**os.environ, "JUPYTER_CONFIG_DIR": str(root / ".config"),
+    env = {**os.environ, "JUPYTER_CONFIG_DIR": str(root / ".config"), "JUPYTERLAB_SETTINGS_DIR": str(root / ".settings"),
            "JUPYTER_RUNTIME_DIR": str(root / ".runtime"), "JUPYTERLAB_WORKSPACES_DIR": str(root / ".workspaces")}
     command = [sys.executable, "-m", "jupyter", "lab", "--no-browser", f"--port={port}", "--ServerApp.ip=127.0.0.1",
                "--IdentityProvider.token=", "--allow-root", f"--ServerApp.root_dir={root}"]
