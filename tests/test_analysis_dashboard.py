@@ -98,3 +98,27 @@ def test_bad_files_are_messages(dash):
 
 def test_guess_family():
     assert [guess_family(load_dickinson_outcome()[c]) for c in ("outcome", "inciis")] == ["binomial", "poisson"]
+
+
+def test_follows_the_allocation_a_design_dashboard_draws(dash):
+    from crt_widgets.widgets import DesignDashboard
+
+    design = DesignDashboard(example="dickinson", offline=False)
+    dash.follow(design)
+    assert dash.state.result.permutation.n_schemes == 1287          # cvcrand's space until a draw
+    allocation = design.state.draw()
+    core = permutation_test(load_dickinson_outcome(), "outcome", "county", allocation, ADJUST,
+                            ["location", "incomecat"], "binomial", ci=True)
+    r = dash.state.result.permutation
+    assert r.n_schemes == 1288 and r.p_value == pytest.approx(core.p_value, abs=0)
+    assert r.conf_int == pytest.approx(core.conf_int, abs=1e-9)
+    assert f"seed {allocation.seed}" in dash.sources.value and dash.message.value == ""
+
+
+def test_space_object_given_up_front():
+    from crt_widgets import MultiArmDesign
+    from crt_widgets.datasets import load_dickinson
+
+    three = MultiArmDesign(load_dickinson(), ["inciis"], n_arms=3, cluster_id="county", size=2000, seed=1).draw()
+    dash = AnalysisDashboard(example="dickinson", offline=False, space=three)
+    assert dash.state.result is None and "has 3 arms" in dash.message.value

@@ -291,3 +291,29 @@ def test_histogram_counts_every_scheme_and_its_extreme_part_is_the_p_value(outco
     assert rule[0]["value"] == pytest.approx(r.statistic)
     if alternative == "two-sided":
         assert h.extreme.sum() == 54
+
+
+def test_multiarm_allocation_of_two_arms_is_a_space_and_more_arms_a_message(outcomes, tmp_path):
+    from crt_widgets import MultiArmDesign
+    from crt_widgets.datasets import load_dickinson
+
+    counties = load_dickinson()
+    design = MultiArmDesign(counties, ["inciis", "hispanic"], n_arms=2, cluster_id="county", size=2000, seed=1)
+    allocation = design.draw()
+    result = permutation_test(outcomes, "outcome", "county", allocation, family="gaussian")
+    # formula (5) by hand over the design's own space, the second arm as treatment
+    means = (outcomes["outcome"] - outcomes["outcome"].mean()).groupby(outcomes["county"]).mean()
+    means = means.reindex(design.cluster_ids).to_numpy()
+    arms = design.space
+    u = np.array([means[row == 1].mean() - means[row == 0].mean() for row in arms])
+    observed = u[allocation.space_position]
+    assert len(arms) > 100 and result.n_schemes == len(arms)
+    assert result.statistic == pytest.approx(observed, abs=1e-12)
+    assert result.p_value == pytest.approx(np.mean(np.abs(u) >= abs(observed) - 1e-12))
+
+    three = MultiArmDesign(counties, ["inciis"], n_arms=3, cluster_id="county", size=2000, seed=1).draw()
+    with pytest.raises(ValueError, match="has 3 arms; the permutation test compares two"):
+        permutation_test(outcomes, "outcome", "county", three, family="binomial")
+    saved = three.save(tmp_path)["space"]
+    with pytest.raises(ValueError, match="a multi-arm space"):
+        permutation_test(outcomes, "outcome", "county", saved, family="binomial")

@@ -58,7 +58,7 @@ def resolve_space(space: Any, *, cluster_ids: Sequence | None = None, observed: 
     ``space`` may be a path to a saved space (cvcrand's CSV or our JSON), a :class:`SavedSpace`, an
     ``Allocation`` (its design's constrained space, with the drawn scheme observed), a design
     (``ConstrainedDesign``, ``MatchedDesign``, ... with ``observed`` given), a :class:`SchemeSet` or a
-    0/1 matrix. cvcrand's CSV has no cluster labels: its columns are taken to be the data's clusters
+    0/1 matrix. A multi-arm design or allocation of two arms counts its second arm as the treatment. cvcrand's CSV has no cluster labels: its columns are taken to be the data's clusters
     in sorted order (as cptest does), unless ``cluster_ids`` says otherwise.
     ``observed`` is a scheme index, a 0/1 arm per cluster, or a mapping cluster -> arm.
     """
@@ -68,14 +68,12 @@ def resolve_space(space: Any, *, cluster_ids: Sequence | None = None, observed: 
         space = read_space(space)
     if isinstance(space, SavedSpace):
         schemes, position, ids = space.schemes, space.chosen, space.cluster_ids
-    elif hasattr(space, "design") and hasattr(space, "space_position"):  # an Allocation
-        schemes, position, ids = space.design.space, space.space_position, space.design.cluster_ids
+    elif hasattr(space, "design") and hasattr(space, "space_position"):  # an allocation, two-arm or multi-arm
+        schemes, position, ids = _two_arm_schemes(space.design), space.space_position, space.design.cluster_ids
     elif isinstance(space, SchemeSet):
         schemes = space
-    elif hasattr(space, "permutation_matrix") and hasattr(space, "cluster_ids"):  # a design
-        design_space = getattr(space, "space", None)
-        schemes = design_space if isinstance(design_space, SchemeSet) else SchemeSet.from_matrix(space.permutation_matrix())
-        ids = np.asarray(space.cluster_ids)
+    elif hasattr(space, "space") and hasattr(space, "cluster_ids"):  # a design
+        schemes, ids = _two_arm_schemes(space), np.asarray(space.cluster_ids)
     elif isinstance(space, np.ndarray) or isinstance(space, list):
         schemes = SchemeSet.from_matrix(np.asarray(space))
     else:
@@ -112,6 +110,18 @@ def resolve_space(space: Any, *, cluster_ids: Sequence | None = None, observed: 
     if counts.min() == 0 or counts.max() == schemes.n_clusters:  # formula (5) needs both arms
         raise ValueError("space: some schemes have no treated or no control cluster")
     return PermutationSpace(schemes, int(position), ids)
+
+
+def _two_arm_schemes(design: Any) -> SchemeSet:
+    """A design's space as two-arm schemes; a multi-arm design of two arms counts its second arm as treatment."""
+    space = design.space
+    if isinstance(space, SchemeSet):
+        return space
+    n_arms = int(getattr(design, "n_arms", 2))
+    if n_arms != 2:
+        raise ValueError(f"space: the design has {n_arms} arms; the permutation test compares two "
+                         "(a two-arm design, or a multi-arm design with n_arms=2)")
+    return SchemeSet.from_matrix(np.asarray(space, dtype=np.uint8))
 
 
 def _arm_from_mapping(observed: dict, ids: np.ndarray) -> np.ndarray:

@@ -91,6 +91,9 @@ def read_cvcrand_csv(path: str | Path) -> SavedSpace:
     if frame.shape[1] < 3 or len(frame) < 1:
         raise ValueError(f"space file {path.name}: expected a chosen-scheme column and at least 2 "
                          f"cluster columns, got {frame.shape[1]} column(s) and {len(frame)} row(s)")
+    if list(frame.columns[:3]) == ["scheme", "chosen", "score"]:
+        raise ValueError(f"space file {path.name}: a multi-arm space (arm labels per cluster); the permutation "
+                         "test takes a two-arm space (cvcrand's CSV or our JSON)")
     values = frame.to_numpy()
     if pd.isna(values).any() or not np.isin(values, (0, 1)).all():
         raise ValueError(f"space file {path.name}: every entry must be 0 or 1")

@@ -55,12 +55,22 @@ def read_uploaded_space(content: bytes, name: str) -> SavedSpace:
             raise ValueError(f"{name}: {exc}") from None
 
 
+def _describe_space(space) -> str:
+    """A short label of a space object for the sources line."""
+    if isinstance(space, (str, Path)):
+        return Path(space).name
+    design = getattr(space, "design", None)
+    if design is not None and hasattr(space, "seed"):
+        return f"the allocation drawn in this session (seed {space.seed}, {len(design.space_index):,} schemes)"
+    return type(space).__name__
+
+
 class AnalysisState(t.HasTraits):
     """Inputs and result of the analysis dashboard; ``result`` is a :class:`TrialAnalysis` or None."""
 
     data = t.Instance(pd.DataFrame, allow_none=True)
     source = t.Unicode("")
-    space = t.Any(None, allow_none=True)        # a SavedSpace
+    space = t.Any(None, allow_none=True)        # a SavedSpace, or an allocation/design of this session
     space_source = t.Unicode("")
     outcome = t.Unicode("")
     cluster = t.Unicode("")
@@ -123,9 +133,18 @@ class AnalysisState(t.HasTraits):
 
 
 class AnalysisDashboard:
-    """Panels over one :class:`AnalysisState`; ``.widget`` is what a notebook displays."""
+    """Panels over one :class:`AnalysisState`; ``.widget`` is what a notebook displays.
 
-    def __init__(self, example: str | None = "dickinson", offline: bool = True) -> None:
+    Parameters
+    ----------
+    example : ``"dickinson"`` opens cvcrand's example trial (its outcomes and saved space), None starts empty.
+    space : the randomization space to analyse over, when it is not a file: an allocation or design of this
+        session (what :func:`~crt_widgets.core.permutation.resolve_space` accepts); see also :meth:`follow`.
+    offline : render charts with the JavaScript bundled in Altair (no network).
+    """
+
+    def __init__(self, example: str | None = "dickinson", offline: bool = True, space=None,
+                 space_label: str = "") -> None:
         import altair as alt
 
         if offline:
@@ -175,7 +194,22 @@ class AnalysisDashboard:
             w.HBox([self.example, self.upload_data, self.upload_space]), self.sources, w.HBox([controls, outputs])])
         if example:
             self.example.value = example
+        if space is not None:
+            self.use_space(space, space_label)
         self._show()
+
+    def use_space(self, space, label: str = "") -> None:
+        """Analyse over ``space`` (an allocation, a design, a :class:`SavedSpace` or a file path)."""
+        self.state.space, self.state.space_source = space, label or _describe_space(space)
+
+    def follow(self, design_dashboard) -> None:
+        """Analyse over the allocation a :class:`DesignDashboard` draws, as soon as it is drawn (same session)."""
+        def drawn(change) -> None:
+            if change["new"] is not None:
+                self.use_space(change["new"])
+        design_dashboard.state.observe(drawn, names="allocation")
+        if design_dashboard.state.allocation is not None:
+            self.use_space(design_dashboard.state.allocation)
 
     # -- loading ---------------------------------------------------------------------------------
     def _on_example(self, change) -> None:
