@@ -341,7 +341,7 @@ def test_enumerating_an_astronomical_space_is_refused_with_a_message():
 
 
 @pytest.mark.parametrize("field,value,match", [
-    ("seed", -3, "seed: must be a whole number of at least 0"),
+    ("seed", -3, "seed: expected a whole number of at least 0"),
     ("size", 0, "size: must be a whole number of at least 2"),
     ("n_treat", 0, "n_treat: must be between 1 and 15"),
 ])

@@ -31,6 +31,7 @@ import pandas as pd
 from crt_widgets.core import mixed_fast
 from crt_widgets.core.mixed import _prepare
 from crt_widgets.core.power_parallel import run_tasks, spawn_generators
+from crt_widgets.core.seeds import check_seed
 
 METHODS = ("cluster", "calls")
 
@@ -109,6 +110,7 @@ def bootstrap_ci(
     else:
         arms = _arms(data, frame.index, order, arm, outer)
         params |= _cluster_pieces(X, y, outer, inner, stats.shift, two_level) | dict(arms=arms)
+    seed = check_seed(seed)  # one checked seed: the replicates' and the tasks' streams both come from it
     seeds = spawn_generators(seed, int(n_boot))
     chunks = [(params, seeds[a: a + chunk_size]) for a in range(0, int(n_boot), chunk_size)]
     draws = np.concatenate(run_tasks(_chunk, chunks, seed=seed, n_jobs=n_jobs, client=client,

@@ -52,6 +52,12 @@ class CovariateMatrix:
     def n_clusters(self) -> int:
         return self.raw.shape[0]
 
+    def weight_notes(self) -> list[str]:
+        """A note when every weight is 0: then every scheme scores 0 and nothing is constrained."""
+        if (self.weights > 0).any():
+            return []
+        return ["every weight is 0: all schemes score 0, so the design is simple (unconstrained) randomization"]
+
     def __repr__(self) -> str:
         return (f"CovariateMatrix(n_clusters={self.n_clusters}, columns={list(self.columns)}, "
                 f"weights={self.weights.tolist()})")
@@ -114,6 +120,9 @@ def _check_frame(data: pd.DataFrame, covariates: Sequence[str], categorical: Seq
             if not (pd.api.types.is_numeric_dtype(col) and not pd.api.types.is_bool_dtype(col)):
                 raise ValueError(f"covariate {c!r} is not numeric ({col.dtype}); "
                                  "declare it in categorical= or convert it to numbers")
+            n_infinite = int(np.isinf(col.to_numpy(dtype=float)).sum())
+            if n_infinite:
+                raise ValueError(f"covariate {c!r} has {n_infinite} infinite value(s); fix or drop those clusters first")
 
 
 def _user_weights(weights, covariates: Sequence[str]) -> dict[str, float]:

@@ -33,6 +33,7 @@ from crt_widgets.core.covariates import CovariateMatrix, prepare_covariates
 from crt_widgets.core.schemes import (SchemeSet, StratumRule, enumerate_schemes, enumerate_stratified,
                                       sample_schemes, sample_stratified)
 from crt_widgets.core.records import AllocationRecord
+from crt_widgets.core.seeds import check_seed
 from crt_widgets.core.spaceio import data_sha256, write_cvcrand_csv, write_json_audit, write_space_json
 from crt_widgets.core.tables import baseline_table, score_summary
 from crt_widgets.core.validity import SAMEARMHI, SAMEARMLO, Validity, cluster_coincidence
@@ -105,7 +106,7 @@ class ConstrainedDesign:
         self.stratify = [stratify] if isinstance(stratify, str) else list(stratify or ())
         self.size = size
         self.enumerate = enumerate
-        self.seed = int(np.random.SeedSequence().entropy) if seed is None else seed
+        self.seed = check_seed(seed)
         self.samearmhi, self.samearmlo = samearmhi, samearmlo
         self.n_treat = self._check_n_treat(n_treat, len(data) if isinstance(data, pd.DataFrame) else 0)
         self._set_rule(metric, weights, cutoff, n_schemes, constraints)
@@ -381,6 +382,8 @@ class ConstrainedDesign:
         if len(self.space_index) < MIN_SCHEMES_FOR_TEST:
             out.append(f"only {len(self.space_index)} schemes remain: a two-sided permutation test "
                        f"needs at least {MIN_SCHEMES_FOR_TEST} to reach p < 0.05")
+        if self.constraints is None:  # cvrcov's constraints do not use the weights
+            out += self.covariate_matrix.weight_notes()
         return out + self.validity.messages()
 
     def __repr__(self) -> str:
@@ -396,7 +399,7 @@ class ConstrainedDesign:
         With ``seed=None`` the design's own seed is used, so the same design always draws the same
         allocation; pass another seed to draw again.
         """
-        seq = self._seeds[1] if seed is None else np.random.SeedSequence(seed)
+        seq = self._seeds[1] if seed is None else np.random.SeedSequence(check_seed(seed))
         rng = np.random.default_rng(seq)
         pick = int(rng.integers(len(self.space_index)))
         return Allocation(self, pick, self.seed if seed is None else seed)

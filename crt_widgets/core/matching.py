@@ -37,6 +37,7 @@ import pandas as pd
 
 from crt_widgets.core.covariates import cluster_labels
 from crt_widgets.core.multiarm import unique_rows
+from crt_widgets.core.seeds import check_seed, generator
 from crt_widgets.core.stratified import _check_int
 from crt_widgets.core.validity import Validity, cluster_coincidence
 
@@ -70,6 +71,8 @@ def scaled_covariates(data: pd.DataFrame, covariates: Sequence[str] | None = Non
             raise ValueError(f"covariate {c!r} is not numeric ({col.dtype}); code it as numbers first")
         if col.isna().any():
             raise ValueError(f"covariate {c!r} has {int(col.isna().sum())} missing value(s)")
+        if np.isinf(col.to_numpy(dtype=float)).any():
+            raise ValueError(f"covariate {c!r} has {int(np.isinf(col.to_numpy(dtype=float)).sum())} infinite value(s)")
     x = data[covariates].to_numpy(dtype=float)
     lo, span = x.min(axis=0), np.ptp(x, axis=0)
     return (x - lo) / np.where(span > 0, span, 1.0)
@@ -261,7 +264,7 @@ class MatchedDesign:
             raise ValueError(f"n_arms: {self.n_arms} arms do not fit in sets of {matching.group_size}")
         self.max_enumerate = _check_int(max_enumerate, "max_enumerate", 1)
         self.size = _check_int(size, "size", 2)
-        self.seed = int(np.random.SeedSequence().entropy) if seed is None else seed
+        self.seed = check_seed(seed)
         self._streams = np.random.SeedSequence(self.seed).spawn(2)
         sets = list(matching.group_index) + [(i,) for i in matching.unmatched_index]
         self._sets = sets
@@ -321,7 +324,7 @@ class MatchedDesign:
 
     def draw(self, seed: int | None = None) -> pd.DataFrame:
         """One allocation drawn uniformly from the space: cluster, set (NA if unmatched), arm."""
-        rng = np.random.default_rng(self._streams[1] if seed is None else seed)
+        rng = np.random.default_rng(self._streams[1]) if seed is None else generator(seed)
         arm = self.space[int(rng.integers(len(self.space)))]
         table = self.matching.table()[["cluster", "group"]]
         table["arm"] = arm.astype(int)

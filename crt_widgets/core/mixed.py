@@ -320,13 +320,19 @@ def _prepare(formula: str, data: pd.DataFrame, groups, re_formula: str | None = 
         if codes[1].max() <= codes[0].max():
             raise ValueError(f"grouping column {group_names[1]!r} has one level within every {group_names[0]!r} group; "
                              "the inner random intercept cannot be told apart from the outer one")
-    X = X_df.to_numpy(dtype=float)
-    return (outcome_name, y_df.to_numpy(dtype=float).ravel()), X, list(X_df.columns), codes, group_names, frame.loc[rows]
+    X, y = X_df.to_numpy(dtype=float), y_df.to_numpy(dtype=float).ravel()
+    infinite = [name for name, column in zip([outcome_name, *X_df.columns], [y, *X.T]) if np.isinf(column).any()]
+    if infinite:
+        raise ValueError(f"infinite values in {', '.join(map(repr, infinite))}; fix or drop those rows first")
+    return (outcome_name, y), X, list(X_df.columns), codes, group_names, frame.loc[rows]
 
 
 def _formula_names(formula: str) -> set[str]:
     """Variable names a patsy formula reads from the data (Python names in its factor expressions)."""
-    desc = patsy.ModelDesc.from_formula(formula)
+    try:
+        desc = patsy.ModelDesc.from_formula(formula)
+    except patsy.PatsyError as exc:
+        raise ValueError(f"formula {formula!r} could not be read: {exc}") from None
     names: set[str] = set()
     for term in [*desc.lhs_termlist, *desc.rhs_termlist]:
         for factor in term.factors:

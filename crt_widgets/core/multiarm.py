@@ -50,6 +50,7 @@ import pandas as pd
 from crt_widgets.core.covariates import CovariateMatrix, prepare_covariates
 from crt_widgets.core.design import MIN_SCHEMES_FOR_TEST
 from crt_widgets.core.records import AllocationRecord
+from crt_widgets.core.seeds import check_seed, generator
 from crt_widgets.core.spaceio import data_sha256, write_json_audit
 from crt_widgets.core.stratified import Arms, StratifiedDesign, _check_int
 from crt_widgets.core.tables import baseline_table, score_summary
@@ -326,7 +327,7 @@ class MultiArmDesign:
             raise ValueError(f"cutoff: must be a quantile in (0, 1], got {cutoff!r}")
         self.cutoff, self.n_best = cutoff, n_best
         self.size = _check_int(size, "size", 2)
-        self.seed = int(np.random.SeedSequence().entropy) if seed is None else seed
+        self.seed = check_seed(seed)
         self.covariate_matrix  # validates covariates, categorical, cluster_id, weights
         # independent streams: one seeds the candidate generator, the other the final choice
         candidates_seq, self._choice_seed = np.random.SeedSequence(self.seed).spawn(2)
@@ -484,7 +485,7 @@ class MultiArmDesign:
         kept = len(self.space_index)
         small = ([f"only {kept} allocations remain: a permutation test needs at least {MIN_SCHEMES_FOR_TEST} "
                   "to reach p < 0.05"] if kept < MIN_SCHEMES_FOR_TEST else [])
-        return small + self.validity.messages()
+        return small + self.covariate_matrix.weight_notes() + self.validity.messages()
 
     def data_hash(self) -> str:
         """SHA-256 of the cluster data (CSV serialisation), to tie a result to its input."""
@@ -493,7 +494,7 @@ class MultiArmDesign:
     # -- drawing ---------------------------------------------------------------------------
     def draw(self, seed: int | None = None) -> "MultiArmAllocation":
         """Choose one allocation uniformly from the constrained space (design seed unless given)."""
-        rng = np.random.default_rng(self._choice_seed if seed is None else seed)
+        rng = np.random.default_rng(self._choice_seed) if seed is None else generator(seed)
         return MultiArmAllocation(self, int(rng.integers(len(self.space_index))), self.seed if seed is None else seed)
 
     def parameters(self) -> dict[str, Any]:

@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 
 from crt_widgets.core.schemes import SchemeSet, enumerate_schemes, sample_schemes, unique_schemes
+from crt_widgets.core.seeds import check_seed
 from crt_widgets.core.spaceio import SavedSpace, read_space
 
 
@@ -146,8 +147,7 @@ def simple_space(cluster_ids: Sequence, n_treat: int, observed: Any, size: int =
     if math.comb(n, n_treat) <= size:
         schemes = enumerate_schemes(n, n_treat)
         return resolve_space(schemes, cluster_ids=ids, observed=observed)
-    if seed is None:  # fresh entropy, reported so that the p-value can be reproduced
-        seed = int(np.random.SeedSequence().entropy % 2**63)
+    seed = check_seed(seed)  # fresh entropy when None, reported so that the p-value can be reproduced
     sampled, _ = sample_schemes(n, n_treat, size, np.random.default_rng(seed))
     sampled = sampled.take(np.arange(min(len(sampled), size - 1)))  # room for the observed one
     arm = np.asarray(observed if not isinstance(observed, dict) else _arm_from_mapping(observed, ids))

@@ -94,6 +94,9 @@ def crt_power(
     """
     if outcome not in OUTCOMES:
         raise ValueError(f"outcome must be one of {OUTCOMES}, got {outcome!r}")
+    _check_real(effect, "effect")
+    _check_real(sd, "sd")
+    _check_real(clusters_per_arm, "clusters_per_arm")
     if int(clusters_per_arm) != clusters_per_arm or clusters_per_arm < 2:
         raise ValueError(f"clusters_per_arm must be an integer of at least 2, got {clusters_per_arm}")
     if sides not in (1, 2):
@@ -125,6 +128,13 @@ def crt_power(
                          cluster_size=float(cluster_size), icc=float(icc), cv=float(cv), design_effect=deff,
                          se=se, ncp=ncp, df=df, alpha=float(alpha), sides=sides,
                          effective_n=(k + kc) * cluster_size / deff, clusters_control=kc)
+
+
+def _check_real(value, name: str) -> None:
+    """A finite real number, or a ValueError naming the argument (not numpy's or math's message)."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)) \
+            or not math.isfinite(value):
+        raise ValueError(f"{name} must be a finite number, got {value!r}")
 
 
 def crt_clusters_needed(effect: float, *, power: float = 0.8, max_clusters: int = 10_000, **kwargs) -> int:

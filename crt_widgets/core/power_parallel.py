@@ -13,10 +13,12 @@ from typing import Any
 
 import numpy as np
 
+from crt_widgets.core.seeds import check_seed
+
 
 def spawn_generators(seed: int | np.random.SeedSequence | None, n: int) -> list[np.random.SeedSequence]:
     """``n`` independent child seed sequences of ``seed`` (picklable; make Generators from them)."""
-    root = seed if isinstance(seed, np.random.SeedSequence) else np.random.SeedSequence(seed)
+    root = seed if isinstance(seed, np.random.SeedSequence) else np.random.SeedSequence(check_seed(seed))
     return root.spawn(n)
 
 

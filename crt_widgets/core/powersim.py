@@ -32,6 +32,7 @@ from scipy import stats as sps
 
 from crt_widgets.core import mixed_fast
 from crt_widgets.core.power_parallel import run_tasks
+from crt_widgets.core.seeds import check_seed
 
 TREATMENT_TERM = "group[T.treat]"
 
@@ -96,6 +97,7 @@ def chapter_power_simulation(
     """
     prep = _prepare_history(historical, formula, cluster, rep, month, pairs, effect_sizes, calls_per_rep,
                             analysis, conf_level, n_boot, assignments, samples_per_month, cap)
+    seed = check_seed(seed)
     tasks = [(prep, m, n, s) for m in range(len(prep["months"])) for n in calls_per_rep
              for s in range(samples_per_month)]
     results = run_tasks(_sample_task, tasks, seed=seed, n_jobs=n_jobs, client=client, progress=progress,

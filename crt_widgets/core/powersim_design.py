@@ -31,6 +31,7 @@ from scipy.special import expit
 
 from crt_widgets.core import mixed_fast
 from crt_widgets.core.power_parallel import run_tasks, spawn_generators
+from crt_widgets.core.seeds import check_seed
 
 OUTCOMES = ("continuous", "binary", "count")
 
@@ -300,6 +301,7 @@ def design_power_simulation(
     random numbers come from its own spawned seed, so results do not depend on workers or chunks.
     """
     sizes = _check(n_clusters, cluster_size, icc, outcome, n_covariates, covariate_r2, n_trials, alpha)
+    seed = check_seed(seed)  # recorded in the result's settings
     allocations = dict(allocations) if allocations is not None else default_allocations(int(n_covariates))
     if not allocations:
         raise ValueError("allocations must name at least one allocation method")

@@ -66,7 +66,10 @@ def model_matrix(data: pd.DataFrame, covariates: Sequence[str], categorical: Seq
         else:
             if not pd.api.types.is_numeric_dtype(col) or pd.api.types.is_bool_dtype(col):
                 raise ValueError(f"covariate {name!r} is not numeric ({col.dtype}); declare it categorical")
-            columns.append(col.to_numpy(dtype=float))
+            values = col.to_numpy(dtype=float)
+            if np.isinf(values).any():
+                raise ValueError(f"covariate {name!r} has {int(np.isinf(values).sum())} infinite value(s)")
+            columns.append(values)
             names.append(name)
     return np.column_stack(columns), names
 

@@ -46,6 +46,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from crt_widgets.core.seeds import check_seed, generator
+
 METHODS = ("auto", "exact", "sequential")
 # the exact sampler's counting table is built only while it needs at most this many transitions
 # (about a second); larger problems use the sequential sampler under method="auto"
@@ -72,6 +74,9 @@ def stratum_codes(strata: Sequence | np.ndarray | pd.Series) -> tuple[np.ndarray
     of first appearance)."""
     if isinstance(strata, (str, bytes)):
         raise ValueError("strata: give one stratum label per unit, not a single string")
+    if not isinstance(strata, pd.Series) and np.ndim(np.asarray(strata, dtype=object)) != 1:
+        raise ValueError(f"strata: give one stratum label per unit (a flat list), got shape "
+                         f"{np.shape(np.asarray(strata, dtype=object))}")
     labels = pd.Series(np.asarray(strata, dtype=object) if not isinstance(strata, pd.Series) else strata)
     if labels.ndim != 1 or len(labels) == 0:
         raise ValueError("strata: empty; give one stratum label per unit")
@@ -403,7 +408,7 @@ def stratified_arms(strata: Sequence | np.ndarray | pd.Series, n_arms: int, n_dr
     [[2, 2, 2, 2], [2, 2, 2, 2]]
     """
     codes, _, n_arms, n_draws = _check_args(strata, n_arms, n_draws, method)
-    return _generate(codes, n_arms, n_draws, np.random.default_rng(seed), method)[0]
+    return _generate(codes, n_arms, n_draws, generator(seed), method)[0]
 
 
 def count_allocations(strata: Sequence | np.ndarray | pd.Series, n_arms: int) -> int:
@@ -668,7 +673,7 @@ class StratifiedDesign:
                 raise ValueError(f"unit_ids: got {len(self.unit_ids)} ids for {len(self.codes)} units")
             if pd.Series(self.unit_ids).isna().any() or len(pd.unique(self.unit_ids)) != len(self.unit_ids):
                 raise ValueError("unit_ids: must be unique and not missing")
-        self.seed = int(np.random.SeedSequence().entropy) if seed is None else seed
+        self.seed = check_seed(seed)
         self._layout = _Layout.build(self.codes, self.arms.n_arms)
         self.method = self._layout.resolve(method)  # fails now, clearly, if no allocation exists
         self._streams = np.random.SeedSequence(self.seed).spawn(3)  # sample, draw, verify
@@ -716,20 +721,20 @@ class StratifiedDesign:
         """``n_draws`` allocations as an (n_draws, n_units) array of arm indices (the candidate pool
         of a constrained design). Without ``seed``, the design's own sampling stream."""
         n_draws = _check_int(n_draws, "n_draws", 1)
-        rng = np.random.default_rng(self._streams[0] if seed is None else seed)
+        rng = np.random.default_rng(self._streams[0]) if seed is None else generator(seed)
         arms, self.dead_ends = _generate(self.codes, self.n_arms, n_draws, rng, self.method)
         return arms
 
     def draw(self, seed: int | None = None) -> StratifiedAllocation:
         """One allocation (the design's own seed unless another is given)."""
-        rng = np.random.default_rng(self._streams[1] if seed is None else seed)
+        rng = np.random.default_rng(self._streams[1]) if seed is None else generator(seed)
         arms, _ = _generate(self.codes, self.n_arms, 1, rng, self.method)
         return StratifiedAllocation(self.unit_ids, self.strata, arms[0], self.arms,
                                     self.seed if seed is None else seed)
 
     def verify(self, n_draws: int = 50_000, seed: int | None = None) -> Verification:
         """Draw ``n_draws`` allocations and compare them with the expected probabilities and counts."""
-        rng = np.random.default_rng(self._streams[2] if seed is None else seed)
+        rng = np.random.default_rng(self._streams[2]) if seed is None else generator(seed)
         arms, _ = _generate(self.codes, self.n_arms, _check_int(n_draws, "n_draws", 1), rng, self.method)
         return verify_allocations(arms, self.strata, self.n_arms, self.unit_ids, list(self.arms.labels))
 

@@ -21,6 +21,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from crt_widgets.core.seeds import generator
+
 #: REML estimates of the chapter's nested model (Chapter 10, cell [4]), the simulator's defaults.
 CHAPTER_PARAMETERS = {
     "intercept": 3.901,
@@ -74,7 +76,7 @@ def simulate_callcenter(
     >>> simulate_callcenter(500, seed=3, experimental=True).group.value_counts().index.tolist()
     ['ctrl', 'treat']
     """
-    rng = np.random.default_rng(seed)
+    rng = generator(seed)
     _check_args(n_calls, n_centers, reps_per_center, center_var, rep_var, residual_var, p_payment, n_months)
 
     center_ids = 101 + np.arange(n_centers)

@@ -22,6 +22,8 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
+from crt_widgets.core.seeds import generator
+
 #: EDs per health system in ED-LEAD (80 EDs, 14 systems)
 EDLEAD_SYSTEM_SIZES = (12, 11, 9, 8, 7, 6, 6, 5, 4, 4, 3, 2, 2, 1)
 
@@ -57,7 +59,7 @@ def simulate_edlead(
         raise ValueError(f"system_sizes: expected positive whole numbers, got {list(system_sizes)}")
     if median_volume <= 0 or urban_ratio <= 0 or system_sd < 0 or ed_sd < 0:
         raise ValueError("median_volume and urban_ratio must be > 0; system_sd and ed_sd >= 0")
-    rng = np.random.default_rng(seed)
+    rng = generator(seed)
     n_sys, n = len(sizes), int(sizes.sum())
     system = np.repeat(np.arange(n_sys), sizes)
     p_urban = rng.beta(*urban_share, size=n_sys)

@@ -28,6 +28,7 @@ import traitlets as t
 from crt_widgets.core.covariates import FEW_LEVELS
 from crt_widgets.core.design import ConstrainedDesign
 from crt_widgets.core.power import AnalyticPower, crt_clusters_needed, crt_power
+from crt_widgets.core.seeds import check_seed
 
 # traits whose change needs new candidate schemes, and those that only re-score them
 STRUCTURAL = ("data", "cluster_id", "covariates", "categorical", "stratify", "n_treat", "n_arms", "size",
@@ -204,8 +205,7 @@ class DesignState(t.HasTraits):
         self._run(self._two_arm, rebuild=True)
 
     def _check_seed(self) -> None:
-        if self.seed < 0:  # numpy's message ("expected non-negative integer") does not name the field
-            raise ValueError(f"seed: must be a whole number of at least 0, got {self.seed}")
+        check_seed(self.seed)
 
     def _two_arm(self) -> ConstrainedDesign:
         self._check_seed()
@@ -283,17 +283,12 @@ class DesignState(t.HasTraits):
             self.preview = None
         else:
             self.error = ""
-            self.warnings = caught + list(design.diagnostics) + self._weight_notes()
+            self.warnings = caught + list(design.diagnostics)
             self.design = design
             self.preview = preview
         finally:
             self.busy = False
             self.last_update_ms = (time.perf_counter() - start) * 1000
-
-    def _weight_notes(self) -> list[str]:
-        if self.covariates and not any(float(self.weights.get(c, 1.0)) > 0 for c in self.covariates):
-            return ["every weight is 0: all schemes score 0, so the design is simple (unconstrained) randomization"]
-        return []
 
     # -- results ----------------------------------------------------------------------------------
     @property
