@@ -104,3 +104,18 @@ def test_all_weights_zero_is_said_by_both_designs(dickinson):
         warnings.simplefilter("ignore")
         multi = crt.MultiArmDesign(dickinson, ["inciis"], 3, cluster_id="county", size=500, weights=[0], seed=1)
     assert note in multi.diagnostics and len(multi.space_index) == len(multi.scores)
+
+
+def test_dashboard_port_is_checked_by_argparse(capsys):
+    from crt_widgets.cli import main
+
+    for port, message in [("99999", "a port is between 1 and 65535, got 99999"), ("x", "not a whole number: 'x'")]:
+        with pytest.raises(SystemExit):
+            main(["dashboard", "--port", port])
+        assert message in capsys.readouterr().err
+
+
+def test_a_misspelt_column_is_named_before_the_space_is_read():
+    outcomes = load_dickinson_outcome().query("county <= 2")  # 2 clusters: the 16-column space would not fit
+    with pytest.raises(ValueError, match="data: column\\(s\\) not found: outcme"):
+        crt.permutation_test(outcomes, "outcme", "county", dickinson_cvcrand_space_path())

@@ -14,8 +14,19 @@ NAME = "dashboard"
 HELP = "Serve the design dashboard with Voila on this machine (no code shown)."
 
 
+def port_number(text: str) -> int:
+    """An argparse type: a TCP port 1-65535 (argparse turns the error into a usage message)."""
+    try:
+        port = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if not 1 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"a port is between 1 and 65535, got {port}")
+    return port
+
+
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--port", type=int, default=8866, help="port (default 8866; the next free one if it is taken)")
+    p.add_argument("--port", type=port_number, default=8866, help="port (default 8866; the next free one if it is taken)")
     p.add_argument("--ip", default="127.0.0.1", help="address to listen on (default: this machine only)")
     p.add_argument("--notebook", type=Path, help="serve this notebook instead of the bundled dashboard")
     p.add_argument("--records", type=Path, metavar="DIR",
@@ -36,7 +47,7 @@ def voila_command(notebook: Path, port: int, ip: str) -> list[str]:
 
 def free_port(ip: str, port: int, tries: int = 20) -> int | None:
     """``port`` if nothing listens there, else the next free one of ``tries`` (None if all are taken)."""
-    for candidate in range(port, port + tries):
+    for candidate in range(port, min(port + tries, 65536)):
         with socket.socket(socket.AF_INET6 if ":" in ip else socket.AF_INET) as s:
             try:
                 s.bind((ip, candidate))

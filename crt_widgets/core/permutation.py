@@ -35,8 +35,8 @@ import pandas as pd
 
 from crt_widgets.core.permutation_ci import (MAX_LINK_EFFECT, Inverter, confidence_interval, effect_scale,
                                              point_estimate)
-from crt_widgets.core.permutation_data import (PreparedData, as_extreme, column_names, p_values, prepare_data,
-                                               scheme_statistics)
+from crt_widgets.core.permutation_data import (PreparedData, as_extreme, check_columns, column_names, p_values,
+                                               prepare_data, scheme_statistics)
 from crt_widgets.core.permutation_space import (PermutationSpace, resolve_space, simple_from_observed, simple_space,
                                                 smallest_p_value)
 from crt_widgets.core.residuals import check_family
@@ -183,12 +183,12 @@ def prepare_test(data: pd.DataFrame, outcome: str, cluster: str, space: Any, cov
     """Resolve the space and validate the data once (the test and the model-based companions share them)."""
     family = check_family(family)
     covariates, categorical = column_names(covariates, "covariates"), column_names(categorical, "categorical")
+    check_columns(data, outcome, cluster, covariates, categorical)
     if isinstance(space, str) and space == "simple":
         perm_space = simple_from_observed(data, cluster, observed, cluster_ids, simple_size, seed)
     else:
-        has_clusters = isinstance(data, pd.DataFrame) and cluster in data.columns
         perm_space = resolve_space(space, cluster_ids=cluster_ids, observed=observed,
-                                   data_clusters=data[cluster].dropna().to_numpy() if has_clusters else None)
+                                   data_clusters=data[cluster].dropna().to_numpy())
     return perm_space, prepare_data(data, outcome, cluster, perm_space, covariates, categorical, family)
 
 

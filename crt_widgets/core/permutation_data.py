@@ -39,9 +39,9 @@ class PreparedData:
     n_dropped: int
 
 
-def prepare_data(data: pd.DataFrame, outcome: str, cluster: str, space: PermutationSpace,
-                 covariates: Sequence[str], categorical: Sequence[str], family: str) -> PreparedData:
-    """Validate the individual-level data and match its clusters to the space's by id."""
+def check_columns(data: pd.DataFrame, outcome: str, cluster: str, covariates: Sequence[str],
+                  categorical: Sequence[str]) -> list[str]:
+    """The columns the test reads, all present (checked before the space, so a misspelt name is named first)."""
     if not isinstance(data, pd.DataFrame):
         raise ValueError(f"data: expected a pandas DataFrame, got {type(data).__name__}")
     needed = [outcome, cluster, *covariates]
@@ -51,6 +51,13 @@ def prepare_data(data: pd.DataFrame, outcome: str, cluster: str, space: Permutat
     unknown = [c for c in categorical if c not in covariates]
     if unknown:
         raise ValueError(f"categorical: {', '.join(unknown)} not among the covariates")
+    return needed
+
+
+def prepare_data(data: pd.DataFrame, outcome: str, cluster: str, space: PermutationSpace,
+                 covariates: Sequence[str], categorical: Sequence[str], family: str) -> PreparedData:
+    """Validate the individual-level data and match its clusters to the space's by id."""
+    needed = check_columns(data, outcome, cluster, covariates, categorical)
     complete = data[needed].notna().all(axis=1)
     frame = data.loc[complete]
     if frame.empty:
