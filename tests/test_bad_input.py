@@ -119,3 +119,9 @@ def test_a_misspelt_column_is_named_before_the_space_is_read():
     outcomes = load_dickinson_outcome().query("county <= 2")  # 2 clusters: the 16-column space would not fit
     with pytest.raises(ValueError, match="data: column\\(s\\) not found: outcme"):
         crt.permutation_test(outcomes, "outcme", "county", dickinson_cvcrand_space_path())
+
+
+def test_values_too_large_to_standardise_are_named(dickinson):
+    huge = dickinson.assign(inciis=dickinson["inciis"] * 1e306)  # finite, but their squares overflow
+    with pytest.raises(ValueError, match="inciis: values too large to standardise"):
+        crt.ConstrainedDesign(huge, ["inciis", "hispanic"], 8, cluster_id="county")

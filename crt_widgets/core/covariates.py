@@ -201,7 +201,12 @@ def prepare_covariates(
             col_w.append(user_w[name])
 
     raw = np.column_stack(blocks)
-    sd = raw.std(axis=0, ddof=1)
+    with np.errstate(over="ignore", invalid="ignore"):
+        sd = raw.std(axis=0, ddof=1)
+    overflow = [c for c, v in zip(columns, sd) if not np.isfinite(v)]
+    if overflow:
+        raise ValueError(f"covariate(s) {', '.join(overflow)}: values too large to standardise; rescale them "
+                         "(for example to thousands)")
     constant = ~(sd > 1e-12 * np.maximum(1.0, np.abs(raw).max(axis=0)))
     dropped = tuple(c for c, k in zip(columns, constant) if k)
     if dropped:
