@@ -312,7 +312,7 @@ def test_multiarm_allocation_of_two_arms_is_a_space_and_more_arms_a_message(outc
     assert result.p_value == pytest.approx(np.mean(np.abs(u) >= abs(observed) - 1e-12))
 
     three = MultiArmDesign(counties, ["inciis"], n_arms=3, cluster_id="county", size=2000, seed=1).draw()
-    with pytest.raises(ValueError, match="has 3 arms; the permutation test compares two"):
+    with pytest.raises(ValueError, match="has 3 arms; the permutation test compares two groups"):
         permutation_test(outcomes, "outcome", "county", three, family="binomial")
     saved = three.save(tmp_path)["space"]
     with pytest.raises(ValueError, match="a multi-arm space"):

@@ -2,6 +2,9 @@
 
     crt-widgets analyze --data outcomes.csv --space space.csv --outcome y --cluster county \\
         --family binomial --covariates location inciis --categorical location --ci
+
+A multi-arm design's space (``crt-widgets multiarm --out``) is analysed one comparison at a time:
+``--factor a`` (a factorial main effect) or ``--treated-arms 2 3`` (those arms against the rest).
 """
 from __future__ import annotations
 
@@ -13,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from crt_widgets.commands._inputs import add_data_source, read_csv_argument
+from crt_widgets.core.spaceio import SavedSpace
 
 NAME = "analyze"
 HELP = "Clustered permutation test (cvcrand's cptest) with a confidence interval, GEE and mixed model."
@@ -27,6 +31,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--space", type=Path, help="the saved space (cvcrand CSV or crt-widgets JSON), or 'simple' "
                    "for the unconstrained space (with --treatment)")
     p.add_argument("--treatment", help="0/1 arm column (constant within cluster); needed with --space simple")
+    comparison = p.add_mutually_exclusive_group()
+    comparison.add_argument("--factor", help="multi-arm space: the main effect of this factor (arms with it "
+                            "against arms without)")
+    comparison.add_argument("--treated-arms", nargs="+", metavar="ARM",
+                            help="multi-arm space: these arms against the rest")
     p.add_argument("--outcome", help="outcome column")
     p.add_argument("--cluster", help="cluster id column")
     p.add_argument("--family", choices=["gaussian", "continuous", "binomial", "binary", "poisson", "count"])
@@ -88,7 +97,13 @@ def run(args: argparse.Namespace) -> int:
     categorical = args.categorical if args.categorical is not None else example_categorical
     observed = None
     if str(space) == "simple":
+        if args.factor or args.treated_arms:
+            raise ValueError("--factor/--treated-arms: they choose a comparison of a saved multi-arm space")
         space, observed = "simple", _observed_arms(args, data, cluster)
+    elif args.factor or args.treated_arms:
+        from crt_widgets.core.multiarm import read_multiarm_space
+
+        space = read_multiarm_space(space).two_arm(factor=args.factor, treated=args.treated_arms)
     if args.ci:
         report = analyze_trial(data, outcome, cluster, space, covariates, categorical, family, alpha=args.alpha,
                                observed=observed, simple_size=args.simple_size, seed=args.seed)
@@ -104,10 +119,14 @@ def run(args: argparse.Namespace) -> int:
         result_p = result.p_value
     if args.json:
         doc = result.to_dict() | {"p_value": result_p, "alternative": args.alternative}
+        if isinstance(space, SavedSpace) and "comparison" in space.metadata:
+            doc["comparison"] = {k: space.metadata[k] for k in ("treated_arms", "control_arms")}
         if table is not None:
             doc["estimates"] = json.loads(table.reset_index().to_json(orient="records"))
         print(json.dumps(_json_ready(doc), indent=2, allow_nan=False))
         return 0
+    if isinstance(space, SavedSpace) and "comparison" in space.metadata:
+        print(f"Comparison: {space.metadata['comparison']}")
     print(result.statement)
     if args.alternative != "two-sided":
         print(f"{args.alternative} p-value = {result_p:.4g}")

@@ -47,11 +47,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from crt_widgets.core.comparisons import arm_groups, two_arm_space
 from crt_widgets.core.covariates import CovariateMatrix, prepare_covariates
 from crt_widgets.core.design import MIN_SCHEMES_FOR_TEST
 from crt_widgets.core.records import AllocationRecord
 from crt_widgets.core.seeds import check_seed, generator
-from crt_widgets.core.spaceio import data_sha256, write_json_audit
+from crt_widgets.core.spaceio import SavedSpace, data_sha256, write_json_audit
 from crt_widgets.core.stratified import Arms, StratifiedDesign, _check_int
 from crt_widgets.core.tables import baseline_table, score_summary
 from crt_widgets.core.validity import Validity, cluster_coincidence
@@ -562,6 +563,22 @@ class MultiArmAllocation(AllocationRecord):
     def audit_arms(self) -> dict[str, str]:
         return {str(k): str(v) for k, v in zip(self.design.cluster_ids, self.arm_label)}
 
+    def two_arm(self, *, factor: str | None = None, treated: Sequence[str] | None = None) -> SavedSpace:
+        """The space of one two-group comparison, for the permutation test: the main effect of ``factor``
+        (arms that receive it against the others), or the arms ``treated`` against the rest
+        (see :mod:`crt_widgets.core.comparisons`).
+
+        >>> from crt_widgets.datasets import simulate_edlead
+        >>> a = MultiArmDesign(simulate_edlead(seed=1), ["volume"], factors=["a", "b", "c"], strata="health_system",
+        ...                    cluster_id="ed", size=2000, seed=7).draw()
+        >>> space = a.two_arm(factor="a")
+        >>> int(space.chosen_scheme.sum()), space.metadata["treated_arms"]
+        (40, ['a', 'a+b', 'a+c', 'a+b+c'])
+        """
+        d = self.design
+        group = arm_groups(d.arms.labels, treated, factor)
+        return two_arm_space(d.space, group, self.space_position, d.cluster_ids, d.space_scores, d.arms.labels)
+
     def save(self, directory: str | Path, stem: str = "multiarm") -> dict[str, Path]:
         """Write everything: allocation CSV, the constrained space CSV, the audit JSON.
 
@@ -609,6 +626,12 @@ class SavedMultiArmSpace:
     labels: np.ndarray
     chosen: int
     scores: np.ndarray
+
+    def two_arm(self, *, factor: str | None = None, treated: Sequence[str] | None = None) -> SavedSpace:
+        """The space of one two-group comparison (see :meth:`MultiArmAllocation.two_arm`)."""
+        arms = [str(a) for a in np.unique(self.labels.astype(str))]
+        group = arm_groups(arms, treated, factor)
+        return two_arm_space(self.arm_indices(arms), group, self.chosen, self.unit_ids, self.scores, arms)
 
     def arm_indices(self, arm_labels: Sequence[str]) -> np.ndarray:
         """The space as arm indices, given the arm order."""

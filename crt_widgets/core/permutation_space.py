@@ -120,8 +120,9 @@ def _two_arm_schemes(design: Any) -> SchemeSet:
         return space
     n_arms = int(getattr(design, "n_arms", 2))
     if n_arms != 2:
-        raise ValueError(f"space: the design has {n_arms} arms; the permutation test compares two "
-                         "(a two-arm design, or a multi-arm design with n_arms=2)")
+        raise ValueError(f"space: the design has {n_arms} arms; the permutation test compares two groups: "
+                         "pass allocation.two_arm(factor=...) for a factor's main effect, or "
+                         "allocation.two_arm(treated=[arms]) for those arms against the rest")
     return SchemeSet.from_matrix(np.asarray(space, dtype=np.uint8))
 
 

@@ -93,7 +93,8 @@ def read_cvcrand_csv(path: str | Path) -> SavedSpace:
                          f"cluster columns, got {frame.shape[1]} column(s) and {len(frame)} row(s)")
     if list(frame.columns[:3]) == ["scheme", "chosen", "score"]:
         raise ValueError(f"space file {path.name}: a multi-arm space (arm labels per cluster); the permutation "
-                         "test takes a two-arm space (cvcrand's CSV or our JSON)")
+                         "test compares two groups: say which (a factor's main effect, or arms against the "
+                         "rest; read_multiarm_space(path).two_arm(...), or analyze --factor / --treated-arms)")
     values = frame.to_numpy()
     if pd.isna(values).any() or not np.isin(values, (0, 1)).all():
         raise ValueError(f"space file {path.name}: every entry must be 0 or 1")
