@@ -4,6 +4,7 @@ from __future__ import annotations
 import datetime as dt
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from crt_widgets import permutation_test
@@ -121,4 +122,33 @@ def test_space_object_given_up_front():
 
     three = MultiArmDesign(load_dickinson(), ["inciis"], n_arms=3, cluster_id="county", size=2000, seed=1).draw()
     dash = AnalysisDashboard(example="dickinson", offline=False, space=three)
-    assert dash.state.result is None and "has 3 arms" in dash.message.value
+    # three arms: the first comparison (no factors: arm 1 against the rest) until another is chosen
+    assert dash.state.comparison == "arm:1" and [v for _, v in dash.comparison.options] == ["arm:1", "arm:2", "arm:3"]
+    expected = permutation_test(load_dickinson_outcome(), "outcome", "county", three.two_arm(treated=["1"]), ADJUST,
+                                ["location", "incomecat"], "binomial")
+    assert dash.state.result.permutation.p_value == expected.p_value
+    assert f"seed {three.seed}" in dash.sources.value
+
+
+def test_multiarm_space_upload_offers_the_comparisons(dash, tmp_path):
+    from crt_widgets import MultiArmDesign
+    from crt_widgets.datasets import simulate_edlead
+
+    eds = simulate_edlead(seed=3)
+    allocation = MultiArmDesign(eds, ["volume"], factors=["a", "b"], strata="health_system", cluster_id="ed",
+                                size=2000, seed=2).draw()
+    space_file = allocation.save(tmp_path)["space"]
+    rng = np.random.default_rng(4)
+    patients = np.repeat(np.arange(len(eds)), 6)
+    outcomes = pd.DataFrame({"ed": eds["ed"].to_numpy()[patients], "y": rng.normal(size=len(patients))})
+    dash.upload_data.value = _file("eds.csv", outcomes.to_csv(index=False).encode())
+    assert dash.comparison.layout.display == "none"          # the Dickinson space is two-arm: nothing to choose
+    dash.upload_space.value = _file("multiarm_space.csv", space_file.read_bytes())
+    assert dash.comparison.layout.display is None and dash.state.comparison == "factor:a"
+    assert [v for _, v in dash.comparison.options] == ["factor:a", "factor:b", "arm:a", "arm:a+b", "arm:b", "arm:none"]
+    dash.outcome.value, dash.cluster.value, dash.family.value = "y", "ed", "gaussian"
+    expected = permutation_test(outcomes, "y", "ed", allocation.two_arm(factor="a"))
+    assert dash.state.result.permutation.p_value == expected.p_value
+    dash.comparison.value = "arm:a+b"
+    expected = permutation_test(outcomes, "y", "ed", allocation.two_arm(treated=["a+b"]))
+    assert dash.state.result.permutation.p_value == expected.p_value and dash.message.value == ""

@@ -1,8 +1,8 @@
 """The analysis dashboard: the clustered permutation test over the saved space, live.
 
 Load the individual-level outcomes (CSV, or the Dickinson example) and the randomization space the
-design saved (cvcrand's CSV or our JSON); choose the outcome, cluster column, adjustment covariates
-and outcome type; the test, its inverted interval, the permutation histogram and the GEE and mixed
+design saved (cvcrand's CSV, our JSON, or a multi-arm CSV: then choose the two groups to compare);
+choose the outcome, cluster column, adjustment covariates and outcome type; the test, its inverted interval, the permutation histogram and the GEE and mixed
 model companions follow every change. All numbers are the core's :func:`analyze_trial`.
 
 >>> dash = AnalysisDashboard(example="dickinson")
@@ -19,7 +19,10 @@ import ipywidgets as w
 import pandas as pd
 import traitlets as t
 
+import numpy as np
+
 from crt_widgets.core.modelbased import MODELS, analyze_trial
+from crt_widgets.core.multiarm import SavedMultiArmSpace, read_multiarm_space
 from crt_widgets.core.permutation import ALTERNATIVES
 from crt_widgets.core.spaceio import SavedSpace, read_space
 from crt_widgets.widgets.formatting import message_html
@@ -43,16 +46,49 @@ def guess_family(values: pd.Series) -> str:
     return "gaussian"
 
 
-def read_uploaded_space(content: bytes, name: str) -> SavedSpace:
-    """A saved space from uploaded bytes (cvcrand's CSV or our JSON, by content); a ValueError otherwise."""
+def read_uploaded_space(content: bytes, name: str) -> SavedSpace | SavedMultiArmSpace:
+    """A saved space from uploaded bytes (cvcrand's CSV, our JSON or a multi-arm CSV, by content);
+    a ValueError otherwise."""
     suffix = "".join(Path(name).suffixes[-2:]) or ".csv"
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / f"space{suffix}"
         path.write_bytes(content)
         try:
+            if content.lstrip(b"\xef\xbb\xbf").startswith(b"scheme,chosen,score"):
+                return read_multiarm_space(path)
             return read_space(path)
         except ValueError as exc:
             raise ValueError(f"{name}: {exc}") from None
+
+
+def comparisons(space) -> list[tuple[str, str]]:
+    """The two-group comparisons a multi-arm space offers, as (label, value) pairs: each factor's main
+    effect, then each arm against the rest; empty for a two-arm space.
+
+    >>> comparisons(None)
+    []
+    """
+    if isinstance(space, SavedMultiArmSpace):
+        arms = [str(a) for a in np.unique(space.labels.astype(str))]
+    elif hasattr(space, "two_arm") and getattr(space.design, "n_arms", 2) > 2:
+        arms = list(space.design.arms.labels)
+    else:
+        return []
+    # a factorial design's arms are "none" and "+"-joined factor names (Arms.factorial)
+    factors = sorted({f for a in arms if a != "none" for f in a.split("+")}) if "none" in arms else []
+    return ([(f"main effect of factor {f}", f"factor:{f}") for f in factors]
+            + [(f"arm {a} against the rest", f"arm:{a}") for a in arms])
+
+
+def two_group_space(space, comparison: str):
+    """``space`` itself, or the two-group space of ``comparison`` (``"factor:a"``, ``"arm:X"``) of a multi-arm one."""
+    options = comparisons(space)
+    if not options:
+        return space
+    if comparison not in {value for _, value in options}:
+        raise ValueError("comparison: the space has more than two arms; choose what to compare")
+    kind, name = comparison.split(":", 1)
+    return space.two_arm(factor=name) if kind == "factor" else space.two_arm(treated=[name])
 
 
 def _describe_space(space) -> str:
@@ -72,6 +108,7 @@ class AnalysisState(t.HasTraits):
     source = t.Unicode("")
     space = t.Any(None, allow_none=True)        # a SavedSpace, or an allocation/design of this session
     space_source = t.Unicode("")
+    comparison = t.Unicode("")                  # a multi-arm space's two-group comparison ("factor:a", "arm:X")
     outcome = t.Unicode("")
     cluster = t.Unicode("")
     covariates = t.List(t.Unicode())
@@ -86,8 +123,18 @@ class AnalysisState(t.HasTraits):
     def __init__(self, **kwargs) -> None:
         super().__init__(**kwargs)
         self._loading = False
-        self.observe(self._changed, names=["data", "space", "outcome", "cluster", "covariates", "categorical",
-                                           "family", "alternative", "alpha", "models"])
+        self.observe(self._new_space, names="space")
+        self.observe(self._changed, names=["data", "space", "comparison", "outcome", "cluster", "covariates",
+                                           "categorical", "family", "alternative", "alpha", "models"])
+
+    def _new_space(self, change) -> None:
+        """A multi-arm space starts on its first comparison (a factor's main effect where there are factors)."""
+        options = comparisons(change["new"])
+        loading, self._loading = self._loading, True  # the space's own change runs the analysis, once
+        try:
+            self.comparison = options[0][1] if options else ""
+        finally:
+            self._loading = loading
 
     def load(self, data: pd.DataFrame, source: str, space: SavedSpace | None = None, space_source: str = "",
              **settings) -> None:
@@ -123,7 +170,8 @@ class AnalysisState(t.HasTraits):
                 raise ValueError("outcome: choose a column other than the cluster id")
             # the outcome and the cluster id are never adjusted for, whatever else is ticked
             adjust = [c for c in self.covariates if c not in (self.outcome, self.cluster)]
-            self.result = analyze_trial(self.data, self.outcome, self.cluster, self.space, adjust,
+            space = two_group_space(self.space, self.comparison)
+            self.result = analyze_trial(self.data, self.outcome, self.cluster, space, adjust,
                                         [c for c in self.categorical if c in adjust], self.family,
                                         alternative=self.alternative, alpha=self.alpha, models=MODELS if self.models else ())
             self.error = ""
@@ -164,6 +212,8 @@ class AnalysisDashboard:
         self.alternative = w.Dropdown(options=[("two-sided", "two-sided"), ("treatment > control", "greater"),
                                                ("treatment < control", "less")], description="alternative")
         self.alpha = w.FloatText(description="alpha")
+        # shown only for a multi-arm space: which two groups of arms the test compares
+        self.comparison = w.Dropdown(description="compare", layout=w.Layout(width="400px"))
         self.models = w.Checkbox(description="GEE and mixed model too", indent=False)
         self.message = w.HTML()
         self.statement = w.HTML()
@@ -174,7 +224,7 @@ class AnalysisDashboard:
         self._inputs = {"outcome": self.outcome, "cluster": self.cluster, "covariates": self.covariates,
                         "categorical": self.categorical, "family": self.family,
                         "alternative": self.alternative, "alpha": self.alpha,
-                        "models": self.models}
+                        "models": self.models, "comparison": self.comparison}
         self._syncing = False
         self._follow_state()
         for name, widget in self._inputs.items():
@@ -182,10 +232,10 @@ class AnalysisDashboard:
         self.example.observe(self._on_example, names="value")
         self.upload_data.observe(self._on_data, names="value")
         self.upload_space.observe(self._on_space, names="value")
-        s.observe(self._follow_state, names=["data", *self._inputs])
+        s.observe(self._follow_state, names=["data", "space", *self._inputs])
         s.observe(self._show, names=["result", "error", "source", "space_source"])
-        controls = w.VBox([self.outcome, self.cluster, self.covariates, self.categorical, self.family,
-                           self.alternative, self.alpha, self.models], layout=w.Layout(width="430px", min_width="430px"))
+        controls = w.VBox([self.comparison, self.outcome, self.cluster, self.covariates, self.categorical,
+                           self.family, self.alternative, self.alpha, self.models], layout=w.Layout(width="430px", min_width="430px"))
         outputs = w.VBox([self.message, self.statement, self.histogram, self.table])
         self.widget = w.VBox([
             w.HTML("<h2 style='margin:0'>crt-widgets: analysis by the clustered permutation test</h2>"
@@ -271,6 +321,11 @@ class AnalysisDashboard:
             self.categorical.value = tuple(c for c in s.categorical if c in columns)
             self.family.value, self.alternative.value = s.family, s.alternative
             self.alpha.value, self.models.value = s.alpha, s.models
+            options = comparisons(s.space)
+            if list(self.comparison.options) != options:
+                self.comparison.options = options
+            self.comparison.value = s.comparison if options else None
+            self.comparison.layout.display = None if options else "none"
         finally:
             self._syncing = False
 
