@@ -122,10 +122,11 @@ def test_space_object_given_up_front():
 
     three = MultiArmDesign(load_dickinson(), ["inciis"], n_arms=3, cluster_id="county", size=2000, seed=1).draw()
     dash = AnalysisDashboard(example="dickinson", offline=False, space=three)
-    # three arms: the first comparison (no factors: arm 1 against the rest) until another is chosen
-    assert dash.state.comparison == "arm:1" and [v for _, v in dash.comparison.options] == ["arm:1", "arm:2", "arm:3"]
-    expected = permutation_test(load_dickinson_outcome(), "outcome", "county", three.two_arm(treated=["1"]), ADJUST,
-                                ["location", "incomecat"], "binomial")
+    # three arms: the first comparison (no factors: arm 2 against arm 1) until another is chosen
+    assert dash.state.comparison == "pair:2|1"
+    assert [v for _, v in dash.comparison.options] == ["pair:2|1", "pair:3|1", "arm:1", "arm:2", "arm:3"]
+    expected = permutation_test(load_dickinson_outcome(), "outcome", "county", three.two_arm(treated=["2"], control=["1"]),
+                                ADJUST, ["location", "incomecat"], "binomial")
     assert dash.state.result.permutation.p_value == expected.p_value
     assert f"seed {three.seed}" in dash.sources.value
 
@@ -145,10 +146,14 @@ def test_multiarm_space_upload_offers_the_comparisons(dash, tmp_path):
     assert dash.comparison.layout.display == "none"          # the Dickinson space is two-arm: nothing to choose
     dash.upload_space.value = _file("multiarm_space.csv", space_file.read_bytes())
     assert dash.comparison.layout.display is None and dash.state.comparison == "factor:a"
-    assert [v for _, v in dash.comparison.options] == ["factor:a", "factor:b", "arm:a", "arm:a+b", "arm:b", "arm:none"]
+    assert [v for _, v in dash.comparison.options] == ["factor:a", "factor:b", "pair:a|none", "pair:a+b|none",
+                                                         "pair:b|none", "arm:a", "arm:a+b", "arm:b", "arm:none"]
     dash.outcome.value, dash.cluster.value, dash.family.value = "y", "ed", "gaussian"
     expected = permutation_test(outcomes, "y", "ed", allocation.two_arm(factor="a"))
     assert dash.state.result.permutation.p_value == expected.p_value
     dash.comparison.value = "arm:a+b"
     expected = permutation_test(outcomes, "y", "ed", allocation.two_arm(treated=["a+b"]))
+    assert dash.state.result.permutation.p_value == expected.p_value and dash.message.value == ""
+    dash.comparison.value = "pair:b|none"
+    expected = permutation_test(outcomes, "y", "ed", allocation.two_arm(treated=["b"], control=["none"]))
     assert dash.state.result.permutation.p_value == expected.p_value and dash.message.value == ""

@@ -97,3 +97,71 @@ def test_more_than_two_arms_without_a_comparison_says_how(trial):
     design, allocation, outcomes = trial
     with pytest.raises(ValueError, match=r"has 8 arms; .* allocation.two_arm\(factor=...\)"):
         permutation_test(outcomes, "y", "ed", allocation)
+
+
+def test_arm_against_control_leaves_the_other_arms_out_exhaustively():
+    """6 clusters, 3 arms of 2: all 90 allocations. Arm 2 against arm 1 (arm 3 left out): U and the p-value
+    by brute force, the observed scheme's mirror image found, and the smallest p-value 2/90."""
+    import itertools
+
+    from crt_widgets.core.comparisons import arm_groups, two_arm_space
+    from crt_widgets.core.permutation_space import resolve_space, smallest_p_value
+
+    rows = sorted({p for p in itertools.permutations([0, 0, 1, 1, 2, 2])})
+    arm_index = np.array(rows)
+    assert len(arm_index) == 90
+    chosen = rows.index((0, 1, 2, 0, 1, 2))
+    space = two_arm_space(arm_index, arm_groups(["1", "2", "3"], treated=["2"], control=["1"]), chosen,
+                          list("uvwxyz"), labels=["1", "2", "3"])
+    rng = np.random.default_rng(2)
+    patients = np.repeat(np.arange(6), 4)
+    outcomes = pd.DataFrame({"c": np.array(list("uvwxyz"))[patients], "y": rng.normal(size=24) + patients % 3})
+    result = permutation_test(outcomes, "y", "c", space)
+    means = (outcomes.y - outcomes.y.mean()).groupby(outcomes.c).mean().to_numpy()
+    u = np.array([means[row == 1].mean() - means[row == 0].mean() for row in arm_index])
+    assert result.statistic == pytest.approx(u[chosen], abs=1e-12)
+    assert result.p_value == pytest.approx(np.mean(np.abs(u) >= abs(u[chosen]) - 1e-12), abs=0)
+    assert smallest_p_value(resolve_space(space)) == pytest.approx(2 / 90)
+    assert space.metadata["comparison"] == "arms 2 against arms 1 (the others left out)"
+
+
+def test_arm_against_control_in_the_factorial_trial(trial, tmp_path, capsys):
+    from crt_widgets.core.modelbased import analyze_trial
+
+    design, allocation, outcomes = trial
+    labels = allocation.allocation.set_index("ed")["arm_label"]
+    # a fresh outcome where only arm a+b+c differs (by 0.8), so the interval's assumption holds
+    rng = np.random.default_rng(12)
+    ed = outcomes["ed"].to_numpy()
+    y = 0.8 * (labels.loc[ed].to_numpy() == "a+b+c") + rng.normal(0, 0.3, len(design.cluster_ids))[
+        pd.Index(design.cluster_ids).get_indexer(ed)] + rng.normal(size=len(ed))
+    data = pd.DataFrame({"ed": ed, "y": y})
+    space = allocation.two_arm(treated=["a+b+c"], control=["none"])
+    treated_arm = np.asarray(design.arms.labels)[design.space] == "a+b+c"
+    control_arm = np.asarray(design.arms.labels)[design.space] == "none"
+    means = (data.y - data.y.mean()).groupby(data.ed).mean().reindex(design.cluster_ids).to_numpy()
+    u = np.array([means[t].mean() - means[c].mean() for t, c in zip(treated_arm, control_arm)])
+    observed = u[allocation.space_position]
+    report = analyze_trial(data, "y", "ed", space)
+    assert report.permutation.statistic == pytest.approx(observed, abs=1e-12)
+    assert report.permutation.p_value == pytest.approx(np.mean(np.abs(u) >= abs(observed) - 1e-12), abs=0)
+    assert report.permutation.conf_int[0] < 0.8 < report.permutation.conf_int[1]
+    # the companions fit the 20 compared EDs only: with equal cluster sizes the GEE effect is the difference of means
+    in_arm = labels.loc[ed].to_numpy()
+    assert report.gee.effect == pytest.approx(y[in_arm == "a+b+c"].mean() - y[in_arm == "none"].mean(), rel=1e-6)
+    files = allocation.save(tmp_path)
+    data.to_csv(tmp_path / "patients.csv", index=False)
+    assert main(["analyze", "--data", str(tmp_path / "patients.csv"), "--space", str(files["space"]), "--outcome", "y",
+                 "--cluster", "ed", "--treated-arms", "a+b+c", "--control-arms", "none", "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["p_value"] == report.permutation.p_value and doc["comparison"]["control_arms"] == ["none"]
+
+
+@pytest.mark.parametrize("comparison, message", [
+    (dict(treated=["a"], control=["a", "none"]), "arm\\(s\\) a are in both groups"),
+    (dict(factor="a", control=["none"]), "control= goes with treated="),
+    (dict(treated=["a"], control=["zz"]), "control: arm\\(s\\) zz not among the arms"),
+])
+def test_bad_control_arms_are_named(trial, comparison, message):
+    with pytest.raises(ValueError, match=message):
+        trial[1].two_arm(**comparison)

@@ -4,7 +4,8 @@
         --family binomial --covariates location inciis --categorical location --ci
 
 A multi-arm design's space (``crt-widgets multiarm --out``) is analysed one comparison at a time:
-``--factor a`` (a factorial main effect) or ``--treated-arms 2 3`` (those arms against the rest).
+``--factor a`` (a factorial main effect), ``--treated-arms 2 3`` (those arms against the rest), or
+``--treated-arms 2 --control-arms 1`` (arm 2 against arm 1, the other arms left out).
 """
 from __future__ import annotations
 
@@ -35,7 +36,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     comparison.add_argument("--factor", help="multi-arm space: the main effect of this factor (arms with it "
                             "against arms without)")
     comparison.add_argument("--treated-arms", nargs="+", metavar="ARM",
-                            help="multi-arm space: these arms against the rest")
+                            help="multi-arm space: these arms against the rest (or against --control-arms)")
+    p.add_argument("--control-arms", nargs="+", metavar="ARM",
+                   help="multi-arm space, with --treated-arms: the comparator arms; the other arms are left out")
     p.add_argument("--outcome", help="outcome column")
     p.add_argument("--cluster", help="cluster id column")
     p.add_argument("--family", choices=["gaussian", "continuous", "binomial", "binary", "poisson", "count"])
@@ -103,7 +106,10 @@ def run(args: argparse.Namespace) -> int:
     elif args.factor or args.treated_arms:
         from crt_widgets.core.multiarm import read_multiarm_space
 
-        space = read_multiarm_space(space).two_arm(factor=args.factor, treated=args.treated_arms)
+        space = read_multiarm_space(space).two_arm(factor=args.factor, treated=args.treated_arms,
+                                                   control=args.control_arms)
+    elif args.control_arms:
+        raise ValueError("--control-arms: goes with --treated-arms (the arms compared with them)")
     if args.ci:
         report = analyze_trial(data, outcome, cluster, space, covariates, categorical, family, alpha=args.alpha,
                                observed=observed, simple_size=args.simple_size, seed=args.seed)

@@ -196,6 +196,8 @@ def analyze_trial(data: pd.DataFrame, outcome: str, cluster: str, space: Any, co
     perm_space, prep = prepare_test(data, outcome, cluster, space, covariates, categorical, family,
                                     cluster_ids=cluster_ids, observed=observed, simple_size=simple_size, seed=seed)
     perm = run_test(prep, perm_space, alternative=alternative, ci=True, alpha=alpha)
+    if perm_space.control is not None:  # the models compare the same two groups: the clusters of the others go
+        prep = prep.clusters((perm_space.observed_arm + perm_space.observed_control) > 0)
     gee = gee_estimate(prep, alpha) if "gee" in models else None
     mixed = mixed_estimate(prep, alpha) if "mixed" in models else None
     return TrialAnalysis(perm, gee, mixed)

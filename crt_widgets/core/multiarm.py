@@ -563,10 +563,11 @@ class MultiArmAllocation(AllocationRecord):
     def audit_arms(self) -> dict[str, str]:
         return {str(k): str(v) for k, v in zip(self.design.cluster_ids, self.arm_label)}
 
-    def two_arm(self, *, factor: str | None = None, treated: Sequence[str] | None = None) -> SavedSpace:
+    def two_arm(self, *, factor: str | None = None, treated: Sequence[str] | None = None,
+                control: Sequence[str] | None = None) -> SavedSpace:
         """The space of one two-group comparison, for the permutation test: the main effect of ``factor``
-        (arms that receive it against the others), or the arms ``treated`` against the rest
-        (see :mod:`crt_widgets.core.comparisons`).
+        (arms that receive it against the others), the arms ``treated`` against the rest, or against the
+        arms ``control`` with the others left out (see :mod:`crt_widgets.core.comparisons`).
 
         >>> from crt_widgets.datasets import simulate_edlead
         >>> a = MultiArmDesign(simulate_edlead(seed=1), ["volume"], factors=["a", "b", "c"], strata="health_system",
@@ -576,7 +577,7 @@ class MultiArmAllocation(AllocationRecord):
         (40, ['a', 'a+b', 'a+c', 'a+b+c'])
         """
         d = self.design
-        group = arm_groups(d.arms.labels, treated, factor)
+        group = arm_groups(d.arms.labels, treated, factor, control)
         return two_arm_space(d.space, group, self.space_position, d.cluster_ids, d.space_scores, d.arms.labels)
 
     def save(self, directory: str | Path, stem: str = "multiarm") -> dict[str, Path]:
@@ -627,10 +628,11 @@ class SavedMultiArmSpace:
     chosen: int
     scores: np.ndarray
 
-    def two_arm(self, *, factor: str | None = None, treated: Sequence[str] | None = None) -> SavedSpace:
+    def two_arm(self, *, factor: str | None = None, treated: Sequence[str] | None = None,
+                control: Sequence[str] | None = None) -> SavedSpace:
         """The space of one two-group comparison (see :meth:`MultiArmAllocation.two_arm`)."""
         arms = [str(a) for a in np.unique(self.labels.astype(str))]
-        group = arm_groups(arms, treated, factor)
+        group = arm_groups(arms, treated, factor, control)
         return two_arm_space(self.arm_indices(arms), group, self.chosen, self.unit_ids, self.scores, arms)
 
     def arm_indices(self, arm_labels: Sequence[str]) -> np.ndarray:

@@ -203,7 +203,7 @@ def run_test(prep: PreparedData, perm_space: PermutationSpace, *, alternative: s
     if prep.n_dropped:
         notes.append(f"{prep.n_dropped} row(s) with missing values were dropped")
     arm = perm_space.observed_arm
-    if arm.sum() != len(arm) - arm.sum():
+    if arm.sum() != perm_space.observed_control.sum():
         notes.append("unequal arms: U is formula (5) of the cvcrand paper, not cptest's +1/-1 coding")
     estimate = interval = None
     if ci:

@@ -52,8 +52,8 @@ class Inverter:
             # residuals are linear in delta: r(delta) = r(0) - delta * (I - H) W
             base = fit_glm(prep.x, prep.y, "gaussian")
             on_w = fit_glm(prep.x, prep.treated, "gaussian")
-            self._u0 = scheme_statistics(space.schemes, self._means(prep.y - base.mu))
-            self._uw = scheme_statistics(space.schemes, self._means(prep.treated - on_w.mu))
+            self._u0 = scheme_statistics(space.schemes, self._means(prep.y - base.mu), space.control)
+            self._uw = scheme_statistics(space.schemes, self._means(prep.treated - on_w.mu), space.control)
 
     def _means(self, resid: np.ndarray) -> np.ndarray:
         return np.bincount(self.prep.cluster_index, weights=resid, minlength=len(self.prep.cluster_sizes)) / self.prep.cluster_sizes
@@ -62,15 +62,15 @@ class Inverter:
         """U(delta) for every scheme of the space."""
         if self.prep.family == "gaussian":
             return self._u0 - delta * self._uw
-        return scheme_statistics(self.space.schemes, self._means(self.prep.y - self._fit(delta).mu))
+        return scheme_statistics(self.space.schemes, self._means(self.prep.y - self._fit(delta).mu), self.space.control)
 
     def observed(self, delta: float) -> float:
         """U(delta) of the observed scheme only (cheaper: no pass over the space)."""
         if self.prep.family == "gaussian":
             return float(self._u0[self.space.observed] - delta * self._uw[self.space.observed])
         r = self._means(self.prep.y - self._fit(delta).mu)
-        arm = self.space.observed_arm.astype(bool)
-        return float(r[arm].mean() - r[~arm].mean())
+        arm, control = self.space.observed_arm.astype(bool), self.space.observed_control.astype(bool)
+        return float(r[arm].mean() - r[control].mean())
 
     def _fit(self, delta: float):
         """The outcome regression with offset delta * treated, warm-started from the last delta."""

@@ -38,6 +38,14 @@ class PreparedData:
     family: str
     n_dropped: int
 
+    def clusters(self, keep: np.ndarray) -> "PreparedData":
+        """Only the individuals of the clusters where ``keep`` (one flag per column of the space) is set,
+        clusters renumbered: what a model fits when a comparison leaves some arms out."""
+        rows = keep[self.cluster_index]
+        index = np.cumsum(keep)[self.cluster_index[rows]] - 1
+        return PreparedData(self.y[rows], self.x[rows], self.x_names, index, self.cluster_sizes[keep],
+                            self.treated[rows], self.family, self.n_dropped)
+
 
 def check_columns(data: pd.DataFrame, outcome: str, cluster: str, covariates: Sequence[str],
                   categorical: Sequence[str]) -> list[str]:
@@ -100,12 +108,14 @@ def column_names(columns: Sequence[str] | str | None, argument: str) -> list[str
     return names
 
 
-def scheme_statistics(schemes: SchemeSet, cluster_values: np.ndarray) -> np.ndarray:
-    """U for every scheme: mean of ``cluster_values`` over treated minus over control clusters."""
+def scheme_statistics(schemes: SchemeSet, cluster_values: np.ndarray, control: SchemeSet | None = None) -> np.ndarray:
+    """U for every scheme: mean of ``cluster_values`` over treated minus over control clusters (the
+    complement of the treated ones, or the ``control`` sets when other clusters are left out)."""
     treated_sum = schemes.treated_sums(cluster_values[:, None])[:, 0]
     n_treated = schemes.treated_counts()
-    n = schemes.n_clusters
-    return treated_sum / n_treated - (cluster_values.sum() - treated_sum) / (n - n_treated)
+    if control is None:
+        return treated_sum / n_treated - (cluster_values.sum() - treated_sum) / (schemes.n_clusters - n_treated)
+    return treated_sum / n_treated - control.treated_sums(cluster_values[:, None])[:, 0] / control.treated_counts()
 
 
 def as_extreme(distribution: np.ndarray, observed: float) -> dict[str, np.ndarray]:

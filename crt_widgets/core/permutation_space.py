@@ -32,10 +32,19 @@ class PermutationSpace:
     observed: int
     cluster_ids: np.ndarray
     note: str = ""  # how the space was made, when the result should say (a sampled simple space)
+    control: SchemeSet | None = None  # each scheme's control clusters when not the complement (others left out)
 
     @property
     def observed_arm(self) -> np.ndarray:
+        """1 for the clusters treated in the scheme used, else 0."""
         return self.schemes.matrix(np.array([self.observed]))[0]
+
+    @property
+    def observed_control(self) -> np.ndarray:
+        """1 for the clusters in the control group of the scheme used, else 0."""
+        if self.control is None:
+            return 1 - self.observed_arm
+        return self.control.matrix(np.array([self.observed]))[0]
 
     def __repr__(self) -> str:
         return f"PermutationSpace(n_schemes={len(self.schemes)}, n_clusters={len(self.cluster_ids)})"
@@ -65,10 +74,11 @@ def resolve_space(space: Any, *, cluster_ids: Sequence | None = None, observed: 
     """
     position = None
     ids = None
+    control = None
     if isinstance(space, (str, Path)):
         space = read_space(space)
     if isinstance(space, SavedSpace):
-        schemes, position, ids = space.schemes, space.chosen, space.cluster_ids
+        schemes, position, ids, control = space.schemes, space.chosen, space.cluster_ids, space.control
     elif hasattr(space, "design") and hasattr(space, "space_position"):  # an allocation, two-arm or multi-arm
         schemes, position, ids = _two_arm_schemes(space.design), space.space_position, space.design.cluster_ids
     elif isinstance(space, SchemeSet):
@@ -108,9 +118,10 @@ def resolve_space(space: Any, *, cluster_ids: Sequence | None = None, observed: 
     if len(schemes) < 2:
         raise ValueError("space: a permutation test needs at least 2 schemes")
     counts = schemes.treated_counts()
-    if counts.min() == 0 or counts.max() == schemes.n_clusters:  # formula (5) needs both arms
+    n_control = schemes.n_clusters - counts if control is None else control.treated_counts()
+    if counts.min() == 0 or n_control.min() == 0:  # formula (5) needs both arms
         raise ValueError("space: some schemes have no treated or no control cluster")
-    return PermutationSpace(schemes, int(position), ids)
+    return PermutationSpace(schemes, int(position), ids, control=control)
 
 
 def _two_arm_schemes(design: Any) -> SchemeSet:
@@ -182,5 +193,7 @@ def simple_from_observed(data: pd.DataFrame, cluster: str, observed: Any, cluste
 def smallest_p_value(space: PermutationSpace) -> float:
     """The smallest two-sided p-value the space allows: the observed scheme and its mirror image
     (when the space holds it, it has the same |U|) always count."""
-    mirror = SchemeSet.from_matrix(1 - space.observed_arm[None, :]).keys()[0]
-    return (1 + int(np.any(space.schemes.keys() == mirror))) / len(space.schemes)
+    mirror = space.schemes.keys() == SchemeSet.from_matrix(space.observed_control[None, :]).keys()[0]
+    if space.control is not None:  # the mirror also has the observed treated clusters as its control
+        mirror &= space.control.keys() == SchemeSet.from_matrix(space.observed_arm[None, :]).keys()[0]
+    return (1 + int(np.any(mirror))) / len(space.schemes)

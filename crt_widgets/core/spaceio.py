@@ -44,6 +44,8 @@ class SavedSpace:
     cluster_ids : the cluster labels of the columns (None for cvcrand's CSV, which has none).
     scores : balance score of each scheme, if saved.
     metadata : parameters, seed, package version, ... (our format only).
+    control : the control group of each scheme when it is not the complement of ``schemes`` (a
+        comparison of two arms of a multi-arm design, the other arms left out); None otherwise.
     """
 
     schemes: SchemeSet
@@ -51,6 +53,7 @@ class SavedSpace:
     cluster_ids: np.ndarray | None = None
     scores: np.ndarray | None = None
     metadata: dict[str, Any] = field(default_factory=dict)
+    control: SchemeSet | None = None
 
     @property
     def chosen_scheme(self) -> np.ndarray:

@@ -63,7 +63,8 @@ def read_uploaded_space(content: bytes, name: str) -> SavedSpace | SavedMultiArm
 
 def comparisons(space) -> list[tuple[str, str]]:
     """The two-group comparisons a multi-arm space offers, as (label, value) pairs: each factor's main
-    effect, then each arm against the rest; empty for a two-arm space.
+    effect, each arm against the control arm (``none`` in a factorial, else the first arm) with the
+    other arms left out, then each arm against the rest; empty for a two-arm space.
 
     >>> comparisons(None)
     []
@@ -76,7 +77,9 @@ def comparisons(space) -> list[tuple[str, str]]:
         return []
     # a factorial design's arms are "none" and "+"-joined factor names (Arms.factorial)
     factors = sorted({f for a in arms if a != "none" for f in a.split("+")}) if "none" in arms else []
+    control = "none" if factors else arms[0]
     return ([(f"main effect of factor {f}", f"factor:{f}") for f in factors]
+            + [(f"arm {a} against arm {control} (others left out)", f"pair:{a}|{control}") for a in arms if a != control]
             + [(f"arm {a} against the rest", f"arm:{a}") for a in arms])
 
 
@@ -88,7 +91,12 @@ def two_group_space(space, comparison: str):
     if comparison not in {value for _, value in options}:
         raise ValueError("comparison: the space has more than two arms; choose what to compare")
     kind, name = comparison.split(":", 1)
-    return space.two_arm(factor=name) if kind == "factor" else space.two_arm(treated=[name])
+    if kind == "factor":
+        return space.two_arm(factor=name)
+    if kind == "pair":
+        treated, control = name.split("|", 1)
+        return space.two_arm(treated=[treated], control=[control])
+    return space.two_arm(treated=[name])
 
 
 def _describe_space(space) -> str:
