@@ -157,3 +157,23 @@ def test_multiarm_space_upload_offers_the_comparisons(dash, tmp_path):
     dash.comparison.value = "pair:b|none"
     expected = permutation_test(outcomes, "y", "ed", allocation.two_arm(treated=["b"], control=["none"]))
     assert dash.state.result.permutation.p_value == expected.p_value and dash.message.value == ""
+
+
+def test_result_downloads_carry_inputs_settings_and_numbers(dash):
+    import base64
+    import json
+    import re
+
+    from crt_widgets.core.spaceio import data_sha256
+
+    links = dict(re.findall(r'download="([^"]+)" href="data:[^;]+;base64,([^"]+)"', dash.downloads.value))
+    assert sorted(links) == ["analysis_record.json", "analysis_results.csv"]
+    record = json.loads(base64.b64decode(links["analysis_record.json"]))
+    assert record["outcomes"]["sha256"] == data_sha256(load_dickinson_outcome()) and record["outcomes"]["rows"] == len(load_dickinson_outcome())
+    assert record["settings"]["covariates"] == ADJUST and record["settings"]["family"] == "binomial"
+    assert record["permutation"]["p_value"] == pytest.approx(54 / 1287) and record["space"]["n_schemes"] == 1287
+    assert [e["method"] for e in record["estimates"]][0] == "Clustered permutation test (inverted)"
+    results = base64.b64decode(links["analysis_results.csv"]).decode()
+    assert results.splitlines()[0] == "method,effect,se,ci_low,ci_high,p_value"
+    dash.state.outcome = "county"  # an error: no stale downloads beside it
+    assert dash.downloads.value == "" and "other than the cluster id" in dash.message.value

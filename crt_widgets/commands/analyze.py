@@ -13,11 +13,10 @@ import argparse
 import json
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
 from crt_widgets.commands._inputs import add_data_source, read_csv_argument
-from crt_widgets.core.spaceio import SavedSpace
+from crt_widgets.core.spaceio import SavedSpace, json_ready
 
 NAME = "analyze"
 HELP = "Clustered permutation test (cvcrand's cptest) with a confidence interval, GEE and mixed model."
@@ -61,19 +60,6 @@ def _observed_arms(args, data: pd.DataFrame, cluster: str) -> dict:
     if arms[cluster].duplicated().any():
         raise ValueError(f"--treatment: {args.treatment!r} varies within a cluster; it must be the cluster's arm")
     return dict(zip(arms[cluster], arms[args.treatment].astype(int)))
-
-
-def _json_ready(value):
-    """Plain JSON: numpy scalars as Python numbers, infinite limits as "inf"/"-inf", NaN as null."""
-    if isinstance(value, dict):
-        return {str(k): _json_ready(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_json_ready(v) for v in value]
-    if isinstance(value, np.generic):
-        value = value.item()
-    if isinstance(value, float) and not np.isfinite(value):
-        return None if np.isnan(value) else ("inf" if value > 0 else "-inf")
-    return value
 
 
 def run(args: argparse.Namespace) -> int:
@@ -129,7 +115,7 @@ def run(args: argparse.Namespace) -> int:
             doc["comparison"] = {k: space.metadata[k] for k in ("treated_arms", "control_arms")}
         if table is not None:
             doc["estimates"] = json.loads(table.reset_index().to_json(orient="records"))
-        print(json.dumps(_json_ready(doc), indent=2, allow_nan=False))
+        print(json.dumps(json_ready(doc), indent=2, allow_nan=False))
         return 0
     if isinstance(space, SavedSpace) and "comparison" in space.metadata:
         print(f"Comparison: {space.metadata['comparison']}")

@@ -82,12 +82,12 @@ def run(args: argparse.Namespace) -> int:
     allocation = design.draw()
     files = allocation.save(args.out) if args.out else {}
     if args.json:
-        from crt_widgets.core.spaceio import _jsonable
+        from crt_widgets.core.spaceio import json_ready
 
         doc = {**allocation.audit(), "bscores": allocation.summary["value"].to_dict(),
                "cluster_coin_des": allocation.validity.table().to_dict(orient="index"),
                "files": {k: str(v) for k, v in files.items()}}
-        print(json.dumps(_jsonable(doc), indent=2))
+        print(json.dumps(json_ready(doc), indent=2))
         return 0
     with pd.option_context("display.width", 120, "display.max_columns", 20):
         for text in allocation.messages.values():

@@ -168,6 +168,11 @@ class TrialAnalysis:
         column = "p_value" if p.alternative == "two-sided" else f"p_value ({p.alternative})"
         return pd.DataFrame(rows, columns=["method", "effect", "se", "ci_low", "ci_high", column]).set_index("method")
 
+    def to_dict(self) -> dict[str, Any]:
+        """The test and every method's estimate as plain values (JSON with :func:`~crt_widgets.core.spaceio.json_ready`)."""
+        return {"permutation": self.permutation.to_dict(),
+                "estimates": self.table().reset_index().to_dict(orient="records")}
+
     def __repr__(self) -> str:
         return f"TrialAnalysis(\n{self.table().to_string()}\n)"
 

@@ -126,21 +126,27 @@ def data_sha256(data: pd.DataFrame) -> str:
 def write_json_audit(path: str | Path, record: dict) -> Path:
     """Write an audit record as indented JSON (numpy values made plain)."""
     path = Path(path)
-    path.write_text(json.dumps(_jsonable(record), indent=2))
+    path.write_text(json.dumps(json_ready(record), indent=2))
     return path
 
 
-def _jsonable(value: Any) -> Any:
+def json_ready(value: Any) -> Any:
+    """Plain JSON values: numpy arrays and scalars as Python ones, infinite limits as ``"inf"``/``"-inf"``
+    (an interval can be open), NaN as null.
+
+    >>> json_ready({"ci": np.array([0.5, np.inf]), "se": np.float64("nan")})
+    {'ci': [0.5, 'inf'], 'se': None}
+    """
     if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
+        return {str(k): json_ready(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
+        return [json_ready(v) for v in value]
     if isinstance(value, np.ndarray):
-        return _jsonable(value.tolist())
+        return json_ready(value.tolist())
     if isinstance(value, np.generic):
-        return value.item()
+        value = value.item()
     if isinstance(value, float) and not np.isfinite(value):
-        return None
+        return None if np.isnan(value) else ("inf" if value > 0 else "-inf")
     return value
 
 
@@ -157,9 +163,9 @@ def write_space_json(path: str | Path, schemes: SchemeSet, chosen: int, cluster_
         "package_version": __version__,
         "n_clusters": schemes.n_clusters,
         "n_schemes": len(schemes),
-        "cluster_ids": _jsonable(np.asarray(cluster_ids)),
+        "cluster_ids": json_ready(np.asarray(cluster_ids)),
         "chosen": int(chosen),
-        **_jsonable(metadata),
+        **json_ready(metadata),
         "scores": None if scores is None else [float(f"{s:.12g}") for s in np.asarray(scores).tolist()],
         "schemes": rows,
     }

@@ -11,7 +11,9 @@ model companions follow every change. All numbers are the core's :func:`analyze_
 """
 from __future__ import annotations
 
+import datetime as dt
 import html
+import json
 import tempfile
 from pathlib import Path
 
@@ -24,7 +26,7 @@ import numpy as np
 from crt_widgets.core.modelbased import MODELS, analyze_trial
 from crt_widgets.core.multiarm import SavedMultiArmSpace, read_multiarm_space
 from crt_widgets.core.permutation import ALTERNATIVES
-from crt_widgets.core.spaceio import SavedSpace, read_space
+from crt_widgets.core.spaceio import SavedSpace, data_sha256, json_ready, read_space
 from crt_widgets.widgets.formatting import message_html
 from crt_widgets.widgets.panels import read_uploaded_csv
 
@@ -187,6 +189,35 @@ class AnalysisState(t.HasTraits):
             self.result = None
             self.error = str(exc.args[0] if exc.args else exc)
 
+    def _data_sha256(self) -> str:
+        """The outcome data's hash, computed once per data set (it serialises every row)."""
+        if getattr(self, "_hashed", None) is not self.data:
+            self._hash, self._hashed = data_sha256(self.data), self.data
+        return self._hash
+
+    def record(self) -> dict:
+        """The analysis for the trial's records: every input (the outcome file's SHA-256, the space and the
+        comparison), every setting, the package version, the time, and the results (see :meth:`TrialAnalysis.to_dict`)."""
+        from crt_widgets import __version__
+
+        if self.result is None:
+            raise ValueError("record: there is no result to record")
+        space = two_group_space(self.space, self.comparison)
+        metadata = getattr(space, "metadata", None) or {}
+        return {
+            "method": "clustered permutation test over the design's randomization space, with GEE and mixed model",
+            "package": f"crt-widgets {__version__}",
+            "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+            "outcomes": {"source": self.source, "rows": len(self.data), "sha256": self._data_sha256()},
+            "space": {"source": self.space_source, "n_schemes": self.result.permutation.n_schemes,
+                      "comparison": metadata.get("comparison"), "treated_arms": metadata.get("treated_arms"),
+                      "control_arms": metadata.get("control_arms")},
+            "settings": {"outcome": self.outcome, "cluster": self.cluster, "covariates": list(self.covariates),
+                         "categorical": list(self.categorical), "family": self.family,
+                         "alternative": self.alternative, "alpha": self.alpha, "models": self.models},
+            **self.result.to_dict(),
+        }
+
 
 class AnalysisDashboard:
     """Panels over one :class:`AnalysisState`; ``.widget`` is what a notebook displays.
@@ -226,6 +257,7 @@ class AnalysisDashboard:
         self.message = w.HTML()
         self.statement = w.HTML()
         self.table = w.HTML()
+        self.downloads = w.HTML()
         self.histogram = alt.JupyterChart(alt.Chart(pd.DataFrame({"x": []})).mark_bar())
         # the column lists depend on the data, so the inputs follow the state by hand (a link would
         # set a value before its options exist)
@@ -244,7 +276,7 @@ class AnalysisDashboard:
         s.observe(self._show, names=["result", "error", "source", "space_source"])
         controls = w.VBox([self.comparison, self.outcome, self.cluster, self.covariates, self.categorical,
                            self.family, self.alternative, self.alpha, self.models], layout=w.Layout(width="430px", min_width="430px"))
-        outputs = w.VBox([self.message, self.statement, self.histogram, self.table])
+        outputs = w.VBox([self.message, self.statement, self.histogram, self.table, self.downloads])
         self.widget = w.VBox([
             w.HTML("<h2 style='margin:0'>crt-widgets: analysis by the clustered permutation test</h2>"
                    "<p style='margin:0 0 6px'>Load the outcomes (one row per person) and the space the design "
@@ -344,6 +376,7 @@ class AnalysisDashboard:
 
     def _show(self, change=None) -> None:
         from crt_widgets.widgets.charts import permutation_histogram
+        from crt_widgets.widgets.downloads import download_link
 
         s = self.state
         data = "none" if s.data is None else f"{html.escape(s.source)} ({len(s.data):,} rows)"
@@ -353,12 +386,15 @@ class AnalysisDashboard:
         r = s.result
         self.histogram.layout.display = None if r is not None else "none"  # no stale chart beside an error
         if r is None:
-            self.statement.value = self.table.value = ""
+            self.statement.value = self.table.value = self.downloads.value = ""
             return
         self.statement.value = f'<p class="crt-statement"><b>{html.escape(r.permutation.statement)}</b></p>'
         self.histogram.chart = permutation_histogram(r.permutation)
         self.table.value = r.table().to_html(float_format=lambda v: f"{v:.4g}", border=0, na_rep="",
                                              classes="crt-models")
+        record = json.dumps(json_ready(s.record()), indent=2, allow_nan=False)
+        self.downloads.value = (download_link("analysis_record.json", record, "application/json", "Analysis record (JSON)")
+                                + download_link("analysis_results.csv", r.table().to_csv(), "text/csv", "Results (CSV)"))
 
     def _repr_mimebundle_(self, **kwargs):
         return self.widget._repr_mimebundle_(**kwargs)

@@ -34,7 +34,7 @@ def allocation_files(allocation) -> dict[str, tuple[str, str, str]]:
     >>> [label for _, _, label in allocation_files(a).values()][:3]
     ['Allocation (CSV)', 'Constrained space (cvcrand CSV)', 'Audit record (JSON)']
     """
-    from crt_widgets.core.spaceio import _jsonable
+    from crt_widgets.core.spaceio import json_ready
     from crt_widgets.widgets.report import allocation_report, input_data_name
 
     d = allocation.design
@@ -51,7 +51,7 @@ def allocation_files(allocation) -> dict[str, tuple[str, str, str]]:
     return {
         f"allocation_seed{seed}.csv": (allocation.allocation.to_csv(index=False), "text/csv", "Allocation (CSV)"),
         f"constrained_space_seed{seed}.csv": (space_csv, "text/csv", space_label),
-        f"audit_seed{seed}.json": (json.dumps(_jsonable(allocation.audit()), indent=2), "application/json",
+        f"audit_seed{seed}.json": (json.dumps(json_ready(allocation.audit()), indent=2), "application/json",
                                    "Audit record (JSON)"),
         f"randomization_report_seed{seed}.html": (allocation_report(allocation), "text/html", "Report (HTML)"),
         # the data exactly as the design used them: re-running the report's code on this file reproduces the draw
