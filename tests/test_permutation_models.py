@@ -60,7 +60,7 @@ def test_linear_mixed_model_equals_statsmodels_reml(trial):
 def test_glmm_companion_and_the_table(trial):
     report = _analyze(trial, "b", "binomial")
     table = report.table()
-    assert list(table.columns) == ["effect", "se", "ci_low", "ci_high", "p_value"] and len(table) == 3
+    assert list(table.columns) == ["effect", "se", "ci_low", "ci_high", "p_value", "icc"] and len(table) == 3
     perm = report.permutation
     assert perm.conf_int[0] < perm.estimate < perm.conf_int[1]
     # three estimates of one log odds ratio from 12 clusters: same sign, within each other's intervals
@@ -116,3 +116,31 @@ def test_collinear_covariates_are_dropped_even_in_sorted_data(trial):
                            observed=arm, models=("gee",))
     single = _analyze(trial, "y", "gaussian", models=("gee",))
     assert report.gee.effect == pytest.approx(single.gee.effect, rel=1e-8)
+
+
+@pytest.mark.parametrize("family, cluster_sd, true_icc, tolerance", [
+    ("gaussian", 0.5, 0.25 / 1.25, 0.06),                          # response scale: 0.25 / (0.25 + 1)
+    ("binomial", 1.0, 1 / (1 + np.pi**2 / 3), 0.08),               # latent scale: 0.233
+    ("poisson", 0.5, 0.25 / (0.25 + np.log1p(1 / (3 * np.exp(0.125)))), 0.08),  # log-normal approximation: 0.492
+])
+def test_models_recover_the_icc(family, cluster_sd, true_icc, tolerance):
+    """150 clusters of 40 from a random-intercept model; the tolerance is about 3 standard errors of the
+    estimated ICC at this size (the cluster variance's SE is about its value times sqrt(2 / 150))."""
+    from scipy.special import expit
+
+    from crt_widgets.core.modelbased import gee_estimate, mixed_estimate
+    from crt_widgets.core.permutation_data import PreparedData
+
+    rng = np.random.default_rng(31)
+    k, m = 150, 40
+    cluster = np.repeat(np.arange(k), m)
+    eta = rng.normal(0, cluster_sd, k)[cluster]
+    y = {"gaussian": lambda: eta + rng.normal(size=k * m),
+         "binomial": lambda: (rng.random(k * m) < expit(-0.5 + eta)).astype(float),
+         "poisson": lambda: rng.poisson(3 * np.exp(eta)).astype(float)}[family]()
+    prep = PreparedData(y, np.ones((k * m, 1)), ["Intercept"], cluster, np.full(k, m),
+                        (np.arange(k) % 2)[cluster].astype(float), family, 0)
+    mixed = mixed_estimate(prep)
+    assert mixed.icc == pytest.approx(true_icc, abs=tolerance)
+    if family == "gaussian":  # the GEE's exchangeable working correlation is the same ICC on this scale
+        assert gee_estimate(prep).icc == pytest.approx(true_icc, abs=tolerance)

@@ -23,7 +23,8 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import optimize, special
 
-_NEWTON_STEPS = 30
+_NEWTON_STEPS = 50
+_HALVINGS = 40
 
 
 @dataclass(frozen=True)
@@ -66,20 +67,37 @@ class _Likelihood:
     def _sum(self, v):
         return np.bincount(self.g, weights=v, minlength=self.k)
 
+    def _log_posterior(self, offset: np.ndarray, b: np.ndarray, sigma2: float) -> np.ndarray:
+        """Each cluster's log posterior of its intercept (up to a constant): strictly concave in b."""
+        return self._sum(_log_density(self.y, offset + b[self.g], self.family)) - b**2 / (2 * sigma2)
+
+    def _modes(self, offset: np.ndarray, sigma2: float) -> np.ndarray:
+        """Posterior mode of every cluster's intercept at once: Newton ascent, each cluster's step halved
+        until its log posterior does not fall. Plain Newton from a far start (the warm start can be a
+        line search's wild trial point) overshoots where the weights vanish and never returns, which
+        corrupts the likelihood and its Hessian."""
+        b = self.b if np.all(np.isfinite(self.b)) else np.zeros(self.k)
+        value = self._log_posterior(offset, b, sigma2)
+        for _ in range(_NEWTON_STEPS):
+            mu, w = _mean_and_weight(offset + b[self.g], self.family)
+            step = (self._sum(self.y - mu) - b / sigma2) / (self._sum(w) + 1 / sigma2)
+            for _ in range(_HALVINGS):
+                new = self._log_posterior(offset, b + step, sigma2)
+                worse = new < value - 1e-12 * (1 + np.abs(value))
+                if not worse.any():
+                    break
+                step = np.where(worse, step / 2, step)
+            step = np.where(worse, 0.0, step)  # a cluster that cannot gain stays where it is
+            b, value = b + step, np.where(worse, value, new)
+            if np.max(np.abs(step)) < 1e-10:
+                break
+        return b
+
     def __call__(self, theta: np.ndarray) -> float:
         beta, log_sigma = theta[:-1], theta[-1]
         sigma2 = np.exp(2 * log_sigma)
         offset = self.x @ beta
-        b = self.b
-        for _ in range(_NEWTON_STEPS):  # posterior mode of every cluster's intercept at once
-            mu, w = _mean_and_weight(offset + b[self.g], self.family)
-            grad = self._sum(self.y - mu) - b / sigma2
-            hess = self._sum(w) + 1 / sigma2
-            step = grad / hess
-            b = b + step
-            if np.max(np.abs(step)) < 1e-10:
-                break
-        self.b = b
+        b = self.b = self._modes(offset, sigma2)
         _, w = _mean_and_weight(offset + b[self.g], self.family)
         scale = 1 / np.sqrt(self._sum(w) + 1 / sigma2)
         total = np.zeros(self.k)

@@ -45,6 +45,7 @@ class ModelEstimate:
     conf_int: tuple[float, float]
     p_value: float
     detail: str = ""
+    icc: float = float("nan")  # the model's intracluster correlation (see latent_icc and the GEE's working correlation)
 
     def one_sided(self, alternative: str) -> float:
         """The p-value for ``"greater"`` (treatment > control) or ``"less"`` from the two-sided Wald
@@ -112,8 +113,10 @@ def gee_estimate(prep, alpha: float = 0.05) -> ModelEstimate:
     q = stats.t.ppf(1 - alpha / 2, df)
     p = float(2 * stats.t.sf(abs(effect / se), df))
     robust_se = float(np.sqrt(robust.cov_params()[1, 1]))
+    # the exchangeable working correlation: the ICC on the response scale
+    icc = float(np.ravel(reduced.model.cov_struct.dep_params)[0])
     return ModelEstimate("GEE (exchangeable), bias-reduced SE", effect, se, (effect - q * se, effect + q * se), p,
-                         f"robust (sandwich) SE {robust_se:.4g}; t on {df} df")
+                         f"robust (sandwich) SE {robust_se:.4g}; t on {df} df", icc)
 
 
 def mixed_estimate(prep, alpha: float = 0.05) -> ModelEstimate:
@@ -132,7 +135,7 @@ def mixed_estimate(prep, alpha: float = 0.05) -> ModelEstimate:
         p = float(2 * stats.t.sf(abs(effect / se), df))
         icc = list(fit.icc.values())[0] if fit.icc else float("nan")
         return ModelEstimate("Mixed model (random cluster intercept, REML)", effect, se,
-                             (effect - q * se, effect + q * se), p, f"ICC {icc:.3g}; t on {df} df")
+                             (effect - q * se, effect + q * se), p, f"ICC {icc:.3g}; t on {df} df", icc)
     from crt_widgets.core.glmm import fit_random_intercept_glmm
 
     fit = fit_random_intercept_glmm(prep.y, x, prep.cluster_index, prep.family, n_quad=10)
@@ -141,8 +144,26 @@ def mixed_estimate(prep, alpha: float = 0.05) -> ModelEstimate:
     df = max(len(prep.cluster_sizes) - 2, 1)
     q = stats.t.ppf(1 - alpha / 2, df)
     p = float(2 * stats.t.sf(abs(effect / se), df))
+    icc = latent_icc(fit.sigma**2, prep.family, float(np.mean(prep.y)))
     return ModelEstimate("Mixed model (random cluster intercept, ML, adaptive quadrature)", effect, se,
-                         (effect - q * se, effect + q * se), p, f"cluster SD {fit.sigma:.3g}; Wald t on {df} df")
+                         (effect - q * se, effect + q * se), p,
+                         f"cluster SD {fit.sigma:.3g}, latent-scale ICC {icc:.3g}; Wald t on {df} df", icc)
+
+
+def latent_icc(cluster_variance: float, family: str, mean_outcome: float) -> float:
+    """The ICC of a random-intercept GLMM on the latent scale: the cluster variance over itself plus the
+    distribution's variance on the link scale, pi^2/3 for the logit (binary), and for the log link the
+    log-normal approximation ln(1 + 1/lambda) with lambda the mean count (Nakagawa, Johnson and
+    Schielzeth 2017).
+
+    >>> round(latent_icc(1.0, "binomial", 0.3), 4)
+    0.2331
+    """
+    if family == "binomial":
+        return cluster_variance / (cluster_variance + np.pi**2 / 3)
+    if family == "poisson":
+        return cluster_variance / (cluster_variance + np.log1p(1 / mean_outcome)) if mean_outcome > 0 else float("nan")
+    raise ValueError(f"family: latent-scale ICC is for binomial or poisson, got {family!r}")
 
 
 @dataclass(frozen=True, eq=False)
@@ -155,18 +176,21 @@ class TrialAnalysis:
 
     def table(self) -> pd.DataFrame:
         """One row per method: effect, two-sided interval, and the p-value for the permutation test's
-        alternative (one-sided model p-values from their Wald tests), on the link scale."""
+        alternative (one-sided model p-values from their Wald tests), on the link scale; and the ICC each
+        model estimates (GEE: its exchangeable working correlation, on the response scale; mixed model:
+        response scale for continuous outcomes, latent scale for binary and count ones), as CONSORT's
+        extension for cluster trials asks to report."""
         rows = []
         p = self.permutation
         if p.conf_int is not None:
-            rows.append(("Clustered permutation test (inverted)", p.estimate, np.nan, *p.conf_int, p.p_value))
+            rows.append(("Clustered permutation test (inverted)", p.estimate, np.nan, *p.conf_int, p.p_value, np.nan))
         else:
-            rows.append(("Clustered permutation test", np.nan, np.nan, np.nan, np.nan, p.p_value))
+            rows.append(("Clustered permutation test", np.nan, np.nan, np.nan, np.nan, p.p_value, np.nan))
         for m in (self.gee, self.mixed):
             if m is not None:
-                rows.append((m.method, m.effect, m.se, *m.conf_int, m.one_sided(p.alternative)))
+                rows.append((m.method, m.effect, m.se, *m.conf_int, m.one_sided(p.alternative), m.icc))
         column = "p_value" if p.alternative == "two-sided" else f"p_value ({p.alternative})"
-        return pd.DataFrame(rows, columns=["method", "effect", "se", "ci_low", "ci_high", column]).set_index("method")
+        return pd.DataFrame(rows, columns=["method", "effect", "se", "ci_low", "ci_high", column, "icc"]).set_index("method")
 
     def to_dict(self) -> dict[str, Any]:
         """The test and every method's estimate as plain values (JSON with :func:`~crt_widgets.core.spaceio.json_ready`)."""
