@@ -8,6 +8,8 @@ import pytest
 
 from crt_widgets import permutation_test
 from crt_widgets.cli import main
+from crt_widgets.commands.analyze import DICKINSON
+from crt_widgets.core.modelbased import analyze_trial
 from crt_widgets.core.spaceio import read_space
 from crt_widgets.datasets import dickinson_cvcrand_space_path, load_dickinson_outcome
 
@@ -56,6 +58,13 @@ def test_interval_and_model_based_companions(capsys):
 def test_one_sided_and_count_outcomes(capsys):
     assert main(["analyze", "--example", "dickinson", "--alternative", "greater"]) == 0
     assert "greater p-value = " in capsys.readouterr().out
+    # with the models too, their p-values are for the same side as the test's
+    doc = _json(capsys, ["analyze", "--example", "dickinson", "--alternative", "greater", "--ci", "--json"])
+    report = analyze_trial(load_dickinson_outcome(), "outcome", "county", dickinson_cvcrand_space_path(),
+                           DICKINSON["covariates"], DICKINSON["categorical"], "binomial", alternative="greater")
+    gee = next(e for e in doc["estimates"] if e["method"].startswith("GEE"))
+    assert gee["p_value (greater)"] == pytest.approx(report.gee.one_sided("greater"))
+    assert doc["p_value"] == pytest.approx(report.permutation.p_values["greater"])
     doc = _json(capsys, ["analyze", "--example", "dickinson", "--family", "count", "--outcome", "hispanic",
                          "--covariates", "inciis", "--categorical", "--json"])
     direct = permutation_test(load_dickinson_outcome(), "hispanic", "county", dickinson_cvcrand_space_path(),

@@ -98,7 +98,8 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError("--control-arms: goes with --treated-arms (the arms compared with them)")
     if args.ci:
         report = analyze_trial(data, outcome, cluster, space, covariates, categorical, family, alpha=args.alpha,
-                               observed=observed, simple_size=args.simple_size, seed=args.seed)
+                               alternative=args.alternative, observed=observed, simple_size=args.simple_size,
+                               seed=args.seed)
         result, table = report.permutation, report.table()
     else:
         result = permutation_test(data, outcome, cluster, space, covariates, categorical, family,
