@@ -14,6 +14,9 @@ interval assumes that only the compared groups differ (for a factor: additivity,
 other factors; with arms left out: the left-out arms are like the control). When other factors may
 matter, adjust the model-based companions for them as covariates.
 
+:func:`comparisons` lists what a multi-arm space offers and :func:`two_group_space` makes the chosen
+one (the analysis dashboard's choice).
+
 >>> labels = ("none", "a", "b", "a+b")
 >>> arm_groups(labels, factor="a").tolist(), arm_groups(labels, treated=["b"]).tolist()
 ([False, True, False, True], [False, False, True, False])
@@ -87,3 +90,44 @@ def two_arm_space(arm_index: np.ndarray, group: np.ndarray, chosen: int, cluster
                       scores, metadata={"comparison": f"arms {', '.join(treated_arms)} against {against}",
                                         "treated_arms": treated_arms, "control_arms": control_arms},
                       control=None if group.ndim == 1 else SchemeSet.from_matrix(control[arm_index].astype(np.uint8)))
+
+
+def comparisons(space) -> list[tuple[str, str]]:
+    """The two-group comparisons a multi-arm space offers, as (label, value) pairs: each factor's main
+    effect, each arm against the control arm (``none`` in a factorial, else the first arm) with the
+    other arms left out, then each arm against the rest; empty for a two-arm space.
+
+    >>> comparisons(None)
+    []
+    """
+    from crt_widgets.core.multiarm import SavedMultiArmSpace  # multiarm imports this module
+
+    if isinstance(space, SavedMultiArmSpace):
+        arms = [str(a) for a in np.unique(space.labels.astype(str))]
+    elif hasattr(space, "two_arm") and getattr(space.design, "n_arms", 2) > 2:
+        arms = list(space.design.arms.labels)
+    else:
+        return []
+    # a factorial design's arms are "none" and "+"-joined factor names (Arms.factorial)
+    factors = sorted({f for a in arms if a != "none" for f in a.split("+")}) if "none" in arms else []
+    control = "none" if factors else arms[0]
+    return ([(f"main effect of factor {f}", f"factor:{f}") for f in factors]
+            + [(f"arm {a} against arm {control} (others left out)", f"pair:{a}|{control}") for a in arms if a != control]
+            + [(f"arm {a} against the rest", f"arm:{a}") for a in arms])
+
+
+def two_group_space(space, comparison: str):
+    """``space`` itself, or the two-group space of ``comparison`` (a value of :func:`comparisons`:
+    ``"factor:a"``, ``"pair:X|C"``, ``"arm:X"``) of a multi-arm one."""
+    options = comparisons(space)
+    if not options:
+        return space
+    if comparison not in {value for _, value in options}:
+        raise ValueError("comparison: the space has more than two arms; choose what to compare")
+    kind, name = comparison.split(":", 1)
+    if kind == "factor":
+        return space.two_arm(factor=name)
+    if kind == "pair":
+        treated, control = name.split("|", 1)
+        return space.two_arm(treated=[treated], control=[control])
+    return space.two_arm(treated=[name])

@@ -21,9 +21,8 @@ import ipywidgets as w
 import pandas as pd
 import traitlets as t
 
-import numpy as np
-
 from crt_widgets.core.modelbased import MODELS, analyze_trial
+from crt_widgets.core.comparisons import comparisons, two_group_space
 from crt_widgets.core.multiarm import SavedMultiArmSpace, read_multiarm_space
 from crt_widgets.core.permutation import ALTERNATIVES
 from crt_widgets.core.spaceio import SavedSpace, data_sha256, json_ready, read_space
@@ -61,44 +60,6 @@ def read_uploaded_space(content: bytes, name: str) -> SavedSpace | SavedMultiArm
             return read_space(path)
         except ValueError as exc:
             raise ValueError(f"{name}: {exc}") from None
-
-
-def comparisons(space) -> list[tuple[str, str]]:
-    """The two-group comparisons a multi-arm space offers, as (label, value) pairs: each factor's main
-    effect, each arm against the control arm (``none`` in a factorial, else the first arm) with the
-    other arms left out, then each arm against the rest; empty for a two-arm space.
-
-    >>> comparisons(None)
-    []
-    """
-    if isinstance(space, SavedMultiArmSpace):
-        arms = [str(a) for a in np.unique(space.labels.astype(str))]
-    elif hasattr(space, "two_arm") and getattr(space.design, "n_arms", 2) > 2:
-        arms = list(space.design.arms.labels)
-    else:
-        return []
-    # a factorial design's arms are "none" and "+"-joined factor names (Arms.factorial)
-    factors = sorted({f for a in arms if a != "none" for f in a.split("+")}) if "none" in arms else []
-    control = "none" if factors else arms[0]
-    return ([(f"main effect of factor {f}", f"factor:{f}") for f in factors]
-            + [(f"arm {a} against arm {control} (others left out)", f"pair:{a}|{control}") for a in arms if a != control]
-            + [(f"arm {a} against the rest", f"arm:{a}") for a in arms])
-
-
-def two_group_space(space, comparison: str):
-    """``space`` itself, or the two-group space of ``comparison`` (``"factor:a"``, ``"arm:X"``) of a multi-arm one."""
-    options = comparisons(space)
-    if not options:
-        return space
-    if comparison not in {value for _, value in options}:
-        raise ValueError("comparison: the space has more than two arms; choose what to compare")
-    kind, name = comparison.split(":", 1)
-    if kind == "factor":
-        return space.two_arm(factor=name)
-    if kind == "pair":
-        treated, control = name.split("|", 1)
-        return space.two_arm(treated=[treated], control=[control])
-    return space.two_arm(treated=[name])
 
 
 def _describe_space(space) -> str:
