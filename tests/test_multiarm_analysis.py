@@ -165,3 +165,14 @@ def test_arm_against_control_in_the_factorial_trial(trial, tmp_path, capsys):
 def test_bad_control_arms_are_named(trial, comparison, message):
     with pytest.raises(ValueError, match=message):
         trial[1].two_arm(**comparison)
+
+
+def test_final_scheme_marks_the_left_out_clusters(trial):
+    design, allocation, outcomes = trial
+    result = permutation_test(outcomes, "y", "ed", allocation.two_arm(treated=["a"], control=["none"]))
+    labels = allocation.allocation["arm_label"].to_numpy()
+    expected = np.where(labels == "a", 1, np.where(labels == "none", 0, -1))
+    np.testing.assert_array_equal(result.observed_scheme, expected)
+    assert sorted(set(result.to_dict()["FinalScheme"].values())) == [-1, 0, 1]
+    whole = permutation_test(outcomes, "y", "ed", allocation.two_arm(factor="a"))
+    assert set(np.unique(whole.observed_scheme)) == {0, 1}

@@ -57,6 +57,8 @@ class PermutationResult:
     distribution : U for every scheme of the space (for histograms).
     p_value : p-value for ``alternative``; ``p_values`` has all three.
     n_schemes, n_clusters, n_individuals, n_dropped : sizes (rows dropped for missing values).
+    observed_scheme : each cluster's group in the scheme used: 1 treated, 0 control, -1 left out of the
+        comparison (a multi-arm comparison against a control arm).
     estimate, conf_int : the effect on the link scale and its interval (when requested).
     """
 
@@ -221,6 +223,7 @@ def run_test(prep: PreparedData, perm_space: PermutationSpace, *, alternative: s
     return PermutationResult(
         statistic=observed_u, distribution=u, p_value=pv[alternative], p_values=pv, alternative=alternative,
         family=prep.family, n_schemes=len(perm_space.schemes), n_clusters=len(perm_space.cluster_ids),
-        n_individuals=len(prep.y), n_dropped=prep.n_dropped, observed_scheme=arm,
+        n_individuals=len(prep.y), n_dropped=prep.n_dropped,
+        observed_scheme=2 * arm.astype(np.int8) + perm_space.observed_control.astype(np.int8) - 1,  # 1, 0, -1 left out
         cluster_ids=perm_space.cluster_ids, estimate=estimate, conf_int=interval,
         conf_level=1 - alpha if ci else None, notes=notes)
