@@ -95,7 +95,7 @@ def test_bad_comparisons_are_named(trial, comparison, message):
 
 def test_more_than_two_arms_without_a_comparison_says_how(trial):
     design, allocation, outcomes = trial
-    with pytest.raises(ValueError, match=r"has 8 arms; .* allocation.two_arm\(factor=...\)"):
+    with pytest.raises(ValueError, match=r"has 8 arms; .* .two_arm\(factor=...\)"):
         permutation_test(outcomes, "y", "ed", allocation)
 
 
@@ -176,3 +176,17 @@ def test_final_scheme_marks_the_left_out_clusters(trial):
     assert sorted(set(result.to_dict()["FinalScheme"].values())) == [-1, 0, 1]
     whole = permutation_test(outcomes, "y", "ed", allocation.two_arm(factor="a"))
     assert set(np.unique(whole.observed_scheme)) == {0, 1}
+
+
+def test_a_saved_multiarm_space_needs_a_comparison_and_matched_designs_of_three_arms_are_named(trial, tmp_path):
+    from crt_widgets import MatchedDesign, greedy_match
+    from crt_widgets.datasets import simulate_edlead
+
+    design, allocation, outcomes = trial
+    saved = read_multiarm_space(allocation.save(tmp_path)["space"])
+    with pytest.raises(ValueError, match="a multi-arm space; .* .two_arm\\(treated=\\[arms\\], control=\\[arms\\]\\)"):
+        permutation_test(outcomes, "y", "ed", saved)
+    eds = simulate_edlead(seed=3)
+    triples = MatchedDesign(greedy_match(eds, ["volume"], group_size=3, cluster_id="ed"), n_arms=3, seed=1)
+    with pytest.raises(ValueError, match="the design has 3 arms; .* use a design of two arms"):
+        permutation_test(outcomes, "y", "ed", triples, observed=np.zeros(len(eds), dtype=int))

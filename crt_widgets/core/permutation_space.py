@@ -68,8 +68,10 @@ def resolve_space(space: Any, *, cluster_ids: Sequence | None = None, observed: 
     ``space`` may be a path to a saved space (cvcrand's CSV or our JSON), a :class:`SavedSpace`, an
     ``Allocation`` (its design's constrained space, with the drawn scheme observed), a design
     (``ConstrainedDesign``, ``MatchedDesign``, ... with ``observed`` given), a :class:`SchemeSet` or a
-    0/1 matrix. A multi-arm design or allocation of two arms counts its second arm as the treatment. cvcrand's CSV has no cluster labels: its columns are taken to be the data's clusters
-    in sorted order (as cptest does), unless ``cluster_ids`` says otherwise.
+    0/1 matrix. A multi-arm design or allocation of two arms counts its second arm as the treatment;
+    with more arms, pass one comparison (``allocation.two_arm(...)``). cvcrand's CSV has no cluster
+    labels: its columns are taken to be the data's clusters in sorted order (as cptest does), unless
+    ``cluster_ids`` says otherwise.
     ``observed`` is a scheme index, a 0/1 arm per cluster, or a mapping cluster -> arm.
     """
     position = None
@@ -83,6 +85,8 @@ def resolve_space(space: Any, *, cluster_ids: Sequence | None = None, observed: 
         schemes, position, ids = _two_arm_schemes(space.design), space.space_position, space.design.cluster_ids
     elif isinstance(space, SchemeSet):
         schemes = space
+    elif hasattr(space, "two_arm"):  # a saved multi-arm space: which two groups is the user's choice
+        raise ValueError(f"space: a multi-arm space; the permutation test compares two groups: {_TWO_ARM_HINT}")
     elif hasattr(space, "space") and hasattr(space, "cluster_ids"):  # a design
         schemes, ids = _two_arm_schemes(space), np.asarray(space.cluster_ids)
     elif isinstance(space, np.ndarray) or isinstance(space, list):
@@ -124,6 +128,10 @@ def resolve_space(space: Any, *, cluster_ids: Sequence | None = None, observed: 
     return PermutationSpace(schemes, int(position), ids, control=control)
 
 
+_TWO_ARM_HINT = ("pass .two_arm(factor=...) for a factor's main effect, .two_arm(treated=[arms]) for those arms "
+                 "against the rest, or .two_arm(treated=[arms], control=[arms]) against a control arm")
+
+
 def _two_arm_schemes(design: Any) -> SchemeSet:
     """A design's space as two-arm schemes; a multi-arm design of two arms counts its second arm as treatment."""
     space = design.space
@@ -131,9 +139,8 @@ def _two_arm_schemes(design: Any) -> SchemeSet:
         return space
     n_arms = int(getattr(design, "n_arms", 2))
     if n_arms != 2:
-        raise ValueError(f"space: the design has {n_arms} arms; the permutation test compares two groups: "
-                         "pass allocation.two_arm(factor=...) for a factor's main effect, or "
-                         "allocation.two_arm(treated=[arms]) for those arms against the rest")
+        hint = _TWO_ARM_HINT if hasattr(design, "arms") else "use a design of two arms"
+        raise ValueError(f"space: the design has {n_arms} arms; the permutation test compares two groups: {hint}")
     return SchemeSet.from_matrix(np.asarray(space, dtype=np.uint8))
 
 
