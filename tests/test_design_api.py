@@ -135,8 +135,13 @@ def test_spaces_too_large_to_hold_are_refused_before_any_memory_is_used():
 
 
 def test_n_schemes_not_below_the_space_size_is_an_error(dickinson):
-    d = ConstrainedDesign(dickinson, ["inciis"], 8, n_schemes=12870)
-    with pytest.raises(ValueError, match="n_schemes"):
+    with pytest.raises(ValueError, match="n_schemes: 12,870 is not smaller than the 12,870 candidate schemes"):
+        ConstrainedDesign(dickinson, ["inciis"], 8, n_schemes=12870)  # at the boundary: the count is known
+    # sampling 200 of the 252 schemes of 10 clusters leaves fewer after duplicates go: known only then
+    ten = dickinson.head(10)
+    d = ConstrainedDesign(ten, ["inciis"], 5, cluster_id="county", enumerate=False, size=200, n_schemes=199, seed=1)
+    assert len(d.candidates) < 199
+    with pytest.raises(ValueError, match=f"n_schemes: 199 is not smaller than the {len(d.candidates)} candidate"):
         d.space
 
 

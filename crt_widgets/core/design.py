@@ -161,6 +161,11 @@ class ConstrainedDesign:
                              "of at most that many)")
         if not self.enumerated and self.size > MAX_CANDIDATES:
             raise ValueError(f"size: at most {MAX_CANDIDATES:,} sampled schemes fit in memory, got {self.size:,}")
+        # known before any scheme is built (sampling can only end with fewer, after duplicates go)
+        most = self.n_possible if self.enumerated else min(self.size, self.n_possible)
+        if self.n_schemes is not None and self.n_schemes >= most:
+            raise ValueError(f"n_schemes: {self.n_schemes:,} is not smaller than the {most:,} candidate schemes; "
+                             "nothing would be constrained")
 
     # -- inputs ------------------------------------------------------------------------------
     @cached_property
