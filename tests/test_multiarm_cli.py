@@ -81,11 +81,40 @@ def test_match_writes_allocation_and_space(tmp_path):
     space = pd.read_csv(out / "match_space.csv")
     assert len(space) == 32 and space.chosen.sum() == 1
     assert (alloc.groupby("group").arm.sum() == 1).all()
-    chosen = space.loc[space.chosen == 1].iloc[0, 2:].to_numpy(dtype=int)
+    assert list(space.columns[:3]) == ["scheme", "chosen", "score"]  # the one multi-arm space format
+    chosen = space.loc[space.chosen == 1].iloc[0, 3:].to_numpy(dtype=int)
     np.testing.assert_array_equal(chosen, alloc.arm.to_numpy())
     audit = json.loads((out / "match_audit.json").read_text())
     assert audit["seed"] == 3 and audit["input"] == {"example": "callcenter"} and audit["n_possible"] == 32
     assert [r["arm"] for r in audit["allocation"]] == alloc.arm.tolist()
+
+
+def test_matched_space_feeds_the_permutation_test(tmp_path, capsys):
+    """The space a matched design saved analyses as written: the two-arm JSON directly, the CSV as arm 1 against
+    arm 0; both equal the test over the design object itself."""
+    from crt_widgets import MatchedDesign, match_clusters, permutation_test
+    from crt_widgets.datasets import load_dickinson, load_dickinson_outcome
+
+    counties, covariates = load_dickinson(), ["inciis", "uptodateonimmunizations", "hispanic"]
+    counties.to_csv(tmp_path / "counties.csv", index=False)
+    out = tmp_path / "out"
+    assert main(["match", "--data", str(tmp_path / "counties.csv"), "--cluster-id", "county", "--covariates",
+                 *covariates, "--seed", "3", "--out", str(out)]) == 0
+    capsys.readouterr()
+    arms = pd.read_csv(out / "match_allocation.csv").set_index("cluster")["arm"]
+    design = MatchedDesign(match_clusters(counties, covariates, cluster_id="county"), seed=3)
+    outcomes = load_dickinson_outcome()
+    direct = permutation_test(outcomes, "outcome", "county", design, observed=arms.to_dict(), family="binomial")
+    assert direct.n_schemes == 2 ** 8
+    from_json = permutation_test(outcomes, "outcome", "county", out / "match_space.json.gz", family="binomial")
+    assert from_json.p_value == direct.p_value and from_json.statistic == pytest.approx(direct.statistic)
+    outcomes.to_csv(tmp_path / "outcomes.csv", index=False)
+    command = ["analyze", "--data", str(tmp_path / "outcomes.csv"), "--outcome", "outcome", "--cluster", "county",
+               "--family", "binary", "--json"]
+    for space in (["--space", str(out / "match_space.json.gz")],
+                  ["--space", str(out / "match_space.csv"), "--treated-arms", "1"]):
+        assert main(command + space) == 0
+        assert json.loads(capsys.readouterr().out)["p_value"] == direct.p_value
 
 
 @pytest.mark.parametrize("argv,message", [

@@ -4,8 +4,10 @@
     crt-widgets match --data centres.csv --cluster-id center_ID --covariates nreps avg_age --method optimal
 
 Writes ``match_allocation.csv`` (cluster, group, arm; group empty when unmatched) and
-``match_space.csv`` (``scheme,chosen,<cluster ids>``: every within-set assignment, or a sample
-when there are more than ``--max-enumerate``; 0/1 for two arms, the allocation used marked).
+``match_space.csv`` in the multi-arm space format (``scheme,chosen,score,<cluster ids>``, arms 0, 1, ...;
+every within-set assignment, or a sample when there are more than ``--max-enumerate``; the allocation
+used marked). With two arms also ``match_space.json.gz``, the two-arm space (arm 1 treated) that
+``crt-widgets analyze --space`` reads as it is, clusters matched by id.
 """
 from __future__ import annotations
 
@@ -16,8 +18,10 @@ import numpy as np
 import pandas as pd
 
 from crt_widgets.commands._inputs import add_data_source, read_csv_argument, write_run_audit
-
 from crt_widgets.core.matching import MatchedDesign, compare_matchings, match_clusters
+from crt_widgets.core.multiarm import write_arm_space
+from crt_widgets.core.schemes import SchemeSet
+from crt_widgets.core.spaceio import data_sha256, write_space_json
 
 NAME = "match"
 HELP = "Match clusters into pairs (greedy or optimal) or groups and randomize within them."
@@ -74,15 +78,18 @@ def run(args: argparse.Namespace) -> int:
         args.out.mkdir(parents=True, exist_ok=True)
         path_a = args.out / "match_allocation.csv"
         allocation.to_csv(path_a, index=False)
-        table = pd.DataFrame(space.astype(int), columns=[str(c) for c in matching.cluster_ids])
-        flag = np.zeros(len(space), dtype=int)
-        flag[chosen] = 1
-        table.insert(0, "chosen", flag)
-        table.insert(0, "scheme", np.arange(1, len(space) + 1))
-        path_s = args.out / "match_space.csv"
-        table.to_csv(path_s, index=False)
+        path_s = write_arm_space(args.out / "match_space.csv", matching.cluster_ids, space,
+                                 [str(a) for a in range(design.n_arms)], chosen)
+        print(f"wrote allocation: {path_a}\nwrote space: {path_s}")
+        if design.n_arms == 2:  # the space the permutation test reads as it is
+            parameters = {"method": f"{args.method} matching, randomization within sets", "covariates": args.covariates,
+                          "group_size": args.group_size, "n_possible": design.n_possible}
+            path_j = write_space_json(args.out / "match_space.json.gz", SchemeSet.from_matrix(space.astype(np.uint8)),
+                                      chosen, matching.cluster_ids, parameters=parameters, draw_seed=design.seed,
+                                      data_sha256=data_sha256(data))
+            print(f"wrote two-arm space: {path_j}")
         path_r = write_run_audit(args.out / "match_audit.json", "match", args, design.seed, allocation,
                                  method=args.method, n_possible=design.n_possible, space_size=len(space),
                                  chosen_scheme=chosen + 1)
-        print(f"wrote allocation: {path_a}\nwrote space: {path_s}\nwrote audit: {path_r}")
+        print(f"wrote audit: {path_r}")
     return 0
