@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from crt_widgets.core.schemes import enumerate_schemes
-from crt_widgets.core.spaceio import read_space, write_cvcrand_csv, write_space_json
+from crt_widgets.core.spaceio import read_cvcrand_csv, read_space, write_cvcrand_csv, write_space_json
 from crt_widgets.datasets import dickinson_cvcrand_space_path
 
 
@@ -49,3 +49,26 @@ def test_bad_json_and_missing_files(tmp_path):
         read_space(p)
     with pytest.raises(FileNotFoundError):
         read_space(tmp_path / "nope.csv")
+
+
+def test_cvcrand_csv_reads_back_right_when_the_design_rows_are_not_sorted(tmp_path):
+    """cvcrand's CSV has no cluster labels and is read in sorted id order (as cptest does): its columns are
+    written in that order, so the test over the file equals the test over the allocation itself."""
+    import warnings
+
+    from crt_widgets import ConstrainedDesign, permutation_test
+    from crt_widgets.datasets import load_dickinson, load_dickinson_outcome
+
+    shuffled = load_dickinson().sample(frac=1, random_state=4).reset_index(drop=True)
+    assert not shuffled["county"].is_monotonic_increasing
+    allocation = ConstrainedDesign(shuffled, ["inciis", "hispanic"], 8, cluster_id="county", seed=1).draw()
+    files = allocation.save(tmp_path)
+    outcomes = load_dickinson_outcome()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        direct = permutation_test(outcomes, "outcome", "county", allocation)
+        from_csv = permutation_test(outcomes, "outcome", "county", files["space_cvcrand"])
+    assert from_csv.p_value == direct.p_value and from_csv.statistic == pytest.approx(direct.statistic)
+    chosen = read_cvcrand_csv(files["space_cvcrand"]).chosen_scheme
+    by_county = dict(zip(allocation.design.cluster_ids, allocation.arm))
+    assert chosen.tolist() == [by_county[c] for c in sorted(by_county)]

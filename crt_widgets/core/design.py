@@ -497,7 +497,7 @@ class Allocation(AllocationRecord):
         fmt = format or ("cvcrand" if path.suffix == ".csv" else "json")
         d = self.design
         if fmt == "cvcrand":
-            return write_cvcrand_csv(path, d.space, self.space_position)
+            return write_cvcrand_csv(path, d.space, self.space_position, d.cluster_ids)
         if fmt != "json":
             raise ValueError(f"format: must be 'cvcrand' or 'json', got {format!r}")
         return write_space_json(path, d.space, self.space_position, d.cluster_ids, d.space_scores,

@@ -65,23 +65,40 @@ class SavedSpace:
                 f"chosen={self.chosen}, cluster_ids={'yes' if self.cluster_ids is not None else 'no'})")
 
 
-def write_cvcrand_csv(path: str | Path | TextIO, schemes: SchemeSet, chosen: int) -> str | Path | TextIO:
-    """Write a space in cvcrand's exact CSV format, to a path or an open text stream."""
+def write_cvcrand_csv(path: str | Path | TextIO, schemes: SchemeSet, chosen: int,
+                      cluster_ids: Any = None) -> str | Path | TextIO:
+    """Write a space in cvcrand's exact CSV format, to a path or an open text stream.
+
+    The file has no cluster labels: cptest (and :func:`resolve_space`) take its columns to be the
+    clusters in sorted id order. Given ``cluster_ids`` (the schemes' column labels), the columns are
+    written in that order, so the file reads back right whatever the order of the design's rows.
+    """
+    order = None if cluster_ids is None else cvcrand_column_order(cluster_ids)
     if not isinstance(path, (str, Path)):
-        _write_cvcrand_rows(path, schemes, chosen)
+        _write_cvcrand_rows(path, schemes, chosen, order)
         return path
     path = Path(path)
     with open(path, "w", newline="") as fh:
-        _write_cvcrand_rows(fh, schemes, chosen)
+        _write_cvcrand_rows(fh, schemes, chosen, order)
     return path
 
 
-def _write_cvcrand_rows(fh: TextIO, schemes: SchemeSet, chosen: int) -> None:
+def cvcrand_column_order(cluster_ids: Any) -> np.ndarray:
+    """Positions of the clusters in sorted id order: the order of a cvcrand CSV's columns.
+
+    >>> cvcrand_column_order([13, 1, 7]).tolist()
+    [1, 2, 0]
+    """
+    return np.argsort(np.asarray(cluster_ids), kind="stable")
+
+
+def _write_cvcrand_rows(fh: TextIO, schemes: SchemeSet, chosen: int, order: np.ndarray | None = None) -> None:
     fh.write(",".join(['"SchemeChosen"'] + ['""'] * schemes.n_clusters) + "\n")
     flag = np.zeros((len(schemes), 1), dtype=np.uint8)
     flag[chosen] = 1
     for start, m in schemes.chunks(dtype=np.uint8):
-        np.savetxt(fh, np.hstack([flag[start:start + len(m)], m]), fmt="%d", delimiter=",")
+        columns = m if order is None else m[:, order]
+        np.savetxt(fh, np.hstack([flag[start:start + len(m)], columns]), fmt="%d", delimiter=",")
 
 
 def read_cvcrand_csv(path: str | Path) -> SavedSpace:

@@ -39,7 +39,7 @@ def allocation_files(allocation) -> dict[str, tuple[str, str, str]]:
 
     d = allocation.design
     if isinstance(allocation, Allocation):
-        space_csv = write_cvcrand_csv(io.StringIO(), d.space, allocation.space_position).getvalue()
+        space_csv = write_cvcrand_csv(io.StringIO(), d.space, allocation.space_position, d.cluster_ids).getvalue()
         space_label = "Constrained space (cvcrand CSV)"
     else:
         from crt_widgets.core.multiarm import write_arm_space
