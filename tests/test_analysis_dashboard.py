@@ -177,3 +177,20 @@ def test_result_downloads_carry_inputs_settings_and_numbers(dash):
     assert results.splitlines()[0] == "method,effect,se,ci_low,ci_high,p_value,icc"
     dash.state.outcome = "county"  # an error: no stale downloads beside it
     assert dash.downloads.value == "" and "other than the cluster id" in dash.message.value
+
+
+def test_both_saved_space_formats_upload_and_agree_with_the_allocation(dash, tmp_path):
+    """A design whose rows are not sorted by cluster: its JSON (labelled) and cvcrand CSV (sorted order) give
+    the analysis of the allocation itself."""
+    from crt_widgets import ConstrainedDesign
+    from crt_widgets.datasets import load_dickinson
+
+    shuffled = load_dickinson().sample(frac=1, random_state=4).reset_index(drop=True)
+    allocation = ConstrainedDesign(shuffled, ["inciis", "hispanic"], 8, cluster_id="county", seed=1).draw()
+    files = allocation.save(tmp_path)
+    direct = permutation_test(load_dickinson_outcome(), "outcome", "county", allocation, ADJUST,
+                              ["location", "incomecat"], "binomial")
+    for key in ("space_json", "space_cvcrand"):
+        dash.upload_space.value = _file(files[key].name, files[key].read_bytes())
+        assert dash.state.space_source == files[key].name and dash.message.value == ""
+        assert dash.state.result.permutation.p_value == direct.p_value
