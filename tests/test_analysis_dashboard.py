@@ -194,3 +194,13 @@ def test_both_saved_space_formats_upload_and_agree_with_the_allocation(dash, tmp
         dash.upload_space.value = _file(files[key].name, files[key].read_bytes())
         assert dash.state.space_source == files[key].name and dash.message.value == ""
         assert dash.state.result.permutation.p_value == direct.p_value
+
+
+def test_the_result_notes_are_shown(dash):
+    """Rows dropped for missing values (and the test's other notes) are said in the panel."""
+    data = load_dickinson_outcome()
+    data.loc[data.index[:7], "outcome"] = np.nan
+    dash.upload_data.value = _file("gaps.csv", data.to_csv(index=False).encode())
+    dash.upload_space.value = _file("space.csv", dickinson_cvcrand_space_path().read_bytes())
+    assert "7 row(s) with missing values were dropped" in dash.statement.value
+    assert dash.state.result.permutation.n_dropped == 7

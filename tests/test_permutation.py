@@ -317,3 +317,13 @@ def test_multiarm_allocation_of_two_arms_is_a_space_and_more_arms_a_message(outc
     saved = three.save(tmp_path)["space"]
     with pytest.raises(ValueError, match="a multi-arm space"):
         permutation_test(outcomes, "outcome", "county", saved, family="binomial")
+
+
+def test_unlabelled_space_with_text_ids_out_of_natural_order_is_noted(outcomes):
+    """cvcrand's CSV maps columns to the sorted ids; "C10" sorts before "C2", which a design listing C1..C16
+    would not match: the result says so. Natural-order ids (numbers) get no note."""
+    labelled = outcomes.assign(county="C" + outcomes["county"].astype(str))
+    result = permutation_test(labelled, "outcome", "county", dickinson_cvcrand_space_path(), family="binomial")
+    assert any("sorted text order (C1, C10, C11, C12, ...)" in n for n in result.notes)
+    plain = permutation_test(outcomes, "outcome", "county", dickinson_cvcrand_space_path(), family="binomial")
+    assert not any("sorted text order" in n for n in plain.notes)

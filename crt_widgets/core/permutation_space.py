@@ -11,6 +11,7 @@ enumeration when it is small and else by seeded sampling.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -77,6 +78,7 @@ def resolve_space(space: Any, *, cluster_ids: Sequence | None = None, observed: 
     position = None
     ids = None
     control = None
+    note = ""
     if isinstance(space, (str, Path)):
         space = read_space(space)
     if isinstance(space, SavedSpace):
@@ -100,6 +102,7 @@ def resolve_space(space: Any, *, cluster_ids: Sequence | None = None, observed: 
         if data_clusters is None:
             raise ValueError("cluster_ids: the space has no cluster labels; pass cluster_ids")
         ids = np.sort(pd.unique(data_clusters))
+        note = _unlabelled_order_note(ids)
         if len(ids) != schemes.n_clusters:
             raise ValueError(f"space: it has {schemes.n_clusters} cluster columns but the data have "
                              f"{len(ids)} clusters (the file has no cluster labels, so its columns are the "
@@ -125,11 +128,31 @@ def resolve_space(space: Any, *, cluster_ids: Sequence | None = None, observed: 
     n_control = schemes.n_clusters - counts if control is None else control.treated_counts()
     if counts.min() == 0 or n_control.min() == 0:  # formula (5) needs both arms
         raise ValueError("space: some schemes have no treated or no control cluster")
-    return PermutationSpace(schemes, int(position), ids, control=control)
+    return PermutationSpace(schemes, int(position), ids, note=note, control=control)
 
 
 _TWO_ARM_HINT = ("pass .two_arm(factor=...) for a factor's main effect, .two_arm(treated=[arms]) for those arms "
                  "against the rest, or .two_arm(treated=[arms], control=[arms]) against a control arm")
+
+
+def _unlabelled_order_note(ids: np.ndarray) -> str:
+    """A warning when text cluster ids sort differently from their natural order ("C10" before "C2"):
+    an unlabelled (cvcrand) space is read in sorted order, which a design that listed them naturally
+    would not match.
+
+    >>> _unlabelled_order_note(np.array(["C1", "C10", "C2"]))[:44]
+    'the space file has no cluster labels: its co'
+    >>> _unlabelled_order_note(np.array([1, 2, 10]))
+    ''
+    """
+    if ids.dtype.kind not in "OUS":
+        return ""
+    natural = sorted(ids.tolist(), key=lambda s: [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", str(s))])
+    if natural == ids.tolist():
+        return ""
+    shown = ", ".join(map(str, ids[:4]))
+    return (f"the space file has no cluster labels: its columns were taken as the clusters in sorted text order "
+            f"({shown}, ...), not natural order; if the design listed them otherwise, use the labelled JSON space")
 
 
 def _two_arm_schemes(design: Any) -> SchemeSet:

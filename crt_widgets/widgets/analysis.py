@@ -349,7 +349,9 @@ class AnalysisDashboard:
         if r is None:
             self.statement.value = self.table.value = self.downloads.value = ""
             return
-        self.statement.value = f'<p class="crt-statement"><b>{html.escape(r.permutation.statement)}</b></p>'
+        notes = "".join(f"<li>{html.escape(n)}</li>" for n in r.permutation.notes)
+        self.statement.value = (f'<p class="crt-statement"><b>{html.escape(r.permutation.statement)}</b></p>'
+                                + (f'<ul class="crt-notes" style="margin:0 0 6px">{notes}</ul>' if notes else ""))
         self.histogram.chart = permutation_histogram(r.permutation)
         self.table.value = r.table().to_html(float_format=lambda v: f"{v:.4g}", border=0, na_rep="",
                                              classes="crt-models")
