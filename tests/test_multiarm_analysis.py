@@ -190,3 +190,38 @@ def test_a_saved_multiarm_space_needs_a_comparison_and_matched_designs_of_three_
     triples = MatchedDesign(greedy_match(eds, ["volume"], group_size=3, cluster_id="ed"), n_arms=3, seed=1)
     with pytest.raises(ValueError, match="the design has 3 arms; .* use a design of two arms"):
         permutation_test(outcomes, "y", "ed", triples, observed=np.zeros(len(eds), dtype=int))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("comparison", [dict(factor="a"), dict(treated=["a+b+c"], control=["none"])],
+                         ids=["factor-a", "arm-vs-control"])
+def test_size_is_nominal_over_the_design_space(trial, comparison):
+    """Null outcomes (related to ED volume, the balanced covariate, with an ED intercept), the allocation used
+    drawn uniformly from the constrained space: P(p <= 0.05) is 0.05 within 3.3 Monte Carlo SEs (3,000
+    replicates: SE 0.004), so keeping one row per allocation, duplicates included, gives an exact test."""
+    from crt_widgets.core.spaceio import SavedSpace
+
+    design, allocation, _ = trial
+    space = allocation.two_arm(**comparison)
+    schemes, control, ids = space.schemes, space.control, design.cluster_ids
+    reps, per_ed, n = 3000, 10, len(ids)
+    rng = np.random.default_rng(55)
+    volume = design.data["volume"].to_numpy(dtype=float)
+    volume = (volume - volume.mean()) / volume.std()
+    ed = np.repeat(np.arange(n), per_ed)
+    y = 0.5 * volume[ed, None] + rng.normal(0, 0.5, (n, reps))[ed] + rng.normal(size=(len(ed), reps))
+    means = (y - y.mean(axis=0)).reshape(n, per_ed, reps).mean(axis=1)  # cluster means of the residuals
+    treated_mean = schemes.treated_sums(means) / schemes.treated_counts()[:, None]
+    control_mean = control.treated_sums(means) / control.treated_counts()[:, None] if control is not None else \
+        (means.sum(axis=0) - schemes.treated_sums(means)) / (n - schemes.treated_counts())[:, None]
+    u = treated_mean - control_mean
+    observed = rng.integers(len(schemes), size=reps)
+    u_obs = u[observed, np.arange(reps)]
+    p = np.mean(np.abs(u) >= np.abs(u_obs) - 1e-9 * np.abs(u_obs), axis=0)
+    for r in range(3):  # the shortcut is the public test
+        data = pd.DataFrame({"ed": ids[ed], "y": y[:, r]})
+        direct = permutation_test(data, "y", "ed", SavedSpace(schemes, int(observed[r]), ids, control=control))
+        assert direct.p_value == pytest.approx(p[r], abs=1e-12)
+    band = 3.3 * np.sqrt(0.05 * 0.95 / reps)
+    assert abs(np.mean(p <= 0.05) - 0.05) < band, np.mean(p <= 0.05)
+    assert abs(np.mean(p <= 0.2) - 0.2) < 3.3 * np.sqrt(0.2 * 0.8 / reps)
