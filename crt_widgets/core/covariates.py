@@ -120,9 +120,20 @@ def _check_frame(data: pd.DataFrame, covariates: Sequence[str], categorical: Seq
             if not (pd.api.types.is_numeric_dtype(col) and not pd.api.types.is_bool_dtype(col)):
                 raise ValueError(f"covariate {c!r} is not numeric ({col.dtype}); "
                                  "declare it in categorical= or convert it to numbers")
-            n_infinite = int(np.isinf(col.to_numpy(dtype=float)).sum())
-            if n_infinite:
-                raise ValueError(f"covariate {c!r} has {n_infinite} infinite value(s); fix or drop those clusters first")
+            finite_values(col, c)
+
+
+def finite_values(column: pd.Series | np.ndarray, name: str) -> np.ndarray:
+    """A numeric covariate as floats, or a ValueError naming it and how many of its values are infinite.
+
+    >>> finite_values(np.array([1, 2]), "x").tolist()
+    [1.0, 2.0]
+    """
+    values = np.asarray(column, dtype=float)
+    n_infinite = int(np.isinf(values).sum())
+    if n_infinite:
+        raise ValueError(f"covariate {name!r} has {n_infinite} infinite value(s); fix or drop them first")
+    return values
 
 
 def _user_weights(weights, covariates: Sequence[str]) -> dict[str, float]:

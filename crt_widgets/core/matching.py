@@ -35,7 +35,7 @@ import networkx as nx
 import numpy as np
 import pandas as pd
 
-from crt_widgets.core.covariates import cluster_labels
+from crt_widgets.core.covariates import cluster_labels, finite_values
 from crt_widgets.core.multiarm import unique_rows
 from crt_widgets.core.seeds import check_seed, generator
 from crt_widgets.core.stratified import _check_int
@@ -71,8 +71,7 @@ def scaled_covariates(data: pd.DataFrame, covariates: Sequence[str] | None = Non
             raise ValueError(f"covariate {c!r} is not numeric ({col.dtype}); code it as numbers first")
         if col.isna().any():
             raise ValueError(f"covariate {c!r} has {int(col.isna().sum())} missing value(s)")
-        if np.isinf(col.to_numpy(dtype=float)).any():
-            raise ValueError(f"covariate {c!r} has {int(np.isinf(col.to_numpy(dtype=float)).sum())} infinite value(s)")
+        finite_values(col, c)
     x = data[covariates].to_numpy(dtype=float)
     lo, span = x.min(axis=0), np.ptp(x, axis=0)
     return (x - lo) / np.where(span > 0, span, 1.0)

@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 from scipy import special
 
-from crt_widgets.core.covariates import categorical_levels
+from crt_widgets.core.covariates import categorical_levels, finite_values
 
 FAMILIES = ("gaussian", "binomial", "poisson")
 # cvcrand's outcome types, and ours
@@ -66,10 +66,7 @@ def model_matrix(data: pd.DataFrame, covariates: Sequence[str], categorical: Seq
         else:
             if not pd.api.types.is_numeric_dtype(col) or pd.api.types.is_bool_dtype(col):
                 raise ValueError(f"covariate {name!r} is not numeric ({col.dtype}); declare it categorical")
-            values = col.to_numpy(dtype=float)
-            if np.isinf(values).any():
-                raise ValueError(f"covariate {name!r} has {int(np.isinf(values).sum())} infinite value(s)")
-            columns.append(values)
+            columns.append(finite_values(col, name))
             names.append(name)
     return np.column_stack(columns), names
 
