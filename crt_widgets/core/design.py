@@ -33,7 +33,7 @@ from crt_widgets.core.covariates import CovariateMatrix, prepare_covariates
 from crt_widgets.core.schemes import (SchemeSet, StratumRule, enumerate_schemes, enumerate_stratified,
                                       sample_schemes, sample_stratified)
 from crt_widgets.core.records import AllocationRecord
-from crt_widgets.core.seeds import check_seed
+from crt_widgets.core.seeds import check_seed, generator
 from crt_widgets.core.spaceio import data_sha256, write_cvcrand_csv, write_json_audit, write_space_json
 from crt_widgets.core.tables import baseline_table, score_summary
 from crt_widgets.core.validity import SAMEARMHI, SAMEARMLO, Validity, cluster_coincidence
@@ -404,8 +404,7 @@ class ConstrainedDesign:
         With ``seed=None`` the design's own seed is used, so the same design always draws the same
         allocation; pass another seed to draw again.
         """
-        seq = self._seeds[1] if seed is None else np.random.SeedSequence(check_seed(seed))
-        rng = np.random.default_rng(seq)
+        rng = generator(self._seeds[1] if seed is None else seed)
         pick = int(rng.integers(len(self.space_index)))
         return Allocation(self, pick, self.seed if seed is None else seed)
 

@@ -323,7 +323,7 @@ class MatchedDesign:
 
     def draw(self, seed: int | None = None) -> pd.DataFrame:
         """One allocation drawn uniformly from the space: cluster, set (NA if unmatched), arm."""
-        rng = np.random.default_rng(self._streams[1]) if seed is None else generator(seed)
+        rng = generator(self._streams[1] if seed is None else seed)
         arm = self.space[int(rng.integers(len(self.space)))]
         table = self.matching.table()[["cluster", "group"]]
         table["arm"] = arm.astype(int)

@@ -495,7 +495,7 @@ class MultiArmDesign:
     # -- drawing ---------------------------------------------------------------------------
     def draw(self, seed: int | None = None) -> "MultiArmAllocation":
         """Choose one allocation uniformly from the constrained space (design seed unless given)."""
-        rng = np.random.default_rng(self._choice_seed) if seed is None else generator(seed)
+        rng = generator(self._choice_seed if seed is None else seed)
         return MultiArmAllocation(self, int(rng.integers(len(self.space_index))), self.seed if seed is None else seed)
 
     def parameters(self) -> dict[str, Any]:

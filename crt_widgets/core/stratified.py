@@ -721,20 +721,20 @@ class StratifiedDesign:
         """``n_draws`` allocations as an (n_draws, n_units) array of arm indices (the candidate pool
         of a constrained design). Without ``seed``, the design's own sampling stream."""
         n_draws = _check_int(n_draws, "n_draws", 1)
-        rng = np.random.default_rng(self._streams[0]) if seed is None else generator(seed)
+        rng = generator(self._streams[0] if seed is None else seed)
         arms, self.dead_ends = _generate(self.codes, self.n_arms, n_draws, rng, self.method)
         return arms
 
     def draw(self, seed: int | None = None) -> StratifiedAllocation:
         """One allocation (the design's own seed unless another is given)."""
-        rng = np.random.default_rng(self._streams[1]) if seed is None else generator(seed)
+        rng = generator(self._streams[1] if seed is None else seed)
         arms, _ = _generate(self.codes, self.n_arms, 1, rng, self.method)
         return StratifiedAllocation(self.unit_ids, self.strata, arms[0], self.arms,
                                     self.seed if seed is None else seed)
 
     def verify(self, n_draws: int = 50_000, seed: int | None = None) -> Verification:
         """Draw ``n_draws`` allocations and compare them with the expected probabilities and counts."""
-        rng = np.random.default_rng(self._streams[2]) if seed is None else generator(seed)
+        rng = generator(self._streams[2] if seed is None else seed)
         arms, _ = _generate(self.codes, self.n_arms, _check_int(n_draws, "n_draws", 1), rng, self.method)
         return verify_allocations(arms, self.strata, self.n_arms, self.unit_ids, list(self.arms.labels))
 
