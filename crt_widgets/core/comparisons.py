@@ -103,7 +103,7 @@ def comparisons(space) -> list[tuple[str, str]]:
     from crt_widgets.core.multiarm import SavedMultiArmSpace  # multiarm imports this module
 
     if isinstance(space, SavedMultiArmSpace):
-        arms = [str(a) for a in np.unique(space.labels.astype(str))]
+        arms = space.arms
     elif hasattr(space, "two_arm") and getattr(space.design, "n_arms", 2) > 2:
         arms = list(space.design.arms.labels)
     else:

@@ -628,12 +628,16 @@ class SavedMultiArmSpace:
     chosen: int
     scores: np.ndarray
 
+    @property
+    def arms(self) -> list[str]:
+        """The arm labels found in the file, sorted (the file does not keep the design's arm order)."""
+        return [str(a) for a in np.unique(self.labels.astype(str))]
+
     def two_arm(self, *, factor: str | None = None, treated: Sequence[str] | None = None,
                 control: Sequence[str] | None = None) -> SavedSpace:
         """The space of one two-group comparison (see :meth:`MultiArmAllocation.two_arm`)."""
-        arms = [str(a) for a in np.unique(self.labels.astype(str))]
-        group = arm_groups(arms, treated, factor, control)
-        return two_arm_space(self.arm_indices(arms), group, self.chosen, self.unit_ids, self.scores, arms)
+        group = arm_groups(self.arms, treated, factor, control)
+        return two_arm_space(self.arm_indices(self.arms), group, self.chosen, self.unit_ids, self.scores, self.arms)
 
     def arm_indices(self, arm_labels: Sequence[str]) -> np.ndarray:
         """The space as arm indices, given the arm order."""

@@ -22,7 +22,7 @@ import pandas as pd
 
 from crt_widgets.core.schemes import SchemeSet, enumerate_schemes, sample_schemes, unique_schemes
 from crt_widgets.core.seeds import check_seed
-from crt_widgets.core.spaceio import SavedSpace, read_space
+from crt_widgets.core.spaceio import SavedSpace, cvcrand_column_order, read_space
 
 
 @dataclass(frozen=True, eq=False)
@@ -101,7 +101,8 @@ def resolve_space(space: Any, *, cluster_ids: Sequence | None = None, observed: 
     if ids is None:
         if data_clusters is None:
             raise ValueError("cluster_ids: the space has no cluster labels; pass cluster_ids")
-        ids = np.sort(pd.unique(data_clusters))
+        unique = pd.unique(data_clusters)
+        ids = unique[cvcrand_column_order(unique)]  # the order the file's columns were written in
         note = _unlabelled_order_note(ids)
         if len(ids) != schemes.n_clusters:
             raise ValueError(f"space: it has {schemes.n_clusters} cluster columns but the data have "
