@@ -106,23 +106,20 @@ def run(args: argparse.Namespace) -> int:
                                   alternative=args.alternative, alpha=args.alpha, observed=observed,
                                   simple_size=args.simple_size, seed=args.seed)
         table = None
-    if args.alternative != result.alternative:  # the interval call is two-sided; report the asked side too
-        result_p = result.p_values[args.alternative]
-    else:
-        result_p = result.p_value
+    compared = space.metadata if isinstance(space, SavedSpace) and "comparison" in space.metadata else None
     if args.json:
-        doc = result.to_dict() | {"p_value": result_p, "alternative": args.alternative}
-        if isinstance(space, SavedSpace) and "comparison" in space.metadata:
-            doc["comparison"] = {k: space.metadata[k] for k in ("treated_arms", "control_arms")}
-        if table is not None:
-            doc["estimates"] = json.loads(table.reset_index().to_json(orient="records"))
+        doc = result.to_dict()
+        if compared:
+            doc["comparison"] = {k: compared[k] for k in ("treated_arms", "control_arms")}
+        if args.ci:
+            doc["estimates"] = report.to_dict()["estimates"]
         print(json.dumps(json_ready(doc), indent=2, allow_nan=False))
         return 0
-    if isinstance(space, SavedSpace) and "comparison" in space.metadata:
-        print(f"Comparison: {space.metadata['comparison']}")
+    if compared:
+        print(f"Comparison: {compared['comparison']}")
     print(result.statement)
     if args.alternative != "two-sided":
-        print(f"{args.alternative} p-value = {result_p:.4g}")
+        print(f"{args.alternative} p-value = {result.p_value:.4g}")
     for note in result.notes:
         print(f"note: {note}")
     if table is not None:

@@ -141,7 +141,7 @@ class AnalysisState(t.HasTraits):
                 raise ValueError("outcome: choose a column other than the cluster id")
             # the outcome and the cluster id are never adjusted for, whatever else is ticked
             adjust = [c for c in self.covariates if c not in (self.outcome, self.cluster)]
-            space = two_group_space(self.space, self.comparison)
+            space = self._compared = two_group_space(self.space, self.comparison)
             self.result = analyze_trial(self.data, self.outcome, self.cluster, space, adjust,
                                         [c for c in self.categorical if c in adjust], self.family,
                                         alternative=self.alternative, alpha=self.alpha, models=MODELS if self.models else ())
@@ -163,8 +163,7 @@ class AnalysisState(t.HasTraits):
 
         if self.result is None:
             raise ValueError("record: there is no result to record")
-        space = two_group_space(self.space, self.comparison)
-        metadata = getattr(space, "metadata", None) or {}
+        metadata = getattr(self._compared, "metadata", None) or {}  # the space the result was computed over
         return {
             "method": "clustered permutation test over the design's randomization space, with GEE and mixed model",
             "package": f"crt-widgets {__version__}",
