@@ -204,3 +204,9 @@ def test_the_result_notes_are_shown(dash):
     dash.upload_space.value = _file("space.csv", dickinson_cvcrand_space_path().read_bytes())
     assert "7 row(s) with missing values were dropped" in dash.statement.value
     assert dash.state.result.permutation.n_dropped == 7
+
+
+def test_record_without_a_result_is_refused():
+    dash = AnalysisDashboard(example=None, offline=False)
+    with pytest.raises(ValueError, match="record: there is no result to record"):
+        dash.state.record()

@@ -225,3 +225,18 @@ def test_size_is_nominal_over_the_design_space(trial, comparison):
     band = 3.3 * np.sqrt(0.05 * 0.95 / reps)
     assert abs(np.mean(p <= 0.05) - 0.05) < band, np.mean(p <= 0.05)
     assert abs(np.mean(p <= 0.2) - 0.2) < 3.3 * np.sqrt(0.2 * 0.8 / reps)
+
+
+def test_comparison_arguments_that_do_not_fit_are_named(trial, tmp_path, capsys):
+    from crt_widgets.core.comparisons import two_group_space
+
+    design, allocation, outcomes = trial
+    with pytest.raises(ValueError, match="comparison: the space has more than two arms; choose what to compare"):
+        two_group_space(allocation, "factor:z")
+    files = allocation.save(tmp_path)
+    outcomes.to_csv(tmp_path / "patients.csv", index=False)
+    command = ["analyze", "--data", str(tmp_path / "patients.csv"), "--outcome", "y", "--cluster", "ed"]
+    assert main(command + ["--space", str(files["space"]), "--control-arms", "none"]) == 2
+    assert "--control-arms: goes with --treated-arms" in capsys.readouterr().err
+    assert main(command + ["--space", "simple", "--factor", "a"]) == 2
+    assert "--factor/--treated-arms: they choose a comparison of a saved multi-arm space" in capsys.readouterr().err

@@ -144,3 +144,11 @@ def test_models_recover_the_icc(family, cluster_sd, true_icc, tolerance):
     assert mixed.icc == pytest.approx(true_icc, abs=tolerance)
     if family == "gaussian":  # the GEE's exchangeable working correlation is the same ICC on this scale
         assert gee_estimate(prep).icc == pytest.approx(true_icc, abs=tolerance)
+
+
+def test_latent_icc_is_for_binary_and_count_models():
+    from crt_widgets.core.modelbased import latent_icc
+
+    assert latent_icc(0.5, "poisson", 2.0) == pytest.approx(0.5 / (0.5 + np.log(1.5)))
+    with pytest.raises(ValueError, match="latent-scale ICC is for binomial or poisson"):
+        latent_icc(0.5, "gaussian", 2.0)
