@@ -42,9 +42,9 @@ def main(argv=None) -> int:
     parser.add_argument("--jobs", type=int, default=1, help="joblib workers for the simulations")
     args = parser.parse_args(argv)
 
-    from crt_widgets.core.mixed import mixed_model
-    from crt_widgets.core.powersim import chapter_power_simulation
-    from crt_widgets.core.powersim_design import design_power_simulation
+    from crt_widgets.core.models.mixed import mixed_model
+    from crt_widgets.core.power.chapter import chapter_power_simulation
+    from crt_widgets.core.power.design_simulation import design_power_simulation
     from crt_widgets.datasets import simulate_callcenter
 
     rows = []

@@ -27,8 +27,8 @@ def run_case(name: str) -> dict:
 
     import numpy as np
 
-    from crt_widgets.core.multiarm import MultiArmDesign
-    from crt_widgets.core.stratified import _generate, stratified_arms
+    from crt_widgets.core.randomization.multiarm import MultiArmDesign
+    from crt_widgets.core.randomization.stratified import _generate, stratified_arms
     from crt_widgets.datasets import simulate_edlead
 
     strata = np.repeat(np.arange(len(EDLEAD_SIZES)), EDLEAD_SIZES)

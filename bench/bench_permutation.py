@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from crt_widgets import permutation_test
-from crt_widgets.core.schemes import sample_schemes
+from crt_widgets.core.spaces.schemes import sample_schemes
 
 N_CLUSTERS, N_SCHEMES, N_PEOPLE = 40, 1_000_000, 1_000_000
 

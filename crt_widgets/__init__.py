@@ -19,38 +19,38 @@ __version__ = "0.1.0"
 
 # public name -> module that defines it (each concept lives in a module of its own name)
 _EXPORTS = {
-    # two-arm covariate-constrained randomization (issue: design engine)
-    "ConstrainedDesign": "crt_widgets.core.design",
-    "Allocation": "crt_widgets.core.design",
-    "SchemeSet": "crt_widgets.core.schemes",
+    # two-arm covariate-constrained randomization
+    "ConstrainedDesign": "crt_widgets.core.randomization.constrained",
+    "Allocation": "crt_widgets.core.randomization.constrained",
+    "SchemeSet": "crt_widgets.core.spaces.schemes",
     "prepare_covariates": "crt_widgets.core.covariates",
-    "parse_constraint": "crt_widgets.core.constraints",
-    "cluster_coincidence": "crt_widgets.core.validity",
-    "read_space": "crt_widgets.core.spaceio",
-    "read_cvcrand_space": "crt_widgets.core.spaceio",
-    # analysis: clustered permutation test (issue: analysis)
-    "permutation_test": "crt_widgets.core.permutation",
-    # multi-arm, factorial and matched designs (issue: multi-arm)
-    "stratified_arms": "crt_widgets.core.stratified",
-    "StratifiedDesign": "crt_widgets.core.stratified",
-    "Arms": "crt_widgets.core.stratified",
-    "verify_allocations": "crt_widgets.core.stratified",
-    "count_allocations": "crt_widgets.core.stratified",
-    "MultiArmDesign": "crt_widgets.core.multiarm",
-    "read_multiarm_space": "crt_widgets.core.multiarm",
-    "match_clusters": "crt_widgets.core.matching",
-    "greedy_match": "crt_widgets.core.matching",
-    "optimal_match": "crt_widgets.core.matching",
-    "compare_matchings": "crt_widgets.core.matching",
-    "MatchedDesign": "crt_widgets.core.matching",
-    # hierarchical models and power (issue: models and power)
-    "mixed_model": "crt_widgets.core.mixed",
-    "bootstrap_ci": "crt_widgets.core.bootstrap",
-    "crt_power": "crt_widgets.core.power",
-    "design_effect": "crt_widgets.core.power",
-    "crt_clusters_needed": "crt_widgets.core.power",
-    "chapter_power_simulation": "crt_widgets.core.powersim",
-    "design_power_simulation": "crt_widgets.core.powersim_design",
+    "parse_constraint": "crt_widgets.core.randomization.constraints",
+    "cluster_coincidence": "crt_widgets.core.diagnostics.validity",
+    "read_space": "crt_widgets.core.io.spacefiles",
+    "read_cvcrand_space": "crt_widgets.core.io.spacefiles",
+    # analysis: clustered permutation test
+    "permutation_test": "crt_widgets.core.permutation.test",
+    # multi-arm, factorial and matched designs
+    "stratified_arms": "crt_widgets.core.randomization.stratified",
+    "StratifiedDesign": "crt_widgets.core.randomization.stratified",
+    "Arms": "crt_widgets.core.randomization.stratified",
+    "verify_allocations": "crt_widgets.core.randomization.stratified",
+    "count_allocations": "crt_widgets.core.randomization.stratified",
+    "MultiArmDesign": "crt_widgets.core.randomization.multiarm",
+    "read_multiarm_space": "crt_widgets.core.io.spacefiles",
+    "match_clusters": "crt_widgets.core.randomization.matching",
+    "greedy_match": "crt_widgets.core.randomization.matching",
+    "optimal_match": "crt_widgets.core.randomization.matching",
+    "compare_matchings": "crt_widgets.core.randomization.matching",
+    "MatchedDesign": "crt_widgets.core.randomization.matching",
+    # hierarchical models and power
+    "mixed_model": "crt_widgets.core.models.mixed",
+    "bootstrap_ci": "crt_widgets.core.models.bootstrap",
+    "crt_power": "crt_widgets.core.power.analytic",
+    "design_effect": "crt_widgets.core.power.analytic",
+    "crt_clusters_needed": "crt_widgets.core.power.analytic",
+    "chapter_power_simulation": "crt_widgets.core.power.chapter",
+    "design_power_simulation": "crt_widgets.core.power.design_simulation",
 }
 
 _SUBMODULES = {"datasets", "compat", "core", "cli"}

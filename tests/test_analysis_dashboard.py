@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from crt_widgets import permutation_test
-from crt_widgets.core.modelbased import analyze_trial
+from crt_widgets.core.analysis.trial import analyze_trial
 from crt_widgets.datasets import dickinson_cvcrand_space_path, load_dickinson_outcome
 from crt_widgets.widgets.analysis import AnalysisDashboard, guess_family
 
@@ -164,7 +164,7 @@ def test_result_downloads_carry_inputs_settings_and_numbers(dash):
     import json
     import re
 
-    from crt_widgets.core.spaceio import data_sha256
+    from crt_widgets.core.io.files import data_sha256
 
     links = dict(re.findall(r'download="([^"]+)" href="data:[^;]+;base64,([^"]+)"', dash.downloads.value))
     assert sorted(links) == ["analysis_record.json", "analysis_results.csv"]

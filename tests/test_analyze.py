@@ -9,8 +9,8 @@ import pytest
 from crt_widgets import permutation_test
 from crt_widgets.cli import main
 from crt_widgets.commands.analyze import DICKINSON
-from crt_widgets.core.modelbased import analyze_trial
-from crt_widgets.core.spaceio import read_space
+from crt_widgets.core.analysis.trial import analyze_trial
+from crt_widgets.core.io.spacefiles import read_space
 from crt_widgets.datasets import dickinson_cvcrand_space_path, load_dickinson_outcome
 
 ADJUST = ["location", "inciis", "uptodateonimmunizations", "hispanic", "incomecat"]

@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 
 import crt_widgets as crt
-from crt_widgets.core.powersim_design import simple_randomization
+from crt_widgets.core.power.design_simulation import simple_randomization
 from crt_widgets.core.seeds import check_seed, generator
 from crt_widgets.datasets import dickinson_cvcrand_space_path, load_dickinson_outcome
 

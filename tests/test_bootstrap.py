@@ -5,8 +5,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from crt_widgets.core.bootstrap import bootstrap_ci
-from crt_widgets.core.mixed import mixed_model
+from crt_widgets.core.models.bootstrap import bootstrap_ci
+from crt_widgets.core.models.mixed import mixed_model
 from crt_widgets.datasets import load_callcenter
 
 FORMULA = "call_CSAT ~ reason + age + group"

@@ -47,7 +47,7 @@ def test_experimental_version_treats_one_centre_per_pair_and_adds_the_effect():
     assert calls.groupby("center_ID").group.nunique().max() == 1
     # no random effects: the treated-minus-control difference in means, adjusted for the
     # covariates, is the effect; residual SD 0.62 over 50,000 calls gives SE ~0.006
-    from crt_widgets.core.mixed import mixed_model
+    from crt_widgets.core.models.mixed import mixed_model
 
     fit = mixed_model("call_CSAT ~ reason + age + group", calls, groups=["center_ID", "rep_ID"])
     assert fit.fe_params["group[T.treat]"] == pytest.approx(3.0, abs=0.03)

@@ -6,7 +6,7 @@ import pytest
 from support import PAPER_CATEGORICAL, PAPER_COVARIATES
 
 from crt_widgets.compat.cvcrand import cvrall, cvrcov
-from crt_widgets.core.spaceio import read_space
+from crt_widgets.core.io.spacefiles import read_space
 
 
 def test_cvrall_as_in_the_paper(dickinson, tmp_path):

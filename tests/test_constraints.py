@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from crt_widgets import ConstrainedDesign
-from crt_widgets.core.constraints import parse_constraint
+from crt_widgets.core.randomization.constraints import parse_constraint
 
 
 @pytest.mark.parametrize("text,on,fraction,bound", [

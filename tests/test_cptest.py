@@ -8,7 +8,7 @@ import statsmodels.api as sm
 
 from crt_widgets.compat._cptest import _r_round4
 from crt_widgets.compat.cvcrand import cptest
-from crt_widgets.core.spaceio import read_space
+from crt_widgets.core.io.spacefiles import read_space
 from crt_widgets.datasets import dickinson_cvcrand_space_path, load_dickinson_outcome
 
 ADJUST = ["location", "inciis", "uptodateonimmunizations", "hispanic", "incomecat"]

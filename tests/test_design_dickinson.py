@@ -6,8 +6,8 @@ import pytest
 from support import PAPER_CATEGORICAL, PAPER_COVARIATES
 
 from crt_widgets import ConstrainedDesign
-from crt_widgets.core.spaceio import read_space
-from crt_widgets.core.validity import cluster_coincidence
+from crt_widgets.core.io.spacefiles import read_space
+from crt_widgets.core.diagnostics.validity import cluster_coincidence
 from crt_widgets.datasets import dickinson_cvcrand_space_path
 
 # Design_result$bscores in the paper (all rows but the selected scheme, which depends on R's RNG)
@@ -90,7 +90,7 @@ def test_cvrcov_accepts_5776_schemes_and_matches_the_paper(dickinson_numeric):
 
 
 def test_baseline_table_matches_the_paper_for_its_selected_schemes(dickinson, dickinson_numeric):
-    from crt_widgets.core.tables import baseline_table
+    from crt_widgets.core.diagnostics.tables import baseline_table
 
     t = baseline_table(dickinson, PAPER_COVARIATES, PAPER_CATEGORICAL, np.array(PAPER_CVRALL_ARM))
     assert t.loc["n"].tolist()[:2] == ["8", "8"]

@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from crt_widgets.core.glmm import fit_random_intercept_glmm
+from crt_widgets.core.models.glmm import fit_random_intercept_glmm
 
 DATA = Path(__file__).parent / "data" / "glmm_small.csv"
 # glmer(y ~ treat + x + (1 | cluster), nAGQ = q): fixef, se, random-intercept sd, logLik (tests/data/glmm_small_lme4.txt)
@@ -57,7 +57,7 @@ def test_optimum_and_standard_errors_do_not_depend_on_the_search_path(family):
     negative variances.)"""
     from scipy.special import expit
 
-    from crt_widgets.core import glmm
+    from crt_widgets.core.models import glmm
 
     rng = np.random.default_rng(31)
     k, m = 150, 40

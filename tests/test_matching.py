@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 from scipy.spatial import distance_matrix as scipy_distance_matrix
 
-from crt_widgets.core.matching import (MatchedDesign, compare_matchings, greedy_match, match_clusters,
+from crt_widgets.core.randomization.matching import (MatchedDesign, compare_matchings, greedy_match, match_clusters,
                                        optimal_match, scaled_covariates)
 
 
@@ -206,6 +206,6 @@ def test_bad_input(call, match):
 def test_docstring_examples():
     import doctest
 
-    import crt_widgets.core.matching as matching
+    import crt_widgets.core.randomization.matching as matching
 
     assert doctest.testmod(matching).failed == 0

@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from crt_widgets.core.mixed import MixedResult, mixed_model
+from crt_widgets.core.models.mixed import MixedResult, mixed_model
 
 DATA = Path(__file__).parent / "data" / "callcenter_small.csv"
 NESTED = ["center_ID", "rep_ID"]

@@ -13,7 +13,7 @@ import pytest
 
 from crt_widgets import MultiArmDesign, permutation_test
 from crt_widgets.cli import main
-from crt_widgets.core.multiarm import read_multiarm_space
+from crt_widgets.core.io.spacefiles import read_multiarm_space
 from crt_widgets.datasets import simulate_edlead
 
 
@@ -104,8 +104,8 @@ def test_arm_against_control_leaves_the_other_arms_out_exhaustively():
     by brute force, the observed scheme's mirror image found, and the smallest p-value 2/90."""
     import itertools
 
-    from crt_widgets.core.comparisons import arm_groups, two_arm_space
-    from crt_widgets.core.permutation_space import resolve_space, smallest_p_value
+    from crt_widgets.core.spaces.comparisons import arm_groups, two_arm_space
+    from crt_widgets.core.permutation.space import resolve_space, smallest_p_value
 
     rows = sorted({p for p in itertools.permutations([0, 0, 1, 1, 2, 2])})
     arm_index = np.array(rows)
@@ -126,7 +126,7 @@ def test_arm_against_control_leaves_the_other_arms_out_exhaustively():
 
 
 def test_arm_against_control_in_the_factorial_trial(trial, tmp_path, capsys):
-    from crt_widgets.core.modelbased import analyze_trial
+    from crt_widgets.core.analysis.trial import analyze_trial
 
     design, allocation, outcomes = trial
     labels = allocation.allocation.set_index("ed")["arm_label"]
@@ -199,7 +199,7 @@ def test_size_is_nominal_over_the_design_space(trial, comparison):
     """Null outcomes (related to ED volume, the balanced covariate, with an ED intercept), the allocation used
     drawn uniformly from the constrained space: P(p <= 0.05) is 0.05 within 3.3 Monte Carlo SEs (3,000
     replicates: SE 0.004), so keeping one row per allocation, duplicates included, gives an exact test."""
-    from crt_widgets.core.spaceio import SavedSpace
+    from crt_widgets.core.spaces.saved import SavedSpace
 
     design, allocation, _ = trial
     space = allocation.two_arm(**comparison)
@@ -228,7 +228,7 @@ def test_size_is_nominal_over_the_design_space(trial, comparison):
 
 
 def test_comparison_arguments_that_do_not_fit_are_named(trial, tmp_path, capsys):
-    from crt_widgets.core.comparisons import two_group_space
+    from crt_widgets.core.spaces.comparisons import two_group_space
 
     design, allocation, outcomes = trial
     with pytest.raises(ValueError, match="comparison: the space has more than two arms; choose what to compare"):

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from crt_widgets.cli import main
-from crt_widgets.core.multiarm import read_multiarm_space
+from crt_widgets.core.io.spacefiles import read_multiarm_space
 from crt_widgets.datasets import simulate_edlead
 
 
@@ -40,7 +40,7 @@ def test_stratify_writes_allocation_and_space(tmp_path, eds_csv, capsys):
     assert audit["seed"] == 4 and audit["arguments"]["factors"] == ["a", "b", "c"]
     assert audit["input"] == {"file": str(eds_csv), "sha256": hashlib.sha256(eds_csv.read_bytes()).hexdigest()}
     assert [r["arm_label"] for r in audit["allocation"]] == alloc.arm_label.tolist()
-    from crt_widgets.core.stratified import count_allocations
+    from crt_widgets.core.randomization.stratified import count_allocations
 
     expected = count_allocations(pd.read_csv(eds_csv).health_system, 8)
     assert f"sampler exact; allocations satisfying the rule: {expected:,};" in capsys.readouterr().out

@@ -8,10 +8,10 @@ import pytest
 import statsmodels.api as sm
 
 from crt_widgets import ConstrainedDesign, permutation_test
-from crt_widgets.core.permutation import prepare_data, prepare_test, resolve_space, simple_space, smallest_p_value
-from crt_widgets.core.permutation_ci import Inverter
-from crt_widgets.core.schemes import SchemeSet, enumerate_schemes
-from crt_widgets.core.spaceio import read_space, write_space_json
+from crt_widgets.core.permutation.test import prepare_data, prepare_test, resolve_space, simple_space, smallest_p_value
+from crt_widgets.core.permutation.interval import Inverter
+from crt_widgets.core.spaces.schemes import SchemeSet, enumerate_schemes
+from crt_widgets.core.io.spacefiles import read_space, write_space_json
 from crt_widgets.datasets import dickinson_cvcrand_space_path, load_dickinson_outcome
 
 ADJUST = ["location", "inciis", "uptodateonimmunizations", "hispanic", "incomecat"]
@@ -243,7 +243,7 @@ def test_all_events_in_one_arm_gives_a_one_sided_interval():
 
 
 def test_irls_recovers_from_a_bad_start():
-    from crt_widgets.core.residuals import fit_glm
+    from crt_widgets.core.models.residuals import fit_glm
 
     rng = np.random.default_rng(3)
     x = np.column_stack([np.ones(200), rng.normal(size=200)])

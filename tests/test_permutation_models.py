@@ -7,8 +7,8 @@ import pytest
 import statsmodels.api as sm
 import statsmodels.formula.api as smf
 
-from crt_widgets.core.modelbased import analyze_trial
-from crt_widgets.core.schemes import enumerate_schemes
+from crt_widgets.core.analysis.trial import analyze_trial
+from crt_widgets.core.spaces.schemes import enumerate_schemes
 
 
 @pytest.fixture(scope="module")
@@ -128,8 +128,8 @@ def test_models_recover_the_icc(family, cluster_sd, true_icc, tolerance):
     estimated ICC at this size (the cluster variance's SE is about its value times sqrt(2 / 150))."""
     from scipy.special import expit
 
-    from crt_widgets.core.modelbased import gee_estimate, mixed_estimate
-    from crt_widgets.core.permutation_data import PreparedData
+    from crt_widgets.core.analysis.trial import gee_estimate, mixed_estimate
+    from crt_widgets.core.permutation.data import PreparedData
 
     rng = np.random.default_rng(31)
     k, m = 150, 40
@@ -147,7 +147,7 @@ def test_models_recover_the_icc(family, cluster_sd, true_icc, tolerance):
 
 
 def test_latent_icc_is_for_binary_and_count_models():
-    from crt_widgets.core.modelbased import latent_icc
+    from crt_widgets.core.analysis.trial import latent_icc
 
     assert latent_icc(0.5, "poisson", 2.0) == pytest.approx(0.5 / (0.5 + np.log(1.5)))
     with pytest.raises(ValueError, match="latent-scale ICC is for binomial or poisson"):

@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 
 from crt_widgets import ConstrainedDesign, permutation_test
-from crt_widgets.core.permutation import p_values, simple_space
+from crt_widgets.core.permutation.test import p_values, simple_space
 
 N_CLUSTERS, M = 16, 15
 

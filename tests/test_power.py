@@ -15,7 +15,7 @@ import math
 
 import pytest
 
-from crt_widgets.core.power import crt_clusters_needed, crt_power, design_effect, individuals_per_arm
+from crt_widgets.core.power.analytic import crt_clusters_needed, crt_power, design_effect, individuals_per_arm
 
 
 def test_donner_klar_design_effect_reproduces_the_stata_sampclus_example():

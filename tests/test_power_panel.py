@@ -5,7 +5,7 @@ import re
 
 import pytest
 
-from crt_widgets.core.power import crt_clusters_needed, crt_power
+from crt_widgets.core.power.analytic import crt_clusters_needed, crt_power
 from crt_widgets.widgets import DesignDashboard
 
 

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from crt_widgets.cli import main
-from crt_widgets.core.powersim_design import (Randomized, constrained_randomization, design_power_simulation,
+from crt_widgets.core.power.design_simulation import (Randomized, constrained_randomization, design_power_simulation,
                                               pair_matching, permutation_analysis, stratified_randomization)
 
 

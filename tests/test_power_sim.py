@@ -5,11 +5,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from crt_widgets.core import powersim as ps
-from crt_widgets.core.mixed import mixed_model
-from crt_widgets.core.power import crt_power
-from crt_widgets.core.powersim import chapter_power_simulation
-from crt_widgets.core.powersim_design import (
+from crt_widgets.core.power import chapter as ps
+from crt_widgets.core.models.mixed import mixed_model
+from crt_widgets.core.power.analytic import crt_power
+from crt_widgets.core.power.chapter import chapter_power_simulation
+from crt_widgets.core.power.design_simulation import (
     cluster_level_analysis,
     constrained_randomization,
     design_power_simulation,

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from crt_widgets.core.schemes import (SchemeSet, StratumRule, combinations_array, enumerate_schemes,
+from crt_widgets.core.spaces.schemes import (SchemeSet, StratumRule, combinations_array, enumerate_schemes,
                                       enumerate_stratified, sample_schemes, sample_stratified)
 
 
@@ -111,7 +111,7 @@ def test_stratified_sampling_is_uniform_over_the_balanced_space():
     assert len(s) == len(allowed) and dups == size - len(allowed)
     # re-draw without de-duplication to count frequencies
     rng = np.random.default_rng(2)
-    from crt_widgets.core import schemes as mod
+    from crt_widgets.core.spaces import schemes as mod
 
     drawn = []
     orig = mod.unique_schemes

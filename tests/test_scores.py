@@ -7,10 +7,10 @@ import numpy as np
 import pytest
 
 from crt_widgets import ConstrainedDesign
-from crt_widgets.core import design as design_module
-from crt_widgets.core.candidates import EnumeratedCandidates, SchemeCandidates
-from crt_widgets.core.constraints import parse_constraint
-from crt_widgets.core.schemes import enumerate_schemes
+from crt_widgets.core.randomization import constrained as design_module
+from crt_widgets.core.randomization.candidates import EnumeratedCandidates, SchemeCandidates
+from crt_widgets.core.randomization.constraints import parse_constraint
+from crt_widgets.core.spaces.schemes import enumerate_schemes
 
 
 def _paper_scores(x, n_treat, d, metric):

@@ -4,8 +4,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from crt_widgets.core.schemes import enumerate_schemes
-from crt_widgets.core.spaceio import read_cvcrand_csv, read_space, write_cvcrand_csv, write_space_json
+from crt_widgets.core.spaces.schemes import enumerate_schemes
+from crt_widgets.core.io.spacefiles import read_cvcrand_csv, read_space, write_cvcrand_csv, write_space_json
 from crt_widgets.datasets import dickinson_cvcrand_space_path
 
 

@@ -16,7 +16,7 @@ import pytest
 from scipy import stats
 
 import crt_widgets as crt
-from crt_widgets.core.stratified import (Arms, StratifiedDesign, _extras_sequential, _generate,
+from crt_widgets.core.randomization.stratified import (Arms, StratifiedDesign, _extras_sequential, _generate,
                                          _initial_capacity, _Layout, count_allocations,
                                          stratified_arms, verify_allocations)
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from crt_widgets.core.schemes import SchemeSet
-from crt_widgets.core.validity import cluster_coincidence, same_arm_counts
+from crt_widgets.core.spaces.schemes import SchemeSet
+from crt_widgets.core.diagnostics.validity import cluster_coincidence, same_arm_counts
 
 
 def _loop_counts(arms):

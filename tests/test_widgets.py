@@ -15,7 +15,8 @@ from support import PAPER_CATEGORICAL, PAPER_COVARIATES
 from crt_widgets import ConstrainedDesign
 from crt_widgets.widgets import DesignDashboard
 from crt_widgets.widgets.panels import read_uploaded_csv
-from crt_widgets.widgets.state import DesignState, histogram_data
+from crt_widgets.widgets.binning import histogram_data
+from crt_widgets.widgets.state import DesignState
 
 
 @pytest.fixture(scope="module")
@@ -226,7 +227,7 @@ def test_state_on_its_own(dickinson):
 
 
 def test_multi_arm_designs_in_the_dashboard():
-    from crt_widgets.core.multiarm import MultiArmDesign
+    from crt_widgets.core.randomization.multiarm import MultiArmDesign
     from crt_widgets.datasets import simulate_edlead
 
     dash = DesignDashboard(example="edlead", offline=False)

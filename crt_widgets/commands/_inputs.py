@@ -32,7 +32,7 @@ def write_run_audit(path: Path, command: str, args: argparse.Namespace, seed: in
     import hashlib
 
     from crt_widgets import __version__
-    from crt_widgets.core.spaceio import write_json_audit
+    from crt_widgets.core.io.files import write_json_audit
 
     data = getattr(args, "data", None)
     source = ({"file": str(data), "sha256": hashlib.sha256(Path(data).read_bytes()).hexdigest()} if data

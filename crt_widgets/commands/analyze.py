@@ -16,7 +16,8 @@ from pathlib import Path
 import pandas as pd
 
 from crt_widgets.commands._inputs import add_data_source, read_csv_argument
-from crt_widgets.core.spaceio import SavedSpace, json_ready
+from crt_widgets.core.io.files import json_ready
+from crt_widgets.core.spaces.saved import SavedSpace
 
 NAME = "analyze"
 HELP = "Clustered permutation test (cvcrand's cptest) with a confidence interval, GEE and mixed model."
@@ -63,8 +64,8 @@ def _observed_arms(args, data: pd.DataFrame, cluster: str) -> dict:
 
 
 def run(args: argparse.Namespace) -> int:
-    from crt_widgets.core.modelbased import analyze_trial
-    from crt_widgets.core.permutation import permutation_test
+    from crt_widgets.core.analysis.trial import analyze_trial
+    from crt_widgets.core.permutation.test import permutation_test
 
     if args.example == "dickinson":
         from crt_widgets.datasets import dickinson_cvcrand_space_path, load_dickinson_outcome
@@ -90,7 +91,7 @@ def run(args: argparse.Namespace) -> int:
             raise ValueError("--factor/--treated-arms: they choose a comparison of a saved multi-arm space")
         space, observed = "simple", _observed_arms(args, data, cluster)
     elif args.factor or args.treated_arms:
-        from crt_widgets.core.multiarm import read_multiarm_space
+        from crt_widgets.core.io.spacefiles import read_multiarm_space
 
         space = read_multiarm_space(space).two_arm(factor=args.factor, treated=args.treated_arms,
                                                    control=args.control_arms)

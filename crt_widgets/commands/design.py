@@ -13,7 +13,7 @@ import pandas as pd
 
 from crt_widgets.commands._inputs import add_data_source, read_csv_argument
 
-from crt_widgets.core.design import ConstrainedDesign
+from crt_widgets.core.randomization.constrained import ConstrainedDesign
 
 NAME = "design"
 HELP = "Covariate-constrained randomization of clusters to two arms (cvcrand's cvrall / cvrcov)."
@@ -82,7 +82,7 @@ def run(args: argparse.Namespace) -> int:
     allocation = design.draw()
     files = allocation.save(args.out) if args.out else {}
     if args.json:
-        from crt_widgets.core.spaceio import json_ready
+        from crt_widgets.core.io.files import json_ready
 
         doc = {**allocation.audit(), "bscores": allocation.summary["value"].to_dict(),
                "cluster_coin_des": allocation.validity.table().to_dict(orient="index"),

@@ -18,10 +18,11 @@ import numpy as np
 import pandas as pd
 
 from crt_widgets.commands._inputs import add_data_source, read_csv_argument, write_run_audit
-from crt_widgets.core.matching import MatchedDesign, compare_matchings, match_clusters
-from crt_widgets.core.multiarm import write_arm_space
-from crt_widgets.core.schemes import SchemeSet
-from crt_widgets.core.spaceio import data_sha256, write_space_json
+from crt_widgets.core.randomization.matching import MatchedDesign, compare_matchings, match_clusters
+from crt_widgets.core.io.spacefiles import write_arm_space
+from crt_widgets.core.spaces.schemes import SchemeSet
+from crt_widgets.core.io.files import data_sha256
+from crt_widgets.core.io.spacefiles import write_space_json
 
 NAME = "match"
 HELP = "Match clusters into pairs (greedy or optimal) or groups and randomize within them."

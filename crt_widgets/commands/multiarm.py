@@ -19,8 +19,8 @@ import pandas as pd
 from crt_widgets.commands._inputs import add_data_source
 
 from crt_widgets.commands.stratify import read_data
-from crt_widgets.core.multiarm import BALANCES, METRICS, MultiArmDesign
-from crt_widgets.core.stratified import METHODS
+from crt_widgets.core.randomization.multiarm import BALANCES, METRICS, MultiArmDesign
+from crt_widgets.core.randomization.stratified import METHODS
 
 NAME = "multiarm"
 HELP = "Covariate-constrained randomization of clusters to K arms or a factorial, optionally stratified."

@@ -69,7 +69,7 @@ def _require(args, *names: str) -> None:
 
 
 def _analytic(args) -> dict:
-    from crt_widgets.core.power import crt_clusters_needed, crt_power
+    from crt_widgets.core.power.analytic import crt_clusters_needed, crt_power
 
     _require(args, "effect", "icc", "cluster_size")
     if args.outcome == "count":
@@ -87,7 +87,7 @@ def _analytic(args) -> dict:
 
 
 def _design(args) -> dict:
-    from crt_widgets.core.powersim_design import design_power_simulation, permutation_analysis
+    from crt_widgets.core.power.design_simulation import design_power_simulation, permutation_analysis
 
     _require(args, "effect", "icc", "cluster_size", "n_clusters")
     res = design_power_simulation(
@@ -98,7 +98,7 @@ def _design(args) -> dict:
 
 
 def _chapter(args) -> dict:
-    from crt_widgets.core.powersim import chapter_power_simulation
+    from crt_widgets.core.power.chapter import chapter_power_simulation
 
     if args.example == "callcenter":
         from crt_widgets.datasets import load_callcenter

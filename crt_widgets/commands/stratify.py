@@ -18,8 +18,8 @@ import pandas as pd
 
 from crt_widgets.commands._inputs import add_data_source, read_csv_argument, write_run_audit
 
-from crt_widgets.core.multiarm import write_arm_space
-from crt_widgets.core.stratified import METHODS, StratifiedAllocation, StratifiedDesign
+from crt_widgets.core.io.spacefiles import write_arm_space
+from crt_widgets.core.randomization.stratified import METHODS, StratifiedAllocation, StratifiedDesign
 
 NAME = "stratify"
 HELP = "Perfectly balanced stratified randomization of units to K arms or a 2^F factorial."

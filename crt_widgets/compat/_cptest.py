@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from crt_widgets.core.permutation import permutation_test
+from crt_widgets.core.permutation.test import permutation_test
 
 
 def cptest(

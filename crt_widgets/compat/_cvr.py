@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from crt_widgets.core.design import Allocation, ConstrainedDesign
+from crt_widgets.core.randomization.constrained import Allocation, ConstrainedDesign
 
 
 def _frame(x: Any, clustername: Any) -> tuple[pd.DataFrame, str | None]:

@@ -21,11 +21,14 @@ import ipywidgets as w
 import pandas as pd
 import traitlets as t
 
-from crt_widgets.core.modelbased import MODELS, analyze_trial
-from crt_widgets.core.comparisons import comparisons, two_group_space
-from crt_widgets.core.multiarm import SavedMultiArmSpace, read_multiarm_space
-from crt_widgets.core.permutation import ALTERNATIVES
-from crt_widgets.core.spaceio import SavedSpace, data_sha256, json_ready, read_space
+from crt_widgets.core.analysis.trial import MODELS, analyze_trial
+from crt_widgets.core.spaces.comparisons import comparisons, two_group_space
+from crt_widgets.core.io.spacefiles import read_multiarm_space
+from crt_widgets.core.spaces.multiarm import SavedMultiArmSpace
+from crt_widgets.core.permutation.test import ALTERNATIVES
+from crt_widgets.core.io.files import data_sha256, json_ready
+from crt_widgets.core.io.spacefiles import read_space
+from crt_widgets.core.spaces.saved import SavedSpace
 from crt_widgets.widgets.formatting import message_html
 from crt_widgets.widgets.panels import read_uploaded_csv
 

@@ -195,7 +195,7 @@ def permutation_histogram(result, bins: int = 40) -> alt.LayerChart:
     (binned in numpy), schemes at least as extreme as the observed statistic in red, a rule at it.
 
     >>> import numpy as np
-    >>> from crt_widgets.core.permutation import PermutationResult
+    >>> from crt_widgets.core.permutation.test import PermutationResult
     >>> r = PermutationResult(1.0, np.array([-2.0, -1.0, 0.0, 0.5, 1.0, 3.0]), 4 / 6, {}, "two-sided",
     ...                       "gaussian", 6, 4, 40, 0, np.array([1, 1, 0, 0]), np.arange(4))
     >>> [layer["mark"]["type"] for layer in permutation_histogram(r, bins=5).to_dict()["layer"]]

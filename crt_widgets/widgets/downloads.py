@@ -13,8 +13,8 @@ import json
 import re
 from pathlib import Path
 
-from crt_widgets.core.design import Allocation
-from crt_widgets.core.spaceio import write_cvcrand_csv
+from crt_widgets.core.randomization.constrained import Allocation
+from crt_widgets.core.io.spacefiles import write_cvcrand_csv
 
 
 def download_link(filename: str, content: str | bytes, mime: str, label: str) -> str:
@@ -34,7 +34,7 @@ def allocation_files(allocation) -> dict[str, tuple[str, str, str]]:
     >>> [label for _, _, label in allocation_files(a).values()][:3]
     ['Allocation (CSV)', 'Constrained space (cvcrand CSV)', 'Audit record (JSON)']
     """
-    from crt_widgets.core.spaceio import json_ready
+    from crt_widgets.core.io.files import json_ready
     from crt_widgets.widgets.report import allocation_report, input_data_name
 
     d = allocation.design
@@ -42,7 +42,7 @@ def allocation_files(allocation) -> dict[str, tuple[str, str, str]]:
         space_csv = write_cvcrand_csv(io.StringIO(), d.space, allocation.space_position, d.cluster_ids).getvalue()
         space_label = "Constrained space (cvcrand CSV)"
     else:
-        from crt_widgets.core.multiarm import write_arm_space
+        from crt_widgets.core.io.spacefiles import write_arm_space
 
         buffer = io.StringIO()
         write_arm_space(buffer, d.cluster_ids, d.space, d.arms.labels, allocation.space_position, d.space_scores)

@@ -364,7 +364,7 @@ class OutputPanel:
         import altair as alt
 
         from crt_widgets.widgets.charts import heatmap_reference, heatmap_spec, histogram_spec
-        from crt_widgets.widgets.state import histogram_data, zoom_data
+        from crt_widgets.widgets.binning import histogram_data, zoom_data
 
         self._histogram_data, self._zoom_data = histogram_data, zoom_data
         self._histogram_spec, self._heatmap_spec = histogram_spec, heatmap_spec

@@ -67,7 +67,7 @@ def reproduce_code(allocation) -> str:
     else:
         factors = p.get("factors") or None
         arms = f"factors={factors!r}" if factors else repr(p["arms"])
-        lines += ["from crt_widgets.core.multiarm import MultiArmDesign", "",
+        lines += ["from crt_widgets.core.randomization.multiarm import MultiArmDesign", "",
                   f"data = pd.read_csv({input_data_name(allocation)!r})",
                   f"design = MultiArmDesign(data, {p['covariates']!r}, {arms},",
                   f"    categorical={p['categorical']!r}, cluster_id={p['cluster_id']!r}, strata={p['strata']!r},",
@@ -90,7 +90,7 @@ def _plain(value):
 def allocation_report(allocation) -> str:
     """A self-contained HTML document describing the design, the draw and its checks
     (a two-arm :class:`Allocation` or a multi-arm allocation)."""
-    from crt_widgets.widgets.state import histogram_data, zoom_data
+    from crt_widgets.widgets.binning import histogram_data, zoom_data
 
     d = allocation.design
     audit = allocation.audit()

@@ -21,13 +21,12 @@ import time
 import warnings
 from dataclasses import dataclass
 
-import numpy as np
 import pandas as pd
 import traitlets as t
 
 from crt_widgets.core.covariates import FEW_LEVELS
-from crt_widgets.core.design import ConstrainedDesign
-from crt_widgets.core.power import AnalyticPower, crt_clusters_needed, crt_power
+from crt_widgets.core.randomization.constrained import ConstrainedDesign
+from crt_widgets.core.power.analytic import AnalyticPower, crt_clusters_needed, crt_power
 from crt_widgets.core.seeds import check_seed
 
 # traits whose change needs new candidate schemes, and those that only re-score them
@@ -230,7 +229,7 @@ class DesignState(t.HasTraits):
         return design(True) if enumerate_ else planned
 
     def _multiarm(self):
-        from crt_widgets.core.multiarm import MultiArmDesign
+        from crt_widgets.core.randomization.multiarm import MultiArmDesign
 
         self._check_seed()
         rule = self._rule()
@@ -371,31 +370,3 @@ def analytic_power(state: DesignState) -> PowerAnswer:
         except ValueError:  # more than the search allows: say so rather than fail the whole answer
             needed[target] = None
     return PowerAnswer(result, comparison, needed)
-
-
-def histogram_data(design: ConstrainedDesign, bins: int = 60) -> pd.DataFrame:
-    """All balance scores binned in numpy: per bin, the number of candidate schemes (``total``) and
-    how many of them are in the constrained space (``kept``; exact, a bin can straddle the cutoff).
-
-    >>> from crt_widgets.datasets import load_dickinson
-    >>> d = ConstrainedDesign(load_dickinson(), ["inciis", "hispanic"], 8, cluster_id="county")
-    >>> frame = histogram_data(d)
-    >>> int(frame["total"].sum()), int(frame["kept"].sum()) == len(d.space_index)
-    (12870, True)
-    """
-    edges = np.histogram_bin_edges(design.scores, bins=bins)
-    total, _ = np.histogram(design.scores, bins=edges)
-    kept, _ = np.histogram(design.space_scores, bins=edges)
-    return pd.DataFrame({"left": edges[:-1], "right": edges[1:], "total": total, "kept": kept})
-
-
-def zoom_data(design: ConstrainedDesign, bins: int = 30) -> pd.DataFrame:
-    """The constrained space's scores binned in numpy (the zoomed histogram beside the full one).
-
-    >>> from crt_widgets.datasets import load_dickinson
-    >>> d = ConstrainedDesign(load_dickinson(), ["inciis", "hispanic"], 8, cluster_id="county")
-    >>> int(zoom_data(d)["count"].sum()) == len(d.space_index)
-    True
-    """
-    counts, edges = np.histogram(design.space_scores, bins=bins)
-    return pd.DataFrame({"left": edges[:-1], "right": edges[1:], "count": counts})

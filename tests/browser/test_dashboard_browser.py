@@ -121,7 +121,7 @@ def test_dashboard_end_to_end(page, voila_url, records, tmp_path):
 
 
 def test_own_file_and_four_arms(page, voila_url, tmp_path):
-    from crt_widgets.core.multiarm import MultiArmDesign
+    from crt_widgets.core.randomization.multiarm import MultiArmDesign
     from crt_widgets.widgets.panels import read_uploaded_csv
     from crt_widgets.widgets.state import DesignState
 
@@ -164,7 +164,7 @@ def test_own_file_and_four_arms(page, voila_url, tmp_path):
 
 
 def test_power_tab_answers_at_once(page, voila_url):
-    from crt_widgets.core.power import crt_power
+    from crt_widgets.core.power.analytic import crt_power
 
     page.goto(voila_url, timeout=120_000)
     page.wait_for_selector(".crt-kept", timeout=120_000)

@@ -27,16 +27,17 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from crt_widgets.core.candidates import EnumeratedCandidates, SchemeCandidates, check_metric
-from crt_widgets.core.constraints import Constraint, parse_constraint
+from crt_widgets.core.randomization.candidates import EnumeratedCandidates, SchemeCandidates, check_metric
+from crt_widgets.core.randomization.constraints import Constraint, parse_constraint
 from crt_widgets.core.covariates import CovariateMatrix, prepare_covariates
-from crt_widgets.core.schemes import (SchemeSet, StratumRule, enumerate_schemes, enumerate_stratified,
+from crt_widgets.core.spaces.schemes import (SchemeSet, StratumRule, enumerate_schemes, enumerate_stratified,
                                       sample_schemes, sample_stratified)
-from crt_widgets.core.records import AllocationRecord
+from crt_widgets.core.randomization.allocation import AllocationRecord
 from crt_widgets.core.seeds import check_seed, generator
-from crt_widgets.core.spaceio import data_sha256, write_cvcrand_csv, write_json_audit, write_space_json
-from crt_widgets.core.tables import baseline_table, score_summary
-from crt_widgets.core.validity import SAMEARMHI, SAMEARMLO, Validity, cluster_coincidence
+from crt_widgets.core.io.files import data_sha256, write_json_audit
+from crt_widgets.core.io.spacefiles import write_cvcrand_csv, write_space_json
+from crt_widgets.core.diagnostics.tables import baseline_table, score_summary
+from crt_widgets.core.diagnostics.validity import SAMEARMHI, SAMEARMLO, Validity, cluster_coincidence
 
 DEFAULT_SIZE = 50_000
 # ties: scores this close (relative) to the cutoff count as equal to it, so that schemes with

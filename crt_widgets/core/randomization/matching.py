@@ -36,10 +36,10 @@ import numpy as np
 import pandas as pd
 
 from crt_widgets.core.covariates import cluster_labels, finite_values
-from crt_widgets.core.multiarm import unique_rows
+from crt_widgets.core.randomization.multiarm import unique_rows
 from crt_widgets.core.seeds import check_seed, generator
-from crt_widgets.core.stratified import _check_int
-from crt_widgets.core.validity import Validity, cluster_coincidence
+from crt_widgets.core.randomization.stratified import _check_int
+from crt_widgets.core.diagnostics.validity import Validity, cluster_coincidence
 
 # distances are turned into integers on this scale for the blossom algorithm (exact arithmetic)
 _WEIGHT_SCALE = 2 ** 40

@@ -33,13 +33,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from crt_widgets.core.permutation_ci import (MAX_LINK_EFFECT, Inverter, confidence_interval, effect_scale,
+from crt_widgets.core.permutation.interval import (MAX_LINK_EFFECT, Inverter, confidence_interval, effect_scale,
                                              point_estimate)
-from crt_widgets.core.permutation_data import (PreparedData, as_extreme, check_columns, column_names, p_values,
+from crt_widgets.core.permutation.data import (PreparedData, as_extreme, check_columns, column_names, p_values,
                                                prepare_data, scheme_statistics)
-from crt_widgets.core.permutation_space import (PermutationSpace, resolve_space, simple_from_observed, simple_space,
+from crt_widgets.core.permutation.space import (PermutationSpace, resolve_space, simple_from_observed, simple_space,
                                                 smallest_p_value)
-from crt_widgets.core.residuals import check_family
+from crt_widgets.core.models.residuals import check_family
 
 __all__ = ["permutation_test", "PermutationResult", "prepare_test", "run_test", "resolve_space", "simple_space",
            "PermutationSpace", "PreparedData", "prepare_data", "scheme_statistics", "p_values", "smallest_p_value"]

@@ -28,9 +28,9 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from crt_widgets.core import mixed_fast
-from crt_widgets.core.mixed import _prepare
-from crt_widgets.core.power_parallel import run_tasks, spawn_generators
+from crt_widgets.core.models import mixed_fast
+from crt_widgets.core.models.mixed import _prepare
+from crt_widgets.core.parallel import run_tasks, spawn_generators
 from crt_widgets.core.seeds import check_seed
 
 METHODS = ("cluster", "calls")

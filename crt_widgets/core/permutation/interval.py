@@ -9,9 +9,9 @@ p-value falls below alpha, then by Brent's method on that bracket, where the p-v
 alpha. A limit not reached within ``MAX_LINK_EFFECT`` on the logit / log scale is infinite.
 
 >>> import numpy as np, pandas as pd
->>> from crt_widgets.core.permutation_space import resolve_space
->>> from crt_widgets.core.permutation_data import prepare_data
->>> from crt_widgets.core.schemes import enumerate_schemes
+>>> from crt_widgets.core.permutation.space import resolve_space
+>>> from crt_widgets.core.permutation.data import prepare_data
+>>> from crt_widgets.core.spaces.schemes import enumerate_schemes
 >>> rng = np.random.default_rng(1)
 >>> arm = np.array([1, 0] * 5)
 >>> data = pd.DataFrame({"cl": np.repeat(np.arange(10), 20)})
@@ -28,9 +28,9 @@ from __future__ import annotations
 import numpy as np
 from scipy import optimize
 
-from crt_widgets.core.permutation_data import PreparedData, p_values, scheme_statistics
-from crt_widgets.core.permutation_space import PermutationSpace, smallest_p_value
-from crt_widgets.core.residuals import fit_glm
+from crt_widgets.core.permutation.data import PreparedData, p_values, scheme_statistics
+from crt_widgets.core.permutation.space import PermutationSpace, smallest_p_value
+from crt_widgets.core.models.residuals import fit_glm
 
 # Effects beyond this on the logit / log scale (odds or rate ratios beyond e^30) are not searched:
 # the fitted means saturate there, and such a limit is reported as infinite.

@@ -20,9 +20,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from crt_widgets.core.schemes import SchemeSet, enumerate_schemes, sample_schemes, unique_schemes
+from crt_widgets.core.spaces.schemes import SchemeSet, enumerate_schemes, sample_schemes, unique_schemes
 from crt_widgets.core.seeds import check_seed
-from crt_widgets.core.spaceio import SavedSpace, cvcrand_column_order, read_space
+from crt_widgets.core.io.spacefiles import cvcrand_column_order, read_space
+from crt_widgets.core.spaces.saved import SavedSpace
 
 
 @dataclass(frozen=True, eq=False)

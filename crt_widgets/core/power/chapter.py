@@ -30,8 +30,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats as sps
 
-from crt_widgets.core import mixed_fast
-from crt_widgets.core.power_parallel import run_tasks
+from crt_widgets.core.models import mixed_fast
+from crt_widgets.core.parallel import run_tasks
 from crt_widgets.core.seeds import check_seed
 
 TREATMENT_TERM = "group[T.treat]"
@@ -131,7 +131,7 @@ def _prepare_history(data, formula, cluster, rep, month, pairs, effect_sizes, ca
     if int(samples_per_month) < 1:
         raise ValueError(f"samples_per_month must be at least 1, got {samples_per_month}")
     # validate the formula against the data with the mixed model's own checks
-    from crt_widgets.core.mixed import _prepare
+    from crt_widgets.core.models.mixed import _prepare
 
     outcome, X, names, codes, _, frame = _prepare(formula, data, [cluster, rep])
     rows = frame.index

@@ -31,8 +31,8 @@ from functools import cached_property
 
 import numpy as np
 
-from crt_widgets.core.constraints import Constraint, constraint_mask
-from crt_widgets.core.schemes import SchemeSet, combinations_matrix
+from crt_widgets.core.randomization.constraints import Constraint, constraint_mask
+from crt_widgets.core.spaces.schemes import SchemeSet, combinations_matrix
 
 METRICS = ("l2", "l1")
 # block of the enumeration scored at once (rows x cols of a matrix product), to bound memory

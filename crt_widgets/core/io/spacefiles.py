@@ -18,51 +18,21 @@ the design parameters, the seed, the package version, the time and a hash of the
 from __future__ import annotations
 
 import gzip
-import hashlib
 import json
-from dataclasses import dataclass, field
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
 import numpy as np
 import pandas as pd
 
-from crt_widgets.core.schemes import SchemeSet
+from crt_widgets.core.io.files import json_ready
+from crt_widgets.core.spaces.multiarm import SavedMultiArmSpace
+from crt_widgets.core.spaces.saved import SavedSpace
+from crt_widgets.core.spaces.schemes import SchemeSet
 
 FORMAT = "crt-widgets/space"
 FORMAT_VERSION = 1
-
-
-@dataclass(frozen=True, eq=False)
-class SavedSpace:
-    """A randomization space read back from a file.
-
-    Attributes
-    ----------
-    schemes : the schemes (rows) over the clusters (columns).
-    chosen : row index of the scheme that was used.
-    cluster_ids : the cluster labels of the columns (None for cvcrand's CSV, which has none).
-    scores : balance score of each scheme, if saved.
-    metadata : parameters, seed, package version, ... (our format only).
-    control : the control group of each scheme when it is not the complement of ``schemes`` (a
-        comparison of two arms of a multi-arm design, the other arms left out); None otherwise.
-    """
-
-    schemes: SchemeSet
-    chosen: int
-    cluster_ids: np.ndarray | None = None
-    scores: np.ndarray | None = None
-    metadata: dict[str, Any] = field(default_factory=dict)
-    control: SchemeSet | None = None
-
-    @property
-    def chosen_scheme(self) -> np.ndarray:
-        """The 0/1 assignment that was used."""
-        return self.schemes.matrix(np.array([self.chosen]))[0]
-
-    def __repr__(self) -> str:
-        return (f"SavedSpace(n_schemes={len(self.schemes)}, n_clusters={self.schemes.n_clusters}, "
-                f"chosen={self.chosen}, cluster_ids={'yes' if self.cluster_ids is not None else 'no'})")
 
 
 def write_cvcrand_csv(path: str | Path | TextIO, schemes: SchemeSet, chosen: int,
@@ -131,42 +101,6 @@ def _one_chosen(flags: np.ndarray, name: str) -> int:
     return int(chosen[0])
 
 
-def data_sha256(data: pd.DataFrame) -> str:
-    """SHA-256 of the cluster data as CSV (no index): ties an audit record to its input file.
-
-    >>> data_sha256(pd.DataFrame({"x": [1, 2]}))[:12]
-    'aea284871dde'
-    """
-    return hashlib.sha256(data.to_csv(index=False).encode()).hexdigest()
-
-
-def write_json_audit(path: str | Path, record: dict) -> Path:
-    """Write an audit record as indented JSON (numpy values made plain)."""
-    path = Path(path)
-    path.write_text(json.dumps(json_ready(record), indent=2))
-    return path
-
-
-def json_ready(value: Any) -> Any:
-    """Plain JSON values: numpy arrays and scalars as Python ones, infinite limits as ``"inf"``/``"-inf"``
-    (an interval can be open), NaN as null.
-
-    >>> json_ready({"ci": np.array([0.5, np.inf]), "se": np.float64("nan")})
-    {'ci': [0.5, 'inf'], 'se': None}
-    """
-    if isinstance(value, dict):
-        return {str(k): json_ready(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [json_ready(v) for v in value]
-    if isinstance(value, np.ndarray):
-        return json_ready(value.tolist())
-    if isinstance(value, np.generic):
-        value = value.item()
-    if isinstance(value, float) and not np.isfinite(value):
-        return None if np.isnan(value) else ("inf" if value > 0 else "-inf")
-    return value
-
-
 def write_space_json(path: str | Path, schemes: SchemeSet, chosen: int, cluster_ids: Any,
                      scores: np.ndarray | None = None, **metadata: Any) -> Path:
     """Write a space in our self-describing JSON format (gzip-compressed when the name ends in .gz)."""
@@ -233,3 +167,31 @@ def read_space(path: str | Path) -> SavedSpace:
 
 # cvcrand's own name, for users porting scripts
 read_cvcrand_space = read_cvcrand_csv
+
+
+def write_arm_space(path, unit_ids: Sequence, space: np.ndarray, arm_labels: Sequence[str],
+                    chosen: int, scores: np.ndarray | None = None):
+    """Write a K-arm space as CSV (to a path or an open text stream): ``scheme,chosen,score,<unit ids...>``,
+    one row per allocation, arm labels in the unit columns (``score`` empty when the design has none)."""
+    path = Path(path) if isinstance(path, str) else path
+    labels = np.asarray(list(arm_labels), dtype=object)
+    table = pd.DataFrame(labels[np.asarray(space)], columns=[str(c) for c in unit_ids])
+    table.insert(0, "score", scores if scores is not None else np.nan)
+    flag = np.zeros(len(table), dtype=int)
+    flag[chosen] = 1
+    table.insert(0, "chosen", flag)
+    table.insert(0, "scheme", np.arange(1, len(table) + 1))
+    table.to_csv(path, index=False, float_format="%.10g")
+    return path
+
+
+def read_multiarm_space(path: str | Path) -> SavedMultiArmSpace:
+    """Read a space written by :meth:`MultiArmAllocation.save_space`."""
+    table = pd.read_csv(path, dtype=str, keep_default_na=False)
+    if list(table.columns[:3]) != ["scheme", "chosen", "score"]:
+        raise ValueError(f"{path}: not a multi-arm space (expected columns scheme, chosen, score, units...)")
+    chosen = np.flatnonzero(table["chosen"].astype(int).to_numpy() == 1)
+    if len(chosen) != 1:
+        raise ValueError(f"{path}: expected exactly one chosen allocation, found {len(chosen)}")
+    return SavedMultiArmSpace(list(table.columns[3:]), table.iloc[:, 3:].to_numpy(), int(chosen[0]),
+                              pd.to_numeric(table["score"].replace("", np.nan)).to_numpy(dtype=float))

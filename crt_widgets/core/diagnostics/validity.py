@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from crt_widgets.core.schemes import CHUNK_ROWS, SchemeSet
+from crt_widgets.core.spaces.schemes import CHUNK_ROWS, SchemeSet
 
 SAMEARMHI = 0.75
 SAMEARMLO = 0.25

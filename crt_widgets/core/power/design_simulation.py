@@ -29,8 +29,8 @@ import pandas as pd
 from scipy import stats as sps
 from scipy.special import expit
 
-from crt_widgets.core import mixed_fast
-from crt_widgets.core.power_parallel import run_tasks, spawn_generators
+from crt_widgets.core.models import mixed_fast
+from crt_widgets.core.parallel import run_tasks, spawn_generators
 from crt_widgets.core.seeds import check_seed
 
 OUTCOMES = ("continuous", "binary", "count")
@@ -117,7 +117,7 @@ def pair_matching(covariates: Sequence[str] | None = None) -> Allocation:
 
 def _stratum_space(stratum: np.ndarray, n_treat: np.ndarray, treat: np.ndarray, limit: int = 20_000):
     """Every scheme with these treated counts per stratum (or ``limit`` sampled), the observed one first."""
-    from crt_widgets.core.schemes import (SchemeSet, StratumRule, enumerate_stratified, sample_stratified,
+    from crt_widgets.core.spaces.schemes import (SchemeSet, StratumRule, enumerate_stratified, sample_stratified,
                                           unique_schemes)
 
     sizes = np.bincount(stratum, minlength=len(n_treat))
@@ -134,7 +134,7 @@ def _stratum_space(stratum: np.ndarray, n_treat: np.ndarray, treat: np.ndarray, 
 
 def _pair_space(pairs: np.ndarray, left: np.ndarray, treat: np.ndarray, limit: int = 2**14):
     """Every flip of the pairs (and coin of a left-over cluster), or ``limit`` random ones plus the observed."""
-    from crt_widgets.core.schemes import SchemeSet, unique_schemes
+    from crt_widgets.core.spaces.schemes import SchemeSet, unique_schemes
 
     units = len(pairs) + left.size
     n = len(treat)
@@ -156,7 +156,7 @@ def constrained_randomization(cutoff: float = 0.1, covariates: Sequence[str] | N
     def allocate(clusters: pd.DataFrame, rng: np.random.Generator) -> np.ndarray:
         import warnings
 
-        from crt_widgets.core.design import ConstrainedDesign
+        from crt_widgets.core.randomization.constrained import ConstrainedDesign
 
         cols = list(covariates) if covariates else [c for c in clusters.columns if c.startswith("x")]
         with warnings.catch_warnings():
@@ -227,7 +227,7 @@ def permutation_analysis(adjust: bool = True, family: str | None = None, size: i
     def analyse(individuals: pd.DataFrame, clusters: pd.DataFrame) -> float:
         import warnings
 
-        from crt_widgets.core.permutation import permutation_test, simple_space
+        from crt_widgets.core.permutation.test import permutation_test, simple_space
 
         cols = [c for c in clusters.columns if c.startswith("x")] if adjust else []
         data = individuals.assign(**{c: clusters[c].to_numpy(float)[individuals["cluster"].to_numpy()] for c in cols})

@@ -1,6 +1,6 @@
 """Linear mixed models with nested random intercepts: ``mixed_model(formula, data, groups)``.
 
-The fast engine (:mod:`crt_widgets.core.mixed_fast`) fits random intercepts for one grouping
+The fast engine (:mod:`crt_widgets.core.models.mixed_fast`) fits random intercepts for one grouping
 level, or two nested levels (e.g. representatives within centres), by REML or ML from per-group
 sufficient statistics; it reaches lme4's optimum and fits the book chapter's 695,205 calls in well
 under two seconds. ``engine="statsmodels"`` (also chosen automatically for ``re_formula``, i.e.
@@ -25,7 +25,7 @@ import pandas as pd
 import patsy
 from scipy import stats as sps
 
-from crt_widgets.core import mixed_fast
+from crt_widgets.core.models import mixed_fast
 
 ENGINES = ("auto", "fast", "statsmodels")
 METHODS = ("reml", "ml")

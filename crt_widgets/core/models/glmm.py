@@ -125,7 +125,7 @@ def fit_random_intercept_glmm(y: np.ndarray, x: np.ndarray, groups: np.ndarray, 
     _, groups = np.unique(np.asarray(groups), return_inverse=True)
     nll = _Likelihood(y, x, groups, family, n_quad)
     if start is None:
-        from crt_widgets.core.residuals import fit_glm
+        from crt_widgets.core.models.residuals import fit_glm
 
         start = np.append(fit_glm(np.asarray(x, float), np.asarray(y, float), family).coef, np.log(0.3))
     result = optimize.minimize(nll, start, method="BFGS", options={"gtol": 1e-6, "maxiter": 500})

@@ -2,7 +2,7 @@
 the statistic U of formula (5) for every scheme, and the p-values.
 
 >>> import numpy as np
->>> from crt_widgets.core.schemes import enumerate_schemes
+>>> from crt_widgets.core.spaces.schemes import enumerate_schemes
 >>> u = scheme_statistics(enumerate_schemes(4, 2), np.array([1.0, 0.0, 0.0, -1.0]))
 >>> u.tolist()
 [1.0, 1.0, 0.0, 0.0, -1.0, -1.0]
@@ -17,9 +17,9 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from crt_widgets.core.permutation_space import PermutationSpace
-from crt_widgets.core.residuals import check_outcome, model_matrix
-from crt_widgets.core.schemes import SchemeSet
+from crt_widgets.core.permutation.space import PermutationSpace
+from crt_widgets.core.models.residuals import check_outcome, model_matrix
+from crt_widgets.core.spaces.schemes import SchemeSet
 
 # relative tolerance for ties between a scheme's statistic and the observed one
 _TIE = 1e-9

@@ -1,6 +1,6 @@
 """Multi-arm and factorial covariate-constrained randomization (ED-LEAD's design), as a declaration.
 
-Candidates come from the balanced stratified generator (:mod:`crt_widgets.core.stratified`; with
+Candidates come from the balanced stratified generator (:mod:`crt_widgets.core.randomization.stratified`; with
 no strata, complete randomization to K arms of near-equal size) and are scored for covariate
 balance across arms; the constrained space keeps the best ones and one is chosen uniformly.
 
@@ -12,7 +12,7 @@ categorical covariate as dummies with its first level dropped, exactly as the tw
   twice the between-arm variance of the arm means (n - 1 denominator over arms). With K = 2 this
   is the cvcrand paper's l2 (formula 3, mean differences of standardised covariates).
   ``metric="l1"``: ``sum_k w_k * mean over arm pairs |m_ak - m_bk|`` (the paper's l1 at K = 2).
-  The two-arm engine (:mod:`crt_widgets.core.candidates`) follows cvcrand's code scale (sums over
+  The two-arm engine (:mod:`crt_widgets.core.randomization.candidates`) follows cvcrand's code scale (sums over
   the treated arm) instead: at K = 2 its score is ours times ``(n_T n_C / n)^2`` (l2) or
   ``n_T n_C / n`` (l1) — a constant, so the same schemes are kept.
 - ``balance="margins"`` (factorial designs): for every factor, the difference of covariate means
@@ -47,15 +47,17 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from crt_widgets.core.comparisons import arm_groups, two_arm_space
+from crt_widgets.core.spaces.comparisons import arm_groups, two_arm_space
 from crt_widgets.core.covariates import CovariateMatrix, prepare_covariates
-from crt_widgets.core.design import MIN_SCHEMES_FOR_TEST
-from crt_widgets.core.records import AllocationRecord
+from crt_widgets.core.randomization.constrained import MIN_SCHEMES_FOR_TEST
+from crt_widgets.core.randomization.allocation import AllocationRecord
 from crt_widgets.core.seeds import check_seed, generator
-from crt_widgets.core.spaceio import SavedSpace, data_sha256, write_json_audit
-from crt_widgets.core.stratified import Arms, StratifiedDesign, _check_int
-from crt_widgets.core.tables import baseline_table, score_summary
-from crt_widgets.core.validity import Validity, cluster_coincidence
+from crt_widgets.core.io.files import data_sha256, write_json_audit
+from crt_widgets.core.io.spacefiles import write_arm_space
+from crt_widgets.core.spaces.saved import SavedSpace
+from crt_widgets.core.randomization.stratified import Arms, StratifiedDesign, _check_int
+from crt_widgets.core.diagnostics.tables import baseline_table, score_summary
+from crt_widgets.core.diagnostics.validity import Validity, cluster_coincidence
 
 METRICS = ("l2", "l1")
 BALANCES = ("arms", "margins")
@@ -525,6 +527,11 @@ class MultiArmAllocation(AllocationRecord):
     def arm_label(self) -> np.ndarray:
         return np.asarray(self.design.arms.labels, dtype=object)[self.arm]
 
+    @property
+    def arm_labels(self) -> list[str]:
+        """The design's arm labels (the comparisons a multi-arm allocation offers are named by them)."""
+        return list(self.design.arms.labels)
+
     def arm_sizes(self) -> pd.Series:
         return pd.Series(np.bincount(self.arm, minlength=self.design.n_arms), index=list(self.design.arms.labels))
 
@@ -567,7 +574,7 @@ class MultiArmAllocation(AllocationRecord):
                 control: Sequence[str] | None = None) -> SavedSpace:
         """The space of one two-group comparison, for the permutation test: the main effect of ``factor``
         (arms that receive it against the others), the arms ``treated`` against the rest, or against the
-        arms ``control`` with the others left out (see :mod:`crt_widgets.core.comparisons`).
+        arms ``control`` with the others left out (see :mod:`crt_widgets.core.spaces.comparisons`).
 
         >>> from crt_widgets.datasets import simulate_edlead
         >>> a = MultiArmDesign(simulate_edlead(seed=1), ["volume"], factors=["a", "b", "c"], strata="health_system",
@@ -601,60 +608,3 @@ class MultiArmAllocation(AllocationRecord):
     def __repr__(self) -> str:
         return (f"MultiArmAllocation(score={self.score:.4f}, arm sizes {self.arm_sizes().tolist()}, "
                 f"seed={self.seed}, space={len(self.design.space_index):,} of {len(self.design.scores):,})")
-
-
-def write_arm_space(path, unit_ids: Sequence, space: np.ndarray, arm_labels: Sequence[str],
-                    chosen: int, scores: np.ndarray | None = None):
-    """Write a K-arm space as CSV (to a path or an open text stream): ``scheme,chosen,score,<unit ids...>``,
-    one row per allocation, arm labels in the unit columns (``score`` empty when the design has none)."""
-    path = Path(path) if isinstance(path, str) else path
-    labels = np.asarray(list(arm_labels), dtype=object)
-    table = pd.DataFrame(labels[np.asarray(space)], columns=[str(c) for c in unit_ids])
-    table.insert(0, "score", scores if scores is not None else np.nan)
-    flag = np.zeros(len(table), dtype=int)
-    flag[chosen] = 1
-    table.insert(0, "chosen", flag)
-    table.insert(0, "scheme", np.arange(1, len(table) + 1))
-    table.to_csv(path, index=False, float_format="%.10g")
-    return path
-
-
-@dataclass(frozen=True, eq=False)
-class SavedMultiArmSpace:
-    """A multi-arm space read back from CSV: unit ids, (S, n) arm labels, chosen row, scores."""
-
-    unit_ids: list[str]
-    labels: np.ndarray
-    chosen: int
-    scores: np.ndarray
-
-    @property
-    def arms(self) -> list[str]:
-        """The arm labels found in the file, sorted (the file does not keep the design's arm order)."""
-        return [str(a) for a in np.unique(self.labels.astype(str))]
-
-    def two_arm(self, *, factor: str | None = None, treated: Sequence[str] | None = None,
-                control: Sequence[str] | None = None) -> SavedSpace:
-        """The space of one two-group comparison (see :meth:`MultiArmAllocation.two_arm`)."""
-        group = arm_groups(self.arms, treated, factor, control)
-        return two_arm_space(self.arm_indices(self.arms), group, self.chosen, self.unit_ids, self.scores, self.arms)
-
-    def arm_indices(self, arm_labels: Sequence[str]) -> np.ndarray:
-        """The space as arm indices, given the arm order."""
-        lookup = {str(a): i for i, a in enumerate(arm_labels)}
-        unknown = set(np.unique(self.labels.astype(str))) - set(lookup)
-        if unknown:
-            raise ValueError(f"arm_labels: the space has labels not listed: {sorted(unknown)}")
-        return np.vectorize(lookup.__getitem__, otypes=[np.int16])(self.labels.astype(str))
-
-
-def read_multiarm_space(path: str | Path) -> SavedMultiArmSpace:
-    """Read a space written by :meth:`MultiArmAllocation.save_space`."""
-    table = pd.read_csv(path, dtype=str, keep_default_na=False)
-    if list(table.columns[:3]) != ["scheme", "chosen", "score"]:
-        raise ValueError(f"{path}: not a multi-arm space (expected columns scheme, chosen, score, units...)")
-    chosen = np.flatnonzero(table["chosen"].astype(int).to_numpy() == 1)
-    if len(chosen) != 1:
-        raise ValueError(f"{path}: expected exactly one chosen allocation, found {len(chosen)}")
-    return SavedMultiArmSpace(list(table.columns[3:]), table.iloc[:, 3:].to_numpy(), int(chosen[0]),
-                              pd.to_numeric(table["score"].replace("", np.nan)).to_numpy(dtype=float))

@@ -33,8 +33,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from crt_widgets.core.schemes import SchemeSet
-from crt_widgets.core.spaceio import SavedSpace
+from crt_widgets.core.spaces.schemes import SchemeSet
+from crt_widgets.core.spaces.saved import SavedSpace
 
 
 def _named_arms(names: Sequence[str] | str, labels: list[str], argument: str) -> np.ndarray:
@@ -100,13 +100,9 @@ def comparisons(space) -> list[tuple[str, str]]:
     >>> comparisons(None)
     []
     """
-    from crt_widgets.core.multiarm import SavedMultiArmSpace  # multiarm imports this module
-
-    if isinstance(space, SavedMultiArmSpace):
-        arms = space.arms
-    elif hasattr(space, "two_arm") and getattr(space.design, "n_arms", 2) > 2:
-        arms = list(space.design.arms.labels)
-    else:
+    arms = list(getattr(space, "arm_labels", None) or [])
+    # a saved multi-arm space always needs a comparison; an allocation of two arms is a two-arm space already
+    if not arms or (hasattr(space, "design") and len(arms) <= 2):
         return []
     # a factorial design's arms are "none" and "+"-joined factor names (Arms.factorial)
     factors = sorted({f for a in arms if a != "none" for f in a.split("+")}) if "none" in arms else []

@@ -1,0 +1,2 @@
+"""A trial's analysis as a statistician reports it: the permutation test beside GEE and mixed models
+(:mod:`.trial`)."""

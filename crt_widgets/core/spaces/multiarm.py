@@ -1,0 +1,51 @@
+"""A multi-arm space: arm labels per unit for every allocation, the one used, and the scores; it turns
+into the two-group space of one comparison for the permutation test.
+
+>>> space = SavedMultiArmSpace(["w", "x", "y", "z"], np.array([["a", "b", "c", "a"], ["b", "a", "a", "c"]]),
+...                            chosen=0, scores=np.array([0.1, 0.2]))
+>>> space.arm_labels, space.two_arm(treated=["a"]).chosen_scheme.tolist()
+(['a', 'b', 'c'], [1, 0, 0, 1])
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from crt_widgets.core.spaces.comparisons import arm_groups, two_arm_space
+from crt_widgets.core.spaces.saved import SavedSpace
+
+
+@dataclass(frozen=True, eq=False)
+class SavedMultiArmSpace:
+    """A multi-arm space read back from CSV: unit ids, (S, n) arm labels, chosen row, scores."""
+
+    unit_ids: list[str]
+    labels: np.ndarray
+    chosen: int
+    scores: np.ndarray
+
+    @property
+    def arm_labels(self) -> list[str]:
+        """The arm labels, as every multi-arm space and allocation names them (see :func:`comparisons`)."""
+        return self.arms
+
+    @property
+    def arms(self) -> list[str]:
+        """The arm labels found in the file, sorted (the file does not keep the design's arm order)."""
+        return [str(a) for a in np.unique(self.labels.astype(str))]
+
+    def two_arm(self, *, factor: str | None = None, treated: Sequence[str] | None = None,
+                control: Sequence[str] | None = None) -> SavedSpace:
+        """The space of one two-group comparison (see :meth:`MultiArmAllocation.two_arm`)."""
+        group = arm_groups(self.arms, treated, factor, control)
+        return two_arm_space(self.arm_indices(self.arms), group, self.chosen, self.unit_ids, self.scores, self.arms)
+
+    def arm_indices(self, arm_labels: Sequence[str]) -> np.ndarray:
+        """The space as arm indices, given the arm order."""
+        lookup = {str(a): i for i, a in enumerate(arm_labels)}
+        unknown = set(np.unique(self.labels.astype(str))) - set(lookup)
+        if unknown:
+            raise ValueError(f"arm_labels: the space has labels not listed: {sorted(unknown)}")
+        return np.vectorize(lookup.__getitem__, otypes=[np.int16])(self.labels.astype(str))
