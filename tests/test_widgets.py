@@ -13,6 +13,7 @@ import pytest
 from support import PAPER_CATEGORICAL, PAPER_COVARIATES
 
 from crt_widgets import ConstrainedDesign
+from crt_widgets.core.diagnostics.smd import smd_distribution
 from crt_widgets.widgets import DesignDashboard
 from crt_widgets.widgets.panels import read_uploaded_csv
 from crt_widgets.widgets.binning import histogram_data
@@ -22,6 +23,14 @@ from crt_widgets.widgets.state import DesignState
 @pytest.fixture(scope="module")
 def dash():
     return DesignDashboard(example="dickinson", offline=False)
+
+
+def _draw(dash, seed) -> None:
+    """Draw as a user does: type the seed, press Draw, read the confirmation, confirm."""
+    dash.draw.seed.value = str(seed)
+    dash.draw.button.click()
+    assert f"seed <b class='crt-pending-seed'>{seed}</b>" in dash.draw.question.value
+    dash.draw.confirm.click()
 
 
 def _core(dickinson, **rule):
@@ -38,17 +47,22 @@ def test_initial_state_equals_the_core(dash, dickinson):
     assert dash.state.kept == len(core.space_index) == 1288
     np.testing.assert_allclose(dash.state.design.scores, core.scores)
     assert "1,288" in dash.cutoff.count.value
-    np.testing.assert_array_equal(dash.state.preview.arm, core.draw().arm)
+    # before the draw: what describes the space, never a scheme (no allocation anywhere in the state)
+    assert dash.state.allocation is None and dash.state.history == [] and not hasattr(dash.state, "preview")
+    pd.testing.assert_frame_equal(dash.state.smd, smd_distribution(core))
+    assert f"{smd_distribution(core).iloc[1, 1]:.3f}" in dash.outputs.smd.value
+    assert "P(treatment)" in dash.outputs.probabilities.value and "0.50" in dash.outputs.probabilities.value
     bins = histogram_data(dash.state.design)
     counts, edges = np.histogram(core.scores, bins=60)
     np.testing.assert_array_equal(bins["total"], counts)
     np.testing.assert_allclose(bins["left"], edges[:-1])
     assert bins["total"].sum() == 12870 and bins["kept"].sum() == 1288
     assert (bins["kept"] <= bins["total"]).all()
-    # what the browser receives: the same counts, the cutoff and the chosen scheme's score
+    # what the browser receives: the same counts and the cutoff; no chosen scheme before the draw
     spec = dash.outputs.histogram.spec
     assert [r["total"] for r in spec["datasets"]["bins"]] == counts.tolist()
-    assert [m["value"] for m in spec["datasets"]["marks"]] == [core.cutoff_score, core.draw().score]
+    assert [m["value"] for m in spec["datasets"]["marks"]] == [core.cutoff_score]
+    assert "chosen scheme" not in str(spec)
     zoom, _ = np.histogram(core.space_scores, bins=30)
     assert [r["count"] for r in spec["datasets"]["zoom"]] == zoom.tolist()
 
@@ -60,9 +74,9 @@ def test_weight_slider_rescores_without_rebuilding(dash, dickinson):
     assert dash.state.design.candidates is candidates  # re-scored, not rebuilt
     np.testing.assert_allclose(dash.state.design.scores, core.scores)
     assert dash.state.kept == len(core.space_index)
-    assert dash.outputs.baseline.value.count("<tr>") > 5
-    expected = core.draw().baseline_table
-    assert expected.loc["inciis (mean (sd))", "arm = 0"] in dash.outputs.baseline.value
+    expected = smd_distribution(core)
+    pd.testing.assert_frame_equal(dash.state.smd, expected)
+    assert f"{expected.loc['inciis (mean (sd))', '95th percentile |SMD|']:.3f}" in dash.outputs.smd.value
     dash.weights.sliders["inciis"].value = 1.0
 
 
@@ -97,28 +111,68 @@ def test_structural_change_rebuilds_and_stratify(dash, dickinson):
 
 
 def test_draw_offers_downloads_equal_to_the_api(dash, dickinson):
-    dash.draw.button.click()
+    _draw(dash, 12345)
     a = dash.state.allocation
-    np.testing.assert_array_equal(a.arm, _core(dickinson).draw().arm)
+    np.testing.assert_array_equal(a.arm, _core(dickinson).draw(12345).arm)  # the typed seed picks the scheme
+    assert "Draw 1 of this session" in dash.draw.result.value and "typed" in dash.draw.result.value
     links = dict(re.findall(r'download="([^"]+)" href="data:[^;]+;base64,([^"]+)"', dash.draw.downloads.value))
-    assert set(links) == {"allocation_seed12345.csv", "constrained_space_seed12345.csv", "audit_seed12345.json",
+    assert set(links) == {"allocation_seed12345.csv", "constrained_space_seed12345.csv",
+                          "constrained_space_seed12345.json.gz", "audit_seed12345.json",
                           "randomization_report_seed12345.html", "input_data_seed12345.csv"}
     csv = base64.b64decode(links["allocation_seed12345.csv"]).decode()
     assert csv.splitlines()[0] == "county,arm"
     assert [int(r.split(",")[1]) for r in csv.splitlines()[1:]] == a.arm.tolist()
     report = base64.b64decode(links["randomization_report_seed12345.html"]).decode()
     assert "<svg" in report and dash.state.design.data_hash() in report and "12345" in report
+    assert "draw 1 of this session" in report and "No earlier draw in this session" in report
     space = base64.b64decode(links["constrained_space_seed12345.csv"]).decode().splitlines()
     assert len(space) == 1289 and sum(int(r.split(",")[0]) for r in space[1:]) == 1
-    # a change of inputs clears the current draw but keeps it downloadable
+    # the labelled JSON space beside it: the same schemes, and the SHA-256 the commitment showed
+    from crt_widgets.core.io.spacehash import sha256_of_space
+    from crt_widgets.widgets.analysis import read_uploaded_space
+
+    labelled = read_uploaded_space(base64.b64decode(links["constrained_space_seed12345.json.gz"]), "space.json.gz")
+    assert labelled.chosen == a.space_position and sha256_of_space(labelled) == dash.state.space_sha256
+    assert dash.state.space_sha256 in dash.draw.commitment.value
+    # a change of inputs clears the current draw; it stays listed and downloadable
     dash.cutoff.quantile.value = 0.2
-    assert dash.state.allocation is None and "Earlier draws" not in dash.draw.earlier.value
-    dash.draw.button.click()
-    dash.draw.button.click()  # the same inputs and seed: the same allocation, recorded once
-    assert "Earlier draws (1)" in dash.draw.earlier.value and len(dash.state.history) == 2
+    assert dash.state.allocation is None and "Earlier draws (1)" in dash.draw.earlier.value
+    _draw(dash, 12345)
+    _draw(dash, 12345)  # the same seed again: the same scheme, and a draw of its own in the log
+    assert "Earlier draws (2)" in dash.draw.earlier.value and len(dash.state.history) == 3
+    assert [e["draw"] for e in dash.state.draws] == [1, 2, 3]
     earlier = dict(re.findall(r'download="([^"]+)" href="data:[^;]+;base64,([^"]+)"', dash.draw.earlier.value))
     assert base64.b64decode(earlier["allocation_seed12345.csv"]).decode() == csv  # the first draw, still there
+    report = _files(dash.draw.downloads.value)["randomization_report_seed12345.html"].decode()
+    assert "draw 3 of this session" in report and "Earlier draws of this session (2)" in report
     dash.cutoff.quantile.value = 0.1
+
+
+def test_draw_is_a_confirmed_act_with_a_named_seed(dickinson):
+    dash = DesignDashboard(example="dickinson", offline=False)
+    assert dash.draw.confirmation.layout.display == "none"
+    dash.draw.seed.value = ""  # no seed typed: fresh entropy from the operating system at the draw
+    dash.draw.button.click()
+    pending = dash.state.pending
+    assert pending["seed_source"] == "entropy" and pending["seed"] >= 2**64  # 128 bits of entropy
+    assert f"<b class='crt-pending-seed'>{pending['seed']}</b>" in dash.draw.question.value
+    assert "operating system" in dash.draw.question.value and dash.draw.confirmation.layout.display is None
+    assert dash.state.allocation is None  # nothing drawn before the confirmation
+    dash.draw.cancel.click()
+    assert dash.state.pending is None and dash.state.draws == [] and dash.draw.confirmation.layout.display == "none"
+    dash.draw.button.click()
+    second = dash.state.pending["seed"]
+    assert second != pending["seed"]  # a new seed at each proposal
+    dash.cutoff.quantile.value = 0.2  # a new space: the confirmation named the old one
+    assert dash.state.pending is None
+    dash.draw.button.click()
+    dash.draw.confirm.click()
+    a = dash.state.allocation
+    np.testing.assert_array_equal(a.arm, _core(dickinson, cutoff=0.2).draw(a.seed).arm)
+    assert dash.state.draws[0]["seed_source"] == "entropy" and dash.state.draws[0]["seed"] == a.seed
+    dash.draw.seed.value = "12a"  # a bad seed: a message, nothing proposed
+    dash.draw.button.click()
+    assert dash.state.pending is None and "draw seed: expected a whole number" in dash.draw.question.value
 
 
 def test_bad_inputs_show_in_the_panel(dash):
@@ -241,14 +295,15 @@ def test_multi_arm_designs_in_the_dashboard():
     assert state.error == "" and state.kept == len(core.space_index)
     np.testing.assert_allclose(state.design.scores, core.scores)
     assert dash.arms.n_treat.disabled
-    dash.draw.button.click()
-    np.testing.assert_array_equal(state.allocation.arm, core.draw().arm)
+    pd.testing.assert_frame_equal(state.smd, smd_distribution(core))  # the largest SMD over pairs of arms
+    _draw(dash, 12345)
+    np.testing.assert_array_equal(state.allocation.arm, core.draw(12345).arm)
     assert "Clusters per arm: arm 1: 10, arm 2: 10" in dash.draw.result.value
     assert "Could not" not in dash.draw.downloads.value
     # the messages and the heatmap's neutral colour come from the core's numbers
-    drawn = core.draw()
+    drawn = core.draw(12345)
     assert (f"Allocation {drawn.space_position + 1:,} of the {len(core.space_index):,} in the constrained space "
-            f"was selected (seed 12345); its balance score is {drawn.score:.3f}") in dash.outputs.messages.value
+            f"was selected (seed 12345); its balance score is {drawn.score:.3f}") in dash.draw.result.value
     assert f"cutoff score {core.cutoff_score:.3f}" in dash.outputs.messages.value
     heat = dash.outputs.heatmap.spec
     assert heat["encoding"]["color"]["scale"]["domain"][1] == pytest.approx(core.validity.constrained.expected_fraction)
@@ -264,7 +319,7 @@ def test_multi_arm_designs_in_the_dashboard():
                            strata="health_system", size=state.size, seed=state.seed,
                            weights=[state.weights[c] for c in state.covariates], cutoff=0.1)
     np.testing.assert_allclose(state.design.scores, fresh.scores)
-    assert state.kept == len(fresh.space_index) and state.preview.score == fresh.draw().score
+    assert state.kept == len(fresh.space_index) and state.allocation is None
     dash.weights.stratify["location"].value = True  # two stratification columns: a message, not a traceback
     assert "one stratification column" in state.error
 
@@ -276,15 +331,18 @@ def test_dashboard_command_arguments(tmp_path):
     assert main(["dashboard", "--notebook", str(tmp_path / "missing.ipynb")]) == 2
     cmd = voila_command(tmp_path / "x.ipynb", 9999, "127.0.0.1")
     assert "--Voila.ip=127.0.0.1" in cmd and "--template=crt-offline" in cmd and "--no-browser" in cmd
+    assert cmd[1:3] == ["-m", "crt_widgets.commands._voila"]  # Voila with the raised websocket message limit
     template = voila_environment()["JUPYTER_PATH"].split(":")[0]
     assert (tmp_path.__class__(template) / "voila" / "templates" / "crt-offline" / "index.html.j2").exists()
 
 
-def test_smd_highlighting_follows_the_core_numbers(dash, dickinson):
+def test_smd_highlighting_follows_the_core_numbers(dickinson):
     import re as _re
 
-    table = _core(dickinson).draw().baseline_table
-    html_ = dash.outputs.baseline.value
+    dash = DesignDashboard(example="dickinson", offline=False)
+    _draw(dash, 12345)
+    table = _core(dickinson).draw(12345).baseline_table
+    html_ = dash.draw.result.value
     high = {row for row, v in table.attrs["smd"].items() if abs(v) > 0.2}
     mid = {row for row, v in table.attrs["smd"].items() if 0.1 < abs(v) <= 0.2}
     assert high and mid  # the paper's example has both kinds
@@ -371,25 +429,40 @@ def test_dashboard_command_moves_off_a_busy_port():
 
 
 def test_records_folder_keeps_every_draw(tmp_path, dickinson):
+    import json
+
+    from crt_widgets.core.io.spacehash import sha256_of_space
+
     dash = DesignDashboard(example="dickinson", offline=False, records_dir=str(tmp_path))
-    dash.draw.button.click()
-    folders = sorted(tmp_path.iterdir())
-    assert len(folders) == 1 and folders[0].name.endswith("_seed12345")
+    _draw(dash, 12345)
+    folders = sorted(p for p in tmp_path.iterdir() if p.is_dir())
+    assert len(folders) == 1 and folders[0].name.endswith("_draw1_seed12345")
     saved = pd.read_csv(folders[0] / "allocation_seed12345.csv")
-    np.testing.assert_array_equal(saved["arm"].to_numpy(), _core(dickinson).draw().arm)
+    np.testing.assert_array_equal(saved["arm"].to_numpy(), _core(dickinson).draw(12345).arm)
     assert {p.name for p in folders[0].iterdir()} == {"allocation_seed12345.csv", "constrained_space_seed12345.csv",
-                                                     "audit_seed12345.json", "randomization_report_seed12345.html",
-                                                     "input_data_seed12345.csv"}
-    assert f"Saved a copy in {folders[0]}" in html.unescape(dash.draw.downloads.value)
-    dash.arms.seed.value = 7
-    dash.draw.button.click()
-    assert len(list(tmp_path.iterdir())) == 2
+                                                     "constrained_space_seed12345.json.gz", "audit_seed12345.json",
+                                                     "randomization_report_seed12345.html", "input_data_seed12345.csv",
+                                                     "draw.json"}
+    assert f"files saved in {folders[0]}" in html.unescape(dash.draw.downloads.value)
+    log = [json.loads(line) for line in (tmp_path / "draws.jsonl").read_text().splitlines()]
+    assert len(log) == 1 and log[0]["seed"] == 12345 and log[0]["seed_source"] == "typed"
+    # the dashboard records its weights (the API's default None is the same rule, recorded differently)
+    assert log[0]["space_sha256"] == sha256_of_space(_core(dickinson, weights=[1.0] * 5)) == dash.state.space_sha256
+    assert log[0]["space_sha256"] != sha256_of_space(_core(dickinson, weights=[1.0, 1.0, 1.0, 1.0, 2.0]))
+    assert log[0]["folder"] == folders[0].name
+    assert log[0]["allocation"]["1"] == dash.state.allocation.treated_clusters
+    assert log[0]["settings"]["cutoff"] == 0.1 and log[0]["package_version"]
+    first_line = (tmp_path / "draws.jsonl").read_bytes()
+    dash.arms.seed.value = 7  # the design's (sampling) seed: a new space, drawn from with a seed of its own
+    _draw(dash, 12345)
+    assert len([p for p in tmp_path.iterdir() if p.is_dir()]) == 2
+    assert (tmp_path / "draws.jsonl").read_bytes().startswith(first_line)  # appended, never rewritten
     # a folder that cannot be written: the draw stands, downloadable, with a note
     blocked = tmp_path / "file"
     blocked.write_text("")
     dash.state.records_dir = str(blocked)
     dash.arms.seed.value = 8
-    dash.draw.button.click()
+    _draw(dash, 8)
     assert dash.state.allocation is not None and "Allocation (CSV)" in dash.draw.downloads.value
     assert "Could not save a copy on disk" in dash.draw.downloads.value
 
@@ -465,15 +538,16 @@ def test_report_code_reproduces_the_draw_from_the_input_file(example, settings, 
     for key, value in settings.items():
         setattr(dash.state, key, {**dash.state.weights, **value} if key == "weights" else value)
     assert dash.state.error == ""
-    dash.draw.button.click()
+    seed = 4242
+    _draw(dash, seed)
     files = _files(dash.draw.downloads.value)
-    seed = dash.state.seed
     data = files[f"input_data_seed{seed}.csv"]
     audit = json.loads(files[f"audit_seed{seed}.json"])
     assert hashlib.sha256(data).hexdigest() == audit["data_sha256"]
     (tmp_path / f"input_data_seed{seed}.csv").write_bytes(data)
     monkeypatch.chdir(tmp_path)
-    code = reproduce_code(dash.state.allocation)
+    code = reproduce_code(dash.state.allocation, explicit_seed=True)
+    assert f"allocation = design.draw({seed})" in code
     assert html.escape(code) in files[f"randomization_report_seed{seed}.html"].decode()
     namespace: dict = {}
     exec(code.replace("print(allocation.allocation)", ""), namespace)

@@ -1,6 +1,7 @@
-"""``crt-widgets dashboard``: serve the design dashboard with Voilà (localhost only by default).
+"""``crt-widgets dashboard``: serve the one app (Design, Analysis, Power) with Voilà, localhost only by default.
 
-    crt-widgets dashboard            # http://127.0.0.1:8866/
+    crt-widgets dashboard                      # http://127.0.0.1:8866/
+    crt-widgets dashboard --records trial/     # every draw logged in trial/draws.jsonl, its files kept
 """
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import sys
 from pathlib import Path
 
 NAME = "dashboard"
-HELP = "Serve the design dashboard with Voila on this machine (no code shown)."
+HELP = "Serve the app (design, analysis and power of a trial) with Voila on this machine (no code shown)."
 
 
 def port_number(text: str) -> int:
@@ -28,9 +29,11 @@ def port_number(text: str) -> int:
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--port", type=port_number, default=8866, help="port (default 8866; the next free one if it is taken)")
     p.add_argument("--ip", default="127.0.0.1", help="address to listen on (default: this machine only)")
-    p.add_argument("--notebook", type=Path, help="serve this notebook instead of the bundled dashboard")
+    p.add_argument("--notebook", type=Path, help="serve this notebook instead of the bundled app "
+                                                 "(e.g. notebooks/design.ipynb or notebooks/analysis_dashboard.ipynb)")
     p.add_argument("--records", type=Path, metavar="DIR",
-                   help="also write every drawn allocation's files (CSV, space, audit, report, input data) into DIR")
+                   help="log every draw in DIR/draws.jsonl (one line each, never overwritten) and write each draw's "
+                        "files (allocation, spaces, audit, report, input data) into a folder of its own in DIR")
 
 
 # our Voila template ("crt-offline": Voila's lab template without its CDN stylesheets) lives here
@@ -38,9 +41,10 @@ SHARE = Path(__file__).parents[1] / "widgets" / "share"
 
 
 def voila_command(notebook: Path, port: int, ip: str) -> list[str]:
-    """The Voila invocation (no browser, no code cells, offline template, listening on ``ip:port``)."""
+    """The Voila invocation (no browser, no code cells, offline template, listening on ``ip:port``), through
+    :mod:`crt_widgets.commands._voila`, which raises the server's websocket message limit for large uploads."""
     # port_retries=0: Voila must listen where we said (it would otherwise move on silently)
-    return [sys.executable, "-m", "voila", str(notebook), "--no-browser", f"--port={port}",
+    return [sys.executable, "-m", "crt_widgets.commands._voila", str(notebook), "--no-browser", f"--port={port}",
             "--Voila.port_retries=0", f"--Voila.ip={ip}", "--strip_sources=True", "--theme=light",
             "--template=crt-offline"]
 
@@ -70,9 +74,9 @@ def voila_environment(records: Path | None = None) -> dict[str, str]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from crt_widgets.widgets.notebook import PACKAGED_NOTEBOOK
+    from crt_widgets.widgets.notebook import PACKAGED_APP
 
-    notebook = args.notebook or PACKAGED_NOTEBOOK
+    notebook = args.notebook or PACKAGED_APP
     if not notebook.exists():
         raise FileNotFoundError(f"--notebook: no such file {notebook}")
     port = free_port(args.ip, args.port)
@@ -88,6 +92,7 @@ def run(args: argparse.Namespace) -> int:
     command = voila_command(notebook, port, args.ip)
     if args.records is not None:
         args.records.mkdir(parents=True, exist_ok=True)
-        print(f"crt-widgets dashboard: every drawn allocation is also saved in {args.records.resolve()}", flush=True)
+        print(f"crt-widgets dashboard: every draw is logged in {args.records.resolve() / 'draws.jsonl'}, its files in a "
+              "folder of its own there", flush=True)
     os.execve(command[0], command, voila_environment(args.records))
     return 0  # pragma: no cover - execv does not return

@@ -43,21 +43,29 @@ def _marks(cutoff: float | None, chosen: float | None) -> pd.DataFrame:
     return pd.DataFrame(rows or [{"value": np.nan, "what": "cutoff"}])
 
 
-def _colour(**kwargs) -> dict:
-    return {"scale": alt.Scale(domain=PARTS, range=COLOURS), "legend": alt.Legend(title=None, orient="top"), **kwargs}
+def _parts(chosen: bool) -> tuple[list[str], list[str]]:
+    """The legend's entries: "chosen scheme" only once a scheme is drawn (before, nothing names one)."""
+    keep = [i for i, p in enumerate(PARTS) if chosen or p != "chosen scheme"]
+    return [PARTS[i] for i in keep], [COLOURS[i] for i in keep]
 
 
-def _rules(marks) -> alt.Chart:
+def _colour(chosen: bool = True, **kwargs) -> dict:
+    domain, colours = _parts(chosen)
+    return {"scale": alt.Scale(domain=domain, range=colours), "legend": alt.Legend(title=None, orient="top"), **kwargs}
+
+
+def _rules(marks, chosen: bool = True) -> alt.Chart:
+    dashes = ["cutoff", "chosen scheme"] if chosen else ["cutoff"]
     return alt.Chart(marks).mark_rule(strokeWidth=2).encode(
         x="value:Q",
-        color=alt.Color("what:N", **_colour()),
-        strokeDash=alt.StrokeDash("what:N", scale=alt.Scale(domain=["cutoff", "chosen scheme"], range=[[5, 3], [1, 0]]),
+        color=alt.Color("what:N", **_colour(chosen)),
+        strokeDash=alt.StrokeDash("what:N", scale=alt.Scale(domain=dashes, range=[[5, 3], [1, 0]][:len(dashes)]),
                                   legend=None),
         tooltip=["what:N", alt.Tooltip("value:Q", format=".3f")],
     )
 
 
-def _histogram_layers(bins, marks, zoom, zoom_marks) -> alt.HConcatChart:
+def _histogram_layers(bins, marks, zoom, zoom_marks, chosen: bool = True) -> alt.HConcatChart:
     base = alt.Chart(bins).encode(
         x=alt.X("left:Q", title="balance score", scale=alt.Scale(zero=False)), x2="right:Q",
         tooltip=[alt.Tooltip("left:Q", format=".3f", title="from"), alt.Tooltip("right:Q", format=".3f", title="to"),
@@ -67,13 +75,13 @@ def _histogram_layers(bins, marks, zoom, zoom_marks) -> alt.HConcatChart:
                                               color=alt.ColorDatum("kept"))
     rest = base.mark_bar(binSpacing=0).encode(y="total:Q", y2="kept:Q",
                                               color=alt.ColorDatum("not kept"))
-    full = alt.layer(kept, rest, _rules(marks), title=HISTOGRAM_TITLE).properties(width=330, height=220)
+    full = alt.layer(kept, rest, _rules(marks, chosen), title=HISTOGRAM_TITLE).properties(width=330, height=220)
     zoomed = alt.Chart(zoom).mark_bar(binSpacing=0).encode(
         x=alt.X("left:Q", title="balance score", scale=alt.Scale(zero=False)), x2="right:Q",
         y=alt.Y("count:Q", title="kept schemes", axis=COUNT_AXIS), y2=alt.datum(0), color=alt.ColorDatum("kept"),
         tooltip=[alt.Tooltip("left:Q", format=".3f", title="from"), alt.Tooltip("right:Q", format=".3f", title="to"),
                  alt.Tooltip("count:Q", title="schemes")])
-    close = alt.layer(zoomed, _rules(zoom_marks), title=ZOOM_TITLE).properties(width=170, height=220)
+    close = alt.layer(zoomed, _rules(zoom_marks, chosen), title=ZOOM_TITLE).properties(width=170, height=220)
     return alt.hconcat(full, close, spacing=16)
 
 
@@ -85,19 +93,20 @@ def score_histogram(bins: pd.DataFrame, cutoff: float | None, chosen: float | No
                     zoom: pd.DataFrame | None = None) -> alt.HConcatChart:
     """All candidate scores (kept and not kept per bin) with rules at the cutoff and the chosen scheme,
     and beside it a zoom on the constrained space's scores (``zoom``: left, right, count)."""
-    return _histogram_layers(bins, _marks(cutoff, chosen), _zoom_frame(zoom), _marks(cutoff, chosen))
+    return _histogram_layers(bins, _marks(cutoff, chosen), _zoom_frame(zoom), _marks(cutoff, chosen),
+                             chosen is not None)
 
 
-@lru_cache(maxsize=1)
-def _histogram_template() -> dict:
+@lru_cache(maxsize=2)
+def _histogram_template(chosen: bool) -> dict:
     names = ("bins", "marks", "zoom", "zoom_marks")
-    return _histogram_layers(*(alt.NamedData(n) for n in names)).to_dict()
+    return _histogram_layers(*(alt.NamedData(n) for n in names), chosen=chosen).to_dict()
 
 
 def histogram_spec(bins: pd.DataFrame, cutoff: float | None, chosen: float | None,
                    zoom: pd.DataFrame | None = None) -> dict:
     """The Vega-Lite dict of :func:`score_histogram`, filled into a cached template (fast)."""
-    spec = copy.deepcopy(_histogram_template())
+    spec = copy.deepcopy(_histogram_template(chosen is not None))
     marks = _records(_marks(cutoff, chosen))
     spec["datasets"] = {"bins": _records(bins), "marks": marks, "zoom": _records(_zoom_frame(zoom)),
                         "zoom_marks": marks}
@@ -216,3 +225,21 @@ def permutation_histogram(result, bins: int = 40) -> alt.LayerChart:
                               tooltip=[alt.Tooltip("value:Q", format=".4f", title="observed U")])
     title = f"Permutation distribution over {result.n_schemes:,} schemes (p = {result.p_value:.4g}, {result.alternative})"
     return alt.layer(extreme, rest, observed, title=title).properties(width=420, height=220)
+
+
+def power_curve_chart(curve: pd.DataFrame, x_title: str, x_format: str = "d") -> alt.LayerChart:
+    """Power against ``x`` (a frame of ``x``, ``power``, ``current``), a rule at 80% and a point at the
+    design's own value.
+
+    >>> frame = pd.DataFrame({"x": [2, 3, 4], "power": [0.3, 0.5, 0.7], "current": [False, True, False]})
+    >>> [layer["mark"]["type"] for layer in power_curve_chart(frame, "clusters per arm").to_dict()["layer"]]
+    ['line', 'rule', 'point']
+    """
+    x = alt.X("x:Q", title=x_title, axis=alt.Axis(format=x_format))
+    y = alt.Y("power:Q", title="power", scale=alt.Scale(domain=[0, 1]))
+    tooltip = [alt.Tooltip("x:Q", title=x_title, format=x_format), alt.Tooltip("power:Q", format=".3f")]
+    line = alt.Chart(curve).mark_line(color="#2b7bba").encode(x=x, y=y, tooltip=tooltip)
+    target = alt.Chart(pd.DataFrame({"power": [0.8]})).mark_rule(color="#888", strokeDash=[4, 3]).encode(y="power:Q")
+    here = alt.Chart(curve[curve["current"]]).mark_point(color="#d62728", filled=True, size=70).encode(
+        x=x, y=y, tooltip=tooltip)
+    return alt.layer(line, target, here, title=f"Power against {x_title}").properties(width=300, height=200)

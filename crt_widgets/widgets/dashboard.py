@@ -17,10 +17,12 @@ from crt_widgets.widgets.state import DesignState
 
 RECORDS_VARIABLE = "CRT_WIDGETS_RECORDS"  # how the dashboard command tells the kernel where to keep records
 
-TITLE = ("<h2 style='margin:0'>crt-widgets: covariate-constrained randomization</h2>"
-         "<p style='margin:0 0 6px'>Load your clusters (one row each) or an example, set the covariates and their "
-         "weights, move the cutoff and watch balance and validity; then draw, and download what the trial's records "
+HEADING = "<h2 style='margin:0'>crt-widgets: covariate-constrained randomization</h2>"
+INTRO = ("<p style='margin:0 0 6px'>Load your clusters (one row each) or an example, set the covariates and their "
+         "weights, move the cutoff and watch the balance and validity of the constrained space; then draw (the "
+         "allocation stays concealed until then, and every draw is logged), and download what the trial's records "
          "need.</p>")
+TITLE = HEADING + INTRO
 # tabs of the left column, in this order
 TABS = ("Balance", "Covariates", "Arms & seed", "Power")
 
@@ -32,12 +34,14 @@ class DesignDashboard:
     ----------
     example : a bundled example to start with (``"dickinson"``, ``"edlead"``, ``"callcenter"``) or None.
     offline : render charts with the JavaScript bundled in Altair (no network), as clinics' networks need.
-    records_dir : a folder where every drawn allocation's files are also written (default: the
+    records_dir : a folder where every draw is logged (``draws.jsonl``) and its files written (default: the
         ``CRT_WIDGETS_RECORDS`` environment variable, set by ``crt-widgets dashboard --records``; none if unset).
+    power_tab : show the analytic power in a tab (the app shows power in its own section instead).
+    title : show the dashboard's heading (the app has its own).
     """
 
     def __init__(self, example: str | None = "dickinson", offline: bool = True,
-                 records_dir: str | None = None) -> None:
+                 records_dir: str | None = None, power_tab: bool = True, title: bool = True) -> None:
         if offline:
             import altair as alt
 
@@ -51,16 +55,18 @@ class DesignDashboard:
         self.cutoff = CutoffPanel(self.state)
         self.outputs = OutputPanel(self.state)
         self.draw = DrawPanel(self.state)
-        self.power = PowerPanel(self.state)
+        self.power = PowerPanel(self.state) if power_tab else None
         # tabs keep the controls used most (weights, cutoff) beside the histogram on a laptop screen
         balance = w.VBox([self.weights.widget, w.HTML("<b>Cutoff</b>"), self.cutoff.controls])
-        self.tabs = w.Tab(children=[balance, self.covariates.widget, self.arms.widget, self.power.widget])
-        for i, title in enumerate(TABS):
-            self.tabs.set_title(i, title)
+        tabs = [balance, self.covariates.widget, self.arms.widget] + ([self.power.widget] if power_tab else [])
+        self.tabs = w.Tab(children=tabs)
+        for i, name in enumerate(TABS[:len(tabs)]):
+            self.tabs.set_title(i, name)
         left = w.VBox([self.tabs, self.cutoff.status, self.draw.widget],
                       layout=w.Layout(width="470px", min_width="470px"))
         right = w.VBox([self.outputs.widget], layout=w.Layout(flex="1 1 auto", overflow="auto"))
-        self.widget = w.VBox([w.HTML(TITLE), self.data.widget, w.HBox([left, right])])
+        self.widget = w.VBox([w.HTML(TITLE if title else INTRO), self.data.widget, w.HBox([left, right])])
+        self.widget.add_class("crt-section")
         # the user's own file: choosing the cluster id and covariates comes first
         self.state.observe(self._new_source, names="source")
         if example:

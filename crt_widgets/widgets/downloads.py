@@ -10,8 +10,11 @@ import datetime as dt
 import html
 import io
 import json
-import re
+import tempfile
+from collections.abc import Sequence
 from pathlib import Path
+
+import numpy as np
 
 from crt_widgets.core.randomization.constrained import Allocation
 from crt_widgets.core.io.spacefiles import write_cvcrand_csv
@@ -25,63 +28,75 @@ def download_link(filename: str, content: str | bytes, mime: str, label: str) ->
             f'style="margin-right:1em;color:#1a5fb4;text-decoration:underline">{html.escape(label)}</a>')
 
 
-def allocation_files(allocation) -> dict[str, tuple[str, str, str]]:
-    """filename -> (content, mime, label) for everything the trial's records need.
+def allocation_files(allocation, draw: dict | None = None, earlier: Sequence[dict] = ()) -> dict[str, tuple]:
+    """filename -> (content, mime, label) for everything the trial's records need; ``draw`` is the draw's
+    log entry (:func:`~crt_widgets.core.io.drawlog.draw_entry`) and ``earlier`` the session's earlier
+    ones, which the report and the audit record name.
 
     >>> from crt_widgets import ConstrainedDesign
     >>> from crt_widgets.datasets import load_dickinson
     >>> a = ConstrainedDesign(load_dickinson(), ["inciis"], 8, cluster_id="county", seed=3).draw()
-    >>> [label for _, _, label in allocation_files(a).values()][:3]
-    ['Allocation (CSV)', 'Constrained space (cvcrand CSV)', 'Audit record (JSON)']
+    >>> [label for _, _, label in allocation_files(a).values()][:4]
+    ['Allocation (CSV)', 'Constrained space (cvcrand CSV)', 'Constrained space (JSON, labelled)', 'Audit record (JSON)']
     """
     from crt_widgets.core.io.files import json_ready
     from crt_widgets.widgets.report import allocation_report, input_data_name
 
     d = allocation.design
+    seed = allocation.seed
+    spaces = {}
     if isinstance(allocation, Allocation):
         space_csv = write_cvcrand_csv(io.StringIO(), d.space, allocation.space_position, d.cluster_ids).getvalue()
-        space_label = "Constrained space (cvcrand CSV)"
+        spaces[f"constrained_space_seed{seed}.csv"] = (space_csv, "text/csv", "Constrained space (cvcrand CSV)")
+        # the labelled space (cluster ids, scores, the design's parameters): any size hands over to the analysis
+        with tempfile.TemporaryDirectory() as folder:
+            path = allocation.save_space(Path(folder) / "space.json.gz")
+            spaces[f"constrained_space_seed{seed}.json.gz"] = (path.read_bytes(), "application/gzip",
+                                                               "Constrained space (JSON, labelled)")
     else:
         from crt_widgets.core.io.spacefiles import write_arm_space
 
         buffer = io.StringIO()
         write_arm_space(buffer, d.cluster_ids, d.space, d.arms.labels, allocation.space_position, d.space_scores)
-        space_csv, space_label = buffer.getvalue(), "Constrained space (CSV, arm labels)"
-    seed = allocation.seed
+        spaces[f"constrained_space_seed{seed}.csv"] = (buffer.getvalue(), "text/csv",
+                                                       "Constrained space (CSV, arm labels)")
+    audit = allocation.audit() if draw is None else {**allocation.audit(), "draw": draw}
     return {
         f"allocation_seed{seed}.csv": (allocation.allocation.to_csv(index=False), "text/csv", "Allocation (CSV)"),
-        f"constrained_space_seed{seed}.csv": (space_csv, "text/csv", space_label),
-        f"audit_seed{seed}.json": (json.dumps(json_ready(allocation.audit()), indent=2), "application/json",
+        **spaces,
+        f"audit_seed{seed}.json": (json.dumps(json_ready(audit), indent=2), "application/json",
                                    "Audit record (JSON)"),
-        f"randomization_report_seed{seed}.html": (allocation_report(allocation), "text/html", "Report (HTML)"),
+        f"randomization_report_seed{seed}.html": (allocation_report(allocation, draw, earlier), "text/html",
+                                                  "Report (HTML)"),
         # the data exactly as the design used them: re-running the report's code on this file reproduces the draw
         input_data_name(allocation): (d.data.to_csv(index=False), "text/csv", "Input data (CSV)"),
     }
 
 
-def save_allocation_files(allocation, directory: str | Path) -> Path:
-    """Write the files of :func:`allocation_files` into a new folder of ``directory`` named by the
-    allocation's time and seed (a record kept even if the browser tab is closed); returns that folder.
+def commitment_json(design, space_sha256: str) -> str:
+    """The commitment made before a draw's seed is entered: the space's SHA-256 with what it covers (the
+    design's settings, its cluster ids, the number of schemes, the input data's SHA-256), so a third party
+    can later check that a draw came from the space as committed (the JSON space download hashes the same).
 
-    >>> import tempfile
     >>> from crt_widgets import ConstrainedDesign
     >>> from crt_widgets.datasets import load_dickinson
-    >>> a = ConstrainedDesign(load_dickinson(), ["inciis"], 8, cluster_id="county", seed=3).draw()
-    >>> sorted(p.name for p in save_allocation_files(a, tempfile.mkdtemp()).iterdir())[0]
-    'allocation_seed3.csv'
+    >>> d = ConstrainedDesign(load_dickinson(), ["inciis"], 8, cluster_id="county", seed=3)
+    >>> json.loads(commitment_json(d, "ab" * 32))["n_schemes"]
+    1576
     """
-    stamp = str(getattr(allocation, "created", "") or dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"))
-    folder = Path(directory) / f"{re.sub(r'[^0-9A-Za-z]+', '', stamp)[:15]}_seed{allocation.seed}"
-    suffix, target = 1, folder
-    while target.exists():  # two draws in the same second: keep both
-        suffix += 1
-        target = folder.with_name(f"{folder.name}_{suffix}")
-    target.mkdir(parents=True)
-    for name, (content, _mime, _label) in allocation_files(allocation).items():
-        (target / name).write_text(content, encoding="utf-8")
-    return target
+    from crt_widgets import __version__
+    from crt_widgets.core.io.files import json_ready
+
+    return json.dumps(json_ready({
+        "commitment": "SHA-256 of the randomization space (schemes in order, cluster ids, settings), "
+                      "made before the seed of the draw was entered",
+        "space_sha256": space_sha256, "n_schemes": len(design.space_index),
+        "cluster_ids": list(np.asarray(design.cluster_ids).tolist()), "settings": design.parameters(),
+        "data_sha256": design.data_hash(), "package_version": __version__,
+        "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+    }), indent=2)
 
 
-def download_links(allocation: Allocation) -> str:
-    """All download links of an allocation as one HTML fragment."""
-    return "".join(download_link(name, *spec) for name, spec in allocation_files(allocation).items())
+def download_links(files: dict[str, tuple]) -> str:
+    """All download links of :func:`allocation_files` as one HTML fragment."""
+    return "".join(download_link(name, *spec) for name, spec in files.items())

@@ -48,3 +48,31 @@ def smd_table_html(table: pd.DataFrame, classes: str = "crt-baseline") -> str:
     out.index = [html.escape(str(i)) for i in table.index]
     out["SMD"] = [style(row, v) for row, v in zip(table.index, table["SMD"])]
     return out.to_html(escape=False, border=0, classes=classes)
+
+
+# results of earlier inputs, kept on screen after an input error: greyed, so they cannot be taken as current
+STALE_CSS = ("<style>.crt-stale, .crt-stale-upload{opacity:.35;filter:grayscale(1);pointer-events:none}"
+             ".crt-stale-upload{transition:opacity .2s}</style>")
+
+
+def smd_distribution_html(table: pd.DataFrame, classes: str = "crt-smd-distribution") -> str:
+    """The distribution of each covariate's |SMD| over the kept schemes, shaded like the baseline table.
+
+    >>> t = pd.DataFrame({"median |SMD|": [0.05], "95th percentile |SMD|": [0.25]}, index=["x (mean (sd))"])
+    >>> "crt-smd-high" in smd_distribution_html(t)
+    True
+    """
+    def cell(v: float) -> str:
+        text = f"{v:.3f}"
+        if abs(v) > SMD_FLAG:
+            return f'<span class="crt-smd-high" style="color:#b00020;font-weight:bold">{text}</span>'
+        if abs(v) > SMD_SHADE:
+            return f'<span class="crt-smd-mid" style="background:#fff3cd">{text}</span>'
+        return text
+
+    out = table.map(cell)
+    out.index = [html.escape(str(i)) for i in table.index]
+    out.columns = [html.escape(str(c)) for c in table.columns]
+    n = table.attrs.get("n_schemes")
+    caption = "" if n is None else f"<caption style='caption-side:bottom;text-align:left'>over {n:,} schemes</caption>"
+    return out.to_html(escape=False, border=0, classes=classes).replace("<thead>", caption + "<thead>", 1)

@@ -17,8 +17,9 @@ import ipywidgets as w
 import numpy as np
 import pandas as pd
 
+from crt_widgets.commands._voila import UPLOAD_LIMIT_BYTES
 from crt_widgets.widgets.charts import HEATMAP_MAX_CLUSTERS, too_many_for_heatmap
-from crt_widgets.widgets.formatting import message_html, smd_table_html
+from crt_widgets.widgets.formatting import STALE_CSS, message_html, smd_distribution_html, smd_table_html
 from crt_widgets.widgets.state import DesignState
 
 EXAMPLES = {
@@ -106,6 +107,7 @@ class DataPanel:
         self.example = w.Dropdown(options=[("(choose an example)", "")] + list(EXAMPLES.items()), value="",
                                   description="Example", layout=w.Layout(width="420px"))
         self.upload = w.FileUpload(accept=".csv", multiple=False, description="Upload CSV")
+        self.upload.add_class(f"crt-upload-limit-{UPLOAD_LIMIT_BYTES}")  # the page's guard reads the limit here
         self.message = w.HTML()
         self.preview = w.HTML()
         self._syncing = False
@@ -138,8 +140,12 @@ class DataPanel:
         f = files[0] if isinstance(files, (list, tuple)) else list(files.values())[0]
         name = f.get("name", "the file") if isinstance(f, dict) else getattr(f, "name", "the file")
         content = bytes(f["content"] if isinstance(f, dict) else f.content)
+        size = f.get("size") if isinstance(f, dict) else getattr(f, "size", None)
         self.upload.value = ()  # ready for the next file, even the same one corrected or chosen again
         try:
+            if isinstance(size, (int, float)) and size > UPLOAD_LIMIT_BYTES:  # the page sent a few bytes instead
+                raise ValueError(f"{name} is {size / 2**20:.1f} MB, more than the {UPLOAD_LIMIT_BYTES / 2**20:.0f} MB "
+                                 "one upload can carry")
             data = read_uploaded_csv(content, name)
         except ValueError as exc:
             self.message.value = message_html(str(exc))
@@ -326,7 +332,8 @@ class ArmPanel:
         self.sampling = w.Dropdown(options=[("enumerate if small", "auto"), ("enumerate all", "enumerate"),
                                             ("sample", "sample")], value=state.sampling, description="schemes")
         self.size = w.IntText(value=state.size, step=10_000, description="sample size")  # limits: a message
-        self.seed = w.IntText(value=state.seed, description="seed")
+        # which candidates a sampled space holds; the draw's own seed is chosen at the draw (Draw panel)
+        self.seed = w.IntText(value=state.seed, description="sampling seed", style={"description_width": "initial"})
         self.status = w.HTML()
         for widget, name in ((self.n_treat, "n_treat"), (self.n_arms, "n_arms"), (self.metric, "metric"),
                              (self.sampling, "sampling"), (self.size, "size"), (self.seed, "seed")):
@@ -358,7 +365,12 @@ BUSY_HTML = ("<style>@keyframes crt-spin{to{transform:rotate(360deg)}}</style>"
 
 
 class OutputPanel:
-    """Histogram of all scores with cutoff and chosen scheme, baseline table, validity, messages."""
+    """What describes the constrained space: the histogram of all scores with the cutoff, each
+    covariate's |SMD| over the kept schemes, each cluster's probability of treatment, validity, messages.
+
+    The scheme a draw would return is never shown before the draw; once drawn, its score is marked on
+    the histogram. After an input error the results of the last valid inputs stay greyed, the message beside.
+    """
 
     def __init__(self, state: DesignState) -> None:
         import altair as alt
@@ -372,107 +384,180 @@ class OutputPanel:
         self.state = state
         self.histogram = alt.JupyterChart(alt.Chart(pd.DataFrame({"x": []})).mark_bar())
         self.heatmap = alt.JupyterChart(alt.Chart(pd.DataFrame({"x": []})).mark_rect())
-        self.baseline = w.HTML()
+        self.smd = w.HTML()
+        self.probabilities = w.HTML()
         self.validity = w.HTML()
         self.messages = w.HTML()
         self.problem = w.HTML()
         self.progress = w.HTML()
-        # the preview changes whenever the design does; observing both would render twice
-        state.observe(self._show, names=["preview", "allocation"])
+        state.observe(self._show, names=["design", "allocation"])
+        state.observe(self._stale, names="error")
         state.observe(self._busy, names="busy")
-        self.widget = w.VBox([self.progress, self.problem, self.histogram, self.messages,
-                              w.HTML("<h4>Baseline by arm (chosen scheme; SMD above 0.1 shaded, above 0.2 red)</h4>"),
-                              self.baseline, w.HTML("<h4>Randomization validity: how often each pair of clusters "
-                                                    "shares an arm in the constrained space</h4>"),
-                              self.validity, self.heatmap])
+        self.results = w.VBox([
+            self.histogram, self.messages,
+            w.HTML("<h4>Balance across the constrained space: each covariate's |SMD| over the kept schemes "
+                   "(the scheme to be drawn stays concealed; above 0.1 shaded, above 0.2 red)</h4>"), self.smd,
+            w.HTML("<h4>Each cluster's probability of treatment in the constrained space</h4>"), self.probabilities,
+            w.HTML("<h4>Randomization validity: how often each pair of clusters shares an arm in the constrained "
+                   "space</h4>"), self.validity, self.heatmap])
+        self.results.add_class("crt-results")
+        self.widget = w.VBox([w.HTML(STALE_CSS), self.progress, self.problem, self.results])
         self._show()
 
     def _busy(self, change) -> None:
         self.progress.value = BUSY_HTML if self.state.busy else ""
 
-    @property
-    def shown(self):
-        return self.state.allocation or self.state.preview
+    def _stale(self, change=None) -> None:
+        # results of earlier inputs stay visible but greyed, with the reason beside them
+        s = self.state
+        if s.error:
+            self.results.add_class("crt-stale")
+            self.problem.value = message_html(f"{s.error} (the results below are for the last valid inputs)")
+        else:
+            self.results.remove_class("crt-stale")
 
     def _show(self, change=None) -> None:
         s = self.state
-        d, a = s.design, self.shown
-        if d is None or a is None:
+        d = s.design
+        if d is None:
+            self._stale()
             return
         try:
-            self._render(d, a)
+            self._render(d, s.allocation)
             self.problem.value = ""
+            self.results.remove_class("crt-stale")
         except Exception as exc:  # a display problem must not hide the design or raise into the browser
             self.problem.value = message_html(f"Could not draw the outputs: {exc}")
 
-    def _render(self, d, a) -> None:
-        self.histogram.spec = self._histogram_spec(self._histogram_data(d), d.cutoff_score, a.score,
-                                                   self._zoom_data(d))
+    def _render(self, d, drawn) -> None:
+        chosen = None if drawn is None else drawn.score  # marked only once drawn
+        self.histogram.spec = self._histogram_spec(self._histogram_data(d), d.cutoff_score, chosen, self._zoom_data(d))
         if len(d.cluster_ids) > HEATMAP_MAX_CLUSTERS:
             self.heatmap.spec = too_many_for_heatmap(len(d.cluster_ids))
         else:
             self.heatmap.spec = self._heatmap_spec(d.validity.same_fraction, d.cluster_ids, *self._heatmap_reference(d))
-        self.baseline.value = smd_table_html(a.baseline_table)
-        table = d.validity.table()
-        self.validity.value = table.to_html(float_format=lambda v: f"{v:.3f}", border=0)
-        messages = a.messages
-        self.messages.value = "".join(f"<div>{html.escape(m)}</div>" for m in messages.values())
+        self.smd.value = "" if self.state.smd is None else smd_distribution_html(self.state.smd)
+        self.probabilities.value = probabilities_html(d.probabilities())
+        self.validity.value = d.validity.table().to_html(float_format=lambda v: f"{v:.3f}", border=0)
+        messages = [d.assignment_message, d.scheme_message, d.cutoff_message]
+        self.messages.value = "".join(f"<div>{html.escape(m)}</div>" for m in messages)
+
+
+def probabilities_html(probabilities) -> str:
+    """Each cluster's probability of treatment (two arms) or of each arm, as a scrolling table.
+
+    >>> "crt-probabilities" in probabilities_html(pd.Series([0.5, 0.5], index=["a", "b"], name="p_treat"))
+    True
+    """
+    frame = probabilities.to_frame() if isinstance(probabilities, pd.Series) else probabilities
+    frame = frame.rename(columns={"p_treat": "P(treatment)"}).T
+    return ("<div style='max-width:100%;overflow-x:auto'>"
+            + frame.to_html(float_format=lambda v: f"{v:.2f}", border=0, classes="crt-probabilities") + "</div>")
 
 
 class DrawPanel:
-    """Draw the final allocation with the seed; show it; offer the downloads."""
+    """The commitment (the space's SHA-256), the draw's seed (typed, or the OS's entropy at the draw),
+    Draw with a confirmation that names the seed, the allocation drawn and its downloads, earlier draws."""
 
     def __init__(self, state: DesignState) -> None:
-        from crt_widgets.widgets.downloads import download_links
+        from crt_widgets.widgets.downloads import commitment_json, download_link, download_links
 
-        self._make_links = download_links
-        self._links_made: dict[int, str] = {}  # the report's charts take a moment: build each draw's files once
+        self._links, self._link, self._commitment = download_links, download_link, commitment_json
         self.state = state
+        self.commitment = w.HTML()
+        self.seed = w.Text(value=state.draw_seed_text, description="draw seed",
+                           placeholder="empty: the OS's entropy at the draw", layout=w.Layout(width="420px"))
         self.button = w.Button(description="Draw allocation", button_style="primary", icon="random")
+        self.question = w.HTML()
+        self.confirm = w.Button(description="Confirm draw", button_style="warning", icon="check")
+        self.cancel = w.Button(description="Cancel", icon="times")
+        self.confirmation = w.VBox([self.question, w.HBox([self.confirm, self.cancel])])
+        self.confirmation.add_class("crt-confirm")
         self.result = w.HTML()
         self.downloads = w.HTML()
         self.earlier = w.HTML()
-        self.button.on_click(lambda _: state.draw())
+        w.link((self.seed, "value"), (state, "draw_seed_text"))
+        self.button.on_click(lambda _: state.propose_draw())
+        self.confirm.on_click(lambda _: state.confirm_draw())
+        self.cancel.on_click(lambda _: state.cancel_draw())
+        state.observe(self._show_commitment, names=["space_sha256", "design"])
+        state.observe(self._show_question, names=["pending", "draw_error", "design"])
         state.observe(self._show, names=["allocation", "design", "error"])
-        state.observe(self._show_history, names=["history"])
-        self.widget = w.VBox([self.button, self.result, self.downloads, self.earlier])
+        state.observe(self._show_history, names=["draws", "allocation"])
+        self.widget = w.VBox([self.commitment, self.seed, self.button, self.confirmation, self.result,
+                              self.downloads, self.earlier])
+        self._show_commitment()
+        self._show_question()
+        self._show()
+
+    def _show_commitment(self, change=None) -> None:
+        s = self.state
+        if s.design is None or not s.space_sha256:
+            self.commitment.value = ""
+            return
+        try:
+            link = self._link("space_commitment.json", self._commitment(s.design, s.space_sha256), "application/json",
+                              "Download the commitment (JSON)")
+        except Exception as exc:  # the hash is shown either way
+            link = message_html(f"Could not prepare the commitment file: {exc}")
+        self.commitment.value = (
+            '<div class="crt-commitment" style="white-space:normal"><b>Commitment</b> before the seed is entered: '
+            f"the space of {s.kept:,} schemes with its settings has SHA-256 <code style='word-break:break-all'>"
+            f"{s.space_sha256}</code>. {link}</div>")
+
+    def _show_question(self, change=None) -> None:
+        s = self.state
+        p = s.pending
+        self.confirmation.layout.display = "none" if p is None else None
+        if p is None:
+            self.question.value = message_html(s.draw_error)
+            return
+        how = "typed by you" if p["seed_source"] == "typed" else "just drawn from the operating system's entropy"
+        self.question.value = (
+            f'<div class="crt-question" style="white-space:normal">Draw one scheme from the {p["n_schemes"]:,} of space '
+            f"<code>{p['space_sha256'][:16]}…</code> with seed <b class='crt-pending-seed'>{p['seed']}</b> ({how})? "
+            "The draw is final and recorded with the earlier ones.</div>")
 
     def _show(self, change=None) -> None:
-        a = self.state.allocation
-        self.button.disabled = self.state.design is None
+        s = self.state
+        a = s.allocation
+        self.button.disabled = s.design is None
         if a is None:
-            self.result.value = "" if self.state.design is not None else message_html("Fix the inputs to draw.", "warning")
+            self.result.value = "" if s.design is not None else message_html("Fix the inputs to draw.", "warning")
             self.downloads.value = ""
             return
+        entry = s.draws[-1]
         if hasattr(a, "treated_clusters"):
             what = "Treatment: " + ", ".join(map(str, a.treated_clusters))
         else:
             what = "Clusters per arm: " + ", ".join(f"arm {k}: {v}" for k, v in a.arm_sizes().items())
+        how = {"typed": "typed", "entropy": "from the operating system's entropy"}[entry["seed_source"]]
         # one row per cluster, scrolling: a trial of 80 clusters must not widen the column
         table = a.allocation.to_html(border=0, index=False, classes="crt-allocation")
-        self.result.value = (f'<div class="crt-drawn" style="white-space:normal"><b>Allocation drawn</b> '
-                             f"(seed {a.seed}, score {a.score:.3f}). {html.escape(what)}</div>"
-                             f"<div style='max-height:260px;overflow:auto;display:inline-block'>{table}</div>")
-        saved = self.state.saved_to
+        self.result.value = (f'<div class="crt-drawn" style="white-space:normal"><b>Draw {entry["draw"]} of this '
+                             f"session</b> (seed {a.seed}, {how}; score {a.score:.3f}). {html.escape(what)}</div>"
+                             f"<div>{html.escape(a.choice_message)}</div>"
+                             f"<div style='max-height:260px;overflow:auto;display:inline-block'>{table}</div>"
+                             "<h4>Baseline by arm (the allocation drawn; SMD above 0.1 shaded, above 0.2 red)</h4>"
+                             + smd_table_html(a.baseline_table))
+        saved = s.saved_to
         note = ("" if not saved else message_html(f"Could not save a copy on disk ({saved})", "warning")
-                if saved.startswith("not saved") else message_html(f"Saved a copy in {saved}", "info"))
+                if saved.startswith("not saved") else
+                message_html(f"Logged in {s.records_dir}/draws.jsonl; files saved in {saved}", "info"))
         try:
-            self.downloads.value = self._links(a) + note
+            self.downloads.value = self._links(s.draw_files(entry["draw"])) + note
         except Exception as exc:  # the allocation is shown above; say why the files are missing
             self.downloads.value = message_html(f"Could not prepare the downloads: {exc}")
 
-    def _links(self, allocation) -> str:
-        key = id(allocation)  # history keeps every allocation alive, so ids are not reused
-        if key not in self._links_made:
-            self._links_made[key] = self._make_links(allocation)
-        return self._links_made[key]
-
     def _show_history(self, change=None) -> None:
-        # nothing drawn is lost: earlier draws stay downloadable after the inputs change
-        earlier = self.state.history[:-1]
+        # nothing drawn is lost: earlier draws stay listed and downloadable after the inputs change
+        s = self.state
+        shown = len(s.draws) if s.allocation is not None else None
+        earlier = [e for e in s.draws if e["draw"] != shown]
         if not earlier:
             self.earlier.value = ""
             return
-        items = "".join(f"<li>{html.escape(getattr(a, 'created', ''))} seed {a.seed}, score {a.score:.3f}, "
-                        f"{len(a.design.space_index):,} schemes. {self._links(a)}</li>" for a in reversed(earlier))
+        items = "".join(f"<li>Draw {e['draw']}: {html.escape(e['time'])}, seed {e['seed']} ({e['seed_source']}), "
+                        f"{e['n_schemes']:,} schemes. {self._links(s.draw_files(e['draw']))}</li>"
+                        for e in reversed(earlier))
         self.earlier.value = f"<details><summary>Earlier draws ({len(earlier)})</summary><ul>{items}</ul></details>"

@@ -17,9 +17,10 @@ from __future__ import annotations
 import html
 
 import ipywidgets as w
+import pandas as pd
 
-from crt_widgets.widgets.formatting import message_html
-from crt_widgets.widgets.state import DesignState, analytic_power
+from crt_widgets.widgets.formatting import STALE_CSS, message_html
+from crt_widgets.widgets.state import DesignState, analytic_power, power_curves
 
 # which inputs each outcome type shows
 EFFECT_INPUTS = {"continuous": ("effect", "sd"), "binary": ("p_control", "p_treatment")}
@@ -73,3 +74,120 @@ class PowerPanel:
             f"{html.escape(answer.comparison)}</div>"
             f"<div>design effect {r.design_effect:.2f}; effective sample size {r.effective_n:,.0f}; "
             f"t on {r.df} df</div><div>For {needed}.</div>")
+
+
+class PowerCurvePanel:
+    """Analytic power against the clusters per arm and against the ICC, for the current inputs
+    (:func:`~crt_widgets.widgets.state.power_curves`); the design's own point is marked."""
+
+    def __init__(self, state: DesignState) -> None:
+        import altair as alt
+
+        self.state = state
+        empty = alt.Chart(pd.DataFrame({"x": []})).mark_line()
+        self.by_clusters = alt.JupyterChart(empty)
+        self.by_icc = alt.JupyterChart(empty)
+        self.message = w.HTML()
+        self.charts = w.HBox([self.by_clusters, self.by_icc])
+        q = state.power_inputs
+        q.observe(self._show, names=list(q.trait_names()))
+        state.observe(self._show, names=["data", "n_treat", "n_arms"])
+        self.widget = w.VBox([w.HTML("<b>Power curves</b> (analytic; the red point is the design being made)"),
+                              self.message, self.charts])
+        self._show()
+
+    def _show(self, change=None) -> None:
+        from crt_widgets.widgets.charts import power_curve_chart
+
+        try:
+            curves = power_curves(self.state)
+        except ValueError as exc:  # no stale curves beside the message
+            self.message.value = message_html(str(exc))
+            self.charts.layout.display = "none"
+            return
+        self.message.value = ""
+        self.charts.layout.display = None
+        self.by_clusters.chart = power_curve_chart(curves["clusters per arm"], "clusters per arm")
+        self.by_icc.chart = power_curve_chart(curves["ICC"], "ICC", ".2f")
+
+
+class SimulationPanel:
+    """The simulated power of the design being made: its own clusters and constrained space, the
+    permutation test over that space, beside simple randomization; a progress bar and Cancel."""
+
+    def __init__(self, state: DesignState) -> None:
+        self.state = state
+        run = state.simulation
+        style = {"description_width": "150px"}
+        self.n_trials = w.BoundedIntText(value=run.n_trials, min=1, max=100_000, description="trials", style=style)
+        self.covariate_r2 = w.BoundedFloatText(value=run.covariate_r2, min=0, max=1, step=0.1,
+                                               description="covariates' R\u00b2", style=style,
+                                               tooltip="share of the between-cluster variance the balanced "
+                                                       "covariates explain")
+        self.seed = w.BoundedIntText(value=run.seed, min=0, max=2**63 - 1, description="simulation seed", style=style)
+        for name in ("n_trials", "covariate_r2", "seed"):
+            w.link((getattr(self, name), "value"), (run, name))
+        self.run = w.Button(description="Simulate power", icon="play", button_style="primary")
+        self.cancel = w.Button(description="Cancel", icon="stop", disabled=True)
+        self.progress = w.IntProgress(value=0, min=0, max=1, description="trials done", style=style,
+                                      layout=w.Layout(width="420px"))
+        self.status = w.HTML()
+        self.table = w.HTML()
+        self.run.on_click(lambda _: run.start(state))
+        self.cancel.on_click(lambda _: run.cancel())
+        run.observe(self._show_progress, names=["done", "total", "running"])
+        run.observe(self._show_result, names=["result", "message", "running"])
+        self.widget = w.VBox([
+            w.HTML("<b>Simulated power of this design</b>: outcomes simulated on the design's own clusters (their "
+                   "balanced covariates explain the share R\u00b2 of the between-cluster variance; equal cluster "
+                   "sizes of the mean above; for a binary outcome the ICC is read on the logistic scale), an "
+                   "allocation drawn from its constrained space and the covariate-adjusted permutation test over "
+                   "that space (Li et al. 2016, 2017), beside simple randomization of the same clusters."),
+            self.n_trials, self.covariate_r2, self.seed, w.HBox([self.run, self.cancel]), self.progress,
+            self.status, self.table])
+        self._show_progress()
+        self._show_result()
+
+    def _show_progress(self, change=None) -> None:
+        run = self.state.simulation
+        self.progress.max = max(run.total, 1)
+        self.progress.value = min(run.done, self.progress.max)
+        self.progress.description = f"{run.done:,} of {run.total:,}" if run.total else "trials done"
+        self.run.disabled = run.running
+        self.cancel.disabled = not run.running
+        if run.running:
+            self.status.value = '<i class="crt-simulating">simulating… (the app stays usable; Cancel stops it)</i>'
+
+    def _show_result(self, change=None) -> None:
+        run = self.state.simulation
+        if run.running:
+            self.table.value = ""
+            return
+        kind = "warning" if run.result is not None else "error"
+        self.status.value = message_html(run.message, kind)
+        r = run.result
+        if r is None:
+            self.table.value = ""
+            return
+        table = r.table.assign(power=r.table["power"].map(lambda v: f"{v:.3f}"),
+                               mcse=r.table["mcse"].map(lambda v: f"{v:.3f}"))
+        s = r.settings
+        self.table.value = (f'<div class="crt-simulated">{table.to_html(index=False, border=0, classes="crt-sim-table")}'
+                            f"<small>{s['n_trials']:,} simulated trials of {s['n_clusters']} clusters, ICC {s['icc']:g}, "
+                            f"effect {s['effect']:.3g} ({s['outcome']}), alpha {s['alpha']:g}, seed {s['seed']}; "
+                            "mcse: Monte Carlo standard error.</small></div>")
+
+
+class PowerSection:
+    """The Power section of the app: analytic power, power curves, the simulated power of the design."""
+
+    def __init__(self, state: DesignState) -> None:
+        self.state = state
+        self.analytic = PowerPanel(state)
+        self.curves = PowerCurvePanel(state)
+        self.simulation = SimulationPanel(state)
+        left = w.VBox([self.analytic.widget], layout=w.Layout(width="470px", min_width="470px"))
+        right = w.VBox([self.curves.widget, w.HTML("<hr>"), self.simulation.widget],
+                       layout=w.Layout(flex="1 1 auto"))
+        self.widget = w.VBox([w.HTML(STALE_CSS), w.HBox([left, right])])
+        self.widget.add_class("crt-section")

@@ -12,9 +12,11 @@ from __future__ import annotations
 
 import html
 import json
+from collections.abc import Sequence
 
 import pandas as pd
 
+from crt_widgets.core.io.spacehash import sha256_of_space
 from crt_widgets.widgets.charts import (HEATMAP_MAX_CLUSTERS, coincidence_heatmap, heatmap_reference,
                                        score_histogram)
 from crt_widgets.widgets.formatting import smd_table_html
@@ -41,10 +43,12 @@ def input_data_name(allocation) -> str:
     return f"input_data_seed{allocation.seed}.csv"
 
 
-def reproduce_code(allocation) -> str:
+def reproduce_code(allocation, explicit_seed: bool | None = None) -> str:
     """Python that re-creates the allocation from the input data file with the package's API.
 
     The input file is the design's data written as CSV (its SHA-256 is the audit's ``data_sha256``).
+    ``explicit_seed``: the allocation was drawn with ``design.draw(seed)`` (as the app draws); by
+    default, when its seed differs from the design's.
 
     >>> from crt_widgets import ConstrainedDesign
     >>> from crt_widgets.datasets import load_dickinson
@@ -73,7 +77,10 @@ def reproduce_code(allocation) -> str:
                   f"    categorical={p['categorical']!r}, cluster_id={p['cluster_id']!r}, strata={p['strata']!r},",
                   f"    metric={p['metric']!r}, balance={p['balance']!r}, weights={_plain(p['weights'])!r},",
                   f"    cutoff={p['cutoff']!r}, n_best={p['n_best']!r}, size={p['size']!r}, seed={p['seed']!r})"]
-    lines += [f"allocation = design.draw()  # seed {allocation.seed}",
+    if explicit_seed is None:
+        explicit_seed = allocation.seed != d.seed
+    lines += [f"allocation = design.draw({allocation.seed!r})" if explicit_seed else
+              f"allocation = design.draw()  # seed {allocation.seed}",
               "print(allocation.allocation)"]
     return "\n".join(lines)
 
@@ -87,9 +94,42 @@ def _plain(value):
     return [float(v) for v in value]
 
 
-def allocation_report(allocation) -> str:
+def draw_section(draw: dict | None, earlier: Sequence[dict] = ()) -> str:
+    """The report's account of the draw: which draw of the session it is, how its seed was chosen, the
+    space's SHA-256, and every earlier draw of the session (none is hidden).
+
+    >>> "draw 2 of this session" in draw_section({"draw": 2, "seed": 5, "seed_source": "typed", "time": "t",
+    ...     "space_sha256": "ab", "n_schemes": 9, "allocation": {"1": [1]}}, [{"draw": 1, "seed": 4,
+    ...     "seed_source": "entropy", "time": "t0", "space_sha256": "ab", "n_schemes": 9, "allocation": {"1": [2]}}])
+    True
+    """
+    if draw is None:
+        return ""
+    from crt_widgets.core.io.drawlog import SEED_SOURCES
+
+    n = int(draw["draw"])
+    lead = (f"<p>This is <b>draw {n} of this session</b>"
+            + (f" (session {html.escape(str(draw.get('session')))})" if draw.get("session") else "")
+            + f", made at {html.escape(str(draw['time']))} with seed <code>{html.escape(str(draw['seed']))}</code>, "
+            f"{html.escape(SEED_SOURCES.get(draw['seed_source'], str(draw['seed_source'])))}; from the "
+            f"{int(draw['n_schemes']):,} schemes of the space with SHA-256 <code>{html.escape(draw['space_sha256'])}"
+            "</code>.</p>")
+    if not earlier:
+        return lead + "<p>No earlier draw in this session.</p>"
+    rows = "".join(
+        f"<tr><td>{int(e['draw'])}</td><td>{html.escape(str(e['time']))}</td><td>{html.escape(str(e['seed']))}</td>"
+        f"<td>{html.escape(str(e['seed_source']))}</td><td><code>{html.escape(e['space_sha256'][:16])}…</code></td>"
+        f"<td>{html.escape('; '.join(f'arm {k}: ' + ', '.join(map(str, v)) for k, v in e['allocation'].items()))}</td></tr>"
+        for e in earlier)
+    return (lead + f"<p>Earlier draws of this session ({len(earlier)}):</p><table class='t'><tr><th>draw</th>"
+            "<th>time (UTC)</th><th>seed</th><th>seed chosen</th><th>space SHA-256</th><th>clusters by arm</th></tr>"
+            f"{rows}</table>")
+
+
+def allocation_report(allocation, draw: dict | None = None, earlier: Sequence[dict] = ()) -> str:
     """A self-contained HTML document describing the design, the draw and its checks
-    (a two-arm :class:`Allocation` or a multi-arm allocation)."""
+    (a two-arm :class:`Allocation` or a multi-arm allocation); ``draw`` and ``earlier``: the draw's log
+    entry and the session's earlier ones (see :func:`draw_section`)."""
     from crt_widgets.widgets.binning import histogram_data, zoom_data
 
     d = allocation.design
@@ -107,6 +147,7 @@ def allocation_report(allocation) -> str:
                                      for k, v in audit["parameters"].items()}})
     record = pd.DataFrame({"value": {"package": f"crt-widgets {audit['package_version']}", "created (UTC)": audit["created"],
                                      "draw seed": str(audit["draw_seed"]), "input data SHA-256": audit["data_sha256"],
+                                     "space SHA-256": draw["space_sha256"] if draw else sha256_of_space(d),
                                      "candidate schemes": f"{audit['n_candidates']:,}",
                                      "constrained space": f"{audit['n_constrained']:,}",
                                      "chosen score": f"{audit['chosen_score']:.4f}"}})
@@ -120,7 +161,7 @@ table.t{{border-collapse:collapse;margin:.5em 0 1.5em}} .t td,.t th{{padding:2px
 .t th{{text-align:left}} h2{{border-bottom:2px solid #2b7bba;padding-bottom:2px}}</style></head>
 <body><h1>Randomization report</h1>
 <p>{html.escape(METHOD.format(metric=d.metric, rule=rule))}</p>
-<h2>Record</h2>{_table(record)}
+<h2>Record</h2>{draw_section(draw, earlier)}{_table(record)}
 <h2>Parameters</h2>{_table(params)}
 <h2>Messages</h2><ul>{messages}</ul>
 <h2>Input data</h2><p>{len(d.data)} clusters; SHA-256 of the CSV below
@@ -132,5 +173,5 @@ table.t{{border-collapse:collapse;margin:.5em 0 1.5em}} .t td,.t th{{padding:2px
 <p><small>Standardized mean differences above 0.1 are shaded, above 0.2 in bold red.</small></p>
 <h2>Randomization validity</h2><p>How often each pair of clusters shares an arm across the constrained space (Greene 2017).</p>{_table(validity)}<h3>Warnings</h3><ul>{warnings}</ul>{heat}
 <h2>Reproduce</h2><p>With the input data file and crt-widgets {html.escape(str(audit["package_version"]))}:</p>
-<pre style="background:#f6f8fa;padding:10px;overflow:auto">{html.escape(reproduce_code(allocation))}</pre>
+<pre style="background:#f6f8fa;padding:10px;overflow:auto">{html.escape(reproduce_code(allocation, explicit_seed=True if draw is not None else None))}</pre>
 </body></html>"""

@@ -5,28 +5,48 @@ counts or space size rebuilds the candidate schemes; a change of weights, metric
 re-scores them (:meth:`ConstrainedDesign.rescore`). Problems never raise out of a callback: they
 land in ``error`` for the panels to show.
 
+Until the draw, the state holds only what describes the constrained space (scores, kept count,
+validity, each cluster's probability of treatment, the distribution of each covariate's SMD over the
+kept schemes, the space's SHA-256): never the scheme a draw would return, as a sealed envelope keeps
+its allocation. A draw names its seed first (:meth:`DesignState.propose_draw`: typed by the user, or
+fresh entropy from the operating system), is confirmed (:meth:`DesignState.confirm_draw`), and is
+logged like every other draw of the session.
+
 >>> from crt_widgets.datasets import load_dickinson
 >>> state = DesignState()
 >>> state.load(load_dickinson(), "Dickinson counties")
->>> state.kept > 0, state.error
-(True, '')
+>>> state.kept > 0, state.error, state.allocation
+(True, '', None)
 >>> state.cutoff = 0.05
 >>> state.kept < 1288
 True
+>>> state.draw_seed_text = "2024"
+>>> state.propose_draw()
+>>> state.pending["seed"], state.pending["seed_source"]
+(2024, 'typed')
+>>> state.confirm_draw().seed, len(state.draws)
+(2024, 1)
 """
 from __future__ import annotations
 
 import re
+import threading
 import time
+import uuid
 import warnings
 from dataclasses import dataclass
 
+import numpy as np
 import pandas as pd
 import traitlets as t
 
 from crt_widgets.core.covariates import FEW_LEVELS
+from crt_widgets.core.diagnostics.smd import smd_distribution
+from crt_widgets.core.io.drawlog import SEED_SOURCES, DrawLog, draw_entry, draw_seed
+from crt_widgets.core.io.spacehash import sha256_of_space
 from crt_widgets.core.randomization.constrained import ConstrainedDesign
 from crt_widgets.core.power.analytic import AnalyticPower, crt_clusters_needed, crt_power
+from crt_widgets.core.power.design_simulation import DesignPower, design_space_power
 from crt_widgets.core.seeds import check_seed
 
 # traits whose change needs new candidate schemes, and those that only re-score them
@@ -98,6 +118,84 @@ class PowerInputs(t.HasTraits):
     alpha = t.Float(0.05)
 
 
+class SimulationRun(t.HasTraits):
+    """The simulated power of the design being made (:func:`design_space_power`), run in a background
+    thread so the kernel keeps answering; ``cancel()`` stops it between chunks of trials.
+
+    ``done``/``total`` count trials for the progress bar; ``result`` is the core's ``DesignPower`` (covering
+    the trials done when cancelled); ``message`` says what happened (cancelled, or why it could not run).
+    """
+
+    n_trials = t.Int(200)
+    covariate_r2 = t.Float(0.5)   # share of the between-cluster variance the balanced covariates explain
+    seed = t.Int(1)
+    running = t.Bool(False)
+    done = t.Int(0)
+    total = t.Int(0)
+    result = t.Instance(DesignPower, allow_none=True)
+    message = t.Unicode("")
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self, state: "DesignState") -> None:
+        """Start the simulation of ``state``'s design with its power inputs (nothing if one is running)."""
+        if self.running:
+            return
+        try:
+            kwargs = simulation_inputs(state)
+            check_seed(self.seed)
+            if self.n_trials < 1:
+                raise ValueError(f"trials: at least 1, got {self.n_trials}")
+        except ValueError as exc:
+            self.result, self.message = None, str(exc)
+            return
+        self._stop.clear()
+        self.result, self.message, self.done, self.total = None, "", 0, int(self.n_trials)
+        self.running = True
+        self._thread = threading.Thread(target=self._run, args=(kwargs,), daemon=True, name="crt-power-simulation")
+        self._thread.start()
+
+    def _run(self, kwargs: dict) -> None:
+        try:
+            result = design_space_power(**kwargs, covariate_r2=self.covariate_r2, n_trials=int(self.n_trials),
+                                        seed=int(self.seed), on_progress=self._progress, stop=self._stop.is_set)
+        except Exception as exc:  # a message in the panel, never a traceback in a thread nobody sees
+            cancelled = self._stop.is_set()
+            self.result = None
+            self.message = ("Cancelled before the first trials finished." if cancelled else
+                            str(exc.args[0] if exc.args else exc) if isinstance(exc, ValueError) else
+                            f"Unexpected problem ({type(exc).__name__}): {exc}")
+        else:
+            self.result = result
+            self.message = (f"Cancelled after {result.settings['n_trials']:,} of {result.settings['n_trials_planned']:,} "
+                            "trials: the power below is from those trials (its Monte Carlo SE is wider)."
+                            if result.settings["stopped"] else "")
+        finally:
+            self.running = False
+
+    def _progress(self, done: int, total: int) -> None:
+        self.done, self.total = done, total
+
+    def cancel(self) -> None:
+        """Stop after the chunk of trials now running."""
+        self._stop.set()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Wait for the run to end (for scripts and tests); True when it has."""
+        if self._thread is not None:
+            self._thread.join(timeout)
+        return not self.running
+
+    def clear(self) -> None:
+        """Forget a result that no longer matches the design (a running simulation is stopped)."""
+        if self.running:
+            self.cancel()
+        self.result, self.message, self.done = None, "", 0
+
+
 class DesignState(t.HasTraits):
     """Inputs and results of the design dashboard (two arms: :class:`ConstrainedDesign`; more:
     ``MultiArmDesign``)."""
@@ -117,25 +215,40 @@ class DesignState(t.HasTraits):
     n_best = t.Int(100)
     size = t.Int(50_000)
     sampling = t.Enum(["auto", "enumerate", "sample"], default_value="auto")
-    seed = t.Int(12345)
+    seed = t.Int(12345)                         # the design's seed: which candidates a sampled space holds
 
     design = t.Any(None, allow_none=True)       # ConstrainedDesign or None
-    preview = t.Any(None, allow_none=True)      # the allocation the seed would draw now
-    allocation = t.Any(None, allow_none=True)   # the allocation drawn with the Draw button
-    history = t.List()                          # every allocation drawn in this session, newest last
+    smd = t.Instance(pd.DataFrame, allow_none=True)  # each covariate's |SMD| over the kept schemes
+    space_sha256 = t.Unicode("")               # the space's fingerprint (the commitment before a draw)
+    draw_seed_text = t.Unicode("")             # the draw's seed as typed; empty: the OS's entropy at the draw
+    pending = t.Dict(allow_none=True, default_value=None)  # a draw awaiting confirmation: its seed and how chosen
+    draw_error = t.Unicode("")                 # why a draw could not be proposed (a bad seed)
+    allocation = t.Any(None, allow_none=True)   # the allocation drawn last, until the inputs change
+    history = t.List()                          # every allocation drawn in this session, oldest first
+    draws = t.List()                            # the draw log entries of this session, oldest first
+    session = t.Unicode()                       # this session's id in the draw log
     error = t.Unicode("")
     warnings = t.List(t.Unicode())
     busy = t.Bool(False)
     last_update_ms = t.Float(0.0)
-    records_dir = t.Unicode("")                # if set, every drawn allocation's files are also written here
+    records_dir = t.Unicode("")                # if set, every draw is logged and its files written here
     saved_to = t.Unicode("")                   # the folder of the last draw's files (or why they could not be)
     power_inputs = t.Instance(PowerInputs, ())  # the analytic power question (see analytic_power)
+    simulation = t.Instance(SimulationRun, ())  # the simulated power of the design being made
+
+    @t.default("session")
+    def _new_session(self) -> str:
+        return uuid.uuid4().hex[:12]
 
     def __init__(self, **kwargs) -> None:
         super().__init__(**kwargs)
         self._loading = False
+        self._files: dict[int, dict] = {}
         self.observe(self._on_structure, names=list(STRUCTURAL))
         self.observe(self._on_scoring, names=list(SCORING))
+        # a simulated power belongs to the design and inputs it was run for
+        self.observe(lambda change: self.simulation.clear(), names="design")
+        self.power_inputs.observe(lambda change: self.simulation.clear(), names=list(PowerInputs.class_trait_names()))
 
     # -- loading data ---------------------------------------------------------------------------
     def load(self, data: pd.DataFrame, source: str = "", **settings) -> None:
@@ -197,7 +310,7 @@ class DesignState(t.HasTraits):
         """New candidate schemes for the current data, covariates and arm counts."""
         if self.data is None:
             return
-        self.allocation = None
+        self.allocation = self.pending = None  # a confirmation names a space: a new one needs a new confirmation
         if self.n_arms != 2:
             self._run(self._multiarm, rebuild=True)
             return
@@ -255,7 +368,7 @@ class DesignState(t.HasTraits):
         if self.design is None:
             self.rebuild()
             return
-        self.allocation = None
+        self.allocation = self.pending = None
         if self.n_arms != 2:
             self._run(self._multiarm_rescored)
             return
@@ -271,20 +384,21 @@ class DesignState(t.HasTraits):
                 design = make()
                 if rebuild:
                     design.candidates  # build now, inside the progress indicator
-                preview = design.draw()
                 design.validity
+                # what describes the space, never the scheme a draw would pick
+                smd, fingerprint = smd_distribution(design), sha256_of_space(design)
                 caught = [str(w.message) for w in seen]
         except Exception as exc:  # any problem is a message in the panel, never a traceback in the browser
             known = isinstance(exc, (ValueError, KeyError, TypeError))
             text = str(exc.args[0] if exc.args else exc)
             self.error = text if known else f"Unexpected problem ({type(exc).__name__}): {text}"
-            self.design = None
-            self.preview = None
+            self.design, self.smd, self.space_sha256 = None, None, ""
         else:
             self.error = ""
             self.warnings = caught + list(design.diagnostics)
-            self.design = design
-            self.preview = preview
+            with self.hold_trait_notifications():
+                self.smd, self.space_sha256 = smd, fingerprint
+                self.design = design
         finally:
             self.busy = False
             self.last_update_ms = (time.perf_counter() - start) * 1000
@@ -295,25 +409,86 @@ class DesignState(t.HasTraits):
         """Schemes in the constrained space (0 when there is no valid design)."""
         return 0 if self.design is None else len(self.design.space_index)
 
-    def draw(self):
-        """Draw the final allocation with the seed (the same as the preview: the draw is reproducible);
-        an :class:`Allocation` for two arms, a ``MultiArmAllocation`` for more."""
-        if self.design is not None and self.allocation is None:  # drawing again would repeat the same draw
-            allocation = self.design.draw()
-            self.saved_to = self._record(allocation)
-            self.allocation = allocation
-            self.history = [*self.history, allocation]
-        return self.allocation
+    # -- drawing ----------------------------------------------------------------------------------
+    def propose_draw(self) -> None:
+        """Name the seed of the next draw, for the confirmation: the typed one, or else fresh entropy from
+        the operating system now. Nothing is drawn yet; a bad seed lands in ``draw_error``."""
+        if self.design is None:
+            self.pending = None
+            return
+        try:
+            seed, how = draw_seed(self.draw_seed_text)
+        except ValueError as exc:
+            self.draw_error, self.pending = str(exc), None
+            return
+        self.draw_error = ""
+        self.pending = {"seed": seed, "seed_source": how, "space_sha256": self.space_sha256,
+                        "n_schemes": self.kept}
 
-    def _record(self, allocation) -> str:
+    def cancel_draw(self) -> None:
+        """Withdraw the proposed draw (nothing was drawn, nothing is logged)."""
+        self.pending = None
+
+    def confirm_draw(self):
+        """Draw with the proposed seed from the constrained space; log it (with ``records_dir``: one line of
+        ``draws.jsonl`` and the draw's files in a folder of their own) and return the allocation (an
+        :class:`Allocation` for two arms, a ``MultiArmAllocation`` for more). Every confirmed draw counts,
+        the same seed again included."""
+        proposal = self.pending
+        if proposal is None or self.design is None:
+            return None
+        if proposal["space_sha256"] != self.space_sha256:  # pragma: no cover - rebuilds clear the proposal
+            self.pending, self.draw_error = None, "draw: the space changed since the seed was named; draw again"
+            return None
+        allocation = self.design.draw(proposal["seed"])
+        entry = draw_entry(allocation, number=len(self.draws) + 1, seed_source=proposal["seed_source"],
+                           session=self.session, space_sha256=self.space_sha256)
+        saved = self._record(allocation, entry)
+        with self.hold_trait_notifications():
+            self.pending = None
+            self.saved_to = saved
+            self.draws = [*self.draws, entry]
+            self.history = [*self.history, allocation]
+            self.allocation = allocation
+        return allocation
+
+    def draw(self, seed: int | str | None = None):
+        """Propose and confirm a draw in one call (notebooks and scripts, where the call is the deliberate
+        act): ``seed`` as typed, or None for the typed ``draw_seed_text`` (empty: the OS's entropy)."""
+        if seed is not None:
+            self.draw_seed_text = str(seed)
+        self.propose_draw()
+        return self.confirm_draw()
+
+    def draw_files(self, number: int) -> dict[str, tuple]:
+        """The files of draw ``number`` (1 = the session's first): name -> (content, mime, label), built once."""
+        if number not in self._files:
+            from crt_widgets.widgets.downloads import allocation_files
+
+            self._files[number] = allocation_files(self.history[number - 1], self.draws[number - 1],
+                                                   self.draws[:number - 1])
+        return self._files[number]
+
+    def _record(self, allocation, entry: dict) -> str:
         if not self.records_dir:
             return ""
-        from crt_widgets.widgets.downloads import save_allocation_files
+        from crt_widgets.widgets.downloads import allocation_files
 
+        log = DrawLog(self.records_dir)
         try:
-            return str(save_allocation_files(allocation, self.records_dir))
+            files = allocation_files(allocation, entry, self.draws)
+            self._files[entry["draw"]] = files
+            written = {name: content for name, (content, _mime, _label) in files.items()}
+        except Exception as exc:  # the draw is logged even when its files cannot be made
+            written = {}
+            problem = f"not saved: the files could not be made ({exc})"
+        else:
+            problem = ""
+        try:
+            folder = log.record(entry, written)
         except Exception as exc:  # the draw stands and stays downloadable; say why there is no copy on disk
             return f"not saved: {exc}"
+        return problem or str(folder)
 
     def few_levels(self) -> list[str]:
         """Numeric covariates with few distinct values that are not declared categorical."""
@@ -321,6 +496,39 @@ class DesignState(t.HasTraits):
             return []
         return [c for c in self.covariates if c not in self.categorical
                 and pd.api.types.is_numeric_dtype(self.data[c]) and self.data[c].nunique() <= FEW_LEVELS]
+
+
+def simulation_inputs(state: DesignState) -> dict:
+    """The arguments of :func:`design_space_power` for the state's design and power inputs (continuous:
+    the effect in SD units; binary: the log odds ratio, the ICC read on the latent scale).
+    Raises ``ValueError`` naming what is missing.
+
+    >>> from crt_widgets.datasets import load_dickinson
+    >>> state = DesignState()
+    >>> state.load(load_dickinson(), "Dickinson counties")
+    >>> sorted(simulation_inputs(state))
+    ['baseline', 'cluster_size', 'design', 'effect', 'icc', 'outcome']
+    """
+    if state.design is None:
+        raise ValueError("simulation: there is no valid design to simulate; fix the design's inputs first")
+    if state.n_arms != 2:
+        raise ValueError("simulation: the power of the design's own space is simulated for two arms")
+    q = state.power_inputs
+    if q.outcome == "continuous":
+        if q.sd <= 0:
+            raise ValueError(f"SD of an individual: must be positive, got {q.sd}")
+        effect, baseline = q.effect / q.sd, None
+    else:
+        for name, p in (("control proportion", q.p_control), ("treatment proportion", q.p_treatment)):
+            if not 0 < p < 1:
+                raise ValueError(f"{name}: must be between 0 and 1, got {p}")
+        effect, baseline = float(np.log(q.p_treatment / (1 - q.p_treatment)) - np.log(q.p_control / (1 - q.p_control))), q.p_control
+    if effect == 0:
+        raise ValueError("effect: a difference of zero has no power to speak of; enter the effect to detect")
+    if q.cluster_size < 1:
+        raise ValueError(f"mean cluster size: at least 1, got {q.cluster_size}")
+    return {"design": state.design, "effect": effect, "icc": q.icc, "cluster_size": int(round(q.cluster_size)),
+            "outcome": q.outcome, "baseline": baseline}
 
 
 @dataclass(frozen=True)
@@ -332,17 +540,8 @@ class PowerAnswer:
     needed: dict[float, int | None]  # target power -> clusters per arm (equal arms; None: beyond 10,000)
 
 
-def analytic_power(state: DesignState) -> PowerAnswer:
-    """The core's :func:`crt_power` for the state's clusters: treatment against control with two arms;
-    any two arms (of the smallest size) with more. Raises ``ValueError`` naming a bad input.
-
-    >>> from crt_widgets.datasets import load_dickinson
-    >>> state = DesignState()
-    >>> state.load(load_dickinson(), "Dickinson counties")
-    >>> answer = analytic_power(state)
-    >>> round(answer.result.power, 3), answer.needed[0.8]
-    (0.566, 14)
-    """
+def _power_question(state: DesignState) -> tuple[float, dict, int, int, str]:
+    """The effect, the shared arguments of :func:`crt_power`, the cluster counts and their description."""
     if state.data is None:
         raise ValueError("power: load the clusters first")
     q = state.power_inputs
@@ -362,6 +561,21 @@ def analytic_power(state: DesignState) -> PowerAnswer:
     else:
         k_treat = k_control = n // int(state.n_arms)
         comparison = f"any two of the {state.n_arms} arms ({k_treat} clusters each, the smallest arm size)"
+    return effect, common, k_treat, k_control, comparison
+
+
+def analytic_power(state: DesignState) -> PowerAnswer:
+    """The core's :func:`crt_power` for the state's clusters: treatment against control with two arms;
+    any two arms (of the smallest size) with more. Raises ``ValueError`` naming a bad input.
+
+    >>> from crt_widgets.datasets import load_dickinson
+    >>> state = DesignState()
+    >>> state.load(load_dickinson(), "Dickinson counties")
+    >>> answer = analytic_power(state)
+    >>> round(answer.result.power, 3), answer.needed[0.8]
+    (0.566, 14)
+    """
+    effect, common, k_treat, k_control, comparison = _power_question(state)
     result = crt_power(effect, clusters_per_arm=k_treat, clusters_control=k_control, **common)
     needed = {}
     for target in (0.8, 0.9):
@@ -370,3 +584,29 @@ def analytic_power(state: DesignState) -> PowerAnswer:
         except ValueError:  # more than the search allows: say so rather than fail the whole answer
             needed[target] = None
     return PowerAnswer(result, comparison, needed)
+
+
+def power_curves(state: DesignState, points: int = 41) -> dict[str, pd.DataFrame]:
+    """Analytic power against the clusters per arm (the design's ratio of control to treated clusters
+    kept) and against the ICC (at the design's cluster counts): frames with ``x``, ``power`` and
+    ``current`` (True at the design's own value). The one place that evaluates power over a grid.
+
+    >>> from crt_widgets.datasets import load_dickinson
+    >>> state = DesignState()
+    >>> state.load(load_dickinson(), "Dickinson counties")
+    >>> curves = power_curves(state)
+    >>> row = curves["clusters per arm"].query("current")
+    >>> int(row.x.iloc[0]), round(float(row.power.iloc[0]), 3)
+    (8, 0.566)
+    """
+    effect, common, k_treat, k_control, _ = _power_question(state)
+    ratio = k_control / k_treat
+    ks = np.arange(2, max(3 * k_treat, 20) + 1)
+    by_k = [crt_power(effect, clusters_per_arm=int(k), clusters_control=max(2, int(round(k * ratio))), **common).power
+            for k in ks]
+    top = max(0.2, 2 * common["icc"])
+    iccs = np.unique(np.append(np.linspace(0.0, min(top, 0.99), points), common["icc"]))
+    by_icc = [crt_power(effect, clusters_per_arm=k_treat, clusters_control=k_control, **{**common, "icc": float(r)}).power
+              for r in iccs]
+    return {"clusters per arm": pd.DataFrame({"x": ks, "power": by_k, "current": ks == k_treat}),
+            "ICC": pd.DataFrame({"x": iccs, "power": by_icc, "current": iccs == common["icc"]})}

@@ -170,6 +170,42 @@ def constrained_randomization(cutoff: float = 0.1, covariates: Sequence[str] | N
     return allocate
 
 
+def space_allocation(schemes) -> Allocation:
+    """Draw uniformly from a given two-arm space (a design's own constrained space, a ``SchemeSet`` over
+    the simulated clusters in its column order); the permutation analysis then tests over that space.
+
+    >>> from crt_widgets.core.spaces.schemes import enumerate_schemes
+    >>> drawn = space_allocation(enumerate_schemes(4, 2))(pd.DataFrame({"x1": range(4)}), np.random.default_rng(0))
+    >>> int(drawn.arm.sum()), len(drawn.schemes)
+    (2, 6)
+    """
+    def allocate(clusters: pd.DataFrame, rng: np.random.Generator) -> Randomized:
+        if schemes.n_clusters != len(clusters):
+            raise ValueError(f"space_allocation: the space has {schemes.n_clusters} clusters, the trial {len(clusters)}")
+        position = int(rng.integers(len(schemes)))
+        return Randomized(schemes.matrix(np.array([position]))[0].astype(int), schemes, position)
+
+    allocate.__name__ = "space"
+    return allocate
+
+
+def random_allocation(n_treat: int) -> Allocation:
+    """``n_treat`` clusters treated, chosen completely at random (simple randomization of a fixed size).
+
+    >>> int(random_allocation(3)(pd.DataFrame({"x1": range(8)}), np.random.default_rng(0)).sum())
+    3
+    """
+    def allocate(clusters: pd.DataFrame, rng: np.random.Generator) -> np.ndarray:
+        if not 0 < n_treat < len(clusters):
+            raise ValueError(f"n_treat: must be between 1 and {len(clusters) - 1}, got {n_treat}")
+        treat = np.zeros(len(clusters), dtype=int)
+        treat[rng.permutation(len(clusters))[:n_treat]] = 1
+        return treat
+
+    allocate.__name__ = f"simple_{n_treat}"
+    return allocate
+
+
 def default_allocations(n_covariates: int = 2) -> dict[str, Allocation]:
     """Simple randomization, stratification on ``x1`` (2 strata), pair matching on all covariates,
     and constrained randomization at cutoffs 0.3 and 0.1 (simple only when there are no covariates)."""
@@ -270,7 +306,7 @@ class DesignPower:
 
 def design_power_simulation(
     *,
-    n_clusters: int = 20,
+    n_clusters: int | None = None,
     cluster_size: int | tuple[int, int] | Sequence[int] = 50,
     icc: float = 0.05,
     effect: float = 0.3,
@@ -287,6 +323,9 @@ def design_power_simulation(
     client=None,
     progress: bool = False,
     chunk_size: int = 25,
+    clusters: pd.DataFrame | None = None,
+    on_progress: Callable[[int, int], None] | None = None,
+    stop: Callable[[], bool] | None = None,
 ) -> DesignPower:
     """Power of each allocation method for a two-arm CRT, by simulation.
 
@@ -299,7 +338,24 @@ def design_power_simulation(
     outcomes, :func:`cluster_level_analysis` (adjusted) for binary and count ones. Trials run in
     chunks of ``chunk_size`` through joblib (``n_jobs``) or Dask (``client``); each trial's
     random numbers come from its own spawned seed, so results do not depend on workers or chunks.
+
+    ``clusters``: the trial's own clusters instead of simulated ones (one row each, numeric
+    cluster-level covariates, for example a design's covariate matrix): every trial keeps them, their
+    standardized sum explains the share ``covariate_r2`` of the between-cluster variance, and
+    ``n_clusters`` and ``n_covariates`` follow from it. With an allocation drawn from the design's own
+    space (:func:`space_allocation`) this is the power of that design (:func:`design_space_power`).
+    ``on_progress(done, total)`` is called after each chunk, and ``stop()`` before each: when it
+    returns True the simulation ends there, and the result covers the trials done
+    (``settings["stopped"]``, ``settings["n_trials_planned"]``). Both run the chunks one after another
+    in this process.
     """
+    fixed = None
+    if clusters is not None:
+        fixed = _fixed_covariates(clusters)
+        if n_clusters is not None and int(n_clusters) != fixed.shape[0]:
+            raise ValueError(f"n_clusters: {n_clusters} clusters asked for, but clusters has {fixed.shape[0]} rows")
+        n_clusters, n_covariates = fixed.shape
+    n_clusters = 20 if n_clusters is None else n_clusters
     sizes = _check(n_clusters, cluster_size, icc, outcome, n_covariates, covariate_r2, n_trials, alpha)
     seed = check_seed(seed)  # recorded in the result's settings
     allocations = dict(allocations) if allocations is not None else default_allocations(int(n_covariates))
@@ -312,20 +368,37 @@ def design_power_simulation(
     params = dict(n_clusters=int(n_clusters), sizes=sizes, icc=float(icc), effect=float(effect), outcome=outcome,
                   baseline=float(baseline), n_covariates=int(n_covariates), covariate_r2=float(covariate_r2),
                   allocations=allocations, analysis=analysis)
+    if fixed is not None:
+        params.update(fixed_covariates=fixed, fixed_explained=_explained(fixed))
     seeds = spawn_generators(seed, n_trials)
     chunks = [(params, list(range(a, min(a + chunk_size, n_trials))), seeds[a: a + chunk_size])
               for a in range(0, n_trials, chunk_size)]
-    results = run_tasks(_chunk, chunks, seed=seed, n_jobs=n_jobs, client=client, progress=progress,
-                        desc="design power")
+    planned = n_trials
+    if on_progress is None and stop is None:
+        results = run_tasks(_chunk, chunks, seed=seed, n_jobs=n_jobs, client=client, progress=progress,
+                            desc="design power")
+    else:
+        results = []
+        for task in chunks:  # one chunk at a time: the caller sees progress and can stop between chunks
+            if stop is not None and stop():
+                break
+            results += run_tasks(_chunk, [task], seed=seed)
+            if on_progress is not None:
+                on_progress(sum(len(r) for r in results), planned)
+        n_trials = sum(len(r) for r in results)
+        if n_trials == 0:
+            raise ValueError("stop: the simulation was stopped before its first trials finished")
     pvalues = pd.DataFrame(np.vstack(results), columns=list(allocations))
     pvalues.index.name = "trial"
     power = (pvalues < alpha).mean()
     table = pd.DataFrame({"allocation": list(allocations), "power": power.to_numpy(),
                           "mcse": np.sqrt(power.to_numpy() * (1 - power.to_numpy()) / n_trials),
                           "n_trials": n_trials})
-    settings = {k: v for k, v in params.items() if k not in ("allocations", "analysis", "sizes")}
+    settings = {k: v for k, v in params.items()
+                if k not in ("allocations", "analysis", "sizes", "fixed_covariates", "fixed_explained")}
     settings |= dict(n_trials=n_trials, alpha=alpha, seed=seed, analysis=getattr(analysis, "__name__", str(analysis)),
-                     cluster_size=cluster_size)
+                     cluster_size=cluster_size, n_trials_planned=planned, stopped=n_trials < planned,
+                     fixed_clusters=fixed is not None)
     return DesignPower(table=table, pvalues=pvalues, settings=settings)
 
 
@@ -335,11 +408,15 @@ def simulate_design_trial(params: dict, rng: np.random.Generator) -> tuple[pd.Da
     n, q, outcome = params["n_clusters"], params["n_covariates"], params["outcome"]
     sizes = params["sizes"]
     sizes = rng.integers(sizes[0], sizes[1] + 1, n) if isinstance(sizes, tuple) else np.asarray(sizes)
-    X = rng.standard_normal((n, q))
+    fixed = params.get("fixed_covariates")
+    X = rng.standard_normal((n, q)) if fixed is None else fixed
     icc = params["icc"]
     residual_var = {"continuous": 1.0 - icc, "binary": np.pi**2 / 3, "count": 1.0}[outcome]
     between_var = icc if outcome == "continuous" else icc * residual_var / (1.0 - icc)
-    explained = X.sum(axis=1) / np.sqrt(q) if q else np.zeros(n)
+    if fixed is not None:
+        explained = params["fixed_explained"]
+    else:
+        explained = X.sum(axis=1) / np.sqrt(q) if q else np.zeros(n)
     r2 = params["covariate_r2"] if q else 0.0
     u = np.sqrt(between_var) * (np.sqrt(r2) * explained + np.sqrt(1.0 - r2) * rng.standard_normal(n))
     cluster = np.repeat(np.arange(n), sizes)
@@ -379,6 +456,64 @@ def _chunk(task, _rng) -> np.ndarray:
                 table.attrs["randomization"] = drawn
             out[row, col] = params["analysis"](individuals, table)
     return out
+
+
+def _fixed_covariates(clusters: pd.DataFrame) -> np.ndarray:
+    """The trial's own cluster-level covariates, standardized (columns that do not vary are dropped)."""
+    if not isinstance(clusters, pd.DataFrame):
+        raise ValueError(f"clusters: expected a DataFrame of cluster-level covariates, got {type(clusters).__name__}")
+    if len(clusters) < 4:
+        raise ValueError(f"clusters: at least 4 clusters are needed, got {len(clusters)}")
+    text = [str(c) for c in clusters.columns if not pd.api.types.is_numeric_dtype(clusters[c])]
+    if text:
+        raise ValueError(f"clusters: covariates must be numeric (dummy-code categorical ones), not {', '.join(text)}")
+    X = clusters.to_numpy(dtype=float)
+    if not np.isfinite(X).all():
+        raise ValueError("clusters: covariates have missing or infinite values")
+    sd = X.std(axis=0, ddof=1)
+    X = X[:, sd > 0]
+    return (X - X.mean(axis=0)) / sd[sd > 0]
+
+
+def _explained(X: np.ndarray) -> np.ndarray:
+    """The covariates' part of the random intercept: their sum, scaled to variance 1 over these clusters
+    (so ``covariate_r2`` is the share they explain in this very trial)."""
+    if X.shape[1] == 0:
+        return np.zeros(X.shape[0])
+    total = X.sum(axis=1)
+    sd = total.std()
+    return (total - total.mean()) / sd if sd > 0 else np.zeros(X.shape[0])
+
+
+def design_space_power(design, *, effect: float, icc: float, cluster_size: int, outcome: str = "continuous",
+                       baseline: float | None = None, covariate_r2: float = 0.5, n_trials: int = 200,
+                       alpha: float = 0.05, seed: int = 0, chunk_size: int = 10,
+                       on_progress: Callable[[int, int], None] | None = None,
+                       stop: Callable[[], bool] | None = None) -> DesignPower:
+    """The power of a two-arm design as made: its own clusters (their balanced covariates explain
+    ``covariate_r2`` of the between-cluster variance), allocations drawn from its constrained space and
+    analysed by the covariate-adjusted permutation test over that space (Li et al. 2016, 2017), beside
+    simple randomization of the same clusters (same number treated, the test over the simple space).
+
+    >>> from crt_widgets import ConstrainedDesign
+    >>> from crt_widgets.datasets import load_dickinson
+    >>> design = ConstrainedDesign(load_dickinson(), ["inciis", "hispanic"], 8, cluster_id="county", seed=1)
+    >>> res = design_space_power(design, effect=0.5, icc=0.05, cluster_size=20, n_trials=4, seed=2)
+    >>> list(res.table.allocation), res.settings["n_clusters"]
+    (['this design', 'simple randomization'], 16)
+    """
+    if not hasattr(design, "n_treat") or not hasattr(design.space, "n_clusters"):
+        raise ValueError("design: the simulation of a design's own space is for two-arm designs")
+    covariates = pd.DataFrame(design.covariate_matrix.raw, columns=[f"x{i + 1}" for i in
+                                                                    range(design.covariate_matrix.raw.shape[1])])
+    allocations = {"this design": space_allocation(design.space),
+                   "simple randomization": random_allocation(int(design.n_treat))}
+    family = {"continuous": "gaussian", "binary": "binomial", "count": "poisson"}.get(outcome)
+    return design_power_simulation(
+        clusters=covariates, cluster_size=int(cluster_size), icc=icc, effect=effect, outcome=outcome,
+        baseline=baseline, covariate_r2=covariate_r2, allocations=allocations,
+        analysis=permutation_analysis(adjust=True, family=family), n_trials=n_trials, alpha=alpha, seed=seed,
+        chunk_size=chunk_size, on_progress=on_progress, stop=stop)
 
 
 def _check(n_clusters, cluster_size, icc, outcome, n_covariates, covariate_r2, n_trials, alpha):

@@ -1,0 +1,35 @@
+"""Voila with the app's server settings: ``python -m crt_widgets.commands._voila NOTEBOOK [voila options]``.
+
+``crt-widgets dashboard`` runs this instead of ``python -m voila``: Voila's command line passes a tornado
+setting as text, and tornado needs the websocket message limit as a number. Raising it lets an upload of
+up to :data:`~crt_widgets.widgets.analysis.UPLOAD_LIMIT_BYTES` reach the kernel (Jupyter's default of
+10 MiB drops the connection for larger files).
+
+>>> server_settings()["websocket_max_message_size"] > 256 * 1024 * 1024
+True
+"""
+from __future__ import annotations
+
+import sys
+
+MB = 1024 * 1024
+# the largest file one upload carries (the app's panels and the page's guard read it from here; kept in this
+# light module so that the server does not import the app to learn it)
+UPLOAD_LIMIT_BYTES = 256 * MB
+# room for the message's framing around the file's bytes (the upload widget's JSON header)
+FRAMING_BYTES = 16 * MB
+
+
+def server_settings() -> dict:
+    """The tornado settings of the app's server: websocket messages as large as one upload may be."""
+    return {"websocket_max_message_size": UPLOAD_LIMIT_BYTES + FRAMING_BYTES}
+
+
+def main(argv: list[str] | None = None) -> None:  # pragma: no cover - runs the server (the browser tests use it)
+    from voila.app import Voila
+
+    Voila.launch_instance(argv=sys.argv[1:] if argv is None else argv, tornado_settings=server_settings())
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()
