@@ -210,3 +210,165 @@ def test_record_without_a_result_is_refused():
     dash = AnalysisDashboard(example=None, offline=False)
     with pytest.raises(ValueError, match="record: there is no result to record"):
         dash.state.record()
+
+
+# -- spaces read by their content; sizes; messages -----------------------------------------------------------
+def test_compressed_spaces_are_read_by_their_content(tmp_path):
+    import gzip
+
+    from crt_widgets import ConstrainedDesign
+    from crt_widgets.datasets import load_dickinson
+    from crt_widgets.widgets.analysis import read_uploaded_space
+
+    allocation = ConstrainedDesign(load_dickinson(), ["inciis", "hispanic"], 8, cluster_id="county", seed=1).draw(3)
+    files = allocation.save(tmp_path)
+    csv_bytes, json_gz = files["space_cvcrand"].read_bytes(), files["space_json"].read_bytes()
+    for content, name in [(gzip.compress(csv_bytes), "space.csv.gz"), (gzip.compress(csv_bytes), "space.json.gz"),
+                          (json_gz, "space.json.gz"), (json_gz, "space.csv"), (gzip.decompress(json_gz), "space.gz"),
+                          (gzip.compress(csv_bytes[:1000]) + gzip.compress(csv_bytes[1000:]), "two_members.gz")]:
+        space = read_uploaded_space(content, name)  # the name never decides, the content does
+        assert len(space.schemes) == len(allocation.design.space_index), name
+        np.testing.assert_array_equal(np.sort(space.chosen_scheme), np.sort(allocation.arm))
+
+
+@pytest.mark.parametrize("content,declared,match", [
+    (b"", None, "space.csv: the file is empty"),
+    (b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\x03\xff\xff\xff\xff", None, "space.csv: not a readable gzip file"),
+    (__import__("gzip").compress(b"\"SchemeChosen\",\"\",\"\"\n1,1,0\n")[:-12], None, "the gzip file is cut short"),
+    (b'{"format": "something else"}', None, "not a crt-widgets space"),
+    (b"x", 300_000_000, "space.csv is 300.0 MB, more than the 200 MB one upload can carry"),
+])
+def test_bad_space_uploads_are_messages(content, declared, match):
+    from crt_widgets.widgets.analysis import read_uploaded_space
+
+    with pytest.raises(ValueError, match=match):
+        read_uploaded_space(content, "space.csv", declared_size=declared)
+
+
+def test_a_space_that_expands_too_far_is_refused(monkeypatch):
+    import gzip
+
+    import crt_widgets.widgets.analysis as analysis
+
+    monkeypatch.setattr(analysis, "UNCOMPRESSED_LIMIT_BYTES", 10_000)
+    bomb = gzip.compress(b"0" * 50_000)
+    with pytest.raises(ValueError, match="bomb.gz: it expands to more than"):
+        analysis.read_uploaded_space(bomb, "bomb.gz")
+
+
+def test_a_file_above_the_limit_greys_the_result_beside_the_message(dash):
+    """The page sends a few bytes in place of a file above the limit, with the file's true size."""
+    assert dash.state.result is not None and "crt-stale" not in dash.results._dom_classes
+    big = ({"name": "huge.csv", "type": "text/csv", "size": 300_000_000, "content": memoryview(b"not sent"),
+            "last_modified": dt.datetime(2026, 11, 23)},)
+    dash.upload_space.value = big
+    assert "huge.csv is 300.0 MB, more than the 200 MB one upload can carry" in dash.message.value
+    assert "crt-stale" in dash.results._dom_classes and dash.state.result is not None
+    assert "for the inputs before this file" in dash.message.value
+    dash.upload_data.value = ({**big[0], "name": "huge_outcomes.csv"},)
+    assert "huge_outcomes.csv is 300.0 MB" in dash.message.value
+    dash.upload_space.value = _file("space.csv", dickinson_cvcrand_space_path().read_bytes())
+    assert dash.message.value == "" and "crt-stale" not in dash.results._dom_classes
+    assert all("crt-upload-limit-200000000" in u._dom_classes for u in (dash.upload_data, dash.upload_space))
+
+
+# -- columns from the data's structure ------------------------------------------------------------------------
+def _pupils(rng, ids, per=6):
+    """Pupils of clusters ``ids``: a per-pupil id first, a cluster-level covariate, an outcome."""
+    n = len(ids) * per
+    frame = pd.DataFrame({"pupil_no": np.arange(n) + 100, "size": np.repeat(rng.integers(100, 900, len(ids)), per),
+                          "site": np.repeat(ids, per), "y": rng.normal(size=n).round(3),
+                          "age": rng.integers(5, 11, n)})
+    return frame
+
+
+def test_the_cluster_column_is_the_one_holding_the_space_ids():
+    from crt_widgets import ConstrainedDesign
+    from crt_widgets.widgets.analysis import guess_columns
+
+    rng = np.random.default_rng(2)
+    sites = pd.DataFrame({"code": [f"K{i}" for i in range(12)], "size": rng.integers(100, 900, 12),
+                          "rural": rng.choice(["y", "n"], 12)})
+    allocation = ConstrainedDesign(sites, ["size", "rural"], 6, categorical=["rural"], cluster_id="code", seed=1).draw(4)
+    data = _pupils(rng, sites["code"].to_numpy())
+    data["rural"] = np.repeat(sites["rural"].to_numpy(), 6)
+    g = guess_columns(data, allocation)
+    assert g.cluster == "site" and g.outcome == "y" and g.person_ids == ["pupil_no"]
+    assert g.adjustable == ["size", "age", "rural"]  # never the cluster, the outcome or a person id
+    assert g.covariates == ["size", "rural"] and g.categorical == ["rural"]
+    assert "Li et al. 2016, 2017" in g.note and "the covariates the design balanced (size, rural)" in g.note
+
+
+def test_a_cvcrand_space_takes_an_id_like_column_with_as_many_clusters():
+    from crt_widgets.core.spaces.saved import SavedSpace
+    from crt_widgets.core.spaces.schemes import enumerate_schemes
+    from crt_widgets.widgets.analysis import guess_columns
+
+    rng = np.random.default_rng(3)
+    data = _pupils(rng, [f"S{i}" for i in range(8)])
+    data["ward"] = np.repeat(["a", "b"], len(data) // 2)  # text, but 2 values: not the 8 clusters of the space
+    data["score"] = rng.normal(size=len(data))            # two outcomes: one named like an outcome wins
+    space = SavedSpace(enumerate_schemes(8, 4), 0)          # no ids, no covariates (a cvcrand CSV)
+    g = guess_columns(data[["ward", "pupil_no", "y", "size", "site", "age", "score"]], space)
+    assert g.cluster == "site" and g.outcome == "y" and g.covariates == []
+    assert "does not name the covariates the design balanced" in g.note
+    # a numeric cluster column named like an id, and an outcome that is not named like one
+    renamed = data.rename(columns={"site": "school_id", "y": "reading"}).assign(
+        school_id=np.repeat(np.arange(8), 6), score=np.nan)
+    g = guess_columns(renamed.drop(columns="score"), space)
+    assert g.cluster == "school_id" and g.outcome in ("reading", "age")
+    assert guess_columns(renamed.drop(columns=["score", "age"]), space).outcome == "reading"
+
+
+def test_uploaded_outcomes_follow_the_json_space_and_propose_its_covariates(tmp_path):
+    from crt_widgets import ConstrainedDesign
+    from crt_widgets.datasets import load_dickinson
+
+    shuffled = load_dickinson_outcome()[["outcome", "inciis", "location", "county", "hispanic"]]
+    allocation = ConstrainedDesign(load_dickinson(), ["inciis", "location"], 8, categorical=["location"],
+                                   cluster_id="county", seed=1).draw(5)
+    path = allocation.save_space(tmp_path / "space.json.gz")
+    dash = AnalysisDashboard(example=None, offline=False)
+    dash.upload_data.value = _file("children.csv", shuffled.to_csv(index=False).encode())
+    assert dash.state.cluster == "county" and dash.state.outcome == "outcome"  # not the first or last column
+    dash.upload_space.value = _file("space.json.gz", path.read_bytes())
+    assert dash.state.covariates == ["inciis", "location"] and dash.state.categorical == ["location"]
+    assert "Li et al. 2016, 2017" in dash.adjust_note.value
+    assert list(dash.covariates.options) == ["inciis", "location", "hispanic"]
+    expected = permutation_test(shuffled, "outcome", "county", path, ["inciis", "location"], ["location"], "binomial")
+    assert dash.state.result.permutation.p_value == expected.p_value
+    # a user's own choice stands when a new space arrives
+    dash.covariates.value = ("hispanic",)
+    dash.upload_space.value = _file("space.json.gz", path.read_bytes())
+    assert dash.state.covariates == ["hispanic"]
+
+
+# -- p-values as exact counts ---------------------------------------------------------------------------------
+def test_p_values_show_as_exact_counts():
+    from crt_widgets.core.permutation.test import PermutationResult
+    from crt_widgets.widgets.analysis import p_value_count, p_value_text
+
+    distribution = np.r_[np.linspace(-1, 1, 191_882 - 16), np.full(16, 5.0)]
+    r = PermutationResult(5.0, distribution, 16 / 191_882, {}, "two-sided", "gaussian", 191_882, 30, 600, 0,
+                          np.zeros(30), np.arange(30))
+    assert p_value_count(r) == (16, 191_882)
+    assert p_value_text(r) == "p < 0.001 (16 of 191,882 schemes at least as extreme)"
+
+
+def test_the_example_shows_its_count(dash):
+    assert "p = 0.04196 (54 of 1,287 schemes at least as extreme)" in dash.pvalue.value
+
+
+def test_the_record_carries_the_space_sha256_of_the_draw(dash):
+    import base64
+    import json
+    import re
+
+    from crt_widgets.widgets import DesignDashboard
+
+    design = DesignDashboard(example="dickinson", offline=False)
+    dash.follow(design)
+    design.state.draw(77)
+    links = dict(re.findall(r'download="([^"]+)" href="data:[^;]+;base64,([^"]+)"', dash.downloads.value))
+    record = json.loads(base64.b64decode(links["analysis_record.json"]))
+    assert record["space"]["sha256"] == design.state.draws[-1]["space_sha256"] == design.state.space_sha256

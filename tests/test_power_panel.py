@@ -1,8 +1,12 @@
 """The dashboard's power tab: set its widgets in code and compare with the core's crt_power."""
 from __future__ import annotations
 
+import html
 import re
+import threading
 
+import numpy as np
+import pandas as pd
 import pytest
 
 from crt_widgets.core.power.analytic import crt_clusters_needed, crt_power
@@ -53,3 +57,109 @@ def test_bad_input_is_a_message_in_the_panel_and_recovers(dash, field, value, ma
     assert 'class="crt-error"' in dash.power.answer.value and match in dash.power.answer.value
     getattr(dash.power, field).value = good
     assert "Power <b>" in dash.power.answer.value
+
+
+# -- the app's Power section: curves and the simulated power of the design being made --------------------------
+@pytest.fixture()
+def section():
+    from crt_widgets.widgets.app import TrialApp
+
+    return TrialApp(offline=False)
+
+
+def test_power_curves_are_crt_power_over_grids(section):
+    state = section.design.state
+    by_k = section.power.curves.by_clusters.chart.layer[0].data
+    by_icc = section.power.curves.by_icc.chart.layer[0].data
+    for k in (2, 8, 17, 24):
+        assert by_k.set_index("x").loc[k, "power"] == pytest.approx(
+            crt_power(0.3, icc=0.05, cluster_size=50, clusters_per_arm=k).power, abs=1e-12)
+    assert list(by_k.query("current").x) == [8] and list(by_icc.query("current").x) == [0.05]
+    for icc in (0.0, 0.1, 0.2):
+        row = by_icc[np.isclose(by_icc.x, icc)]
+        assert row.power.iloc[0] == pytest.approx(crt_power(0.3, icc=icc, cluster_size=50, clusters_per_arm=8).power)
+    state.n_treat = 6  # unequal arms: the control:treated ratio kept along the curve
+    by_k = section.power.curves.by_clusters.chart.layer[0].data
+    assert by_k.set_index("x").loc[9, "power"] == pytest.approx(
+        crt_power(0.3, icc=0.05, cluster_size=50, clusters_per_arm=9, clusters_control=15).power)
+    section.power.analytic.effect.value = 0  # an input error: a message, no stale curves beside it
+    assert "effect" in section.power.curves.message.value and section.power.curves.charts.layout.display == "none"
+
+
+def test_the_simulation_runs_in_the_background_equal_to_the_core(section):
+    from crt_widgets.core.power.design_simulation import design_space_power
+
+    panel, run = section.power.simulation, section.design.state.simulation
+    panel.n_trials.value, panel.seed.value = 20, 9
+    panel.run.click()
+    assert run.wait(300) and run.message == ""
+    expected = design_space_power(section.design.state.design, effect=0.3, icc=0.05, cluster_size=50, n_trials=20,
+                                  seed=9)
+    pd.testing.assert_frame_equal(run.result.pvalues, expected.pvalues)
+    assert panel.progress.value == panel.progress.max == 20 and panel.progress.description == "20 of 20"
+    for power in expected.table["power"]:
+        assert f"<td>{power:.3f}</td>" in panel.table.value
+    assert not panel.run.disabled and panel.cancel.disabled
+    section.design.state.cutoff = 0.2  # a new design: the simulated power of the old one goes
+    assert run.result is None and panel.table.value == ""
+
+
+def test_cancel_stops_between_chunks_and_says_so(section):
+    panel, run = section.power.simulation, section.design.state.simulation
+    panel.n_trials.value = 100_000
+    started = threading.Event()
+    run.observe(lambda change: started.set() if change["new"] >= 10 else None, names="done")
+    panel.run.click()
+    assert run.running and panel.cancel.disabled is False and panel.run.disabled
+    assert started.wait(300)
+    panel.cancel.click()
+    assert run.wait(300)
+    done = run.result.settings["n_trials"]
+    assert 10 <= done < 100_000 and run.result.settings["stopped"]
+    assert f"Cancelled after {done:,} of 100,000 trials" in panel.status.value
+
+
+def test_an_input_change_while_simulating_stops_it_and_drops_its_result(section):
+    panel, run = section.power.simulation, section.design.state.simulation
+    panel.n_trials.value = 100_000
+    started = threading.Event()
+    run.observe(lambda change: started.set() if change["new"] >= 10 else None, names="done")
+    panel.run.click()
+    assert started.wait(300)
+    section.power.analytic.icc.value = 0.01
+    assert run.wait(300) and run.result is None
+    assert "changed while simulating" in panel.status.value and panel.table.value == ""
+
+
+@pytest.mark.parametrize("change,match", [
+    ({"n_arms": 3}, "simulation: the power of the design's own space is simulated for two arms"),
+    ({"n_treat": 40}, "simulation: there is no valid design to simulate"),
+])
+def test_simulation_refusals_are_messages(section, change, match):
+    for name, value in change.items():
+        setattr(section.design.state, name, value)
+    section.power.simulation.run.click()
+    assert match in html.unescape(section.power.simulation.status.value)
+    assert not section.design.state.simulation.running
+
+
+@pytest.mark.parametrize("field,value,match", [
+    ("sd", 0, "SD of an individual: must be positive"),
+    ("cluster_size", 0.4, "mean cluster size: at least 1"),
+])
+def test_simulation_inputs_are_checked(section, field, value, match):
+    setattr(section.design.state.power_inputs, field, value)
+    section.power.simulation.run.click()
+    assert match in section.power.simulation.status.value
+
+
+def test_binary_simulation_inputs_are_log_odds(section):
+    from crt_widgets.widgets.state import simulation_inputs
+
+    q = section.design.state.power_inputs
+    q.outcome, q.p_control, q.p_treatment = "binary", 0.2, 0.35
+    args = simulation_inputs(section.design.state)
+    assert args["effect"] == pytest.approx(np.log(0.35 / 0.65) - np.log(0.2 / 0.8)) and args["baseline"] == 0.2
+    q.p_treatment = 1.2
+    with pytest.raises(ValueError, match="treatment proportion: must be between 0 and 1"):
+        simulation_inputs(section.design.state)

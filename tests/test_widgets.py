@@ -576,3 +576,115 @@ def test_weights_set_from_code_rescore_once(dickinson):
     np.testing.assert_allclose(dash.state.design.scores, _core(dickinson, weights=[1, 2, 1, 3, 1]).scores)
     dash.state.stratify = ["location", "incomecat"]
     assert len(designs) == 2 and dash.weights.stratify["incomecat"].value
+
+
+# -- the one app ----------------------------------------------------------------------------------------------
+def _everything_shown(widget) -> str:
+    """Every text a widget tree sends to the browser: HTML values, descriptions, options, chart specs."""
+    import json
+
+    import ipywidgets as w
+
+    seen, parts, stack = set(), [], [widget]
+    while stack:
+        current = stack.pop()
+        if id(current) in seen:
+            continue
+        seen.add(id(current))
+        for name in current.keys:
+            value = getattr(current, name)
+            if isinstance(value, w.Widget):
+                stack.append(value)
+            elif isinstance(value, (list, tuple)) and value and all(isinstance(v, w.Widget) for v in value):
+                stack.extend(value)
+            elif isinstance(value, (str, int, float)):
+                parts.append(str(value))
+            elif isinstance(value, (dict, list, tuple)):
+                parts.append(json.dumps(value, default=str))
+    return "\n".join(parts)
+
+
+def test_the_app_conceals_the_allocation_until_the_draw(dickinson):
+    from crt_widgets.widgets.app import TrialApp
+
+    app = TrialApp(offline=False)
+    assert [app.sections.get_title(i) for i in range(3)] == ["Design", "Analysis", "Power"]
+    before = _everything_shown(app.widget)
+    assert "Balance across the constrained space" in before and "Power against ICC" in before  # the walk sees all
+    allocation = _core(dickinson, weights=[1.0] * 5).draw(20240611)
+    treated = ", ".join(map(str, allocation.treated_clusters))
+    _draw(app.design, 20240611)
+    after = _everything_shown(app.widget)
+    np.testing.assert_array_equal(app.design.state.allocation.arm, allocation.arm)
+    assert f"Treatment: {treated}" in after and f"Treatment: {treated}" not in before
+    assert f"score {allocation.score:.3f}" in after and f"{allocation.score:.3f}" not in before
+    assert "chosen scheme" in after and "chosen scheme" not in before  # the histogram's mark, once drawn
+    # the analysis follows the draw in the same session: no file in between
+    assert app.analysis.state.space is app.design.state.allocation
+    assert "seed 20240611" in app.analysis.sources.value
+
+
+def test_the_app_analyses_the_outcomes_over_the_allocation_drawn(dickinson):
+    from crt_widgets import permutation_test
+    from crt_widgets.datasets import load_dickinson_outcome
+    from crt_widgets.widgets.app import TrialApp
+
+    app = TrialApp(offline=False)
+    _draw(app.design, 31)
+    outcomes = load_dickinson_outcome()
+    content = outcomes.to_csv(index=False).encode()
+    app.analysis.upload_data.value = ({"name": "children.csv", "type": "text/csv", "size": len(content),
+                                       "content": memoryview(content), "last_modified": dt.datetime(2026, 12, 1)},)
+    s = app.analysis.state
+    assert s.cluster == "county" and s.outcome == "outcome" and s.covariates == PAPER_COVARIATES
+    expected = permutation_test(outcomes, "outcome", "county", app.design.state.allocation, PAPER_COVARIATES,
+                                PAPER_CATEGORICAL, "binomial")
+    assert s.result.permutation.p_value == expected.p_value and s.result.permutation.n_schemes == 1288
+    assert "Li et al. 2016, 2017" in app.analysis.adjust_note.value
+    _draw(app.design, 32)  # a second draw: the analysis follows it
+    assert s.space is app.design.state.allocation and s.result.permutation.n_schemes == 1288
+
+
+def test_stale_design_results_are_greyed_beside_the_message():
+    dash = DesignDashboard(example="dickinson", offline=False)
+    assert "crt-stale" not in dash.outputs.results._dom_classes
+    dash.arms.n_treat.value = 40
+    assert "crt-stale" in dash.outputs.results._dom_classes
+    assert "n_treat" in dash.outputs.problem.value and "last valid inputs" in dash.outputs.problem.value
+    assert dash.draw.commitment.value == "" and dash.draw.button.disabled
+    dash.arms.n_treat.value = 8
+    assert "crt-stale" not in dash.outputs.results._dom_classes and dash.outputs.problem.value == ""
+
+
+def test_app_notebook_is_generated_packaged_and_served():
+    import argparse
+
+    import nbformat
+
+    from crt_widgets.commands import dashboard as command
+    from crt_widgets.widgets.notebook import PACKAGED_APP, app_notebook
+
+    expected = [c.source for c in app_notebook().cells]
+    for path in (Path(__file__).parents[1] / "notebooks" / "app.ipynb", PACKAGED_APP):
+        assert [c.source for c in nbformat.read(str(path), as_version=4).cells] == expected
+    served = []
+    parser = argparse.ArgumentParser()
+    command.add_arguments(parser)
+    args = parser.parse_args(["--port", "9"])
+    original = command.os.execve
+    command.os.execve = lambda path, argv, env: served.append(argv)
+    try:
+        command.run(args)
+    finally:
+        command.os.execve = original
+    assert served and served[0][3] == str(PACKAGED_APP)
+
+
+def test_the_server_takes_uploads_up_to_the_limit():
+    from crt_widgets.commands._voila import FRAMING_BYTES, UPLOAD_LIMIT_BYTES, server_settings
+
+    assert server_settings() == {"websocket_max_message_size": UPLOAD_LIMIT_BYTES + FRAMING_BYTES}
+    assert UPLOAD_LIMIT_BYTES == 200_000_000 > 10 * 1024 * 1024  # above Jupyter's default of 10 MiB
+    template = (Path(__file__).parents[1] / "crt_widgets" / "widgets" / "share" / "voila" / "templates"
+                / "crt-offline" / "index.html.j2").read_text()
+    assert "crt-upload-limit-" in template and "readAsArrayBuffer" in template

@@ -52,7 +52,7 @@ EXAMPLE = "Dickinson counties (cvcrand paper)"
 # messages this large (Jupyter's default of 10 MiB drops the connection for an 11.9 MB cvcrand CSV of 192,038
 # schemes), and the page refuses larger files before sending them (see the crt-offline template)
 # the most text a compressed space may expand to (a cvcrand CSV compresses about tenfold)
-UNCOMPRESSED_LIMIT_BYTES = 1024 * MB
+UNCOMPRESSED_LIMIT_BYTES = 1000 * MB
 # names that say "this column is the outcome" (when several columns vary within clusters)
 OUTCOME_NAME = re.compile(r"^(outcome|response|y|result|endpoint)([ _.-].*)?$", re.IGNORECASE)
 
@@ -75,7 +75,7 @@ def too_large(name: str, size: int, limit: int = UPLOAD_LIMIT_BYTES) -> str:
     """The message for a file above the upload limit ('' when it fits).
 
     >>> too_large("space.csv", 300 * MB)
-    'space.csv is 300.0 MB, more than the 256 MB one upload can carry: compress it (.csv.gz or .json.gz; a space compresses about tenfold) and upload that'
+    'space.csv is 300.0 MB, more than the 200 MB one upload can carry: compress it (.csv.gz or .json.gz; a space compresses about tenfold) and upload that'
     """
     if size <= limit:
         return ""
@@ -261,7 +261,9 @@ def guess_columns(data: pd.DataFrame, space=None) -> ColumnGuess:
         cluster = matching[0] if matching else (best if best is not None and overlap[best] > 0 else "")
     if not cluster:
         candidates = [c for c in ids_like if c not in person and (n_clusters is None or distinct[c] == n_clusters)]
-        repeated = [c for c in candidates if distinct[c] < n_rows]
+        # named like an id first, then the most distinct labels (a cluster column repeats, but has many values)
+        repeated = sorted((c for c in candidates if distinct[c] < n_rows),
+                          key=lambda c: (not (ID_NAME.search(str(c)) or str(c).endswith("ID")), -distinct[c]))
         cluster = (repeated or candidates or [c for c in columns if c not in person] or columns)[0]
     numeric = [c for c in columns if c != cluster and c not in person and pd.api.types.is_numeric_dtype(data[c])
                and not pd.api.types.is_bool_dtype(data[c])]

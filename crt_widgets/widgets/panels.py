@@ -17,7 +17,7 @@ import ipywidgets as w
 import numpy as np
 import pandas as pd
 
-from crt_widgets.commands._voila import UPLOAD_LIMIT_BYTES
+from crt_widgets.commands._voila import MB, UPLOAD_LIMIT_BYTES
 from crt_widgets.widgets.charts import HEATMAP_MAX_CLUSTERS, too_many_for_heatmap
 from crt_widgets.widgets.formatting import STALE_CSS, message_html, smd_distribution_html, smd_table_html
 from crt_widgets.widgets.state import DesignState
@@ -144,7 +144,7 @@ class DataPanel:
         self.upload.value = ()  # ready for the next file, even the same one corrected or chosen again
         try:
             if isinstance(size, (int, float)) and size > UPLOAD_LIMIT_BYTES:  # the page sent a few bytes instead
-                raise ValueError(f"{name} is {size / 2**20:.1f} MB, more than the {UPLOAD_LIMIT_BYTES / 2**20:.0f} MB "
+                raise ValueError(f"{name} is {size / MB:.1f} MB, more than the {UPLOAD_LIMIT_BYTES / MB:.0f} MB "
                                  "one upload can carry")
             data = read_uploaded_csv(content, name)
         except ValueError as exc:

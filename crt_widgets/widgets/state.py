@@ -139,6 +139,7 @@ class SimulationRun(t.HasTraits):
         super().__init__(**kwargs)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._outdated = False  # the inputs changed while running: the run's result is for other inputs
 
     def start(self, state: "DesignState") -> None:
         """Start the simulation of ``state``'s design with its power inputs (nothing if one is running)."""
@@ -153,6 +154,7 @@ class SimulationRun(t.HasTraits):
             self.result, self.message = None, str(exc)
             return
         self._stop.clear()
+        self._outdated = False
         self.result, self.message, self.done, self.total = None, "", 0, int(self.n_trials)
         self.running = True
         self._thread = threading.Thread(target=self._run, args=(kwargs,), daemon=True, name="crt-power-simulation")
@@ -174,6 +176,9 @@ class SimulationRun(t.HasTraits):
                             "trials: the power below is from those trials (its Monte Carlo SE is wider)."
                             if result.settings["stopped"] else "")
         finally:
+            if self._outdated:  # never a result beside inputs it was not computed for
+                self.result = None
+                self.message = "Stopped: the design or the power inputs changed while simulating; simulate again."
             self.running = False
 
     def _progress(self, done: int, total: int) -> None:
@@ -190,9 +195,11 @@ class SimulationRun(t.HasTraits):
         return not self.running
 
     def clear(self) -> None:
-        """Forget a result that no longer matches the design (a running simulation is stopped)."""
+        """Forget a result that no longer matches the design (a running simulation is stopped, and says so)."""
         if self.running:
+            self._outdated = True
             self.cancel()
+            return
         self.result, self.message, self.done = None, "", 0
 
 

@@ -1,4 +1,4 @@
-"""The dashboard in a real browser: served by Voila, rendered offline, driven like a user would."""
+"""The app's Design section in a real browser: served by Voila, rendered offline, driven like a user would."""
 from __future__ import annotations
 
 import re
@@ -42,6 +42,14 @@ def _kept(page) -> str:
     return page.locator(".crt-kept").first.inner_text()
 
 
+def _draw(page, seed: str) -> None:
+    """Type the draw's seed, press Draw, confirm the draw the confirmation names."""
+    _type_into(page, ".widget-text", "input", "draw seed", seed)
+    page.get_by_role("button", name="Draw allocation").click()
+    expect(page.locator(".crt-pending-seed")).to_have_text(seed, timeout=30_000)
+    page.get_by_role("button", name="Confirm draw").click()
+
+
 def test_dashboard_end_to_end(page, voila_url, records, tmp_path):
     requests: list[str] = []
     page.on("request", lambda r: requests.append(r.url))
@@ -58,11 +66,12 @@ def test_dashboard_end_to_end(page, voila_url, records, tmp_path):
     hosts = {urlparse(u).hostname for u in requests if u.startswith("http")}
     assert hosts <= {"127.0.0.1", "localhost"}, [u for u in requests if "127.0.0.1" not in u]
 
-    baseline_before = page.locator(".crt-baseline").first.inner_text()
+    smd_before = page.locator(".crt-smd-distribution").first.inner_text()
     histogram_before = page.locator(".vega-embed svg").first.inner_html()
     _set_readout(page, "inciis", "4")
-    page.wait_for_function("() => document.querySelector('.crt-baseline') && "
-                           f"document.querySelector('.crt-baseline').innerText !== {baseline_before!r}", timeout=30_000)
+    page.wait_for_function("() => document.querySelector('.crt-smd-distribution') && "
+                           f"document.querySelector('.crt-smd-distribution').innerText !== {smd_before!r}",
+                           timeout=30_000)
     _set_readout(page, "cutoff q", "0.05")
     core = ConstrainedDesign(load_dickinson(), COVARIATES, 8, categorical=["location", "incomecat"],
                              cluster_id="county", weights=[1, 4, 1, 1, 1], cutoff=0.05, seed=12345)
@@ -73,14 +82,14 @@ def test_dashboard_end_to_end(page, voila_url, records, tmp_path):
                            arg=histogram_before, timeout=30_000)
     page.screenshot(path=str(ARTIFACTS / "02_rescored.png"), full_page=True)
 
-    page.get_by_role("button", name="Draw allocation").click()
+    _draw(page, "12345")
     page.wait_for_selector(".crt-drawn", timeout=30_000)
     with page.expect_download() as info:
         page.get_by_text("Allocation (CSV)").click()
     path = tmp_path / "allocation.csv"
     info.value.save_as(path)
     downloaded = pd.read_csv(path)
-    np.testing.assert_array_equal(downloaded["arm"].to_numpy(), core.draw().arm)
+    np.testing.assert_array_equal(downloaded["arm"].to_numpy(), core.draw(12345).arm)
     assert downloaded["county"].tolist() == list(range(1, 17))
     # the kernel also kept a copy on disk, identical to the download
     saved = sorted(records.glob("*/allocation_seed12345.csv"))
@@ -140,8 +149,7 @@ def test_own_file_and_four_arms(page, voila_url, tmp_path):
     page.wait_for_function(f"() => document.querySelector('.crt-kept').innerText === '{expected.kept:,}'",
                            timeout=30_000)
     # own data: choosing covariates comes first (the tab switch arrives in its own message: wait for it)
-    expect(page.locator(".widget-tab .lm-TabBar-tab.lm-mod-current, .widget-tab .p-TabBar-tab.p-mod-current")
-           .first).to_have_text("Covariates", timeout=30_000)
+    expect(page.get_by_role("tab", name="Covariates")).to_have_attribute("aria-selected", "true", timeout=30_000)
     page.screenshot(path=str(ARTIFACTS / "06_own_file.png"), full_page=True)
 
     page.get_by_text("Arms & seed").click()
@@ -152,14 +160,14 @@ def test_own_file_and_four_arms(page, voila_url, tmp_path):
                           weights=[1.0] * len(expected.covariates))
     page.wait_for_function(f"() => document.querySelector('.crt-kept').innerText === '{len(core.space_index):,}'",
                            timeout=60_000)
-    page.get_by_role("button", name="Draw allocation").click()
+    _draw(page, "31")
     page.wait_for_selector(".crt-drawn", timeout=30_000)
     with page.expect_download() as info:
         page.get_by_text("Allocation (CSV)").click()
     path = tmp_path / "four_arms.csv"
     info.value.save_as(path)
     downloaded = pd.read_csv(path)
-    assert downloaded.iloc[:, 1].astype(str).tolist() == [str(v) for v in core.draw().allocation.iloc[:, 1]]
+    assert downloaded.iloc[:, 1].astype(str).tolist() == [str(v) for v in core.draw(31).allocation.iloc[:, 1]]
     page.screenshot(path=str(ARTIFACTS / "07_four_arms.png"), full_page=True)
 
 
@@ -168,7 +176,7 @@ def test_power_tab_answers_at_once(page, voila_url):
 
     page.goto(voila_url, timeout=120_000)
     page.wait_for_selector(".crt-kept", timeout=120_000)
-    page.get_by_text("Power", exact=True).click()
+    page.get_by_role("tab", name="Power").click()
     default = crt_power(0.3, icc=0.05, cluster_size=50, clusters_per_arm=8).power
     expect(page.locator(".crt-power").first).to_contain_text(f"Power {default:.3f}", timeout=30_000)
     _set_text(page, "ICC", "0.01")
