@@ -37,3 +37,26 @@ def test_demo_script_serves_the_dashboard_on_localhost():
     parser = argparse.ArgumentParser()
     add_arguments(parser)
     assert parser.parse_args([]).ip == "127.0.0.1"
+
+
+def test_binder_opens_the_one_app_and_takes_large_uploads():
+    badge = re.search(r"urlpath=([^)\s&]+)", (ROOT / "README.md").read_text()).group(1)
+    assert unquote(badge) == "voila/render/notebooks/app.ipynb"
+    assert "write_jupyter_server_config()" in (ROOT / "binder" / "postBuild").read_text()
+
+
+def test_demo_serves_the_one_app():
+    from crt_widgets.widgets.notebook import PACKAGED_APP
+
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    assert parser.parse_args([]).notebook is None  # no --notebook: the packaged app (notebooks/app.ipynb)
+    assert PACKAGED_APP.name == "app.ipynb" and "TrialApp" in PACKAGED_APP.read_text()
+    readme = (ROOT / "README.md").read_text()
+    assert "./scripts/demo     # the main job: the app (Design, Analysis, Power)" in readme
+
+
+def test_the_readme_shows_a_small_screenshot_of_the_app():
+    assert "](docs/app.png)" in (ROOT / "README.md").read_text()
+    png = ROOT / "docs" / "app.png"
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size < 300_000

@@ -20,6 +20,9 @@ PRELUDES = [
     "clusters = crt.datasets.load_dickinson()\n"
     "covariates = ['inciis', 'uptodateonimmunizations', 'hispanic']\n",
     "calls = crt.datasets.simulate_callcenter(n_calls=3000, seed=1)\n",
+    "design = crt.ConstrainedDesign(crt.datasets.load_dickinson(), n_treat=8, cluster_id='county',\n"
+    "    covariates=['location', 'inciis', 'uptodateonimmunizations', 'hispanic', 'incomecat'],\n"
+    "    categorical=['location', 'incomecat'], seed=12345)\n",
 ]
 # benchmark-sized calls made small (the API is the same)
 SMALLER = {"n_draws=1_000_000": "n_draws=1_000", "n_trials=1000": "n_trials=4",
@@ -53,3 +56,7 @@ def test_readme_python_examples_run_and_their_comments_hold(tmp_path, monkeypatc
             assert names["design"].draw().arm_sizes().tolist() == [10] * 8
         if number == 4:
             assert set(names["fit"].variance_components) == {"center_ID", "rep_ID", "residual"}
+        if number == 5:
+            from crt_widgets.core.diagnostics.smd import smd_distribution
+
+            assert smd_distribution(names["design"]).attrs["n_schemes"] == 1288  # the comment's number

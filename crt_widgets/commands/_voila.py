@@ -26,6 +26,33 @@ def server_settings() -> dict:
     return {"websocket_max_message_size": UPLOAD_LIMIT_BYTES + FRAMING_BYTES}
 
 
+def write_jupyter_server_config(path: str | None = None) -> str:
+    """Add :func:`server_settings` to a Jupyter server's JSON config (Binder's ``voila/render`` runs in
+    Jupyter's own server, which reads ``~/.jupyter/jupyter_server_config.json``); other settings are kept.
+
+    >>> import json, os, tempfile
+    >>> path = os.path.join(tempfile.mkdtemp(), "jupyter_server_config.json")
+    >>> _ = write_jupyter_server_config(path)
+    >>> json.load(open(path))["ServerApp"]["tornado_settings"] == server_settings()
+    True
+    """
+    import json
+    import os
+
+    path = path or os.path.join(os.path.expanduser("~"), ".jupyter", "jupyter_server_config.json")
+    config = {}
+    if os.path.exists(path):
+        with open(path, encoding="utf-8") as fh:
+            config = json.load(fh)
+    config.setdefault("ServerApp", {}).setdefault("tornado_settings", {}).update(server_settings())
+    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+    temporary = f"{path}.partial"
+    with open(temporary, "w", encoding="utf-8") as fh:
+        json.dump(config, fh, indent=2)
+    os.replace(temporary, path)
+    return path
+
+
 def main(argv: list[str] | None = None) -> None:  # pragma: no cover - runs the server (the browser tests use it)
     from voila.app import Voila
 
