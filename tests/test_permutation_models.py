@@ -54,7 +54,14 @@ def test_linear_mixed_model_equals_statsmodels_reml(trial):
     fit = smf.mixedlm("y ~ treat + x", data, groups=data["cl"]).fit(reml=True)
     assert fit.cov_re.iloc[0, 0] > 0.05  # away from the boundary, where optimisers may disagree
     assert report.mixed.effect == pytest.approx(fit.fe_params["treat"], abs=1e-5)
-    assert report.mixed.se == pytest.approx(fit.bse["treat"], rel=1e-3)
+    # 12 clusters (< 40): Kenward-Roger's adjusted SE, a little above the model-based one, and its df
+    from crt_widgets.core.models.mixed import mixed_model
+
+    kr = mixed_model("y ~ treat + x", data, groups="cl", ddf="kenward-roger")
+    assert kr.cov_params_model.loc["treat", "treat"] ** 0.5 == pytest.approx(fit.bse["treat"], rel=1e-3)
+    assert report.mixed.se == pytest.approx(kr.bse["treat"], rel=1e-9) and report.mixed.se > fit.bse["treat"]
+    assert report.mixed.p_value == pytest.approx(kr.pvalues["treat"], rel=1e-9)
+    assert "Kenward-Roger" in report.mixed.method and f"t on {kr.df['treat']:.2f} df" in report.mixed.detail
 
 
 def test_glmm_companion_and_the_table(trial):

@@ -5,11 +5,12 @@ permutation test with its inverted interval, a GEE with an exchangeable working 
 and bias-reduced small-sample standard errors), and a mixed model with a random cluster intercept,
 all adjusted for the same covariates.
 
-* Continuous outcomes: the mixed model is :func:`crt_widgets.mixed_model` (REML, exact optimum).
+* Continuous outcomes: the mixed model is :func:`crt_widgets.mixed_model` (REML, exact optimum), with
+  Kenward-Roger's adjusted SE and df below 40 clusters and Satterthwaite's df from 40.
 * Binary and count outcomes: a maximum-likelihood GLMM by adaptive Gauss-Hermite quadrature
   (:mod:`crt_widgets.core.models.glmm`, the likelihood of lme4's ``glmer(..., nAGQ = 10)``), because
   statsmodels' variational Bayesian mixed GLMs understate the standard error several-fold.
-* Every interval and p-value uses a t on (clusters - 2) degrees of freedom: with the few clusters
+* The other intervals and p-values use a t on (clusters - 2) degrees of freedom: with the few clusters
   of a typical trial, normal (z) intervals are too narrow.
 
 >>> from crt_widgets.datasets import load_dickinson_outcome, dickinson_cvcrand_space_path
@@ -33,6 +34,7 @@ from crt_widgets.core.permutation.test import ALTERNATIVES, PermutationResult, p
 from crt_widgets.core.models.residuals import check_family
 
 MODELS = ("gee", "mixed")
+KENWARD_ROGER_BELOW = 40  # clusters: the linear mixed model uses Kenward-Roger below, Satterthwaite from here
 
 
 @dataclass(frozen=True)
@@ -128,14 +130,19 @@ def mixed_estimate(prep, alpha: float = 0.05) -> ModelEstimate:
         cols = {f"x{j}": x[:, j] for j in range(2, x.shape[1])}
         frame = pd.DataFrame({"y": prep.y, "treat": prep.treated, "cluster": prep.cluster_index, **cols})
         formula = "y ~ treat" + "".join(f" + {c}" for c in cols)
-        fit = mixed_model(formula, frame, groups=["cluster"], method="reml")
-        effect, se = float(fit.fe_params["treat"]), float(fit.bse["treat"])
-        df = max(len(prep.cluster_sizes) - 2, 1)
-        q = stats.t.ppf(1 - alpha / 2, df)
-        p = float(2 * stats.t.sf(abs(effect / se), df))
+        # Kenward-Roger (adjusted SE and df) with fewer than 40 clusters, where the model-based SE is too
+        # small (Kenward and Roger 1997; Leyrat et al. 2018 for cluster trials); Satterthwaite above
+        few = len(prep.cluster_sizes) < KENWARD_ROGER_BELOW
+        ddf = "kenward-roger" if few else "satterthwaite"
+        fit = mixed_model(formula, frame, groups=["cluster"], method="reml", ddf=ddf, alpha=alpha)
+        effect, se, df = float(fit.fe_params["treat"]), float(fit.bse["treat"]), float(fit.df["treat"])
+        low, high = fit.conf_int().loc["treat"]
         icc = list(fit.icc.values())[0] if fit.icc else float("nan")
-        return ModelEstimate("Mixed model (random cluster intercept, REML)", effect, se,
-                             (effect - q * se, effect + q * se), p, f"ICC {icc:.3g}; t on {df} df", icc)
+        name = "Kenward-Roger SE and df" if few else "Satterthwaite df"
+        return ModelEstimate(f"Mixed model (random cluster intercept, REML, {name})", effect, se,
+                             (float(low), float(high)), float(fit.pvalues["treat"]),
+                             f"ICC {icc:.3g}; t on {df:.2f} df ({ddf}: "
+                             f"{'fewer than' if few else 'at least'} {KENWARD_ROGER_BELOW} clusters)", icc)
     from crt_widgets.core.models.glmm import fit_random_intercept_glmm
 
     fit = fit_random_intercept_glmm(prep.y, x, prep.cluster_index, prep.family, n_quad=10)
