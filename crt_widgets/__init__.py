@@ -49,6 +49,7 @@ _EXPORTS = {
     "crt_power": "crt_widgets.core.power.analytic",
     "design_effect": "crt_widgets.core.power.analytic",
     "crt_clusters_needed": "crt_widgets.core.power.analytic",
+    "power_curve": "crt_widgets.core.power.analytic",
     "chapter_power_simulation": "crt_widgets.core.power.chapter",
     "design_power_simulation": "crt_widgets.core.power.design_simulation",
 }
