@@ -89,10 +89,10 @@ def _dense(x, y, inner, outer, variances, reml=True):
     e = y - x @ beta
     P = Vi - Vi @ x @ phi @ x.T @ Vi
     m = len(G)
-    trace = np.array([[np.trace(P @ G[k] @ P @ G[l]) for l in range(m)] for k in range(m)])
-    K = np.array([[np.trace(Vi @ G[k] @ Vi @ G[l]) for l in range(m)] for k in range(m)])
+    trace = np.array([[np.trace(P @ G[k] @ P @ G[j]) for j in range(m)] for k in range(m)])
+    K = np.array([[np.trace(Vi @ G[k] @ Vi @ G[j]) for j in range(m)] for k in range(m)])
     r = Vi @ e
-    second = np.array([[r @ G[k] @ P @ G[l] @ r for l in range(m)] for k in range(m)])
+    second = np.array([[r @ G[k] @ P @ G[j] @ r for j in range(m)] for k in range(m)])
     observed = -0.5 * (trace if reml else K) + second
     A = [x.T @ Vi @ G[k] @ Vi @ x for k in range(m)]
     return dict(phi=phi, trace=trace, K=K, observed=observed, A=A, V=V, G=G, Vi=Vi, P=P)
@@ -159,7 +159,7 @@ def test_kenward_roger_adjustment_equals_dense_formula():
     P = [-x.T @ Vi @ g @ Vi @ x for g in G]
     Q = [[x.T @ Vi @ gk @ Vi @ gl @ Vi @ x for gl in G] for gk in G]
     W = 2 * np.linalg.inv(d["trace"])
-    U = sum(W[k, l] * (Q[k][l] - P[k] @ phi @ P[l]) for k in range(3) for l in range(3))
+    U = sum(W[k, j] * (Q[k][j] - P[k] @ phi @ P[j]) for k in range(3) for j in range(3))
     adjusted, df = NestedDdf(stats, v).kenward_roger()
     np.testing.assert_allclose(adjusted, phi + 2 * phi @ U @ phi, rtol=1e-9)
     # one contrast: Kenward-Roger's df is 2 (L'Phi L)^2 / (g' W g), g_k = L' Phi (-P_k) Phi L

@@ -43,7 +43,7 @@ array([0.739, 0.529, 0.385])
 """
 from __future__ import annotations
 
-import math
+import math  # noqa: F401  (the examples use it)
 from dataclasses import dataclass, field, fields
 from typing import Any
 
@@ -129,10 +129,11 @@ class AnalyticPower:
             return (f"AnalyticPower({self.outcome}{extra}, {power.size} scenarios of shape {power.shape}, "
                     f"power from {np.nanmin(power):.4f} to {np.nanmax(power):.4f}{solved})")
         arms = f", {self.n_arms} arms ({self.multiplicity})" if self.n_arms != 2 else ""
+        clustering = f"k={self.inputs['rate_cv']:g}" if self.outcome == "count" else f"ICC={self.icc:g}"
         df = f"{self.df:g}" if isinstance(self.df, float) else str(self.df)
         return (f"AnalyticPower(power={self.power:.4f}, {self.outcome}{extra}, effect={self.effect:g}, "
                 f"{self.clusters_per_arm} clusters/arm of mean size {self.cluster_size:g} (cv {self.cv:g}), "
-                f"ICC={self.icc:g}, design effect={self.design_effect:.3f}, df={df}, alpha={self.alpha:g}"
+                f"{clustering}, design effect={self.design_effect:.3f}, df={df}, alpha={self.alpha:g}"
                 f"{arms}{solved})")
 
 
@@ -419,7 +420,8 @@ def crt_power(
     follow-up), ``rate_cv`` (Hayes and Bennett's k; counts take no ``icc``), ``effect`` a rate difference
     or (``scale="ratio"``) a rate ratio. ``clusters_per_arm`` is each treatment arm's, ``clusters_control``
     the control arm's (default equal). ``cluster_sizes``: the exact sizes of an arm's clusters (or a
-    sample of their distribution) instead of ``cluster_size`` and ``cv``. ``direction`` says which way a
+    sample of their distribution) instead of ``cluster_size`` and ``cv``. ``multiplicity`` applies with
+    ``n_arms > 2`` (two arms are one comparison). ``direction`` says which way a
     detectable effect is sought. Unreachable answers raise for scalar inputs and are NaN in arrays.
 
     >>> round(crt_power(0.3, icc=0.05, cluster_size=20, clusters_per_arm=8, clusters_control=12).power, 4)
@@ -456,7 +458,7 @@ def crt_power(
         if rate_cv is None:
             raise ValueError("rate_cv: a count outcome needs the coefficient of variation k of the true cluster rates "
                              "(0 for none)")
-        icc = 0.0
+        icc = 0.0  # a placeholder, reported as NaN below: counts' clustering is rate_cv
     elif icc is None:
         raise ValueError("icc: give the intra-cluster correlation")
     if outcome == "binary" and p_control is None:
@@ -484,6 +486,8 @@ def crt_power(
                r2_cluster=r2_cluster, r2_individual=r2_individual, alpha=alpha, sides=sides,
                clusters_control=clusters_control, n_arms=n_arms, power=power)
     q = {name: (None if value is None else _number(value, name)) for name, value in raw.items()}
+    if outcome == "count":
+        q["icc"] = np.array(np.nan)
     spec = _Spec(outcome, scale, test, multiplicity, direction, sizes)
     _validate(q, spec)
     if q["clusters_control"] is not None:
@@ -493,7 +497,7 @@ def crt_power(
             raise ValueError(f"clusters_control must be a whole number of at least 1, with at least 4 clusters "
                              f"in all, got {clusters_control}")
     if multiplicity != "none" and np.all(q["n_arms"] == 2):
-        multiplicity = "none"  # one comparison: nothing to adjust
+        multiplicity = "none"  # two arms are one comparison: nothing to adjust
         spec = _Spec(outcome, scale, test, multiplicity, direction, sizes)
     scalar = all(np.ndim(v) == 0 for v in q.values() if v is not None)
     if solve is not None:
@@ -549,48 +553,117 @@ def _shape(q: dict) -> tuple[int, ...]:
     return np.broadcast_shapes(*(np.shape(v) for v in q.values() if v is not None))
 
 
-def _power_at(q: dict, spec: _Spec, name: str, value) -> np.ndarray:
+def _with(q: dict, name: str, value) -> dict:
     trial = dict(q)
     trial[name] = value
-    return _evaluate(trial, spec, check=False)["power"]
+    return trial
+
+
+def _power_at(q: dict, spec: _Spec, name: str, value) -> np.ndarray:
+    return _evaluate(_with(q, name, value), spec, check=False)["power"]
 
 
 def _solve(name: str, q: dict, spec: _Spec, max_clusters: int, scalar: bool) -> np.ndarray:
     shape = _shape(q)
     target = np.broadcast_to(q["power"], shape)
-    if name in ("clusters_per_arm", "cluster_size"):
-        low = 2 if name == "clusters_per_arm" else 1
-        high = max_clusters if name == "clusters_per_arm" else MAX_CLUSTER_SIZE
-        answer = _integer_search(lambda v: _power_at(q, spec, name, v), target, low, high, shape)
+    if name == "clusters_per_arm":
+        guess = _normal_clusters(q, spec, shape)
+        answer = _integer_search(lambda k: _power_at(q, spec, name, k) >= target, 2, max_clusters, shape, guess)
         if np.any(np.isnan(answer)) and scalar:
-            if name == "clusters_per_arm":
-                raise ValueError(f"more than max_clusters={max_clusters} clusters per arm would be needed")
+            raise ValueError(f"more than max_clusters={max_clusters} clusters per arm would be needed")
+        return answer
+    # the solved quantity moves only the noncentrality (df and critical value stay, unless Dunnett's critical
+    # value follows the arms' variances): find the noncentrality the power needs once, then solve the cheap ncp
+    cheap = spec.multiplicity != "dunnett"
+    if cheap:
+        needed = _needed_ncp(q, spec, shape, target)
+        two = np.broadcast_to(q["sides"], shape) == 2
+
+        def reaches(name_, value):
+            ncp = _evaluate_ncp(_with(q, name_, value), spec)
+            return np.where(two, np.abs(ncp), ncp) >= needed
+    else:
+        def reaches(name_, value):
+            return _power_at(q, spec, name_, value) >= target
+    if name == "cluster_size":
+        answer = _integer_search(lambda m: reaches(name, m), 1, MAX_CLUSTER_SIZE, shape)
+        if np.any(np.isnan(answer)) and scalar:
             limit = float(_power_at(q, spec, name, float(MAX_CLUSTER_SIZE)))
             raise ValueError(f"cluster_size: no cluster size reaches power {float(q['power']):g} with these clusters "
                              f"(the limit as clusters grow is {limit:.4f}); add clusters instead")
         return answer
-    answer = _effect_search(q, spec, target, shape)
+    answer = _effect_search(lambda u: reaches("effect", _effect_from_u(u, q, spec)),
+                            lambda grid: _grid_reaches(q, spec, grid, cheap, target), q, spec, shape)
     if np.any(np.isnan(answer)) and scalar:
         raise ValueError(f"effect: no {spec.direction} in the outcome reaches power {float(q['power']):g} with this design")
     return answer
 
 
-def _integer_search(power_of, target, low: int, high: int, shape) -> np.ndarray:
-    """Smallest integer in [low, high] whose power reaches the target (power increasing in it), by a
-    vectorised bisection over all scenarios at once; NaN where even ``high`` falls short."""
-    lo = np.full(shape, float(low))
+def _evaluate_ncp(q: dict, spec: _Spec) -> np.ndarray:
+    """The noncentrality alone (no distribution function): cheap."""
+    k = q["clusters_per_arm"]
+    kc = q["clusters_control"] if q.get("clusters_control") is not None else k
+    parts, estimand = _arms(q, spec, q["effect"], check=False)
+    (b0, w0), (b1, w1) = parts
+    return estimand / np.sqrt(_arm_variance(b0, w0, q, spec, kc) + _arm_variance(b1, w1, q, spec, k))
+
+
+def _needed_ncp(q: dict, spec: _Spec, shape, target) -> np.ndarray:
+    """The noncentrality (>= 0) at which the power reaches the target, for each scenario's df, critical value and
+    sides: one bisection per distinct combination (power increases in the noncentrality)."""
+    probe = dict(q)
+    for name in ("clusters_per_arm", "cluster_size", "effect"):  # any value: df and critical value do not depend on it
+        if probe[name] is None:
+            null_effect = 0.0 if spec.scale == "difference" else 1.0
+            probe[name] = {"clusters_per_arm": 2.0, "cluster_size": 1.0}.get(name, null_effect)
+    out = _evaluate(probe, spec, check=False)
+    columns = [np.broadcast_to(np.asarray(v, dtype=float), shape).ravel()
+               for v in (out["df"], out["critical_value"], q["sides"], target)]
+    table = np.column_stack(columns)
+    unique, index = np.unique(table, axis=0, return_inverse=True)
+    df, crit, sides, goal = unique.T
+    lo, hi = np.zeros(len(unique)), np.full(len(unique), 100.0)
+    for _ in range(70):
+        mid = (lo + hi) / 2
+        ok = _power(mid, df, crit, sides, spec.test) >= goal
+        hi, lo = np.where(ok, mid, hi), np.where(ok, lo, mid)
+    return hi[np.ravel(index)].reshape(shape)
+
+
+def _normal_clusters(q: dict, spec: _Spec, shape) -> np.ndarray:
+    """Clusters per arm that the normal approximation needs (continuous; the variance falls as 1 / k): where
+    the t test's answer search starts."""
+    one = _evaluate_ncp(_with(q, "clusters_per_arm", 1.0), spec)
+    z = sps.norm.ppf(1 - np.asarray(q["alpha"]) / np.asarray(q["sides"])) + sps.norm.ppf(np.asarray(q["power"]))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.broadcast_to((np.maximum(z, 0) / np.abs(one)) ** 2, shape)
+
+
+def _integer_search(reaches, low: int, high: int, shape, guess=None) -> np.ndarray:
+    """Smallest integer in [low, high] that ``reaches`` (monotone: False then True), by a vectorised
+    bisection over all scenarios at once; NaN where even ``high`` does not. A ``guess`` near the answer
+    narrows the bracket first (a check below it, then steps doubling above it)."""
+    lo = np.full(shape, low - 1.0)  # invariant: lo does not reach (low - 1 by convention), hi does (checked last)
     hi = np.full(shape, float(high))
-    reach_low = power_of(lo) >= target
-    reach_high = power_of(hi) >= target
-    lo = np.where(reach_low, lo - 1, lo)  # invariant: power(lo) < target <= power(hi)
-    hi = np.where(reach_low, low, hi)
+    if guess is not None:
+        guess = np.where(np.isfinite(guess), guess, high)
+        below = np.clip(np.floor(guess) - 1, low, high)
+        lo = np.where(~reaches(below), below, lo)
+        step = np.clip(np.ceil(guess) + 1, lo + 1, high)
+        for _ in range(40):
+            ok = reaches(step)
+            hi = np.where(ok, np.minimum(hi, step), hi)
+            lo = np.where(ok, lo, np.maximum(lo, step))
+            if np.all(ok | (step >= high)):
+                break
+            step = np.where(ok, step, np.minimum(2 * step, high))
     while np.any(hi - lo > 1):
         mid = np.floor((lo + hi) / 2)
-        ok = power_of(mid) >= target
         active = hi - lo > 1
+        ok = reaches(np.where(active, mid, hi))
         hi = np.where(active & ok, mid, hi)
         lo = np.where(active & ~ok, mid, lo)
-    return np.where(reach_high | reach_low, hi, np.nan)
+    return np.where(reaches(hi), hi, np.nan)
 
 
 def _effect_from_u(u: np.ndarray, q: dict, spec: _Spec) -> np.ndarray:
@@ -611,22 +684,35 @@ def _effect_from_u(u: np.ndarray, q: dict, spec: _Spec) -> np.ndarray:
     return rate1 - rate0 if spec.scale == "difference" else rate1 / rate0
 
 
-def _effect_search(q: dict, spec: _Spec, target, shape) -> np.ndarray:
+def _grid_view(q: dict) -> dict:
+    return {k: (None if v is None else np.asarray(v)[..., None]) for k, v in q.items()}
+
+
+def _grid_reaches(q: dict, spec: _Spec, u: np.ndarray, cheap: bool, target) -> np.ndarray:
+    """Whether each effect of a grid (last axis) reaches the target power."""
+    expanded = _grid_view(q)
+    effects = _effect_from_u(u, expanded, spec)
+    if cheap:
+        needed = _needed_ncp(q, spec, _shape(q), target)[..., None]
+        ncp = _evaluate_ncp(_with(expanded, "effect", effects), spec)
+        two = np.asarray(q["sides"])[..., None] == 2
+        return np.where(two, np.abs(ncp), ncp) >= needed
+    return _power_at(expanded, spec, "effect", effects) >= np.asarray(target)[..., None]
+
+
+def _effect_search(reaches, reaches_grid, q: dict, spec: _Spec, shape) -> np.ndarray:
     """The effect nearest the null whose power reaches the target: the first crossing on a grid moving away
     from the null (power can fall again far out, e.g. a risk ratio near 0 on the log scale), then
     bisection. Vectorised over scenarios."""
     grid = np.linspace(0.0, 1.0, 202)[1:-1]
-    expanded = {k: (None if v is None else np.asarray(v)[..., None]) for k, v in q.items()}
-    effects = _effect_from_u(np.broadcast_to(grid, shape + grid.shape), expanded, spec)
-    power = _power_at(expanded, spec, "effect", effects)
-    reached = power >= np.asarray(target)[..., None]
+    reached = reaches_grid(np.broadcast_to(grid, shape + grid.shape))
     found = reached.any(axis=-1)
     first = np.argmax(reached, axis=-1)
     lo = np.where(first > 0, grid[np.maximum(first - 1, 0)], 0.0)
     hi = grid[first]
     for _ in range(60):
         mid = (lo + hi) / 2
-        ok = _power_at(q, spec, "effect", _effect_from_u(mid, q, spec)) >= target
+        ok = reaches(mid)
         hi = np.where(ok, mid, hi)
         lo = np.where(ok, lo, mid)
     return np.where(found, _effect_from_u(hi, q, spec), np.nan)
