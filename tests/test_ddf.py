@@ -256,3 +256,24 @@ def test_analyze_trial_uses_kenward_roger_below_40_clusters(n_clusters, ddf):
     assert report.mixed.p_value == pytest.approx(fit.pvalues["treat"], rel=1e-9)
     label = "Kenward-Roger SE and df" if ddf == "kenward-roger" else "Satterthwaite df"
     assert label in row.name and f"({ddf}: " in report.mixed.detail
+
+
+def test_bad_input_of_the_algebra_and_the_intervals(frames):
+    x, y, inner, outer = _small(True)
+    stats = mixed_fast.nested_stats(x, y, inner, outer)
+    with pytest.raises(ValueError, match=r"variances: give 3 values"):
+        NestedDdf(stats, [1.0, 1.0])
+    with pytest.raises(ValueError, match="variances must be finite, non-negative, with a positive residual"):
+        NestedDdf(stats, [1.0, -0.5, 1.0])
+    with pytest.raises(ValueError, match="L: contrasts need 3 columns"):
+        NestedDdf(stats, [1.0, 0.5, 1.0]).satterthwaite([[1.0, 0.0]])
+    fit = mixed_model("y ~ arm + x", frames["trial"], groups="cluster")
+    with pytest.raises(ValueError, match="alpha must be in"):
+        fit.conf_int(alpha=2)
+    from crt_widgets.core.models.glmm import fit_random_intercept_glmm
+
+    glmm = pd.read_csv(DATA / "glmm_small.csv")
+    x = np.column_stack([np.ones(len(glmm)), glmm.treat])
+    g = fit_random_intercept_glmm(glmm.y.to_numpy(), x, glmm.cluster.to_numpy(), "binomial", n_quad=3)
+    with pytest.raises(ValueError, match="alpha must be in"):
+        g.conf_int(alpha=0)

@@ -323,6 +323,14 @@ def test_power_curve_is_a_tidy_table_with_an_icc_band():
     (dict(clusters_per_arm=None, power=0.8, clusters_control=5), "clusters_control: solving"),
     (dict(icc=None), "icc: give the intra-cluster correlation"),
     (dict(icc=[0.1, 2.0]), "icc must be in"),
+    (dict(scale="log"), "scale must be one of"),
+    (dict(sides=3), "sides must be 1 or 2"),
+    (dict(sd=0), "sd must be positive"),
+    (dict(outcome="count", icc=None, rate_control=0.1, rate_cv=0.2, person_time=0), "person_time must be positive"),
+    (dict(outcome="count", icc=None, rate_control=0.1, rate_cv=-0.2), "rate_cv must be non-negative"),
+    (dict(outcome="count", icc=None, rate_control=0.1, rate_cv=0.2, effect=-0.2), r"rate_control \+ effect must be"),
+    (dict(outcome="binary", p_control=0.97, effect=None, clusters_per_arm=2, cluster_size=5, power=0.99),
+     "effect: no increase in the outcome reaches power 0.99"),
 ])
 def test_bad_input_names_the_argument(kwargs, message):
     args = dict(effect=0.3, icc=0.05, cluster_size=20, clusters_per_arm=10) | kwargs
@@ -337,6 +345,7 @@ def test_bad_input_names_the_argument(kwargs, message):
     (dict(against="icc", icc=None, band=(0.01, 0.1)), "band_of: the band is over 'icc'"),
     (dict(clusters_per_arm=5), "clusters_per_arm: the curve is against it"),
     (dict(values=[]), "values: give at least one point"),
+    (dict(against="effect", values=[0.1, 0.2], clusters_per_arm=5), "effect: the curve is against the effect"),
 ])
 def test_power_curve_bad_input(kwargs, message):
     args = dict(icc=0.05, cluster_size=20) | kwargs
@@ -346,3 +355,5 @@ def test_power_curve_bad_input(kwargs, message):
         args["clusters_per_arm"] = 10
     with pytest.raises(ValueError, match=message):
         power_curve(0.3, **args)
+    with pytest.raises(ValueError, match="effect: give the effect to detect"):
+        power_curve(icc=0.05, cluster_size=20)

@@ -53,3 +53,18 @@ def test_readme_python_examples_run_and_their_comments_hold(tmp_path, monkeypatc
             assert names["design"].draw().arm_sizes().tolist() == [10] * 8
         if number == 4:
             assert set(names["fit"].variance_components) == {"center_ID", "rep_ID", "residual"}
+            kr = names["kr"]
+            assert kr.ddf == "kenward-roger" and round(kr.df["arm"], 2) == 8.0 and round(kr.pvalues["arm"], 4) == 0.5305
+            # the printed summary under the block is the summary this block prints
+            shown = re.search(r"```text\n(.*?)```", README[README.index("## Models and power"):], re.S).group(1)
+            assert [line.rstrip() for line in str(kr.summary()).splitlines()] == [
+                line.rstrip() for line in shown.splitlines()]
+            crt = names["crt"]
+            assert round(crt.crt_power(0.3, icc=0.05, cluster_size=50, clusters_per_arm=10).power, 4) == 0.6758
+            assert round(crt.crt_power(0.3, icc=0.05, cluster_size=50, clusters_per_arm=10, test="z").power, 4) == 0.7237
+            assert round(crt.crt_power(icc=0.05, cluster_size=50, clusters_per_arm=10, power=0.8).effect, 4) == 0.3480
+            assert names["rr"].clusters_per_arm == 17 and names["rate"].clusters_per_arm == 39
+            dunnett = crt.crt_power(0.3, icc=0.05, cluster_size=50, clusters_per_arm=10, n_arms=3, multiplicity="dunnett")
+            assert round(dunnett.power, 4) == 0.5914
+            curve = names["curve"]
+            assert len(curve) == 2 * 27 and (curve.power_low <= curve.power).all()

@@ -237,11 +237,11 @@ def _arms(q: dict[str, np.ndarray], spec: _Spec, effect: np.ndarray, check: bool
         elif spec.scale == "ratio":
             p1 = p0 * effect
             what = "p_control * effect (the treatment arm's risk)"
-        else:
+        else:  # any positive odds ratio gives a risk in (0, 1)
             odds = effect * p0 / (1 - p0)
             p1 = odds / (1 + odds)
-            what = "the treatment arm's risk"
-        if check and np.any((p1 <= 0) | (p1 >= 1)):
+            what = None
+        if check and what and np.any((p1 <= 0) | (p1 >= 1)):
             raise ValueError(f"{what} must be in (0, 1), got {p1}")
         icc = q["icc"]
         parts = []
