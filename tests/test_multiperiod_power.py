@@ -180,6 +180,18 @@ def test_native_exposure_weights_agree_with_swpwr_h():
     assert result.power == pytest.approx(R["eti_renormalized"]["power"], abs=1e-6)
 
 
+def test_exposure_time_counts_the_transition_period():
+    # our exposure time counts the unobserved transition period (Kenny et al. 2022), swPwr's H does not: R's
+    # exposure times 1, 2, 3 are our 2, 3, 4, and our exposure time 1 is never observed (weight 0)
+    design = stepped_wedge(3, 2, transition_periods=1, extra_periods=1)
+    np.testing.assert_array_equal(design.sequences, np.array(R["eti_transition"]["swDsn"]["swDsn_unique_clusters"],
+                                                             dtype=float))
+    result = native_from_r("eti_transition", design, exposure_weights=[0, 1 / 3, 1 / 3, 1 / 3])
+    assert result.power == pytest.approx(R["eti_transition"]["power"], abs=1e-6)
+    with pytest.raises(ValueError, match=r"exposure time\(s\) \[1\] are observed in no cluster"):
+        native_from_r("eti_transition", design, exposure_weights=[0.25] * 4)
+
+
 def test_hussey_hughes_closed_form():
     # Hussey and Hughes (2007), eq. 8: the variance of theta-hat for a complete cross-sectional design,
     # exchangeable within cluster, equal sizes; X is the clusters x periods treatment matrix
@@ -302,6 +314,8 @@ def test_several_levels_and_size_matrices():
     design = MultiPeriodDesign([[0, 1, 2, 2], [0, 0, 1, 2], [0, 0, 0, 1]], 3)
     result = multiperiod_power(design, [0.2, 0.4], icc=0.05, cluster_size=20)
     assert result.power.shape == (2,) and result.power[1] > result.power[0]
+    assert repr(result).startswith(f"MultiPeriodPower(power=[{result.power[0]:.4f}, {result.power[1]:.4f}], "
+                                   f"effect=[0.2, 0.4], se=[")
     frame = multiperiod_power(design, [[0.2, 0.4], [0.1, 0.3]], icc=0.05, cluster_size=20).to_frame()
     assert "power (level 2)" in frame.columns and len(frame) == 2
     # one size per cluster equal everywhere is the scalar size; a 0 is the same as an unobserved cell

@@ -43,7 +43,7 @@ def test_the_reference_covers_what_swpwr_does():
     assert any(d.get("all.ctl.time0") is False for d in dsn) and any("tx.effect.frac" in d for d in dsn)
     assert any("swBlk" in d and None in np.ravel(np.array(d["swBlk"], dtype=object)) for d in dsn)
     assert any(0 in np.atleast_1d(d["clusters"]) for d in dsn)
-    assert len(CASES) == 39
+    assert len(CASES) == 40
 
 
 @pytest.mark.parametrize("name", sorted(CASES))

@@ -271,7 +271,7 @@ def _whole(value: Any, name: str, minimum: int) -> int:
 def stepped_wedge(n_sequences: int, clusters_per_sequence: int | Sequence[int] = 1, *, baseline_periods: int = 1,
                   periods_per_step: int = 1, extra_periods: int = 0, transition_periods: int = 0
                   ) -> MultiPeriodDesign:
-    """A stepped wedge: all clusters start on control and sequence ``s`` switches at step ``s`` (Hussey and Hughes 2007).
+    """A stepped wedge: clusters start on control, sequence ``s`` switches at step ``s`` (Hussey and Hughes 2007).
 
     ``baseline_periods`` all-control periods come first (0: the first sequence starts on treatment), each
     step lasts ``periods_per_step`` periods, ``extra_periods`` all-treated periods follow the last step, and

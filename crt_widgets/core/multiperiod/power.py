@@ -6,7 +6,8 @@ Hooper, Teerenstra, de Hoop and Eldridge 2016; Kasza, Hemming, Hooper, Matthews 
 fraction of the effect, or one indicator per treatment level) and an error whose covariance over a
 cluster's periods is
 
-    tau2 R_jl + gamma2 [j = l] + eta2 t_ij t_il + tau_eta (t_ij + t_il) + zeta2 / sqrt(n_ij n_il) + sigma2 / n_ij [j = l]
+    tau2 R_jl + gamma2 [j = l] + eta2 t_ij t_il + tau_eta (t_ij + t_il)
+        + zeta2 / sqrt(n_ij n_il) + sigma2 / n_ij [j = l]
 
 with ``R_jl = 1`` (exchangeable, Hussey and Hughes 2007) or ``decay^|j - l|`` (exponential decay, Kasza et al.
 2019), ``gamma2`` a cluster-period effect (block exchangeable: the cluster autocorrelation CAC below 1, Hooper
@@ -212,7 +213,8 @@ def _small_inverse(matrix: np.ndarray) -> np.ndarray:
     for i in range(3):
         for j in range(3):
             rows, cols = [k for k in range(3) if k != i], [k for k in range(3) if k != j]
-            minor = m[..., rows[0], cols[0]] * m[..., rows[1], cols[1]] - m[..., rows[0], cols[1]] * m[..., rows[1], cols[0]]
+            minor = (m[..., rows[0], cols[0]] * m[..., rows[1], cols[1]]
+                     - m[..., rows[0], cols[1]] * m[..., rows[1], cols[0]])
             cofactor[..., i, j] = (-1) ** (i + j) * minor
     determinant = (m[..., 0, :] * cofactor[..., 0, :]).sum(axis=-1)
     return cofactor.swapaxes(-1, -2) / determinant[..., None, None]
@@ -304,10 +306,14 @@ class MultiPeriodPower:
 
     def __repr__(self) -> str:
         design = repr(self.design).removeprefix("MultiPeriodDesign(").removesuffix(")")
-        if np.ndim(self.power) == 0:
+        if self.n_scenarios == 1:
+            def listed(values, spec):
+                values = np.ravel(values)
+                shown = ", ".join(f"{v:{spec}}" for v in values)
+                return shown if values.size == 1 else f"[{shown}]"
             shown = ", ".join(f"{k}={np.asarray(v).item():g}" for k, v in self.settings.items())
-            return (f"MultiPeriodPower(power={float(self.power):.4f}, effect={float(self.effect):g}, "
-                    f"se={float(self.se):.4g}, {shown}, alpha={self.alpha:g}; {design})")
+            return (f"MultiPeriodPower(power={listed(self.power, '.4f')}, effect={listed(self.effect, 'g')}, "
+                    f"se={listed(self.se, '.4g')}, {shown}, alpha={self.alpha:g}; {design})")
         return (f"MultiPeriodPower({self.n_scenarios} scenarios, power {np.min(self.power):.3f} to "
                 f"{np.max(self.power):.3f}, alpha={self.alpha:g}; {design})")
 
@@ -353,8 +359,14 @@ def _treatment(design: MultiPeriodDesign, exposure_weights: Any) -> tuple[np.nda
     if not math.isclose(float(weights.sum()), 1.0, rel_tol=0, abs_tol=1e-9):
         raise ValueError(f"exposure_weights must sum to 1 (they average the exposure-time effects), got sum "
                          f"{weights.sum():g}")
-    columns = (exposure[:, :, None] == np.arange(1, longest + 1)).astype(float)
-    return columns * design.observed[:, :, None], weights
+    columns = (exposure[:, :, None] == np.arange(1, longest + 1)).astype(float) * design.observed[:, :, None]
+    # an exposure time no cluster is observed at (behind a transition period, say) has no estimate: it may only
+    # enter with weight 0, and then drops out
+    seen = columns[design.clusters_per_sequence > 0].any(axis=(0, 1))
+    if (weights[~seen] != 0).any():
+        raise ValueError(f"exposure time(s) {(np.flatnonzero(~seen & (weights != 0)) + 1).tolist()} are observed in "
+                         f"no cluster: give them weight 0 in exposure_weights")
+    return columns[:, :, seen], weights[seen]
 
 
 def multiperiod_power(design: MultiPeriodDesign, effect: Any, *, icc: Any, cac: Any = None, decay: Any = None,
@@ -400,13 +412,10 @@ def multiperiod_power(design: MultiPeriodDesign, effect: Any, *, icc: Any, cac: 
     if (cluster_size is None) == (size_matrix is None):
         raise ValueError("give cluster_size (individuals per cluster-period) or size_matrix (per cluster or per "
                          "cluster-period), exactly one of them")
-    named = {"icc": _numbers(icc, "icc"),
-             "cac" if decay is None else "decay": _numbers(1.0 if cac is None and decay is None else
-                                                           (decay if cac is None else cac),
-                                                           "cac" if decay is None else "decay"),
-             "iac": _numbers(iac, "iac")}
+    structure, correlation = ("cac", 1.0 if cac is None else cac) if decay is None else ("decay", decay)
+    named = {"icc": _numbers(icc, "icc"), structure: _numbers(correlation, structure), "iac": _numbers(iac, "iac")}
     _within(named["icc"], "icc", 0, 1, open_high=True)
-    _within(named.get("cac", named.get("decay")), "cac" if decay is None else "decay", 0, 1)
+    _within(named[structure], structure, 0, 1)
     _within(named["iac"], "iac", 0, 1, open_high=True)
     if cluster_size is not None:
         named["cluster_size"] = _numbers(cluster_size, "cluster_size")
@@ -573,10 +582,9 @@ def multiperiod_clusters_needed(design: MultiPeriodDesign, effect: Any, *, power
         raise ValueError("effect must be nonzero in every scenario (no number of clusters detects 0)")
     z = ndtri(1 - base.alpha / 2) + ndtri(power)
     variance = np.asarray(base.se) ** 2
-    # one-sided normal bound: enough, since the far tail only adds power; then step down while still enough
-    needed = np.maximum(1, np.ceil(variance * z**2 / np.asarray(base.effect) ** 2 - 1e-12))
-    if needed.ndim > np.ndim(base.power) or (design.n_effects > 1 and needed.ndim):
-        needed = needed.max(axis=-1) if design.n_effects > 1 else needed
+    # the one-sided normal bound is enough (the far tail only adds power); rounding is corrected both ways below
+    needed = np.maximum(1, np.ceil(variance * z**2 / np.asarray(base.effect) ** 2))
+    needed = needed.max(axis=-1) if design.n_effects > 1 else needed
     if (needed > max_replicates).any():
         raise ValueError(f"more than max_replicates={max_replicates} copies of the design's clusters would be "
                          f"needed in {(needed > max_replicates).sum()} scenario(s)")
@@ -586,10 +594,9 @@ def multiperiod_clusters_needed(design: MultiPeriodDesign, effect: Any, *, power
         reached = normal_power(base.effect, np.asarray(base.se) / np.sqrt(m[extra]), base.alpha)
         return reached.min(axis=-1) if design.n_effects > 1 else reached
 
-    while True:
-        fewer = (needed > 1) & (achieved(np.maximum(needed - 1, 1)) >= power)
-        if not fewer.any():
-            break
+    while (short := achieved(needed) < power).any():
+        needed = needed + short
+    while (fewer := (needed > 1) & (achieved(np.maximum(needed - 1, 1)) >= power)).any():
         needed = needed - fewer
     replicates = needed.astype(np.int64)
     reached = achieved(needed)
