@@ -193,7 +193,12 @@ def swPwr(design: dict, distn: str, n: Any, mu0: float, mu1: Any, H: Any = None,
             raise ValueError("Do not specify fractional treatment effects in the design AND an ETI estimator")
         exposure = np.cumsum(np.nan_to_num(rows, nan=0.0), axis=1)
         longest = int(exposure.max())
-        weights = np.asarray(H, dtype=float).reshape(-1)
+        try:
+            weights = np.asarray(H, dtype=float).reshape(-1)
+        except (TypeError, ValueError):
+            weights = np.array([np.nan])
+        if not np.isfinite(weights).all() or weights.sum() == 0:
+            raise ValueError(f"H must hold finite numbers with a nonzero sum, got {H!r}")
         if weights.size == 1:
             weights = np.full(longest, 1.0 / longest)
             warnings.warn("ETI estimator with equal weighting for all exposure times assumed", UserWarning,
@@ -216,6 +221,8 @@ def swPwr(design: dict, distn: str, n: Any, mu0: float, mu1: Any, H: Any = None,
                          "(and zeta, if cohort design).")
     tau, eta, rho, gamma, zeta = (0.0 if v is None else _number(v, name) for v, name in
                                   ((tau, "tau"), (eta, "eta"), (rho, "rho"), (gamma, "gamma"), (zeta, "zeta")))
+    if distn == "binomial" and not (0 < mu0 < 1 and ((effects > 0) & (effects < 1)).all()):
+        raise ValueError("For distn='binomial', mu0 and mu1 must be proportions strictly between 0 and 1.")
     mean_mu = (mu0 + effects.mean()) / 2
     if distn == "gaussian":
         sigma = _number(sigma, "sigma")
