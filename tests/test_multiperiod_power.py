@@ -79,7 +79,7 @@ def test_design_as_data():
     assert fractional.is_fractional and fractional.n_effects == 1 and "fractions 0.5, 1" in repr(fractional)
     np.testing.assert_array_equal(fractional.treatment_columns()[..., 0], fractional.sequences)
     assert design == stepped_wedge(3, [2, 1, 2]) and design != stepped_wedge(3, 2)
-    assert sum(1 for _ in [design.sequences]) and not design.sequences.flags.writeable
+    assert not design.sequences.flags.writeable and not design.clusters_per_sequence.flags.writeable
 
 
 def test_exposure_times():

@@ -208,7 +208,7 @@ class MultiPeriodDesign:
                                                                            equal_nan=True)
                 and np.array_equal(self._counts, other._counts))
 
-    __hash__ = None  # mutable-looking arrays: no hashing
+    __hash__ = None  # equality compares the arrays; a design is not a dict key
 
     def __repr__(self) -> str:
         counts = self._counts

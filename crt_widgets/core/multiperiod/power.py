@@ -22,9 +22,9 @@ as swCRTdesign's ``swPwr``).
 
 In :func:`multiperiod_power` the correlations are those of an individual outcome with total variance
 ``sd^2`` (``p (1 - p)`` for a binary outcome, ``p`` the mean of the arms' proportions): ``icc`` of two
-individuals in the same cluster and period, ``cac`` the correlation of a cluster's period means in the limit of
-large periods (block exchangeable; 1 = exchangeable), ``decay`` the same correlation one period apart in the
-exponential-decay model, and ``iac`` the correlation of one individual's outcomes in two periods of a closed
+individuals in the same cluster and period, ``cac`` the correlation of a cluster's population means in two
+different periods (block exchangeable; 1 = exchangeable), ``decay`` the same correlation one period apart in the
+exponential-decay model (it is ``decay^k`` k periods apart), and ``iac`` the correlation of one individual's outcomes in two periods of a closed
 cohort (0 = a new cross-section each period).
 
 >>> design = stepped_wedge(4, clusters_per_sequence=6)
