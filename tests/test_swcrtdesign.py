@@ -110,15 +110,15 @@ def test_fractional_effect_longer_than_the_exposure_is_cut_short():
 # --- warnings R raises that change or question the answer -------------------------------------------------
 def test_warnings():
     sw = swDsn([3, 3, 3, 3])
-    with pytest.warns(UserWarning, match="equal weighting for all exposure times"):
+    with pytest.warns(UserWarning, match="equal weights on the 4 exposure times"):
         swPwr(sw, "gaussian", n=20, mu0=0, mu1=0.5, sigma=1, tau=0.2, H=1)
-    with pytest.warns(UserWarning, match="H has been renormalized"):
+    with pytest.warns(UserWarning, match="H rescaled to sum to 1"):
         swPwr(sw, "gaussian", n=20, mu0=0, mu1=0.5, sigma=1, tau=0.2, H=[1, 1, 2, 2])
-    with pytest.warns(UserWarning, match="sigma is not used when distn=binomial"):
+    with pytest.warns(UserWarning, match="sigma is ignored when distn='binomial'"):
         swPwr(sw, "binomial", n=20, mu0=0.3, mu1=0.2, sigma=1, tau=0.05)
-    with pytest.warns(UserWarning, match="does not crossover"):
+    with pytest.warns(UserWarning, match="never crosses over to treatment"):
         swPwr(swDsn([5, 5], swBlk=[[0, 1], [0, 0]]), "gaussian", n=30, mu0=0, mu1=0.4, sigma=1, icc=0.05)
-    with pytest.warns(UserWarning, match="fractional treatment effect should be between 0 and 1"):
+    with pytest.warns(UserWarning, match=r"tx_effect_frac outside \[0, 1\]"):
         swDsn([2, 2], tx_effect_frac=1.5)
     with warnings.catch_warnings():
         warnings.simplefilter("error")        # R's notes on every call (cross-sectional assumed...) are not raised
@@ -129,20 +129,20 @@ def test_warnings():
 SW = swDsn([3, 3, 3])
 GAUSS = dict(distn="gaussian", n=20, mu0=0, mu1=0.5, sigma=1)
 BAD_SWDSN = [
-    (dict(clusters=[2.5, 3]), "'clusters' must be a vector of integers"),
-    (dict(clusters=["a"]), "'clusters' must be a vector of integers"),
-    (dict(clusters=[3, 3], extra_ctl_time=-1), "extra_ctl_time must be a non-negative integer"),
-    (dict(clusters=[3, 3], extra_trt_time=1.5), "extra_trt_time must be a non-negative integer"),
+    (dict(clusters=[2.5, 3]), "clusters must hold whole numbers"),
+    (dict(clusters=["a"]), "clusters must hold whole numbers"),
+    (dict(clusters=[3, 3], extra_ctl_time=-1), "extra_ctl_time must be a whole number >= 0"),
+    (dict(clusters=[3, 3], extra_trt_time=1.5), "extra_trt_time must be a whole number >= 0"),
     (dict(clusters=[3, 3], all_ctl_time0="no"), "all_ctl_time0 must be True or False"),
     (dict(clusters=[0, 0]), "at least one cluster"),
     (dict(clusters=[3, -1]), "at least one cluster"),
     (dict(clusters=[3, 3], tx_effect_frac=[np.nan]), "tx_effect_frac must be one or more finite numbers"),
-    (dict(clusters=[3, 3], tx_effect_frac=0.5, swBlk=[[0, 1], [0, 0]]), "tx_effect_frac not available with swBlk"),
+    (dict(clusters=[3, 3], tx_effect_frac=0.5, swBlk=[[0, 1], [0, 0]]), "tx_effect_frac cannot be combined with swBlk"),
     (dict(clusters=[3, 3], extra_trt_time=1, swBlk=[[0, 1], [0, 0]]), "not both"),
-    (dict(clusters=[3, 0], swBlk=[[0, 1], [0, 0]]), "non-zero positive integers"),
-    (dict(clusters=[3, 3], swBlk=[[0, 0.5], [0, 0]]), "swBlk must be a matrix of integers"),
-    (dict(clusters=[3, 3], swBlk=[["a", 1], [0, 0]]), "swBlk must be a matrix of integers"),
-    (dict(clusters=[3, 3, 3], swBlk=[[0, 1], [0, 0]]), "length of 'clusters' must be equal to number of rows"),
+    (dict(clusters=[3, 0], swBlk=[[0, 1], [0, 0]]), r"clusters must be whole numbers >= 1 with swBlk"),
+    (dict(clusters=[3, 3], swBlk=[[0, 0.5], [0, 0]]), "swBlk must be a waves x time matrix of whole-number levels"),
+    (dict(clusters=[3, 3], swBlk=[["a", 1], [0, 0]]), "swBlk must be a waves x time matrix"),
+    (dict(clusters=[3, 3, 3], swBlk=[[0, 1], [0, 0]]), r"clusters must give one number per row of swBlk \(2\), got 3"),
     (dict(clusters=[3, 3], swBlk=[[None, None], [None, None]]), "swBlk has no observed period"),
 ]
 
@@ -156,39 +156,40 @@ def test_swdsn_messages(args, message):
 BAD_SWPWR = [
     (dict(design={"swDsn": 1}, **GAUSS), "design must be a swDsn"),
     (dict(design=SW, **{**GAUSS, "distn": "poisson"}), "distn must be 'gaussian' or 'binomial'"),
-    (dict(design=SW, alpha=1.0, **GAUSS), "Alpha must be strictly between 0 and 1"),
+    (dict(design=SW, alpha=1.0, **GAUSS), r"alpha must be in \(0, 1\), got 1"),
     (dict(design=SW, alpha="x", **GAUSS), "alpha must be a finite number"),
-    (dict(design=SW, **{**GAUSS, "n": 20.5}), "should consist only of integers"),
-    (dict(design=SW, **{**GAUSS, "n": "a"}), "should consist only of integers"),
+    (dict(design=SW, **{**GAUSS, "n": 20.5}), "n must hold whole numbers"),
+    (dict(design=SW, **{**GAUSS, "n": "a"}), "n must hold whole numbers"),
     (dict(design=SW, **{**GAUSS, "mu0": None}), "mu0 must be a finite number"),
     (dict(design=SW, **{**GAUSS, "mu1": [np.nan]}), "mu1 must hold finite numbers"),
     (dict(design=swDsn([3, 3], swBlk=[[0, 1, 2], [0, 0, 1]]), H=1, **{**GAUSS, "mu1": [0.5, 0.6]}),
-     "Do not use H when you have specfied a design with multiple treatment levels"),
-    (dict(design=swDsn([3, 3], tx_effect_frac=0.5), H=1, **GAUSS), "Do not specify fractional treatment effects"),
-    (dict(design=SW, H=[0.5, 0.5], **GAUSS), "number of exposure times is 3"),
+     "H .* needs a 0/1 design; this one has 2 treatment levels"),
+    (dict(design=swDsn([3, 3], tx_effect_frac=0.5), H=1, **GAUSS), "H cannot be combined with a design built"),
+    (dict(design=SW, H=[0.5, 0.5], **GAUSS), "one weight per exposure time: 3 in this design, got 2"),
     (dict(design=SW, H=[0.5, np.nan, 0.5], **GAUSS), "H must hold finite numbers with a nonzero sum"),
     (dict(design=SW, H=[1, -1, 0], **GAUSS), "H must hold finite numbers with a nonzero sum"),
     (dict(design=SW, H="abc", **GAUSS), "H must hold finite numbers with a nonzero sum"),
-    (dict(design=SW, **{**GAUSS, "mu1": [0.5, 0.6]}), "Length of mu1 must correspond"),
-    (dict(design=SW, distn="binomial", n=20, mu0=0.3, mu1=1.2, icc=0.05), "must be proportions strictly between"),
-    (dict(design=SW, distn="gaussian", n=20, mu0=0, mu1=0.5), "a value for sigma must be entered"),
-    (dict(design=SW, tau=0.2, icc=0.05, **GAUSS), "mutually exclusive"),
-    (dict(design=SW, icc=1.2, **GAUSS), "ICC, CAC and IAC must be between 0 and 1"),
-    (dict(design=SW, icc=1, **GAUSS), "can make the ICC be 1"),
-    (dict(design=SW, iac=1, **GAUSS), "can make the IAC be 1"),
-    (dict(design=SW, icc=0.1, **{**GAUSS, "sigma": 0}), "When sigma is 0"),
-    (dict(design=SW, tau=0.2, eta=0.1, rho=2, **GAUSS), "rho must be a numeral between -1 and 1"),
-    (dict(design=SW, tau=-0.2, **GAUSS), "must be non-negative numerals"),
-    (dict(design=SW, tau=0.2, rho=0.5, **GAUSS), "If either tau or eta is zero, rho must be zero"),
-    (dict(design=SW, tau=0.2, **{**GAUSS, "sigma": 0}), "non-deterministic Gaussian"),
+    (dict(design=SW, **{**GAUSS, "mu1": [0.5, 0.6]}), r"one mean per treatment level of the design \(1\), got 2"),
+    (dict(design=SW, distn="binomial", n=20, mu0=0.3, mu1=1.2, icc=0.05), r"mu0 and mu1 must be proportions in"),
+    (dict(design=SW, distn="gaussian", n=20, mu0=0, mu1=0.5), r"sigma \(the residual SD\) is needed"),
+    (dict(design=SW, tau=0.2, icc=0.05, **GAUSS), "the two parameterizations exclude each other"),
+    (dict(design=SW, icc=1.2, **GAUSS), r"icc, cac and iac must be in \[0, 1\], got 1.2, 1, 0"),
+    (dict(design=SW, icc=1, **GAUSS), "icc = 1 does not determine the random effects"),
+    (dict(design=SW, iac=1, **GAUSS), "iac = 1 does not determine the random effects"),
+    (dict(design=SW, icc=0.1, **{**GAUSS, "sigma": 0}), "sigma = 0 cannot be used with icc"),
+    (dict(design=SW, tau=0.2, eta=0.1, rho=2, **GAUSS), r"rho must be in \[-1, 1\], got 2"),
+    (dict(design=SW, tau=-0.2, **GAUSS), "tau, eta, gamma and zeta must be >= 0, got -0.2"),
+    (dict(design=SW, tau=0.2, rho=0.5, **GAUSS), "rho must be 0 when tau or eta is 0"),
+    (dict(design=SW, tau=0.2, **{**GAUSS, "sigma": 0}), "a gaussian outcome needs sigma, gamma or zeta above 0"),
     (dict(design=SW, tau="big", **GAUSS), "tau must be a finite number"),
-    (dict(design=SW, tau=0.2, **{**GAUSS, "n": [20] * 8}), r"'n' \(length\(n\)\) do not match"),
-    (dict(design=SW, tau=0.2, **{**GAUSS, "n": np.full((9, 3), 20)}), "number of rows and columns"),
+    (dict(design=SW, tau=0.2, **{**GAUSS, "n": [20] * 8}), r"n must give one size per cluster \(9\), got 8"),
+    (dict(design=SW, tau=0.2, **{**GAUSS, "n": np.full((9, 3), 20)}),
+     r"n must be a clusters x time matrix \(9 x 4\), got shape \(9, 3\)"),
     (dict(design=SW, tau=0.2, **{**GAUSS, "n": np.full((9, 4, 1), 20)}), "n must be a scalar, a vector or a matrix"),
     (dict(design=SW, tau=0.2, **{**GAUSS, "n": [20] * 8 + [0]}), "n must be positive"),
     (dict(design=SW, tau=0.2, zeta=0.5, **{**GAUSS, "n": np.tile([10, 10, 12, 10], (9, 1))}),
-     "sample size must be constant across time for each cluster"),
-    (dict(design=SW, distn="binomial", n=20, mu0=0.3, mu1=0.2, tau=0.5), "must be less than muBar"),
+     "closed cohort .* the same in all its periods"),
+    (dict(design=SW, distn="binomial", n=20, mu0=0.3, mu1=0.2, tau=0.5), "must not exceed the binomial variance muBar"),
     (dict(design=swDsn([3, 3], swBlk=[[0, 1], [0, 1]]), tau=0.2, **GAUSS), "not estimable"),
     (dict(design=SW, tau=0.2, **{**GAUSS, "n": np.tile([20, 20, 20, 0], (9, 1))}), r"period\(s\) \[4\]"),
 ]

@@ -15,6 +15,8 @@ Where we differ from swCRTdesign on purpose (one sentence each):
   saying so, where R stops in ``solve`` with "system is computationally singular".
 - ``swDsn`` cannot tell an argument passed at its default from one left out, so ``swBlk`` with
   ``extra_ctl_time=0`` is accepted where R would stop.
+- Messages are our own words and name the argument with the value given; the conditions are R's, plus
+  checks R lacks (binomial means outside (0, 1), a non-finite ``H``), which would give NaN there.
 
 >>> design = swDsn([6, 6, 6, 6])
 >>> design["swDsn_unique_clusters"]
@@ -43,14 +45,17 @@ from crt_widgets.core.multiperiod.power import (
 
 __all__ = ["swDsn", "swPwr"]
 
+SWBLK_MESSAGE = "swBlk must be a waves x time matrix of whole-number levels (NaN or None where no data are collected)"
+N_MESSAGE = "n must hold whole numbers: one size, one per cluster, or a clusters x time matrix"
+
 
 def _whole_numbers(value: Any, name: str) -> np.ndarray:
     try:
         array = np.asarray(value, dtype=float)
     except (TypeError, ValueError):
-        raise ValueError(f"'{name}' must be a vector of integers, got {value!r}") from None
+        raise ValueError(f"{name} must hold whole numbers (clusters per wave), got {value!r}") from None
     if not np.isfinite(array).all() or (array % 1 != 0).any():
-        raise ValueError(f"'{name}' must be a vector of integers, got {value!r}")
+        raise ValueError(f"{name} must hold whole numbers (clusters per wave), got {value!r}")
     return array
 
 
@@ -75,18 +80,17 @@ def swDsn(clusters: Any, tx_effect_frac: Any = 1, extra_ctl_time: int = 0, extra
         for name, value in (("extra_ctl_time", extra_ctl_time), ("extra_trt_time", extra_trt_time)):
             if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)) \
                     or value < 0 or value % 1 != 0:
-                raise ValueError(f"{name} must be a non-negative integer.")
+                raise ValueError(f"{name} must be a whole number >= 0, got {value!r}")
         if not isinstance(all_ctl_time0, (bool, np.bool_)):
             raise ValueError(f"all_ctl_time0 must be True or False, got {all_ctl_time0!r}")
         if (counts < 0).any() or counts.sum() < 1:
-            raise ValueError(f"'clusters' must be whole numbers >= 0 with at least one cluster, got {clusters!r}")
+            raise ValueError(f"clusters must be whole numbers >= 0 with at least one cluster, got {clusters!r}")
         fraction = np.asarray(tx_effect_frac, dtype=float).reshape(-1)
         if fraction.size == 0 or not np.isfinite(fraction).all():
             raise ValueError(f"tx_effect_frac must be one or more finite numbers, got {tx_effect_frac!r}")
         if ((fraction < 0) | (fraction > 1)).any():
-            warnings.warn("Typically, the fractional treatment effect should be between 0 and 1.  Note that the "
-                          "'fractional treatment effect' is different from the 'treatment effect'; see "
-                          "documentation.", UserWarning, stacklevel=2)
+            warnings.warn("tx_effect_frac outside [0, 1]: it is the share of the treatment effect reached in each "
+                          "period after the switch, not the effect itself", UserWarning, stacklevel=2)
         waves, control, treated = counts.size, int(extra_ctl_time), int(extra_trt_time)
         # one row per wave: extra control periods, the staircase (wave w switches after w + 1 periods), extra
         # treatment periods
@@ -107,19 +111,19 @@ def swDsn(clusters: Any, tx_effect_frac: Any = 1, extra_ctl_time: int = 0, extra
                 "clusters": nonzero, "n_clusters": int(nonzero.sum()), "tx_effect_frac": tx_effect_frac,
                 "total_time": int(total_time), "nTxLev": 1, "TxLev": np.array([1.0])}
     if np.any(np.asarray(tx_effect_frac, dtype=float) != 1):
-        raise ValueError("tx_effect_frac not available with swBlk argument")
+        raise ValueError("tx_effect_frac cannot be combined with swBlk (code the levels in swBlk)")
     if extra_ctl_time != 0 or extra_trt_time != 0 or all_ctl_time0 is not True:
-        raise ValueError("Use swBlk argument OR extra_trt_time, extra_ctl_time, all_ctl_time0 arguments, not both")
+        raise ValueError("give swBlk, or extra_ctl_time, extra_trt_time and all_ctl_time0, not both")
     if (counts <= 0).any():
-        raise ValueError("'clusters' must be a vector of non-zero positive integers.")
+        raise ValueError(f"clusters must be whole numbers >= 1 with swBlk (one per row), got {clusters!r}")
     try:
         block = np.array(swBlk, dtype=float)
     except (TypeError, ValueError):
-        raise ValueError("swBlk must be a matrix of integers (NA's allowed)") from None
+        raise ValueError(SWBLK_MESSAGE) from None
     if block.ndim != 2 or np.isinf(block).any() or (np.nan_to_num(block) % 1 != 0).any():
-        raise ValueError("swBlk must be a matrix of integers (NA's allowed)")
+        raise ValueError(SWBLK_MESSAGE)
     if counts.size != block.shape[0]:
-        raise ValueError("length of 'clusters' must be equal to number of rows of 'swBlk'")
+        raise ValueError(f"clusters must give one number per row of swBlk ({block.shape[0]}), got {counts.size}")
     block = block[:, ~np.isnan(block).all(axis=0)]
     if block.shape[1] == 0:
         raise ValueError("swBlk has no observed period (every column is NA)")
@@ -159,7 +163,7 @@ def swPwr(design: dict, distn: str, n: Any, mu0: float, mu1: Any, H: Any = None,
     >>> swPwr(d, "gaussian", n=20, mu0=0, mu1=0.3, sigma=1, tau=0.2, icc=0.05)
     Traceback (most recent call last):
     ...
-    ValueError: The two parameterizations (random effects and ICC/CAC/IAC) are mutually exclusive. ...
+    ValueError: give the random-effect SDs (tau, eta, rho, gamma, zeta) or icc, cac and iac, not both: ...
     """
     for key in ("swDsn", "swDsn_unique_clusters", "clusters", "n_clusters", "total_time", "nTxLev", "TxLev"):
         if not isinstance(design, dict) or key not in design:
@@ -168,13 +172,13 @@ def swPwr(design: dict, distn: str, n: Any, mu0: float, mu1: Any, H: Any = None,
         raise ValueError(f"distn must be 'gaussian' or 'binomial', got {distn!r}")
     alpha = _number(alpha, "alpha")
     if alpha <= 0 or alpha >= 1:
-        raise ValueError("Alpha must be strictly between 0 and 1.")
+        raise ValueError(f"alpha must be in (0, 1), got {alpha:g}")
     try:
         sizes = np.asarray(n, dtype=float)
     except (TypeError, ValueError):
-        raise ValueError("n (either scalar, vector, or matrix) should consist only of integers.") from None
+        raise ValueError(N_MESSAGE) from None
     if not np.isfinite(sizes).all() or (sizes % 1 != 0).any():
-        raise ValueError("n (either scalar, vector, or matrix) should consist only of integers.")
+        raise ValueError(N_MESSAGE)
     rows = np.asarray(design["swDsn"], dtype=float)
     n_clusters, n_times = rows.shape
     n_levels = int(design["nTxLev"])
@@ -186,11 +190,10 @@ def swPwr(design: dict, distn: str, n: Any, mu0: float, mu1: Any, H: Any = None,
     weights = None
     if H is not None:
         if n_levels > 1:
-            raise ValueError("Do not use H when you have specfied a design with multiple treatment levels. If you "
-                             "want an ETI model based estimator, specify a 0/1 intervention in swDsn or swDsn1 and "
-                             "use H to define the estimator.")
+            raise ValueError(f"H (the exposure-time model) needs a 0/1 design; this one has {n_levels} treatment "
+                             f"levels")
         if (fraction != 1).any():
-            raise ValueError("Do not specify fractional treatment effects in the design AND an ETI estimator")
+            raise ValueError("H cannot be combined with a design built with a fractional tx_effect_frac")
         exposure = np.cumsum(np.nan_to_num(rows, nan=0.0), axis=1)
         longest = int(exposure.max())
         try:
@@ -201,50 +204,48 @@ def swPwr(design: dict, distn: str, n: Any, mu0: float, mu1: Any, H: Any = None,
             raise ValueError(f"H must hold finite numbers with a nonzero sum, got {H!r}")
         if weights.size == 1:
             weights = np.full(longest, 1.0 / longest)
-            warnings.warn("ETI estimator with equal weighting for all exposure times assumed", UserWarning,
+            warnings.warn(f"H of length 1: equal weights on the {longest} exposure times", UserWarning,
                           stacklevel=2)
         if weights.size != longest:
-            raise ValueError(f"Length of H must be equal to number of exposure times. For this design, number of "
-                             f"exposure times is {longest}")
+            raise ValueError(f"H must give one weight per exposure time: {longest} in this design, got "
+                             f"{weights.size}")
         if weights.sum() != 1:
             weights = weights / weights.sum()
-            warnings.warn("H has been renormalized to sum to 1.0", UserWarning, stacklevel=2)
+            warnings.warn("H rescaled to sum to 1", UserWarning, stacklevel=2)
     if n_levels != effects.size:
-        raise ValueError("Length of mu1 must correspond to number of treatment levels specified in swDsn1")
+        raise ValueError(f"mu1 must give one mean per treatment level of the design ({n_levels}), got "
+                         f"{effects.size}")
     if distn == "gaussian" and sigma is None:
-        raise ValueError("If distribution is gaussian, a value for sigma must be entered")
+        raise ValueError("sigma (the residual SD) is needed when distn='gaussian'")
     icc_given = any(v is not None for v in (icc, cac, iac))
     effects_given = any(v is not None for v in (tau, eta, rho, gamma, zeta))
     if icc_given and effects_given:
-        raise ValueError("The two parameterizations (random effects and ICC/CAC/IAC) are mutually exclusive.  "
-                         "Either enter values for ICC, CAC (and IAC, if cohort design), or tau, eta, gamma, rho "
-                         "(and zeta, if cohort design).")
+        raise ValueError("give the random-effect SDs (tau, eta, rho, gamma, zeta) or icc, cac and iac, not both: "
+                         "the two parameterizations exclude each other")
     tau, eta, rho, gamma, zeta = (0.0 if v is None else _number(v, name) for v, name in
                                   ((tau, "tau"), (eta, "eta"), (rho, "rho"), (gamma, "gamma"), (zeta, "zeta")))
     if distn == "binomial" and not (0 < mu0 < 1 and ((effects > 0) & (effects < 1)).all()):
-        raise ValueError("For distn='binomial', mu0 and mu1 must be proportions strictly between 0 and 1.")
+        raise ValueError("mu0 and mu1 must be proportions in (0, 1) when distn='binomial'")
     mean_mu = (mu0 + effects.mean()) / 2
     if distn == "gaussian":
         sigma = _number(sigma, "sigma")
         residual = sigma**2
     else:
         if sigma is not None:
-            warnings.warn("sigma is not used when distn=binomial", UserWarning, stacklevel=2)
+            warnings.warn("sigma is ignored when distn='binomial' (the variance is muBar (1 - muBar))", UserWarning,
+                          stacklevel=2)
         residual = mean_mu * (1 - mean_mu)
         sigma = float("nan")
     if icc_given:
         icc, cac, iac = (default if v is None else _number(v, name) for v, default, name in
                          ((icc, 0.0, "icc"), (cac, 1.0, "cac"), (iac, 0.0, "iac")))
         if not (0 <= icc <= 1 and 0 <= cac <= 1 and 0 <= iac <= 1):
-            raise ValueError("ICC, CAC and IAC must be between 0 and 1.")
-        if icc == 1:
-            raise ValueError("There are multiple combinations of random effects that can make the ICC be 1; if "
-                             "you believe this is a realistic scenario, use the random effect parameterization.")
-        if iac == 1:
-            raise ValueError("There are multiple combinations of random effects that can make the IAC be 1; if "
-                             "you believe this is a realistic scenario, use the random effect parameterization.")
+            raise ValueError(f"icc, cac and iac must be in [0, 1], got {icc:g}, {cac:g}, {iac:g}")
+        if icc == 1 or iac == 1:
+            raise ValueError(f"{'icc' if icc == 1 else 'iac'} = 1 does not determine the random effects: give the "
+                             f"random-effect SDs instead")
         if distn == "gaussian" and sigma == 0:
-            raise ValueError("When sigma is 0, the random effects parameterization must be used.")
+            raise ValueError("sigma = 0 cannot be used with icc, cac and iac: give the random-effect SDs instead")
         # Hooper et al. (2016): icc = (tau^2 + gamma^2) / (tau^2 + gamma^2 + zeta^2 + sigma^2),
         # cac = tau^2 / (tau^2 + gamma^2), iac = zeta^2 / (zeta^2 + sigma^2); eta = rho = 0
         eta = rho = 0.0
@@ -253,25 +254,23 @@ def swPwr(design: dict, distn: str, n: Any, mu0: float, mu1: Any, H: Any = None,
         tau, gamma = np.sqrt(cluster * cac), np.sqrt(cluster * (1 - cac))
         tau, gamma, zeta = float(tau), float(gamma), float(zeta)
     if rho < -1 or rho > 1:
-        raise ValueError("rho must be a numeral between -1 and 1.")
+        raise ValueError(f"rho must be in [-1, 1], got {rho:g}")
     if tau < 0 or eta < 0 or gamma < 0 or zeta < 0:
-        raise ValueError("tau, eta, gamma and zeta must be non-negative numerals.")
+        raise ValueError(f"tau, eta, gamma and zeta must be >= 0, got {tau:g}, {eta:g}, {gamma:g}, {zeta:g}")
     if (tau == 0 or eta == 0) and rho != 0:
-        raise ValueError("If either tau or eta is zero, rho must be zero, since fixed effects cannot be correlated.")
+        raise ValueError("rho must be 0 when tau or eta is 0 (a constant has no correlation)")
     if distn == "gaussian" and sigma == 0 and gamma == 0 and zeta == 0:
-        raise ValueError("For a non-deterministic Gaussian outcome, at least one of sigma, zeta or gamma needs to be "
-                         "non-zero.")
+        raise ValueError("a gaussian outcome needs sigma, gamma or zeta above 0 (otherwise the means are exact)")
     if sizes.ndim == 0:
         size_matrix = np.full((n_clusters, n_times), float(sizes))
     elif sizes.ndim == 1:
         if sizes.size != n_clusters:
-            raise ValueError("The number of clusters in 'design' (design$n.clusters) and 'n' (length(n)) do not "
-                             "match.")
+            raise ValueError(f"n must give one size per cluster ({n_clusters}), got {sizes.size}")
         size_matrix = np.repeat(sizes[:, None], n_times, axis=1)
     elif sizes.ndim == 2:
         if sizes.shape != (n_clusters, n_times):
-            raise ValueError("The number of clusters and/or time steps in 'design' (design$n.clusters and "
-                             "design$total.time) and 'n' (number of rows and columns, respectively) do not match.")
+            raise ValueError(f"n must be a clusters x time matrix ({n_clusters} x {n_times}), got shape "
+                             f"{sizes.shape}")
         size_matrix = sizes
     else:
         raise ValueError(f"n must be a scalar, a vector or a matrix, got {sizes.ndim} dimensions")
@@ -280,15 +279,13 @@ def swPwr(design: dict, distn: str, n: Any, mu0: float, mu1: Any, H: Any = None,
     if zeta > 0 and sizes.ndim == 2:
         positive = np.where(size_matrix > 0, size_matrix, np.nan)
         if (np.nanmax(positive, axis=1) != np.nanmin(positive, axis=1)).any():
-            raise ValueError("For closed cohort design (zeta > 0) sample size must be constant across time for each "
-                             "cluster (exception: sample size can be 0 to denote time periods which will not be "
-                             "included in the analysis)")
+            raise ValueError("n: a closed cohort (zeta > 0) measures the same individuals in every period, so a "
+                             "cluster's size must be the same in all its periods (0 = a period without data)")
     if distn == "binomial" and tau**2 + eta**2 + gamma**2 > residual:
-        raise ValueError("tau^2 + eta^2 + gamma^2 must be less than muBar*(1-muBar) when distn=binomial")
+        raise ValueError(f"tau^2 + eta^2 + gamma^2 must not exceed the binomial variance muBar (1 - muBar) = "
+                         f"{residual:g}")
     if (np.nansum(rows, axis=1) == 0).any():
-        warnings.warn("For the specified total number of clusters (I), total number of time periods (J), and "
-                      "number of cluster repetitions (I.rep), the specified stepped wedge design has at least one "
-                      "cluster which does not crossover from control to treatment arm.", UserWarning, stacklevel=2)
+        warnings.warn("at least one cluster never crosses over to treatment", UserWarning, stacklevel=2)
 
     values = np.nan_to_num(rows, nan=0.0)
     if weights is not None:                          # exposure time = running count of treated periods
