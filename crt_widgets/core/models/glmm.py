@@ -27,6 +27,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import optimize, special
 from scipy import stats as sps
+from statsmodels.tools.numdiff import approx_hess3
 
 from crt_widgets.core.models.ddf import between_within_df
 
@@ -152,24 +153,9 @@ def fit_random_intercept_glmm(y: np.ndarray, x: np.ndarray, groups: np.ndarray, 
         start = np.append(fit_glm(np.asarray(x, float), np.asarray(y, float), family).coef, np.log(0.3))
     result = optimize.minimize(nll, start, method="BFGS", options={"gtol": 1e-6, "maxiter": 500})
     theta = result.x
-    hessian = _numerical_hessian(nll, theta)
+    # central differences of the log-likelihood (Ridout 2009, eq. 9), steps scaled to each parameter
+    hessian = approx_hess3(theta, nll, epsilon=1e-4 * np.maximum(1.0, np.abs(theta)))
     cov = np.linalg.pinv(hessian)
     p = x.shape[1]
     return GLMMFit(theta[:p], cov[:p, :p], float(np.exp(theta[-1])), -float(result.fun), n_quad,
                    bool(result.success or result.status == 2), between_within_df(x, groups))
-
-
-def _numerical_hessian(f, theta: np.ndarray) -> np.ndarray:
-    k = len(theta)
-    h = 1e-4 * np.maximum(1.0, np.abs(theta))
-    out = np.zeros((k, k))
-    f0 = f(theta)
-    for i in range(k):
-        for j in range(i, k):
-            ei, ej = np.eye(k)[i] * h[i], np.eye(k)[j] * h[j]
-            if i == j:
-                val = (f(theta + ei) - 2 * f0 + f(theta - ei)) / h[i] ** 2
-            else:
-                val = (f(theta + ei + ej) - f(theta + ei - ej) - f(theta - ei + ej) + f(theta - ei - ej)) / (4 * h[i] * h[j])
-            out[i, j] = out[j, i] = val
-    return out
