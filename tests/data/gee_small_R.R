@@ -85,6 +85,9 @@ scheme <- c(0, 0, 0, 1, 1, 0, 1, 0, 1, 1, 0, 1, 1, 0, 1, 0)
 dk$arm <- scheme[dk$county]; dk$cluster <- dk$county
 dk <- dk[order(dk$cluster), ]
 out$dickinson_binomial <- fit_one(outcome ~ arm + inciis + location, dk, binomial(), "outcome")
+# the adjustment of `crt-widgets analyze --example dickinson` (location and incomecat categorical)
+out$dickinson_analyze <- fit_one(outcome ~ arm + location + inciis + uptodateonimmunizations + hispanic +
+                                   factor(incomecat), dk, binomial(), "outcome")
 
 
 writeLines(toJSON(out, auto_unbox = TRUE, digits = NA, pretty = TRUE), "tests/data/gee_small_R.json")

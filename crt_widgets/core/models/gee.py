@@ -60,10 +60,10 @@ import pandas as pd
 import patsy
 from scipy import special, stats
 
-from crt_widgets.core.models.residuals import check_family, check_outcome
+from crt_widgets.core.models.residuals import check_family, check_outcome, constant_outcome_note
 
 __all__ = ["gee", "GEEResult", "fit_gee_arrays", "GEEFit", "sandwich_covariances", "SE_TYPES", "SE_LABELS",
-           "CORRELATIONS"]
+           "CORRELATIONS", "corrected_scores", "check_se"]
 
 SE_TYPES = ("robust", "md", "kc", "fg", "avg")
 SE_LABELS = {"robust": "robust (Liang-Zeger) SE", "md": "Mancl-DeRouen SE", "kc": "Kauermann-Carroll SE",
@@ -205,11 +205,43 @@ def fit_gee_arrays(y: np.ndarray, x: np.ndarray, clusters: np.ndarray, family: s
                   groups.sizes, iterations, converged, clipped)
 
 
+def corrected_scores(information: np.ndarray, scores: np.ndarray, kind: str,
+                     fg_bound: float = FG_BOUND) -> tuple[np.ndarray, float]:
+    """Each cluster's score U_i corrected as ``kind`` (``"robust"``: unchanged, ``"md"``, ``"kc"``, ``"fg"``),
+    so that B^-1 (sum u_i u_i') B^-1 is that sandwich; also the largest leverage eigenvalue (MD and KC are
+    undefined, NaN, for a cluster whose leverage reaches 1: it alone determines a coefficient).
+
+    >>> import numpy as np
+    >>> info = np.array([[[1.0]], [[1.0]], [[2.0]]]); scores = np.array([[1.0], [-1.0], [0.5]])
+    >>> u, top = corrected_scores(info, scores, "md")   # leverages 1/4, 1/4, 1/2: U_i / (1 - h_i)
+    >>> np.round(u.ravel(), 6).tolist(), top
+    ([1.333333, -1.333333, 1.0], 0.5)
+    """
+    bread = information.sum(axis=0)
+    p = bread.shape[0]
+    inv_chol = np.linalg.solve(np.linalg.cholesky(bread), np.eye(p))      # L^-1, B = L L'
+    eigenvalues, vectors = np.linalg.eigh(inv_chol @ information @ inv_chol.T)   # M_i = L^-1 B_i L^-T
+    top = float(eigenvalues.max())
+    if kind == "robust":
+        return scores, top
+    if kind == "fg":
+        diagonal = np.einsum("kij,ji->ki", information, inv_chol.T @ inv_chol)   # diag(B_i B^-1)
+        return scores * (1 - np.minimum(fg_bound, diagonal)) ** -0.5, top
+    with np.errstate(divide="ignore", invalid="ignore"):
+        # a leverage of 1 (to rounding) makes I - H_ii singular: the correction is undefined there
+        one_minus = np.where(eigenvalues < 1 - LEVERAGE_TOL, 1 - eigenvalues, np.nan)
+        root = np.sqrt(one_minus)
+        # h(l) = (f(l) - 1) / l: 1 / (1 - l) for MD, ((1 - l)^-1/2 - 1) / l = 1 / (r (1 + r)), r = (1 - l)^1/2, for KC
+        h = {"md": 1 / one_minus, "kc": 1 / (root * (1 + root))}[kind]
+        projected = np.einsum("ij,kj->ki", inv_chol, scores)                      # L^-1 U_i
+        inside = np.einsum("kij,kj,klj,kl->ki", vectors, h, vectors, projected)  # h(M_i) L^-1 U_i
+        return scores + np.einsum("kij,jl,kl->ki", information, inv_chol.T, inside), top
+
+
 def sandwich_covariances(information: np.ndarray, scores: np.ndarray,
                          fg_bound: float = FG_BOUND) -> tuple[dict[str, np.ndarray], float]:
     """The robust, MD, KC, FG and MD-KC average sandwich covariances from each cluster's information
-    B_i (K x p x p) and score U_i (K x p); also the largest leverage eigenvalue (a correction is
-    undefined, NaN, when it reaches 1: a cluster that alone determines a coefficient).
+    B_i (K x p x p) and score U_i (K x p); also the largest leverage eigenvalue (see :func:`corrected_scores`).
 
     >>> import numpy as np
     >>> info = np.array([[[1.0]], [[1.0]], [[2.0]]]); scores = np.array([[1.0], [-1.0], [0.5]])
@@ -217,33 +249,12 @@ def sandwich_covariances(information: np.ndarray, scores: np.ndarray,
     >>> round(float(cov["robust"][0, 0]), 6), round(float(cov["md"][0, 0]), 6), top
     (0.140625, 0.284722, 0.5)
     """
-    bread = information.sum(axis=0)
-    p = bread.shape[0]
-    chol = np.linalg.cholesky(bread)
-    inv_chol = np.linalg.solve(chol, np.eye(p))            # L^-1
-    bread_inv = inv_chol.T @ inv_chol
-    leverage = inv_chol @ information @ inv_chol.T          # M_i = L^-1 B_i L^-T, symmetric
-    eigenvalues, vectors = np.linalg.eigh(leverage)
-    top = float(eigenvalues.max())
-    projected = np.einsum("ij,kj->ki", inv_chol, scores)    # L^-1 U_i
-
-    def corrected(h) -> np.ndarray:
-        inside = np.einsum("kij,kj,klj,kl->ki", vectors, h, vectors, projected)   # h(M_i) L^-1 U_i
-        return scores + np.einsum("kij,jl,kl->ki", information, inv_chol.T, inside)
-
-    def sandwich(u) -> np.ndarray:
-        return bread_inv @ (u.T @ u) @ bread_inv
-
-    with np.errstate(divide="ignore", invalid="ignore"):
-        # a leverage of 1 (to rounding) makes I - H_ii singular: the correction is undefined there
-        one_minus = np.where(eigenvalues < 1 - LEVERAGE_TOL, 1 - eigenvalues, np.nan)
-        root = np.sqrt(one_minus)
-        md = sandwich(corrected(1 / one_minus))                       # h(l) = 1 / (1 - l)
-        kc = sandwich(corrected(1 / (root * (1 + root))))             # ((1 - l)^-1/2 - 1) / l, stably
-    diagonal = np.einsum("kij,ji->ki", information, bread_inv)      # diag(B_i B^-1)
-    fg_scale = (1 - np.minimum(fg_bound, diagonal)) ** -0.5
-    covariances = {"robust": sandwich(scores), "md": md, "kc": kc, "fg": sandwich(scores * fg_scale),
-                   "avg": (md + kc) / 2}
+    bread_inv = np.linalg.inv(information.sum(axis=0))
+    covariances = {}
+    for kind in ("robust", "md", "kc", "fg"):
+        u, top = corrected_scores(information, scores, kind, fg_bound)
+        covariances[kind] = bread_inv @ (u.T @ u) @ bread_inv
+    covariances["avg"] = (covariances["md"] + covariances["kc"]) / 2
     return covariances, top
 
 
@@ -399,24 +410,6 @@ def check_se(se: str) -> str:
     if se not in SE_TYPES:
         raise ValueError(f"se: must be one of {', '.join(SE_TYPES)}, got {se!r}")
     return se
-
-
-def constant_outcome_note(y: np.ndarray, family: str) -> str | None:
-    """Why no model can be fitted when the outcome does not vary, or None when it does.
-
-    >>> constant_outcome_note(np.zeros(5), "binomial")
-    'the outcome is 0 for everyone: no event, so no effect is estimable on any scale'
-    """
-    y = np.asarray(y, dtype=float)
-    if len(y) == 0 or np.ptp(y) > 0:
-        return None
-    value = f"{y[0]:g}"
-    if family == "binomial":
-        what = "no event" if y[0] == 0 else "an event for everyone"
-        return f"the outcome is {value} for everyone: {what}, so no effect is estimable on any scale"
-    if family == "poisson" and y[0] == 0:
-        return "the outcome is 0 for everyone: no event, so no effect is estimable on any scale"
-    return f"the outcome is {value} for everyone (constant): no variation, so no effect is estimable"
 
 
 def gee(formula: str, data: pd.DataFrame, cluster: str, family: str = "gaussian", corr: str = "exchangeable",
