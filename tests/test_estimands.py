@@ -233,3 +233,21 @@ def test_one_sided_p_values_of_a_ratio_are_about_one():
     rr = estimate_estimands(prep, _design(prep), space)[1]
     assert rr.estimate > 1 and rr.one_sided("greater") == pytest.approx(rr.p_value / 2)
     assert rr.one_sided("less") == pytest.approx(1 - rr.p_value / 2)
+
+
+def test_command_line_estimands_and_correction(capsys):
+    import json
+
+    from crt_widgets.cli import main
+    from crt_widgets.commands.analyze import GEE_SE
+    from crt_widgets.core.models.gee import SE_TYPES
+
+    assert GEE_SE == SE_TYPES
+    assert main(["analyze", "--example", "dickinson", "--ci", "--estimands", "--gee-se", "kc", "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    methods = [row["method"] for row in doc["estimates"]]
+    assert "GEE (exchangeable), Kauermann-Carroll SE" in methods
+    assert "Individual-average risk difference, standardized, Kauermann-Carroll SE" in methods
+    assert methods[-1] == "Clustered permutation test, individual-average (size-weighted) statistic"
+    assert main(["analyze", "--example", "dickinson", "--estimands"]) == 2
+    assert "--estimands: goes with --ci" in capsys.readouterr().err

@@ -15,6 +15,7 @@ PRELUDES = [
     "space = 'results/design_space.json.gz'\n"
     "covariates = ['location', 'inciis', 'uptodateonimmunizations', 'hispanic', 'incomecat']\n"
     "categorical = ['location', 'incomecat']\n",
+    "",
     "eds = crt.datasets.simulate_edlead(seed=1)\n"
     "strata = eds['health_system']\n"
     "clusters = crt.datasets.load_dickinson()\n"
@@ -49,7 +50,17 @@ def test_readme_python_examples_run_and_their_comments_hold(tmp_path, monkeypatc
             result = names["result"]
             assert 0 < result.p_value <= 1 and result.conf_int[0] < result.estimate < result.conf_int[1]
         if number == 3:
+            fit = names["fit"]
+            assert (round(fit.params["arm"], 4), round(fit.bse["arm"], 4), fit.df, round(fit.pvalues["arm"], 4)) == \
+                (0.4402, 0.1473, 12, 0.0113)
+            assert fit.standard_errors.loc["arm"].round(4).tolist() == [0.1082, 0.1473, 0.1259, 0.1133, 0.137]
+            assert fit.conf_int().loc["arm"].round(4).tolist() == [0.1192, 0.7612]
+            icc = names["crt"].icc(names["outcomes"], "outcome", "county")
+            assert (round(icc.estimate, 4), round(icc.ci_low, 4), round(icc.ci_high, 4)) == (0.0164, 0.0075, 0.0427)
+            latent = names["crt"].icc(names["outcomes"], "outcome", "county", method="latent")
+            assert (round(latent.estimate, 4), round(latent.ci_low, 4), round(latent.ci_high, 4)) == (0.0277, 0.0121, 0.0658)
+        if number == 4:
             assert names["arms"].shape == (1_000, len(names["strata"]))
             assert names["design"].draw().arm_sizes().tolist() == [10] * 8
-        if number == 4:
+        if number == 5:
             assert set(names["fit"].variance_components) == {"center_ID", "rep_ID", "residual"}
