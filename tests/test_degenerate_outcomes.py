@@ -75,3 +75,29 @@ def test_models_and_icc_refuse_a_constant_outcome_by_name():
         crt.gee("outcome ~ inciis", data, "county", family="binomial")
     with pytest.raises(ValueError, match="outcome: 'outcome' is 1 for everyone; the ICC of a constant is undefined"):
         crt.icc(data, "outcome", "county")
+
+
+def test_no_events_in_one_arm_leaves_the_models_empty_but_not_the_risk_difference():
+    """Separation: the log odds ratio is infinite, so the GEE and GLMM rows say so instead of printing a
+    diverged coefficient; the risk difference exists (the treated arm's mean of cluster risks minus 0) and the
+    risk ratio is infinite, without an interval."""
+    data = load_dickinson_outcome()
+    arm = np.array([0, 0, 0, 1, 1, 0, 1, 0, 1, 1, 0, 1, 1, 0, 1, 0])[data["county"] - 1]
+    data.loc[arm == 0, "outcome"] = 0
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        report = analyze_trial(data, "outcome", "county", dickinson_cvcrand_space_path(), family="binomial",
+                               estimands=True)
+        direct = crt.gee("outcome ~ arm", data.assign(arm=arm), "county", family="binomial")
+    assert [str(w.message) for w in caught] == []
+    reason = ("the outcome is 0 for everyone in the control arm (no events): the log odds ratio is infinite "
+              "(separation), a model cannot estimate it")
+    assert report.notes == [reason] and report.gee.note == report.mixed.note == f"not fitted: {reason}"
+    assert any("separation" in note for note in direct.notes)
+    risk = data.groupby("county")["outcome"].mean().to_numpy()
+    treated = np.array([0, 0, 0, 1, 1, 0, 1, 0, 1, 1, 0, 1, 1, 0, 1, 0]) == 1
+    rd, rr = report.estimands[0], report.estimands[1]
+    assert rd.scale == "risk difference" and rd.estimate == pytest.approx(risk[treated].mean(), rel=1e-6)
+    assert np.isfinite(rd.se) and rd.conf_int[0] < rd.estimate < rd.conf_int[1]
+    assert rr.estimate == np.inf and np.isnan(rr.se)
+    assert rr.note == "the control arm's standardized mean is 0 (no events): no interval"

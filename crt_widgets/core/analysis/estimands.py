@@ -47,6 +47,7 @@ from crt_widgets.core.permutation.space import PermutationSpace
 __all__ = ["EstimandEstimate", "estimate_estimands", "ESTIMANDS", "weighted_scheme_statistics"]
 
 ESTIMANDS = ("cluster-average", "individual-average")
+_ZERO_MEAN = 1e-8  # a standardized mean below this is 0: the fit has no events in that arm (separation)
 _SCALES = {"gaussian": (("mean difference", False),),
            "binomial": (("risk difference", False), ("risk ratio", True)),
            "poisson": (("mean difference", False), ("rate ratio", True))}
@@ -69,6 +70,7 @@ class EstimandEstimate:
     control_mean: float
     permutation_p_value: float
     se_type: str
+    note: str = ""
 
     @property
     def ratio(self) -> bool:
@@ -168,6 +170,13 @@ def estimate_estimands(prep: PreparedData, x: np.ndarray | None = None, space: P
     for estimand, weights in (("cluster-average", 1.0 / sizes), ("individual-average", np.ones(len(sizes)))):
         (treated, control), influence = _standardized(prep, x, weights, se)
         for scale, ratio in _SCALES[prep.family]:
+            if ratio and min(treated, control) < _ZERO_MEAN:  # no events in an arm: the ratio is 0 or infinite
+                zero = "control" if control < _ZERO_MEAN else "treated"
+                out.append(EstimandEstimate(estimand, scale, np.inf if zero == "control" else 0.0, np.nan,
+                                            (np.nan, np.nan), np.nan, df, float(treated), float(control),
+                                            permutation.get(estimand, np.nan), se,
+                                            f"the {zero} arm's standardized mean is 0 (no events): no interval"))
+                continue
             if ratio:
                 estimate = treated / control
                 contrast = np.array([1 / treated, -1 / control])       # d log(m1/m0) / d(m1, m0)

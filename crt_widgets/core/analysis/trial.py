@@ -35,7 +35,7 @@ import pandas as pd
 from scipy import stats
 
 from crt_widgets.core.analysis.estimands import EstimandEstimate, estimate_estimands
-from crt_widgets.core.models.gee import SE_LABELS, fit_gee_arrays, sandwich_covariances
+from crt_widgets.core.models.gee import SE_LABELS, SEPARATION_NOTE, fit_gee_arrays, sandwich_covariances
 from crt_widgets.core.models.icc import latent_icc
 from crt_widgets.core.models.residuals import check_family, constant_outcome_note
 from crt_widgets.core.permutation.test import ALTERNATIVES, PermutationResult, prepare_test, run_test
@@ -135,6 +135,8 @@ def gee_estimate(prep, alpha: float = 0.05, se: str = "md") -> ModelEstimate:
         return ModelEstimate.absent(method, f"not fitted: {p} coefficients from {k} clusters leave no degrees of "
                                             f"freedom for the t reference (K - p = {df})")
     fit = fit_gee_arrays(prep.y, x, prep.cluster_index, prep.family, "exchangeable")
+    if fit.boundary:
+        return ModelEstimate.absent(method, f"not reported: {SEPARATION_NOTE}")
     covariances, top = sandwich_covariances(fit.cluster_information, fit.cluster_scores)
     effect = float(fit.beta[1])
     ses = {kind: float(np.sqrt(cov[1, 1])) for kind, cov in covariances.items()}
@@ -217,7 +219,7 @@ class TrialAnalysis:
             if m is not None:
                 rows.append((m.method, m.effect, m.se, *m.conf_int, m.one_sided(p.alternative), m.df, m.icc, m.note))
         for e in self.estimands or ():
-            rows.append((e.method, e.estimate, e.se, *e.conf_int, e.one_sided(p.alternative), e.df, nan, ""))
+            rows.append((e.method, e.estimate, e.se, *e.conf_int, e.one_sided(p.alternative), e.df, nan, e.note))
         if self.estimands:
             weighted = next(e for e in self.estimands if e.estimand == "individual-average")
             rows.append(("Clustered permutation test, individual-average (size-weighted) statistic", nan, nan, nan,
@@ -243,6 +245,21 @@ class TrialAnalysis:
 
     def __repr__(self) -> str:
         return f"TrialAnalysis(\n{self.table().to_string()}\n)"
+
+
+def _separation_note(prep) -> str | None:
+    """For a binary or count outcome, an arm where it does not vary (no events, or only events): the
+    model's arm effect is infinite (separation), so the model rows are left empty and say so."""
+    if prep.family == "gaussian":
+        return None
+    for flag, name in ((1.0, "treated"), (0.0, "control")):
+        y = prep.y[prep.treated == flag]
+        if len(y) and np.ptp(y) == 0 and (y[0] == 0 or prep.family == "binomial"):
+            what = "no events" if y[0] == 0 else "an event for everyone"
+            scale = "log odds ratio" if prep.family == "binomial" else "log rate ratio"
+            return (f"the outcome is {y[0]:g} for everyone in the {name} arm ({what}): the {scale} is infinite "
+                    f"(separation), a model cannot estimate it")
+    return None
 
 
 def _fit_quietly(method: str, fit) -> ModelEstimate:
@@ -295,7 +312,8 @@ def analyze_trial(data: pd.DataFrame, outcome: str, cluster: str, space: Any, co
         prep = prep.clusters((perm_space.observed_arm + perm_space.observed_control) > 0)
     if models or estimands:
         _design_with_names(prep)  # a treatment collinear with the covariates is the user's error: say so first
-    degenerate = constant_outcome_note(prep.y, family)
+    constant = constant_outcome_note(prep.y, family)
+    degenerate = constant or _separation_note(prep)  # the models' arm effect does not exist or is infinite
     notes = [] if degenerate is None else [degenerate]
     gee = mixed = found = None
     if "gee" in models:
@@ -307,7 +325,7 @@ def analyze_trial(data: pd.DataFrame, outcome: str, cluster: str, space: Any, co
         mixed = (ModelEstimate.absent(method, f"not fitted: {degenerate}") if degenerate
                  else _fit_quietly(method, lambda: mixed_estimate(prep, alpha)))
     if estimands:
-        if degenerate:
+        if constant:
             notes.append("estimands: not estimated, the outcome does not vary")
         else:
             with warnings.catch_warnings(), np.errstate(all="ignore"):

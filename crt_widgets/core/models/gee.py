@@ -71,6 +71,9 @@ SE_LABELS = {"robust": "robust (Liang-Zeger) SE", "md": "Mancl-DeRouen SE", "kc"
 CORRELATIONS = ("exchangeable", "independence")
 FG_BOUND = 0.75  # Fay and Graubard's (2001) default bound b on the leverage
 LEVERAGE_TOL = 1e-8  # a leverage eigenvalue within this of 1 counts as 1
+BOUNDARY = 1e-10  # a fitted variance mu (1 - mu) or mu below this: the mean sits at 0 or 1 (R's glm warns alike)
+SEPARATION_NOTE = ("fitted means numerically 0 or 1 (separation, e.g. no events in an arm): the coefficients "
+                   "diverge, and their SEs and tests mean nothing")
 
 
 @dataclass(frozen=True, eq=False)
@@ -91,6 +94,7 @@ class GEEFit:
     iterations: int
     converged: bool
     corr_clipped: bool = False
+    boundary: bool = False  # fitted means numerically 0 or 1 (separation): the coefficients diverge
 
 
 def _mean_and_variance(eta: np.ndarray, family: str) -> tuple[np.ndarray, np.ndarray]:
@@ -201,8 +205,9 @@ def fit_gee_arrays(y: np.ndarray, x: np.ndarray, clusters: np.ndarray, family: s
             cross[:, a, b] = cross[:, b, a] = groups.sums(xt[:, a] * xt[:, b])
     information = (cross - c[:, None, None] * s[:, :, None] * s[:, None, :]) / (1 - rho)
     scores = (groups.sums(xt * resid[:, None]) - c[:, None] * s * t[:, None]) / (1 - rho)
+    boundary = family != "gaussian" and float(v.min()) < BOUNDARY
     return GEEFit(beta, rho if exchangeable else 0.0, phi, information.sum(axis=0), information, scores,
-                  groups.sizes, iterations, converged, clipped)
+                  groups.sizes, iterations, converged, clipped, boundary)
 
 
 def corrected_scores(information: np.ndarray, scores: np.ndarray, kind: str,
@@ -471,6 +476,8 @@ def gee(formula: str, data: pd.DataFrame, cluster: str, family: str = "gaussian"
     notes = []
     if not fit.converged:
         notes.append(f"not converged in {max_iter} iterations")
+    if fit.boundary:
+        notes.append(SEPARATION_NOTE)
     if fit.corr_clipped:
         notes.append("the moment estimate of rho left the range where the working correlation is positive "
                      "definite; it was clipped to that range")
