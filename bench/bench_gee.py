@@ -52,8 +52,8 @@ def main(argv=None) -> int:
         gee(f"{outcome} ~ arm + x", data, "cluster", family=family)
         peak = tracemalloc.get_traced_memory()[1] / 2**20
         tracemalloc.stop()
-        rows.append((family, best, peak, fit.iterations, f"arm {fit.params['arm']:.4f} (MD SE {fit.bse['arm']:.4f}), "
-                                                         f"rho {fit.corr_param:.4f}"))
+        estimate = f"arm {fit.params['arm']:.4f} (MD SE {fit.bse['arm']:.4f}), rho {fit.corr_param:.4f}"
+        rows.append((family, best, peak, fit.iterations, estimate))
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"crt.gee, {args.clusters} clusters x {args.size:,} people ({len(data):,} rows; data frame {frame_mb:.0f} MB)")
     print(f"{'family':<10}{'best s':>8}{'peak MB':>9}{'iter':>6}  estimate")

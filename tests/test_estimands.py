@@ -142,7 +142,7 @@ def test_robust_se_is_the_stacked_estimating_equations_sandwich(family):
         beta = fit_gee_arrays(prep.y, x, prep.cluster_index, family, "independence", weights=w).beta
         theta = np.r_[beta, found[0].treated_mean, found[0].control_mean]
 
-        def psi(theta):
+        def psi(theta, w=w):
             b, m1, m0 = theta[:3], theta[3], theta[4]
             rows = [w[:, None] * (prep.y - link_inverse(x @ b))[:, None] * x]
             for arm, m in ((1.0, m1), (0.0, m0)):
@@ -207,7 +207,7 @@ def test_weighted_scheme_statistics_with_a_control_arm_left_out():
 
 
 def test_analyze_trial_adds_the_estimands_and_their_table():
-    space_args = dict(cluster_ids=np.arange(1, 13), observed=ARM)
+    space_args = {"cluster_ids": np.arange(1, 13), "observed": ARM}
     report = analyze_trial(SMALL, "b", "cluster", enumerate_schemes(12, 6), ["x"], family="binomial",
                            estimands=True, gee_se="kc", **space_args)
     table = report.table()

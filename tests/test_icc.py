@@ -105,8 +105,8 @@ def test_latent_icc_formula():
     ({"method": "latent"}, "method: 'latent' is for a binary outcome (0/1); 'y' has other values"),
     ({"data": SMALL.assign(y="a")}, "outcome: 'y' must be numeric"),
     ({"data": SMALL.assign(y=3.0)}, "outcome: 'y' is 3 for everyone; the ICC of a constant is undefined"),
-    ({"data": SMALL.assign(cluster=7)}, "cluster: 'cluster' has one cluster (after dropping missing values); "
-                                       "an ICC needs at least two"),
+    ({"data": SMALL.assign(cluster=7)}, ("cluster: 'cluster' has one cluster (after dropping missing values); "
+                                        "an ICC needs at least two")),
     ({"data": SMALL.assign(cluster=np.arange(len(SMALL)))}, "every cluster of 'cluster' has one person"),
     ({"data": SMALL.assign(y=np.inf)}, "outcome: 'y' has infinite values"),
     ({"data": [1, 2]}, "data: expected a pandas DataFrame"),

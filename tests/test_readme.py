@@ -55,6 +55,7 @@ def test_readme_python_examples_run_and_their_comments_hold(tmp_path, monkeypatc
                 (0.4402, 0.1473, 12, 0.0113)
             assert fit.standard_errors.loc["arm"].round(4).tolist() == [0.1082, 0.1473, 0.1259, 0.1133, 0.137]
             assert fit.conf_int().loc["arm"].round(4).tolist() == [0.1192, 0.7612]
+            assert f"```text\n{fit.summary()}\n```" in README  # the printed summary, as shown
             icc = names["crt"].icc(names["outcomes"], "outcome", "county")
             assert (round(icc.estimate, 4), round(icc.ci_low, 4), round(icc.ci_high, 4)) == (0.0164, 0.0075, 0.0427)
             latent = names["crt"].icc(names["outcomes"], "outcome", "county", method="latent")

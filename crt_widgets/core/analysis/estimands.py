@@ -44,7 +44,7 @@ from crt_widgets.core.models.residuals import fit_glm
 from crt_widgets.core.permutation.data import PreparedData, p_values
 from crt_widgets.core.permutation.space import PermutationSpace
 
-__all__ = ["EstimandEstimate", "estimate_estimands", "ESTIMANDS", "weighted_scheme_statistics"]
+__all__ = ["ESTIMANDS", "EstimandEstimate", "estimate_estimands", "weighted_scheme_statistics"]
 
 ESTIMANDS = ("cluster-average", "individual-average")
 _ZERO_MEAN = 1e-8  # a standardized mean below this is 0: the fit has no events in that arm (separation)

@@ -52,7 +52,6 @@ True
 from __future__ import annotations
 
 import ast
-import re
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -62,8 +61,8 @@ from scipy import special, stats
 
 from crt_widgets.core.models.residuals import check_family, check_outcome, constant_outcome_note
 
-__all__ = ["gee", "GEEResult", "fit_gee_arrays", "GEEFit", "sandwich_covariances", "SE_TYPES", "SE_LABELS",
-           "CORRELATIONS", "corrected_scores", "check_se"]
+__all__ = ["CORRELATIONS", "SE_LABELS", "SE_TYPES", "GEEFit", "GEEResult", "check_se", "corrected_scores",
+           "fit_gee_arrays", "gee", "sandwich_covariances"]
 
 SE_TYPES = ("robust", "md", "kc", "fg", "avg")
 SE_LABELS = {"robust": "robust (Liang-Zeger) SE", "md": "Mancl-DeRouen SE", "kc": "Kauermann-Carroll SE",
@@ -338,9 +337,9 @@ class GEEResult:
         info = [("Dependent variable:", self.outcome), ("Family:", self.family),
                 ("Working correlation:", f"{self.corr} (rho = {self.corr_param:.4f}), scale {self.scale:.4g}"),
                 ("Standard errors:", SE_LABELS[self.se]), ("Reference:", f"t on {self.df:g} df"),
-                ("Observations:", f"{self.nobs:,} in {self.n_clusters} clusters (size {self.cluster_sizes[0]}"
-                                  f" to {self.cluster_sizes[1]}, mean {self.cluster_sizes[2]:.1f})")]
-        lines = ["GEE Regression Results".center(width), "=" * width]
+                ("Observations:", (f"{self.nobs:,} in {self.n_clusters} clusters (size {self.cluster_sizes[0]}"
+                                   f" to {self.cluster_sizes[1]}, mean {self.cluster_sizes[2]:.1f})"))]
+        lines = ["GEE Regression Results".center(width).rstrip(), "=" * width]
         lines += [f"{a:<22}{b}" for a, b in info]
         lines += ["-" * width, fmt(header), "-" * width, *map(fmt, rows), "=" * width]
         lines += [f"note: {n}" for n in self.notes]
