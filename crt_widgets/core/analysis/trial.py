@@ -321,7 +321,8 @@ def analyze_trial(data: pd.DataFrame, outcome: str, cluster: str, space: Any, co
         gee = (ModelEstimate.absent(method, f"not fitted: {degenerate}") if degenerate
                else _fit_quietly(method, lambda: gee_estimate(prep, alpha, gee_se)))
     if "mixed" in models:
-        method = "Mixed model (random cluster intercept" + (", REML)" if family == "gaussian" else ", ML)")
+        method = ("Mixed model (random cluster intercept, REML)" if family == "gaussian"
+                  else "Mixed model (random cluster intercept, ML, adaptive quadrature)")
         mixed = (ModelEstimate.absent(method, f"not fitted: {degenerate}") if degenerate
                  else _fit_quietly(method, lambda: mixed_estimate(prep, alpha)))
     if estimands:
