@@ -159,3 +159,48 @@ def fit_random_intercept_glmm(y: np.ndarray, x: np.ndarray, groups: np.ndarray, 
     p = x.shape[1]
     return GLMMFit(theta[:p], cov[:p, :p], float(np.exp(theta[-1])), -float(result.fun), n_quad,
                    bool(result.success or result.status == 2), between_within_df(x, groups))
+
+
+def profile_loglik(y: np.ndarray, x: np.ndarray, groups: np.ndarray, family: str, sigma: float, n_quad: int = 10,
+                   start: np.ndarray | None = None) -> tuple[float, np.ndarray]:
+    """The log-likelihood maximised over the fixed effects at a given random-intercept SD ``sigma``
+    (its profile, for likelihood intervals of sigma and the latent ICC), and the maximising coefficients;
+    ``sigma = 0`` is the GLM without the random intercept (the limit of the likelihood).
+
+    >>> import numpy as np
+    >>> g = np.repeat(np.arange(4), 5); y = np.array([0, 1] * 10, float); x = np.ones((20, 1))
+    >>> round(profile_loglik(y, x, g, "binomial", 0.0)[0], 4)   # 20 log(1/2)
+    -13.8629
+    """
+    y, x = np.asarray(y, float), np.asarray(x, float)
+    if sigma <= 0:
+        from crt_widgets.core.models.residuals import fit_glm
+
+        coef = fit_glm(x, y, family).coef
+        return float(_log_density(y, x @ coef, family).sum()), coef
+    _, groups = np.unique(np.asarray(groups), return_inverse=True)
+    nll = _Likelihood(y, x, groups, family, n_quad)
+    if start is None:
+        from crt_widgets.core.models.residuals import fit_glm
+
+        start = fit_glm(x, y, family).coef
+    log_sigma = float(np.log(sigma))
+    result = optimize.minimize(lambda beta: nll(np.append(beta, log_sigma)), np.asarray(start, float), method="BFGS",
+                               options={"gtol": 1e-8, "maxiter": 500})
+    return -float(result.fun), result.x
+
+
+def _numerical_hessian(f, theta: np.ndarray) -> np.ndarray:
+    k = len(theta)
+    h = 1e-4 * np.maximum(1.0, np.abs(theta))
+    out = np.zeros((k, k))
+    f0 = f(theta)
+    for i in range(k):
+        for j in range(i, k):
+            ei, ej = np.eye(k)[i] * h[i], np.eye(k)[j] * h[j]
+            if i == j:
+                val = (f(theta + ei) - 2 * f0 + f(theta - ei)) / h[i] ** 2
+            else:
+                val = (f(theta + ei + ej) - f(theta + ei - ej) - f(theta - ei + ej) + f(theta - ei - ej)) / (4 * h[i] * h[j])
+            out[i, j] = out[j, i] = val
+    return out
