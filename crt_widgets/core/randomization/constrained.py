@@ -27,6 +27,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from crt_widgets.core.randomization import bounded_scores
+from crt_widgets.core.randomization.bounded_scores import BoundedScores
 from crt_widgets.core.randomization.candidates import EnumeratedCandidates, SchemeCandidates, check_metric
 from crt_widgets.core.randomization.constraints import Constraint, parse_constraint
 from crt_widgets.core.covariates import CovariateMatrix, prepare_covariates
@@ -250,8 +252,14 @@ class ConstrainedDesign:
 
     @cached_property
     def scores(self) -> np.ndarray:
-        """Balance score of every candidate scheme."""
-        return self.candidates.scores(self.column_weights, self.metric)
+        """Balance score of every candidate scheme: float64, or float32 (4 bytes a scheme) when every
+        scheme of more than 2,000,000 is enumerated; the cutoff, the kept set and ``space_scores`` are
+        those of the float64 scores in either case."""
+        return self._bounded_scores.values
+
+    @cached_property
+    def _bounded_scores(self) -> BoundedScores:
+        return self.candidates.bounded_scores(self.column_weights, self.metric)
 
     @cached_property
     def _acceptance(self) -> tuple[np.ndarray, float | None]:
@@ -259,6 +267,8 @@ class ConstrainedDesign:
         if self.constraints is not None:
             cons = _per_column(self._parsed_constraints, self.covariates, self.covariate_matrix)
             return self.candidates.satisfies(cons, self.n_treat), None
+        if isinstance(self.candidates, EnumeratedCandidates):  # float32 scores: exact selection, no copy
+            return _bounded_acceptance(self._bounded_scores, self.cutoff, self.n_schemes)
         if self.n_schemes is not None:
             if self.n_schemes >= len(scores):
                 raise ValueError(f"n_schemes: {self.n_schemes} is not smaller than the "
@@ -296,9 +306,10 @@ class ConstrainedDesign:
         """The constrained randomization space."""
         return self.candidates.schemes_at(self.space_index)
 
-    @property
+    @cached_property
     def space_scores(self) -> np.ndarray:
-        return self.scores[self.space_index]
+        """float64 scores of the constrained space's schemes."""
+        return self._bounded_scores.exact(self.space_index)
 
     def permutation_matrix(self) -> np.ndarray:
         """The constrained space as an (S, n) 0/1 matrix (randomizr's ``obtain_permutation_matrix``)."""
@@ -428,6 +439,19 @@ class ConstrainedDesign:
         return data_sha256(self.data)
 
 
+def _bounded_acceptance(scores: BoundedScores, cutoff: float | None, n_schemes: int | None) -> tuple[np.ndarray, float]:
+    """The kept set and cutoff score of ``_acceptance`` (same rule, same tie tolerance), from scores held
+    within a bound of their float64 values: every decision is that of the float64 scores."""
+    if n_schemes is not None:
+        return bounded_scores.best(scores, n_schemes)
+    cut = bounded_scores.quantile(scores, cutoff)
+    scale = abs(cut)
+    if 1e-6 * bounded_scores.max_abs_bound(scores) >= scale:  # only then can the largest score set the tolerance
+        scale = max(scale, 1e-6 * bounded_scores.max_abs(scores))
+    tol = TIE_TOLERANCE * max(scale, 1e-300)
+    return bounded_scores.at_or_below(scores, cut + tol), cut
+
+
 def _per_column(constraints: list[Constraint], covariates: list[str], cov: CovariateMatrix) -> list[Constraint]:
     by_name = dict(zip(covariates, constraints))
     return [by_name[src] for src in cov.source]
@@ -447,7 +471,9 @@ class Allocation(AllocationRecord):
 
     def __init__(self, design: ConstrainedDesign, space_position: int, seed: int) -> None:
         super().__init__(design, space_position, seed)
-        self.arm = design.space.matrix(np.array([space_position]))[0].astype(int)
+        self.score = float(design._bounded_scores.exact(np.array([self.candidate_index]))[0])  # float64 (scores may be float32)
+        # the chosen scheme alone (the whole space, 15.5 million schemes for 30 clusters, waits until needed)
+        self.arm = design.candidates.schemes_at(np.array([self.candidate_index])).matrix()[0].astype(int)
 
     def __repr__(self) -> str:
         treated = ", ".join(map(str, self.treated_clusters))
