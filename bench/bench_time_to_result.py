@@ -59,7 +59,7 @@ def run_case(name: str) -> dict:
         allocation = design.draw()
         seconds = time.perf_counter() - t0
         assert int(allocation.arm.sum()) == n // 2
-        detail = (f"{len(design.scores):,} scored, {len(design.space_index):,} kept, "
+        detail = (f"{len(design.candidates):,} scored, {len(design.space_index):,} kept, "
                   f"cutoff {design.cutoff_score:.6f}, chosen score {allocation.score:.6f}")
     elif name in ("ci_binary", "ci_count"):
         sys.path.insert(0, __file__.rsplit("/", 1)[0])

@@ -26,12 +26,13 @@ class AllocationRecord:
 
     unit_word = "Scheme"  # what one member of the space is called in the messages
 
-    def __init__(self, design: Any, space_position: int, seed: Any) -> None:
+    def __init__(self, design: Any, space_position: int, seed: Any, score: float | None = None) -> None:
         self.design = design
         self.seed = seed
         self.space_position = space_position
         self.candidate_index = int(design.space_index[space_position])
-        self.score = float(design.scores[self.candidate_index])
+        # ``score``: the chosen scheme's score when the design has it without reading every score
+        self.score = float(design.scores[self.candidate_index]) if score is None else float(score)
         self.created = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
 
     @property

@@ -1,33 +1,35 @@
 """Exact cutoffs over scores held in float32: the float64 quantile, tie tolerance and kept set, without the float64 array.
 
 All 155,117,520 schemes of 30 clusters take 1.24 GB as float64 scores, and ``np.quantile`` copies them
-to partition. Held in float32 they take half, and every float32 score is within a known ``error`` of its
-float64 score. So each decision is taken on the float32 scores wherever it is clear by more than the
-error, and only the schemes inside that margin are scored again in float64 (usually a few hundred):
+to partition. The scores need not be held at all: they can be a stream of float32 chunks, computed again
+for each pass (two passes give the cutoff and the kept set), each float32 score within a known ``error``
+of its float64 score. Each decision is taken on the float32 scores wherever it is clear by more than the
+error, and only the schemes inside that margin are scored again in float64 (usually a few dozen):
 
-* an order statistic: a random sample brackets its rank, one pass counts the scores below the bracket
-  and keeps the positions inside it, and the float64 scores of the candidates within ``2 * error`` of
+* an order statistic: a random sample (scored in float64) brackets its rank, one pass counts the scores
+  below the bracket and keeps the positions inside it, and the float64 scores of the candidates within ``2 * error`` of
   the float32 order statistic give the exact value (an order statistic moves by at most the error);
 * a quantile: numpy's default ("linear", R's type 7) interpolation between two exact order statistics;
 * a kept set (``score <= threshold``): float32 scores below ``threshold - error`` are kept, those above
-  ``threshold + error`` are not, and the band between is decided in float64.
+  ``threshold + error`` are not, and the band between is decided in float64; a first pass counts them,
+  a second writes their positions into an array of that size (no mask over every scheme).
 
 Every result is that of the float64 scores: ties at the cutoff, and the cutoff itself, come out the same.
 With float64 scores and ``error = 0`` the same functions are exact by construction.
 
 >>> import numpy as np
 >>> exact = np.random.default_rng(1).random(100_000)
->>> scores = BoundedScores(exact.astype(np.float32), 1e-7, lambda index: exact[index])
+>>> scores = BoundedScores.from_array(exact.astype(np.float32), 1e-7, lambda index: exact[index])
 >>> bool(quantile(scores, 0.1) == np.quantile(exact, 0.1))
 True
->>> kept = at_or_below(scores, quantile(scores, 0.1))
->>> bool((kept == (exact <= np.quantile(exact, 0.1))).all()), int(kept.sum())
+>>> kept = kept_positions(scores, quantile(scores, 0.1))
+>>> bool((kept == np.flatnonzero(exact <= np.quantile(exact, 0.1))).all()), len(kept)
 (True, 10000)
 """
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -44,18 +46,37 @@ _SAMPLE_SEED = 20_240_613
 
 @dataclass(frozen=True, eq=False)
 class BoundedScores:
-    """Scores of every candidate, within ``error`` of the float64 scores that ``exact`` returns.
+    """Scores of ``n`` candidates, read as chunks, within ``error`` of the float64 scores ``exact`` returns.
 
     Attributes
     ----------
-    values : one score per candidate (float32, or float64 with ``error = 0``).
-    error : a bound on ``|values[i] - exact([i])[0]|`` for every ``i``.
+    n : number of candidates.
+    dtype : dtype of the chunks (float32, or float64 with ``error = 0``).
+    error : a bound on ``|score - exact score|`` for every candidate.
+    chunks : a function returning an iterator of (start position, scores) covering positions 0..n-1 in order.
     exact : float64 scores at integer positions.
+    values : all the scores as one array, when they are held (else None).
+    magnitude : an upper bound on every ``|score|`` known without a pass over them (else None).
     """
 
-    values: np.ndarray
+    n: int
+    dtype: np.dtype
     error: float
+    chunks: Callable[[], Iterator[tuple[int, np.ndarray]]]
     exact: Callable[[np.ndarray], np.ndarray]
+    values: np.ndarray | None = None
+    magnitude: float | None = None
+
+    @classmethod
+    def from_array(cls, values: np.ndarray, error: float, exact: Callable[[np.ndarray], np.ndarray]) -> "BoundedScores":
+        """Scores held in an array, read in chunks of a few MB.
+
+        >>> s = BoundedScores.from_array(np.arange(3.0), 0.0, lambda index: np.arange(3.0)[index])
+        >>> [(start, chunk.tolist()) for start, chunk in s.chunks()]
+        [(0, [0.0, 1.0, 2.0])]
+        """
+        chunks = lambda: ((start, values[start: start + _CHUNK]) for start in range(0, len(values), _CHUNK))
+        return cls(len(values), values.dtype, float(error), chunks, exact, values)
 
     @classmethod
     def from_exact(cls, values: np.ndarray) -> "BoundedScores":
@@ -65,10 +86,10 @@ class BoundedScores:
         [1.0]
         """
         values = np.asarray(values, dtype=float)
-        return cls(values, 0.0, lambda index: values[index])
+        return cls.from_array(values, 0.0, lambda index: values[index])
 
     def __len__(self) -> int:
-        return len(self.values)
+        return self.n
 
 
 # -- the grid of the stored dtype ------------------------------------------------------------------------
@@ -90,23 +111,38 @@ def _at_or_above(dtype: np.dtype, x: float) -> np.generic:
     return v if float(v) >= x else np.nextafter(v, dtype.type(np.inf))
 
 
-def _split(values: np.ndarray, low: np.generic, high: np.generic,
-           at_or_below_low: np.ndarray | None = None) -> tuple[int, np.ndarray]:
-    """How many values are <= low, and the positions (ascending) of those in (low, high]: one pass, chunk by
-    chunk. With ``at_or_below_low`` (a bool array as long as ``values``), also writes the mask ``values <= low``."""
-    below, inside = 0, []
-    # two reused buffers: fresh temporaries would fault their pages in again for every chunk
-    low_buffer, between_buffer = np.empty(min(len(values), _CHUNK), dtype=bool), np.empty(min(len(values), _CHUNK), dtype=bool)
-    for start in range(0, len(values), _CHUNK):
-        chunk = values[start: start + _CHUNK]
+def _split(scores: BoundedScores, low: np.generic, high: np.generic,
+           at_or_below_low: np.ndarray | None = None) -> tuple[int, np.ndarray, np.ndarray]:
+    """How many scores are <= low, and the positions (ascending) and scores of those in (low, high]: one
+    pass, chunk by chunk. With ``at_or_below_low`` (a bool array of ``n``), also writes ``score <= low``."""
+    below, inside, inside_scores = 0, [], []
+    # reused buffers: fresh temporaries would fault their pages in again for every chunk
+    low_buffer, between_buffer = np.empty(_CHUNK, dtype=bool), np.empty(_CHUNK, dtype=bool)
+    for start, chunk in scores.chunks():
         size = len(chunk)
+        if size > _CHUNK:
+            low_buffer, between_buffer = np.empty(size, dtype=bool), np.empty(size, dtype=bool)
         low_mask = low_buffer[:size] if at_or_below_low is None else at_or_below_low[start: start + size]
         np.less_equal(chunk, low, out=low_mask)
         below += int(np.count_nonzero(low_mask))
         between = np.less_equal(chunk, high, out=between_buffer[:size])
-        between ^= low_mask  # low < high: values <= low are also <= high
-        inside.append(np.flatnonzero(between) + start)
-    return below, np.concatenate(inside) if inside else np.zeros(0, dtype=np.intp)
+        between ^= low_mask  # low < high: scores <= low are also <= high
+        where = np.flatnonzero(between)
+        inside.append(where + start)
+        inside_scores.append(chunk[where].astype(float))
+    if not inside:
+        return below, np.zeros(0, dtype=np.intp), np.zeros(0)
+    return below, np.concatenate(inside), np.concatenate(inside_scores)
+
+
+def _extremes(scores: BoundedScores) -> tuple[float, float]:
+    """The largest and smallest stored score (one pass)."""
+    if scores.values is not None:
+        return float(scores.values.max()), float(scores.values.min())
+    top, bottom = -np.inf, np.inf
+    for _, chunk in scores.chunks():
+        top, bottom = max(top, float(chunk.max())), min(bottom, float(chunk.min()))
+    return top, bottom
 
 
 # -- order statistics, quantiles, extremes --------------------------------------------------------------
@@ -123,17 +159,16 @@ def order_statistics(scores: BoundedScores, ranks: list[int]) -> np.ndarray:
         raise ValueError(f"ranks: must be within 0..{n - 1}, got {ranks}")
     if n <= _SMALL:
         return np.partition(scores.exact(np.arange(n)), ranks)[ranks]
-    values, margin = scores.values, 2.0 * scores.error
-    low, high = _sample_bracket(values, r_lo, r_hi, margin)
+    dtype, margin = scores.dtype, 2.0 * scores.error
+    low, high = _sample_bracket(scores, r_lo, r_hi, margin)
     while True:
-        below, inside = _split(values, _strictly_below(values.dtype, low), _at_or_above(values.dtype, high))
+        below, inside, band = _split(scores, _strictly_below(dtype, low), _at_or_above(dtype, high))
         if below > r_lo:        # the bracket missed the rank (a rare sample): move that side out
             low = -np.inf if not np.isfinite(low) else low - 2 * (high - low) - margin - abs(low)
             continue
         if below + len(inside) <= r_hi:
             high = np.inf if not np.isfinite(high) else high + 2 * (high - low) + margin + abs(high)
             continue
-        band = values[inside].astype(float)
         approx = np.partition(band, [r_lo - below, r_hi - below])
         first, last = float(approx[r_lo - below]), float(approx[r_hi - below])
         if low <= first - margin and high >= last + margin:
@@ -147,13 +182,14 @@ def order_statistics(scores: BoundedScores, ranks: list[int]) -> np.ndarray:
     return np.partition(exact, wanted)[wanted]
 
 
-def _sample_bracket(values: np.ndarray, r_lo: int, r_hi: int, margin: float) -> tuple[float, float]:
-    """Scores that bracket ranks r_lo..r_hi with near certainty (7 binomial SDs), from a random sample."""
-    n = len(values)
-    m = min(_SAMPLE, n // 64)
+def _sample_bracket(scores: BoundedScores, r_lo: int, r_hi: int, margin: float) -> tuple[float, float]:
+    """Scores that bracket ranks r_lo..r_hi with near certainty (7 binomial SDs), from a random sample
+    scored in float64 (within the error of the stored scores, hence the margin)."""
+    n = len(scores)
+    m = min(_SAMPLE, max(n // 256, 4096))
     # one position at random in each of m equal strata: a uniform sample, already sorted (fast to read)
     rng = np.random.default_rng(_SAMPLE_SEED)
-    sample = values[np.arange(m) * (n // m) + rng.integers(0, n // m, m)].astype(float)
+    sample = scores.exact(np.arange(m) * (n // m) + rng.integers(0, n // m, m))
     spread = lambda r: 7.0 * math.sqrt(m * (r / n) * (1 - r / n)) + 8
     k_lo = math.floor(r_lo / n * m - spread(r_lo))
     k_hi = math.ceil((r_hi + 1) / n * m + spread(r_hi))
@@ -184,13 +220,15 @@ def quantile(scores: BoundedScores, q: float) -> float:
 
 
 def max_abs_bound(scores: BoundedScores) -> float:
-    """An upper bound on ``max(|score|)`` from the stored scores alone (two reductions, no float64 scores).
+    """An upper bound on ``max(|score|)``: ``magnitude`` when known, else from the stored extremes.
 
     >>> max_abs_bound(BoundedScores.from_exact(np.array([-3.0, 2.0])))
     3.0
     """
-    values = scores.values
-    return max(abs(float(values.max())), abs(float(values.min()))) + scores.error
+    if scores.magnitude is not None:
+        return scores.magnitude
+    top, bottom = _extremes(scores)
+    return max(abs(top), abs(bottom)) + scores.error
 
 
 def max_abs(scores: BoundedScores) -> float:
@@ -199,49 +237,67 @@ def max_abs(scores: BoundedScores) -> float:
     >>> max_abs(BoundedScores.from_exact(np.array([-3.0, 2.0])))
     3.0
     """
-    values, margin = scores.values, 2.0 * scores.error
-    top, bottom = float(values.max()), float(values.min())
-    _, near_top = _split(values, _strictly_below(values.dtype, top - margin), values.dtype.type(np.inf))
+    dtype, margin = scores.dtype, 2.0 * scores.error
+    top, bottom = _extremes(scores)
+    _, near_top, _ = _split(scores, _strictly_below(dtype, top - margin), dtype.type(np.inf))
     out = float(np.max(np.abs(scores.exact(near_top))))
     if bottom - margin < 0:  # a float64 score may be negative (rounding of a zero l2 score)
-        _, near_bottom = _split(values, values.dtype.type(-np.inf), _at_or_above(values.dtype, bottom + margin))
+        _, near_bottom, _ = _split(scores, dtype.type(-np.inf), _at_or_above(dtype, bottom + margin))
         out = max(out, float(np.max(np.abs(scores.exact(near_bottom)))))
     return out
 
 
 # -- kept sets ---------------------------------------------------------------------------------------------
-def at_or_below(scores: BoundedScores, threshold: float) -> np.ndarray:
-    """The mask ``exact score <= threshold`` over every candidate.
+def _positions(scores: BoundedScores, low: np.generic, extra: np.ndarray, count: int) -> np.ndarray:
+    """Positions (ascending) of the scores <= low together with ``extra`` (ascending positions of scores
+    above low): ``count`` in all, written in one pass into an array of exactly that size."""
+    out = np.empty(count, dtype=np.int64)
+    at, taken, buffer = 0, 0, np.empty(_CHUNK, dtype=bool)
+    for start, chunk in scores.chunks():
+        size = len(chunk)
+        if size > len(buffer):
+            buffer = np.empty(size, dtype=bool)
+        mask = np.less_equal(chunk, low, out=buffer[:size])
+        stop = int(np.searchsorted(extra, start + size))
+        mask[extra[taken:stop] - start] = True
+        taken = stop
+        where = np.flatnonzero(mask)
+        np.add(where, start, out=out[at: at + len(where)])
+        at += len(where)
+    return out
 
-    >>> at_or_below(BoundedScores.from_exact(np.array([1.0, 2.0, 3.0])), 2.0).tolist()
-    [True, True, False]
+
+def kept_positions(scores: BoundedScores, threshold: float) -> np.ndarray:
+    """Positions (ascending) of the candidates whose float64 score is <= threshold.
+
+    Two passes: one counts them (and decides the band within the error in float64), the other writes
+    them into an array of exactly that size (never a mask or an index over every candidate).
+
+    >>> kept_positions(BoundedScores.from_exact(np.array([1.0, 2.0, 3.0, 0.5])), 2.0).tolist()
+    [0, 1, 3]
     """
-    values, error = scores.values, scores.error
-    low = _at_or_below(values.dtype, threshold - 2 * error)
-    high = _at_or_above(values.dtype, threshold + 2 * error)
-    if error == 0:
-        return values <= low
-    mask = np.empty(len(values), dtype=bool)
-    _, band = _split(values, low, high, mask)
-    mask[band] = scores.exact(band) <= threshold
-    return mask
+    if scores.error == 0 and scores.values is not None:
+        return np.flatnonzero(scores.values <= threshold)
+    low = _at_or_below(scores.dtype, threshold - 2 * scores.error)
+    high = _at_or_above(scores.dtype, threshold + 2 * scores.error)
+    below, band, _ = _split(scores, low, high)
+    inside = band[scores.exact(band) <= threshold]
+    return _positions(scores, low, inside, below + len(inside))
 
 
-def best(scores: BoundedScores, n_best: int) -> tuple[np.ndarray, float]:
-    """The ``n_best`` lowest float64 scores (ties at the last one broken by position) and that last score.
+def best_positions(scores: BoundedScores, n_best: int) -> tuple[np.ndarray, float]:
+    """Positions (ascending) of the ``n_best`` lowest float64 scores, ties at the last one broken by
+    position, and that last score.
 
-    >>> mask, last = best(BoundedScores.from_exact(np.array([3.0, 1.0, 2.0, 1.0])), 2)
-    >>> mask.tolist(), last
-    ([False, True, False, True], 1.0)
+    >>> kept, last = best_positions(BoundedScores.from_exact(np.array([3.0, 1.0, 2.0, 1.0])), 2)
+    >>> kept.tolist(), last
+    ([1, 3], 1.0)
     """
-    values, error = scores.values, scores.error
     last = float(order_statistics(scores, [n_best - 1])[0])
-    low = _strictly_below(values.dtype, last - 2 * error)
-    high = _at_or_above(values.dtype, last + 2 * error)
-    mask = np.empty(len(values), dtype=bool)
-    below, band = _split(values, low, high, mask)
+    low = _strictly_below(scores.dtype, last - 2 * scores.error)
+    high = _at_or_above(scores.dtype, last + 2 * scores.error)
+    below, band, _ = _split(scores, low, high)
     exact = scores.exact(band)
-    mask[band[exact < last]] = True
-    ties = band[exact == last]
-    mask[ties[: n_best - below - int(np.count_nonzero(exact < last))]] = True
-    return mask, last
+    under = band[exact < last]
+    ties = band[exact == last][: n_best - below - len(under)]
+    return _positions(scores, low, np.sort(np.concatenate([under, ties])), n_best), last

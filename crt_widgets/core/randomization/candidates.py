@@ -88,8 +88,8 @@ class SchemeCandidates:
         return self.schemes.take(index)
 
 
-    def bounded_scores(self, weights: np.ndarray, metric: str) -> BoundedScores:
-        """The scores, already exact (float64)."""
+    def bounded_scores(self, weights: np.ndarray, metric: str, stored: bool = True) -> BoundedScores:
+        """The scores, already exact (float64) and held."""
         return BoundedScores.from_exact(self.scores(weights, metric))
 
 
@@ -116,6 +116,8 @@ class _Half:
 
 # float32 relative rounding unit; the error bound of a float32 score is a multiple of it
 _FLOAT32_UNIT = 2.0 ** -24
+# scores per chunk of a pass (4 MB of float32: cache-sized, and no new memory touched)
+_CHUNK_ELEMENTS = 1 << 20
 # OpenBLAS's single-thread limit for a matrix product (m * n * k, its GEMM_MULTITHREAD_THRESHOLD of 4 x 65536)
 _SINGLE_THREAD_PRODUCT = 1 << 18
 # float32 scores are used only between these magnitudes (no overflow, no loss to subnormals)
@@ -190,9 +192,13 @@ class EnumeratedCandidates:
                         acc += weights[j] * np.abs(a[rows, j][:, None] + c[None, :, j])
         return out
 
-    def bounded_scores(self, weights: np.ndarray, metric: str) -> BoundedScores:
-        """Every scheme's score in float32 (4 bytes a scheme), within a proven bound of its float64
-        score, which :meth:`exact_scores` gives for any scheme: what an exact cutoff needs.
+    def bounded_scores(self, weights: np.ndarray, metric: str, stored: bool = False) -> BoundedScores:
+        """Every scheme's score in float32, within a proven bound of its float64 score (which
+        :meth:`exact_scores` gives for any scheme): what an exact cutoff needs.
+
+        By default the scores are a stream, computed again chunk by chunk for each pass over them (a few
+        MB at a time: memory that is touched costs time too, on a virtual machine most of all);
+        ``stored=True`` holds them in one float32 array (4 bytes a scheme), for a histogram.
 
         The bound is the textbook one for a float32 dot product (Higham 2002, section 3.1): each of
         the ``K + 2`` products of an l2 score (``2 a w . c + |a|^2 + |c|^2`` as one dot product) or of
@@ -204,18 +210,28 @@ class EnumeratedCandidates:
         largest = max(self._largest_terms(b, weights, metric) for b in range(len(self.blocks)))
         if not _FLOAT32_RANGE[0] < largest < _FLOAT32_RANGE[1]:  # float32 would over- or underflow
             return BoundedScores.from_exact(self.scores(weights, metric))
-        out = np.empty(len(self), dtype=np.float32)
-        self._fill_float32(out, weights, metric)
-        return BoundedScores(out, 2.0 * (k_terms + 10) * _FLOAT32_UNIT * largest,
-                             lambda index: self.exact_scores(index, weights, metric))
+        error = 2.0 * (k_terms + 10) * _FLOAT32_UNIT * largest
+        exact = lambda index: self.exact_scores(index, weights, metric)
+        if stored:
+            out = np.empty(len(self), dtype=np.float32)
+            for _ in self._float32_chunks(weights, metric, out):
+                pass
+            return BoundedScores.from_array(out, error, exact)
+        return BoundedScores(len(self), np.dtype(np.float32), error, lambda: self._float32_chunks(weights, metric),
+                             exact, magnitude=largest + error)
 
-    def _fill_float32(self, out: np.ndarray, weights: np.ndarray, metric: str) -> None:
+    def _float32_chunks(self, weights: np.ndarray, metric: str, out: np.ndarray | None = None):
+        """Yield (start, float32 scores) a few rows of a block at a time, in enumeration order: views of
+        ``out`` when given, else of one reused buffer (valid until the next chunk)."""
         k_terms = self.standardized.shape[1]
+        buffer = None
         for b in range(len(self.blocks)):
             a, c = self._sums(b)
-            block = out[self.offsets[b]: self.offsets[b + 1]].reshape(len(a), len(c))
+            rows_per_chunk = max(1, _CHUNK_ELEMENTS // len(c))
+            if out is None and (buffer is None or len(buffer) < rows_per_chunk * len(c)):
+                buffer = np.empty(rows_per_chunk * len(c), dtype=np.float32)
             if metric == "l2":
-                # one float32 product per block: [2 a w, |a|^2, 1] . [c, 1, |c|^2]
+                # [2 a w, |a|^2, 1] . [c, 1, |c|^2]: the whole score as one float32 product
                 left = np.empty((len(a), k_terms + 2), dtype=np.float32)
                 left[:, :k_terms] = 2.0 * a * weights
                 left[:, k_terms] = np.einsum("ij,ij,j->i", a, a, weights)
@@ -228,19 +244,26 @@ class EnumeratedCandidates:
                 # and these thin, memory-bound ones gain nothing from threads, which on a shared machine
                 # wait for a core (measured under load: 24 clusters 0.6 s -> 0.02 s, 30 clusters 2.0 -> 0.6 s)
                 step = max(1, (_SINGLE_THREAD_PRODUCT - 1) // (len(c) * (k_terms + 2)))
-                for start in range(0, len(a), step):
-                    np.matmul(left[start: start + step], right, out=block[start: start + step])
             else:
                 a32, c32, w32 = a.astype(np.float32), c.astype(np.float32), weights.astype(np.float32)
-                for rows in self._row_blocks(len(a), len(c)):
-                    acc = block[rows]
-                    acc[:] = 0.0
-                    term = np.empty_like(acc)
+                term = np.empty(rows_per_chunk * len(c), dtype=np.float32)
+            for first in range(0, len(a), rows_per_chunk):
+                rows = min(rows_per_chunk, len(a) - first)
+                start = int(self.offsets[b]) + first * len(c)
+                chunk = (buffer[: rows * len(c)] if out is None else out[start: start + rows * len(c)])
+                block = chunk.reshape(rows, len(c))
+                if metric == "l2":
+                    for r in range(0, rows, step):
+                        np.matmul(left[first + r: first + min(r + step, rows)], right, out=block[r: r + step])
+                else:
+                    block[:] = 0.0
+                    part = term[: rows * len(c)].reshape(rows, len(c))
                     for j in np.flatnonzero(weights):
-                        np.add(a32[rows, j][:, None], c32[None, :, j], out=term)
-                        np.abs(term, out=term)
-                        term *= w32[j]
-                        acc += term
+                        np.add(a32[first: first + rows, j][:, None], c32[None, :, j], out=part)
+                        np.abs(part, out=part)
+                        part *= w32[j]
+                        block += part
+                yield start, chunk
 
     def _largest_terms(self, b: int, weights: np.ndarray, metric: str) -> float:
         """A bound on the sum of the absolute terms of any score of block b (what float32 errors scale with):

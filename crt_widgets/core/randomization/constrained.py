@@ -47,8 +47,9 @@ DEFAULT_SIZE = 50_000
 TIE_TOLERANCE = 1e-9
 # above this many schemes, the enumeration is scored block by block instead of stored
 _EXPLICIT_LIMIT = 2_000_000
-# the most candidate schemes one design holds: 155M enumerated schemes of 30 clusters take 2.4 GB,
-# so this stays under ~8 GB; beyond it a random sample represents the space just as well
+# the most candidate schemes one design holds: an enumeration is streamed (the cutoff needs no array of
+# scores) but its kept positions, and the float32 scores if asked for, grow with it; beyond this a random
+# sample represents the space just as well
 MAX_CANDIDATES = 500_000_000
 # the smallest space in which a two-sided permutation test can reach p < 0.05
 MIN_SCHEMES_FOR_TEST = 40
@@ -255,20 +256,23 @@ class ConstrainedDesign:
         """Balance score of every candidate scheme: float64, or float32 (4 bytes a scheme) when every
         scheme of more than 2,000,000 is enumerated; the cutoff, the kept set and ``space_scores`` are
         those of the float64 scores in either case."""
-        return self._bounded_scores.values
+        held = self._bounded_scores
+        return held.values if held.values is not None else \
+            self.candidates.bounded_scores(self.column_weights, self.metric, stored=True).values
 
     @cached_property
     def _bounded_scores(self) -> BoundedScores:
+        # a block enumeration streams them: the cutoff and kept set need two passes, not 4 bytes a scheme
         return self.candidates.bounded_scores(self.column_weights, self.metric)
 
     @cached_property
     def _acceptance(self) -> tuple[np.ndarray, float | None]:
-        scores = self.scores
         if self.constraints is not None:
             cons = _per_column(self._parsed_constraints, self.covariates, self.covariate_matrix)
             return self.candidates.satisfies(cons, self.n_treat), None
         if isinstance(self.candidates, EnumeratedCandidates):  # float32 scores: exact selection, no copy
             return _bounded_acceptance(self._bounded_scores, self.cutoff, self.n_schemes)
+        scores = self.scores
         if self.n_schemes is not None:
             if self.n_schemes >= len(scores):
                 raise ValueError(f"n_schemes: {self.n_schemes} is not smaller than the "
@@ -285,7 +289,12 @@ class ConstrainedDesign:
     @property
     def accepted(self) -> np.ndarray:
         """Boolean mask over the candidates: which schemes are in the constrained space."""
-        return self._acceptance[0]
+        kept = self._acceptance[0]
+        if kept.dtype != bool:  # positions (a block enumeration keeps those, not a mask of every scheme)
+            mask = np.zeros(len(self.candidates), dtype=bool)
+            mask[kept] = True
+            return mask
+        return kept
 
     @property
     def cutoff_score(self) -> float | None:
@@ -295,7 +304,8 @@ class ConstrainedDesign:
     @cached_property
     def space_index(self) -> np.ndarray:
         """Positions of the constrained space's schemes among the candidates."""
-        index = np.flatnonzero(self.accepted)
+        kept = self._acceptance[0]
+        index = np.flatnonzero(kept) if kept.dtype == bool else kept
         if len(index) < 2:
             raise ValueError(f"the constrained space has {len(index)} scheme(s): at least 2 are needed "
                              "to randomize; loosen the cutoff or the constraints")
@@ -440,16 +450,16 @@ class ConstrainedDesign:
 
 
 def _bounded_acceptance(scores: BoundedScores, cutoff: float | None, n_schemes: int | None) -> tuple[np.ndarray, float]:
-    """The kept set and cutoff score of ``_acceptance`` (same rule, same tie tolerance), from scores held
+    """The kept positions and cutoff score of ``_acceptance`` (same rule, same tie tolerance), from scores
     within a bound of their float64 values: every decision is that of the float64 scores."""
     if n_schemes is not None:
-        return bounded_scores.best(scores, n_schemes)
+        return bounded_scores.best_positions(scores, n_schemes)
     cut = bounded_scores.quantile(scores, cutoff)
     scale = abs(cut)
     if 1e-6 * bounded_scores.max_abs_bound(scores) >= scale:  # only then can the largest score set the tolerance
         scale = max(scale, 1e-6 * bounded_scores.max_abs(scores))
     tol = TIE_TOLERANCE * max(scale, 1e-300)
-    return bounded_scores.at_or_below(scores, cut + tol), cut
+    return bounded_scores.kept_positions(scores, cut + tol), cut
 
 
 def _per_column(constraints: list[Constraint], covariates: list[str], cov: CovariateMatrix) -> list[Constraint]:
@@ -470,8 +480,9 @@ class Allocation(AllocationRecord):
     """
 
     def __init__(self, design: ConstrainedDesign, space_position: int, seed: int) -> None:
-        super().__init__(design, space_position, seed)
-        self.score = float(design._bounded_scores.exact(np.array([self.candidate_index]))[0])  # float64 (scores may be float32)
+        # float64, from the chosen scheme alone (all the scores may be float32, or not held at all)
+        candidate = design.space_index[space_position: space_position + 1]
+        super().__init__(design, space_position, seed, score=float(design._bounded_scores.exact(candidate)[0]))
         # the chosen scheme alone (the whole space, 15.5 million schemes for 30 clusters, waits until needed)
         self.arm = design.candidates.schemes_at(np.array([self.candidate_index])).matrix()[0].astype(int)
 

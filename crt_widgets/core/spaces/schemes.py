@@ -127,7 +127,17 @@ def combinations_array(n: int, k: int) -> np.ndarray:
 
 
 def combinations_matrix(n: int, k: int) -> np.ndarray:
-    """All k-subsets of range(n) as a (C(n, k), n) bool indicator matrix, lexicographic order."""
+    """All k-subsets of range(n) as a (C(n, k), n) bool indicator matrix, lexicographic order.
+
+    >>> combinations_matrix(4, 2).astype(int).tolist()[:3]
+    [[1, 1, 0, 0], [1, 0, 1, 0], [1, 0, 0, 1]]
+    """
+    if n <= 16:
+        # every subset as an integer with element j at bit n-1-j: the k-subsets in decreasing order of
+        # that integer are in lexicographic order (a smaller first differing element is a higher bit)
+        codes = np.arange(1 << n, dtype=np.uint32)[::-1]
+        bits = (codes[:, None] >> np.arange(n - 1, -1, -1, dtype=np.uint32)) & 1
+        return bits[bits.sum(axis=1) == k].astype(bool)
     combos = combinations_array(n, k)
     m = np.zeros((combos.shape[0], n), dtype=bool)
     m[np.arange(combos.shape[0])[:, None], combos] = True
