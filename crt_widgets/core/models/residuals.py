@@ -206,8 +206,10 @@ class OffsetRegression:
         sizes = np.bincount(cluster_index, minlength=n_clusters).astype(float)
         first = np.full(n_clusters, -1)
         first[cluster_index[::-1]] = np.arange(len(cluster_index))[::-1]
-        self.cluster_level = bool((first >= 0).all() and np.array_equal(x, x[first][cluster_index])
-                                  and np.array_equal(treated, treated[first][cluster_index]))
+        same = lambda rows: (np.array_equal(x[rows], x[first][cluster_index[rows]])
+                             and np.array_equal(treated[rows], treated[first][cluster_index[rows]]))
+        # a few rows first: individual-level covariates usually show at once, without a pass over all
+        self.cluster_level = bool((first >= 0).all() and same(slice(0, 1000)) and same(slice(None)))
         if self.cluster_level:
             rows, self._t = x[first], treated[first]
             self._y = np.bincount(cluster_index, weights=y, minlength=n_clusters) / sizes
@@ -297,8 +299,8 @@ class OffsetRegression:
             coef, eta = proposal, eta_new
             limit = self.tol * (1 + np.max(np.abs(coef)))
             # Newton's steps shrink quadratically near the optimum: when the next one, step^3 /
-            # previous^2, would already be under the tolerance, this fit is as converged as after it
-            if step < limit or (not halved and step < 1e-4 and step ** 3 < limit * previous_step ** 2):
+            # previous^2, would already be a thousandth of the tolerance, this fit is as converged as after it
+            if step < limit or (not halved and step < 1e-4 and step ** 3 < 1e-3 * limit * previous_step ** 2):
                 break
             previous_step = step
         converged = it < self.max_iter

@@ -39,7 +39,7 @@ import math
 import numpy as np
 from scipy import optimize
 
-from crt_widgets.core.permutation.data import _TIE, PreparedData, as_extreme, p_values, scheme_statistics
+from crt_widgets.core.permutation.data import _TIE, PreparedData, p_values, scheme_statistics
 from crt_widgets.core.permutation.space import PermutationSpace, smallest_p_value
 from crt_widgets.core.models.residuals import OffsetRegression, fit_glm
 
@@ -62,7 +62,9 @@ class Inverter:
     def __init__(self, prep: PreparedData, space: PermutationSpace):
         self.prep, self.space = prep, space
         schemes = space.schemes
-        self._counts = (schemes.treated_counts(), None if space.control is None else space.control.treated_counts())
+        # each scheme's cluster counts, as floats: U's divisions then cost no conversion (same values)
+        self._counts = (schemes.treated_counts().astype(float),
+                        None if space.control is None else space.control.treated_counts().astype(float))
         self._arm = space.observed_arm.astype(bool)
         self._control = space.observed_control.astype(bool)
         self._linearized: dict[float, tuple[np.ndarray, np.ndarray]] = {}
@@ -260,11 +262,12 @@ def _predicted_limit(inv: Inverter, start: float, direction: int, alpha: float, 
         if abs(target) > _cap(inv):  # beyond the search range: the walk decides (an infinite limit?)
             break
         if abs(target - delta) <= xtol / 2:
-            # the predicted step is here: confirm it with exact fits a quarter tolerance either side
-            near, far = target - direction * xtol / 4, target + direction * xtol / 4
-            if _inside(inv, near, alpha) and not _inside(inv, far, alpha):
-                return float(target)
-            target = far if _inside(inv, far, alpha) else near  # the step is beyond far, or before near
+            # the predicted step is here: one fit a quarter tolerance past it, on the other side from
+            # delta, confirms it (delta's side is known): then the step is within the tolerance
+            other = target + (direction if inside else -direction) * xtol / 4
+            if _inside(inv, other, alpha) != inside:
+                return float((delta + other) / 2)
+            target = other
         delta = target
     if outer is not None:  # a bracket is known: Brent's method on it, as the walk would end
         return float(optimize.brentq(lambda d: inv.p_value(d) - alpha + 1e-12, min(inner, outer), max(inner, outer),
@@ -281,14 +284,19 @@ def _predicted_step(u: np.ndarray, du: np.ndarray, observed: int, direction: int
     its positive roots are the times s enters (g' > 0) or leaves (g' < 0) the count."""
     slope = direction * du
     u_obs, slope_obs = u[observed], slope[observed]
-    tol = _TIE * max(abs(u_obs), float(np.max(np.abs(u))) * 1e-6, 1e-300)  # as in as_extreme
+    magnitude = np.abs(u)
+    tol = _TIE * max(abs(u_obs), float(magnitude.max()) * 1e-6, 1e-300)  # as in as_extreme
     sign = 1.0 if u_obs >= 0 else -1.0
     level = abs(u_obs) - tol              # |U_s| at or above this counts; it moves by sign * slope_obs
-    a = slope * slope - slope_obs * slope_obs
-    b = 2.0 * (u * slope - level * sign * slope_obs)
-    c = u * u - level * level
     n_schemes = len(u)
-    extreme = int(np.count_nonzero(as_extreme(u, u_obs)["two-sided"]))
+    extreme = int(np.count_nonzero(magnitude >= level))  # the two-sided count of as_extreme, exactly
+    a = slope * slope
+    a -= slope_obs * slope_obs
+    b = u * slope
+    b -= level * sign * slope_obs
+    b *= 2.0
+    c = u * u
+    c -= level * level
     inside = extreme / n_schemes - alpha + 1e-12 >= 0
     with np.errstate(divide="ignore", invalid="ignore"):
         discriminant = b * b - 4.0 * a * c
