@@ -15,6 +15,7 @@ import pytest
 from crt_widgets import ConstrainedDesign
 from crt_widgets.core.randomization import bounded_scores as bs
 from crt_widgets.core.randomization import constrained as design_module
+from crt_widgets.core.randomization.acceptance import TIE_TOLERANCE, accept, accept_bounded
 from crt_widgets.core.randomization.candidates import EnumeratedCandidates, SchemeCandidates
 from crt_widgets.core.spaces.schemes import combinations_array, combinations_matrix
 
@@ -50,12 +51,18 @@ def test_streamed_cutoff_and_kept_set_are_the_float64_ones(n, metric, integer):
         assert cut == float(np.quantile(exact, q))  # bit for bit: numpy's interpolation on the float64 scores
         old_cut = float(np.quantile(old, q))
         assert cut == pytest.approx(old_cut, rel=1e-13)
-        tol = design_module.TIE_TOLERANCE * max(abs(cut), 1e-6 * bs.max_abs(streamed), 1e-300)
+        tol = TIE_TOLERANCE * max(abs(cut), 1e-6 * bs.max_abs(streamed), 1e-300)
         assert bs.max_abs(streamed) == float(np.max(np.abs(exact)))
         kept = bs.kept_positions(streamed, cut + tol)
-        old_tol = design_module.TIE_TOLERANCE * max(abs(old_cut), 1e-6 * float(np.max(np.abs(old))), 1e-300)
+        old_tol = TIE_TOLERANCE * max(abs(old_cut), 1e-6 * float(np.max(np.abs(old))), 1e-300)
         np.testing.assert_array_equal(kept, np.flatnonzero(old <= old_cut + old_tol))
         np.testing.assert_array_equal(kept, np.flatnonzero(exact <= cut + tol))
+        # the acceptance rule: the same kept set and largest kept score as on the float64 array
+        positions, largest = accept_bounded(streamed, cutoff=q)
+        mask, old_largest = accept(old, cutoff=q)
+        np.testing.assert_array_equal(positions, np.flatnonzero(mask))
+        assert largest == pytest.approx(old_largest, rel=1e-13)
+        assert largest == accept(exact, cutoff=q)[1]
         ties_seen = max(ties_seen, int(np.sum(np.abs(exact - cut) <= tol)))
     if integer:  # the test covers ties at the cutoff: many schemes share the cutoff score exactly
         assert ties_seen > 100
@@ -63,6 +70,7 @@ def test_streamed_cutoff_and_kept_set_are_the_float64_ones(n, metric, integer):
     best = np.lexsort((np.arange(len(exact)), exact))[:1000]
     np.testing.assert_array_equal(kept, np.sort(best))
     assert last == exact[best[-1]]
+    assert accept_bounded(streamed, n_best=1000)[1] == last
 
 
 def test_ties_at_the_last_of_the_n_best_are_broken_by_position():
@@ -93,21 +101,21 @@ def test_a_poor_sample_only_costs_a_wider_pass():
         bs.order_statistics(scores, [200_000])
 
 
-@pytest.mark.parametrize("n_schemes", [None, 5000])
-def test_design_enumerated_by_blocks_matches_the_explicit_design(monkeypatch, n_schemes):
+@pytest.mark.parametrize("n_best", [None, 5000])
+def test_design_enumerated_by_blocks_matches_the_explicit_design(monkeypatch, n_best):
     z, x = _standardized(20, True, seed=3, levels=6)  # whole numbers: ties at the cutoff
     data = pd.DataFrame(x, columns=["a", "b", "c", "d"]).assign(id=[f"k{i}" for i in range(20)])
-    kwargs = dict(cluster_id="id", seed=11, metric="l2", weights=[1, 2, 1, 1], n_schemes=n_schemes, enumerate=True)
+    kwargs = dict(cluster_id="id", seed=11, metric="l2", weights=[1, 2, 1, 1], n_best=n_best, enumerate=True)
     explicit = ConstrainedDesign(data, ["a", "b", "c", "d"], 10, **kwargs)
     assert isinstance(explicit.candidates, SchemeCandidates)
     monkeypatch.setattr(design_module, "_EXPLICIT_LIMIT", 1000)
     blocks = ConstrainedDesign(data, ["a", "b", "c", "d"], 10, **kwargs)
     assert isinstance(blocks.candidates, EnumeratedCandidates)
     assert blocks.cutoff_score == pytest.approx(explicit.cutoff_score, rel=1e-12)
-    if n_schemes is None:
+    if n_best is None:
         assert np.sum(np.abs(explicit.space_scores - explicit.cutoff_score) <= 1e-9 * explicit.cutoff_score) > 1
-    as_rows = lambda d: {tuple(r) for r in d.space.matrix().tolist()}
-    if n_schemes is None:  # ties at the n-th best are broken by each path's enumeration order
+    as_rows = lambda d: {tuple(r) for r in d.space.schemes.matrix().tolist()}
+    if n_best is None:  # ties at the n-th best are broken by each path's enumeration order
         assert as_rows(blocks) == as_rows(explicit)
     assert len(blocks.space_index) == len(explicit.space_index)
     np.testing.assert_allclose(np.sort(blocks.space_scores), np.sort(explicit.space_scores), rtol=1e-12)
@@ -115,7 +123,7 @@ def test_design_enumerated_by_blocks_matches_the_explicit_design(monkeypatch, n_
     assert blocks.accepted.sum() == len(blocks.space_index)
     np.testing.assert_array_equal(np.flatnonzero(blocks.accepted), blocks.space_index)
     allocation = blocks.draw()
-    row = blocks.space.matrix(np.array([allocation.space_position]))[0]
+    row = blocks.space.schemes.matrix(np.array([allocation.space_position]))[0]
     np.testing.assert_array_equal(allocation.arm, row)
     assert allocation.score == blocks.space_scores[allocation.space_position]
     assert allocation.summary.loc["score (selected scheme)", "value"] == allocation.score

@@ -39,13 +39,13 @@ def allocation_files(allocation) -> dict[str, tuple[str, str, str]]:
 
     d = allocation.design
     if isinstance(allocation, Allocation):
-        space_csv = write_cvcrand_csv(io.StringIO(), d.space, allocation.space_position, d.cluster_ids).getvalue()
+        space_csv = write_cvcrand_csv(io.StringIO(), d.space.schemes, allocation.space_position, d.cluster_ids).getvalue()
         space_label = "Constrained space (cvcrand CSV)"
     else:
         from crt_widgets.core.io.spacefiles import write_arm_space
 
         buffer = io.StringIO()
-        write_arm_space(buffer, d.cluster_ids, d.space, d.arms.labels, allocation.space_position, d.space_scores)
+        write_arm_space(buffer, d.cluster_ids, d.space.arm_matrix(), d.arms.labels, allocation.space_position, d.space_scores)
         space_csv, space_label = buffer.getvalue(), "Constrained space (CSV, arm labels)"
     seed = allocation.seed
     return {

@@ -207,16 +207,26 @@ def quantile(scores: BoundedScores, q: float) -> float:
     >>> quantile(BoundedScores.from_exact(exact), 0.5), float(np.quantile(exact, 0.5))
     (2.5, 2.5)
     """
+    return quantile_parts(scores, q)[0]
+
+
+def quantile_parts(scores: BoundedScores, q: float) -> tuple[float, float]:
+    """The quantile of :func:`quantile` and the order statistic just below it (the one it interpolates from).
+
+    >>> quantile_parts(BoundedScores.from_exact(np.array([4.0, 1.0, 3.0, 2.0])), 0.5)
+    (2.5, 2.0)
+    """
     n = len(scores)
     virtual = (n - 1) * q
     if virtual >= n - 1:
-        return float(order_statistics(scores, [n - 1])[0])
+        top = float(order_statistics(scores, [n - 1])[0])
+        return top, top
     previous = math.floor(virtual)
     gamma = virtual - previous
     a, b = (np.float64(v) for v in order_statistics(scores, [previous, previous + 1]))
     # numpy's _lerp: from the nearer end, so that gamma = 1 gives b exactly
     diff = b - a
-    return float(b - diff * (1 - gamma) if gamma >= 0.5 else a + diff * gamma)
+    return float(b - diff * (1 - gamma) if gamma >= 0.5 else a + diff * gamma), float(a)
 
 
 def max_abs_bound(scores: BoundedScores) -> float:
@@ -276,13 +286,35 @@ def kept_positions(scores: BoundedScores, threshold: float) -> np.ndarray:
     >>> kept_positions(BoundedScores.from_exact(np.array([1.0, 2.0, 3.0, 0.5])), 2.0).tolist()
     [0, 1, 3]
     """
+    return kept_and_largest(scores, threshold)[0]
+
+
+def kept_and_largest(scores: BoundedScores, threshold: float,
+                     largest_at_least: float | None = None) -> tuple[np.ndarray, float]:
+    """:func:`kept_positions` and the largest float64 score kept. ``largest_at_least``, a score known
+    to be kept (an order statistic at or below the threshold), lets the band of float64 re-checks
+    reach down to it, so that the largest kept score is among them.
+
+    >>> kept, largest = kept_and_largest(BoundedScores.from_exact(np.array([1.0, 2.0, 3.0, 0.5])), 2.5)
+    >>> kept.tolist(), largest
+    ([0, 1, 3], 2.0)
+    """
     if scores.error == 0 and scores.values is not None:
-        return np.flatnonzero(scores.values <= threshold)
-    low = _at_or_below(scores.dtype, threshold - 2 * scores.error)
-    high = _at_or_above(scores.dtype, threshold + 2 * scores.error)
+        kept = np.flatnonzero(scores.values <= threshold)
+        return kept, float(np.max(scores.values[kept])) if len(kept) else -np.inf
+    error = scores.error
+    reach = threshold if largest_at_least is None else min(threshold, largest_at_least)
+    low = _at_or_below(scores.dtype, reach - 2 * error)
+    high = _at_or_above(scores.dtype, threshold + 2 * error)
     below, band, _ = _split(scores, low, high)
-    inside = band[scores.exact(band) <= threshold]
-    return _positions(scores, low, inside, below + len(inside))
+    exact = scores.exact(band)
+    inside = exact <= threshold
+    positions = _positions(scores, low, band[inside], below + int(np.count_nonzero(inside)))
+    if not len(positions):
+        return positions, -np.inf
+    if largest_at_least is None:  # the largest kept score is the order statistic of the count kept
+        return positions, float(order_statistics(scores, [len(positions) - 1])[0])
+    return positions, float(np.max(exact[inside]))
 
 
 def best_positions(scores: BoundedScores, n_best: int) -> tuple[np.ndarray, float]:
