@@ -23,15 +23,16 @@ import subprocess
 import sys
 import time
 
-# name: (what, target seconds, target peak MB, our figure before this work)
+# name: (what, target seconds, target peak MB, ours before this work: the figure, then the code
+# before it run by this script on the same machine, wall / CPU / peak MB, load average ~9)
 CASES = {
     "enum24": ("24 clusters (12 treated), all 2,704,156 schemes: exact cutoff + choice", 0.05, 150,
-               "0.095-0.25 s, 113-134 MB"),
-    "sample30": ("30 clusters, 1,000,000 sampled schemes: cutoff + choice", None, None, "0.40 s"),
+               "0.095-0.25 s; 0.39-0.74/0.17-0.28 s, 152 MB"),
+    "sample30": ("30 clusters, 1,000,000 sampled schemes: cutoff + choice", None, None, "0.40 s; 4.8/0.63 s, 211 MB"),
     "enum30": ("30 clusters (15 treated), all 155,117,520 schemes: exact cutoff + choice", 5.0, 1600,
-               "9.6-14 s, 2,440 MB"),
-    "ci_binary": ("permutation test + CI, binary outcome, 1M schemes x 1M people", 5.0, None, "14.0 s"),
-    "ci_count": ("permutation test + CI, count outcome, 1M schemes x 1M people", 5.0, None, "13.4 s"),
+               "9.6-14 s; 70/11.2 s, 2,478 MB"),
+    "ci_binary": ("permutation test + CI, binary outcome, 1M schemes x 1M people", 5.0, None, "14.0 s; 117/22.0 s, 298 MB"),
+    "ci_count": ("permutation test + CI, count outcome, 1M schemes x 1M people", 5.0, None, "13.4 s; 95/17.4 s, 298 MB"),
 }
 R_ANCHOR = ("cvcrand 0.1.1 (R): 24 clusters enumerated 13.2 s and 1.38 GB; "
             "1M sampled schemes of 30 clusters 16.9 s")
@@ -94,8 +95,8 @@ def main() -> None:
     names = [n for n in CASES if not (args.quick and n == "enum30")]
     print(f"median of {args.repeat} runs per case, each in a fresh process (shared 2-core machine)")
     print(f"{'case':<10} {'seconds':>8} {'CPU s':>6} {'target':>7} {'peak MB':>8} {'target':>7} {'load':>5}  "
-          f"{'before':<26} what; result")
-    print(f"{'R':<10} {'':>8} {'':>6} {'':>7} {'':>8} {'':>7} {'':>5}  {'':<26} {R_ANCHOR}")
+          f"{'before':<44} what; result")
+    print(f"{'R':<10} {'':>8} {'':>6} {'':>7} {'':>8} {'':>7} {'':>5}  {'':<44} {R_ANCHOR}")
     for name in names:
         what, target_s, target_mb, before = CASES[name]
         runs, load = [], os.getloadavg()[0]
@@ -109,7 +110,7 @@ def main() -> None:
         peak = statistics.median(r["peak_mb"] for r in runs)
         ok = (target_s is None or seconds <= target_s) and (target_mb is None or peak <= target_mb)
         print(f"{name:<10} {seconds:>8.3f} {cpu:>6.2f} {target_s or '-':>7} {peak:>8.0f} {target_mb or '-':>7} "
-              f"{load:>5.1f}  {before:<26} "
+              f"{load:>5.1f}  {before:<44} "
               f"{'OK  ' if ok else 'MISS'} {what}; {runs[0]['detail']} "
               f"(runs: {', '.join(format(r['seconds'], '.3g') for r in runs)} s)")
 
