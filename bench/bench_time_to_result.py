@@ -31,8 +31,10 @@ CASES = {
     "sample30": ("30 clusters, 1,000,000 sampled schemes: cutoff + choice", None, None, "0.40 s; 4.8/0.63 s, 211 MB"),
     "enum30": ("30 clusters (15 treated), all 155,117,520 schemes: exact cutoff + choice", 5.0, 1600,
                "9.6-14 s; 70/11.2 s, 2,478 MB"),
-    "ci_binary": ("permutation test + CI, binary outcome, 1M schemes x 1M people", 5.0, None, "14.0 s; 117/22.0 s, 298 MB"),
-    "ci_count": ("permutation test + CI, count outcome, 1M schemes x 1M people", 5.0, None, "13.4 s; 95/17.4 s, 298 MB"),
+    "ci_binary": ("permutation test + CI, binary outcome, 1M schemes x 1M people", 5.0, None,
+                  "14.0 s; 117/22.0 s, 298 MB"),
+    "ci_count": ("permutation test + CI, count outcome, 1M schemes x 1M people", 5.0, None,
+                 "13.4 s; 95/17.4 s, 298 MB"),
 }
 R_ANCHOR = ("cvcrand 0.1.1 (R): 24 clusters enumerated 13.2 s and 1.38 GB; "
             "1M sampled schemes of 30 clusters 16.9 s")

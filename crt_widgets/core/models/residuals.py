@@ -253,7 +253,8 @@ class OffsetRegression:
         return out
 
     def _loglik_terms(self, eta: np.ndarray) -> float:
-        terms = (np.logaddexp(0.0, eta) if self.family == "binomial" else np.exp(np.minimum(eta, 300.0))) - self._y * eta
+        cumulant = np.logaddexp(0.0, eta) if self.family == "binomial" else np.exp(np.minimum(eta, 300.0))
+        terms = cumulant - self._y * eta
         return float(np.sum(terms if self._weights is None else terms * self._weights))
 
     def _gradient(self, mu: np.ndarray) -> np.ndarray:

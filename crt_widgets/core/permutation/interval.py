@@ -170,7 +170,8 @@ def _newton_estimate(inv: Inverter, at_zero: float, slope: float) -> float | Non
     delta, u = 0.0, at_zero
     for _ in range(30):
         proposal = delta - u / slope if slope < 0 and np.isfinite(slope) else np.nan
-        if positive is not None and negative is not None and not min(positive, negative) < proposal < max(positive, negative):
+        bracketed = positive is not None and negative is not None
+        if bracketed and not min(positive, negative) < proposal < max(positive, negative):
             proposal = (positive + negative) / 2  # outside the bracket: bisect
         if not np.isfinite(proposal) or abs(proposal) > cap:
             return None

@@ -1,4 +1,4 @@
-"""Exact cutoffs over scores held in float32: the float64 quantile, tie tolerance and kept set, without the float64 array.
+"""Exact cutoffs over float32 scores: the float64 quantile, tie tolerance and kept set, without a float64 array.
 
 All 155,117,520 schemes of 30 clusters take 1.24 GB as float64 scores, and ``np.quantile`` copies them
 to partition. The scores need not be held at all: they can be a stream of float32 chunks, computed again

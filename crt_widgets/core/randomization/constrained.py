@@ -395,10 +395,11 @@ class ConstrainedDesign(Design):
         kept = len(self.space_index)
         if self.constraints is not None:
             return (f"Covariate-by-covariate constraints ({', '.join(self.constraints)}): "
-                    f"{kept:,} of {len(self.scores):,} schemes ({kept / len(self.scores):.1%}) satisfy them all")
+                    f"{kept:,} of {len(self.candidates):,} schemes ({kept / len(self.candidates):.1%}) "
+                    "satisfy them all")
         how = self.rule.describe("schemes")
         return (f"Balance metric {self.metric}; the constrained space keeps {how}: cutoff score "
-                f"{self.cutoff_score:.3f}, {kept:,} of {len(self.scores):,} schemes")
+                f"{self.cutoff_score:.3f}, {kept:,} of {len(self.candidates):,} schemes")
 
     @property
     def messages(self) -> dict[str, str]:
@@ -514,7 +515,7 @@ class Allocation(AllocationRecord):
 
     def _audit_extra(self) -> dict[str, Any]:
         d = self.design
-        return {"n_candidates": len(d.scores), "n_constrained": len(d.space_index), "cutoff_score": d.cutoff_score}
+        return {"n_candidates": len(d.candidates), "n_constrained": len(d.space_index), "cutoff_score": d.cutoff_score}
 
     def save_space(self, path: str | Path, format: str | None = None) -> Path:
         """Write the constrained space: ``"cvcrand"`` CSV, or our self-describing ``"json"``
