@@ -45,6 +45,8 @@ _EXPORTS = {
     "MatchedDesign": "crt_widgets.core.randomization.matching",
     # hierarchical models and power
     "mixed_model": "crt_widgets.core.models.mixed",
+    "gee": "crt_widgets.core.models.gee",
+    "icc": "crt_widgets.core.models.icc",
     "bootstrap_ci": "crt_widgets.core.models.bootstrap",
     "crt_power": "crt_widgets.core.power.analytic",
     "design_effect": "crt_widgets.core.power.analytic",

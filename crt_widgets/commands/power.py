@@ -15,7 +15,7 @@ from pathlib import Path
 from crt_widgets.commands._inputs import read_csv_argument
 
 NAME = "power"
-HELP = "Power of a two-arm CRT: analytic (design effect), design-stage simulation, or the chapter's simulation."
+HELP = "Power of a two-arm CRT: analytic (design effect), design-stage simulation, or Buisson's (2021) simulation."
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:

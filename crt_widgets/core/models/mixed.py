@@ -2,7 +2,7 @@
 
 The fast engine (:mod:`crt_widgets.core.models.mixed_fast`) fits random intercepts for one grouping
 level, or two nested levels (e.g. representatives within centres), by REML or ML from per-group
-sufficient statistics; it reaches lme4's optimum and fits the book chapter's 695,205 calls in well
+sufficient statistics; it reaches lme4's optimum and fits Buisson's (2021, ch. 10) 695,205 calls in well
 under two seconds. ``engine="statsmodels"`` (also chosen automatically for ``re_formula``, i.e.
 random slopes) fits the same call with statsmodels' MixedLM.
 
@@ -221,7 +221,7 @@ def _fit_statsmodels(X, y, names, codes, group_names, re_formula, common, frame)
 
     kwargs = {"exog_re": np.ones((len(y), 1))}  # the outer random intercept (statsmodels drops it when exog_vc is given)
     if len(codes) == 2:
-        # inner groups as a variance component within each outer group (the chapter's vc_formula)
+        # inner groups as a variance component within each outer group (Buisson's (2021) vc_formula)
         kwargs["exog_vc"] = _vc_design(codes[0], codes[1], group_names[1])
     if re_formula is not None and re_formula.strip() not in ("1", ""):
         kwargs["exog_re"] = patsy.dmatrix(re_formula, frame, return_type="dataframe", NA_action="raise")

@@ -53,6 +53,25 @@ def check_outcome(y: np.ndarray, family: str, name: str = "outcome") -> np.ndarr
     return y
 
 
+def constant_outcome_note(y: np.ndarray, family: str) -> str | None:
+    """Why no model can be fitted when the outcome does not vary (all 0, all 1, or one value), or None
+    when it varies.
+
+    >>> constant_outcome_note(np.zeros(5), "binomial")
+    'the outcome is 0 for everyone (no events): a model cannot be fitted'
+    """
+    y = np.asarray(y, dtype=float)
+    if len(y) == 0 or np.ptp(y) > 0:
+        return None
+    if y[0] == 0 and family in ("binomial", "poisson"):
+        what = "no events"
+    elif y[0] == 1 and family == "binomial":
+        what = "an event for everyone"
+    else:
+        what = "constant"
+    return f"the outcome is {y[0]:g} for everyone ({what}): a model cannot be fitted"
+
+
 def model_matrix(data: pd.DataFrame, covariates: Sequence[str], categorical: Sequence[str]) -> tuple[np.ndarray, list[str]]:
     """Intercept plus covariates; categorical ones dummy-coded with the design's reference-level rule."""
     columns = [np.ones(len(data))]
