@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from crt_widgets.core.randomization.bounded_scores import BoundedScores
 from crt_widgets.core.randomization.candidates import EnumeratedCandidates, SchemeCandidates, check_metric
 from crt_widgets.core.randomization.constraints import Constraint, parse_constraint
 from crt_widgets.core.covariates import CovariateMatrix, prepare_covariates
@@ -45,8 +46,9 @@ from crt_widgets.core.diagnostics.validity import SAMEARMHI, SAMEARMLO, Validity
 DEFAULT_SIZE = 50_000
 # above this many schemes, the enumeration is scored block by block instead of stored
 _EXPLICIT_LIMIT = 2_000_000
-# the most candidate schemes one design holds: 155M enumerated schemes of 30 clusters take 2.4 GB,
-# so this stays under ~8 GB; beyond it a random sample represents the space just as well
+# the most candidate schemes one design holds: an enumeration is streamed (the cutoff needs no array of
+# scores) but its kept positions, and the float32 scores if asked for, grow with it; beyond this a random
+# sample represents the space just as well
 MAX_CANDIDATES = 500_000_000
 # the smallest space in which a two-sided permutation test can reach p < 0.05
 MIN_SCHEMES_FOR_TEST = 40
@@ -265,21 +267,37 @@ class ConstrainedDesign(Design):
 
     @cached_property
     def scores(self) -> np.ndarray:
-        """Balance score of every candidate scheme."""
-        return self.candidates.scores(self.column_weights, self.metric)
+        """Balance score of every candidate scheme: float64, or float32 (4 bytes a scheme) when every
+        scheme of more than 2,000,000 is enumerated; the cutoff, the kept set and ``space_scores`` are
+        those of the float64 scores in either case."""
+        held = self._bounded_scores
+        return held.values if held.values is not None else \
+            self.candidates.bounded_scores(self.column_weights, self.metric, stored=True).values
+
+    @cached_property
+    def _bounded_scores(self) -> BoundedScores:
+        # a block enumeration streams them: the cutoff and kept set need two passes, not 4 bytes a scheme
+        return self.candidates.bounded_scores(self.column_weights, self.metric)
 
     @cached_property
     def _acceptance(self) -> tuple[np.ndarray, float | None]:
         if self.constraints is not None:
             cons = _per_column(self._parsed_constraints, self.covariates, self.covariate_matrix)
             return self.candidates.satisfies(cons, self.n_treat), None
-        self.rule.check_candidates(len(self.scores))  # sampling can end with fewer after duplicates go
+        self.rule.check_candidates(len(self.candidates))  # sampling can end with fewer after duplicates go
+        if isinstance(self.candidates, EnumeratedCandidates):  # float32 scores: exact selection, no copy
+            return self.rule.apply_bounded(self._bounded_scores)
         return self.rule.apply(self.scores)
 
     @property
     def accepted(self) -> np.ndarray:
         """Boolean mask over the candidates: which schemes are in the constrained space."""
-        return self._acceptance[0]
+        kept = self._acceptance[0]
+        if kept.dtype != bool:  # positions (a block enumeration keeps those, not a mask of every scheme)
+            mask = np.zeros(len(self.candidates), dtype=bool)
+            mask[kept] = True
+            return mask
+        return kept
 
     @property
     def cutoff_score(self) -> float | None:
@@ -290,7 +308,8 @@ class ConstrainedDesign(Design):
     @cached_property
     def space_index(self) -> np.ndarray:
         """Positions of the constrained space's schemes among the candidates."""
-        index = np.flatnonzero(self.accepted)
+        kept = self._acceptance[0]
+        index = np.flatnonzero(kept) if kept.dtype == bool else kept
         if len(index) < 2:
             raise ValueError(f"the constrained space has {len(index)} scheme(s): at least 2 are needed "
                              "to randomize; loosen the cutoff or the constraints")
@@ -307,9 +326,10 @@ class ConstrainedDesign(Design):
     def unit_ids(self) -> np.ndarray:
         return self.cluster_ids
 
-    @property
+    @cached_property
     def space_scores(self) -> np.ndarray:
-        return self.scores[self.space_index]
+        """float64 scores of the constrained space's schemes."""
+        return self._bounded_scores.exact(self.space_index)
 
     def probabilities(self) -> pd.DataFrame:
         """Each cluster's probability of each arm in the constrained space (columns "0" control, "1" treatment).
@@ -375,10 +395,11 @@ class ConstrainedDesign(Design):
         kept = len(self.space_index)
         if self.constraints is not None:
             return (f"Covariate-by-covariate constraints ({', '.join(self.constraints)}): "
-                    f"{kept:,} of {len(self.scores):,} schemes ({kept / len(self.scores):.1%}) satisfy them all")
+                    f"{kept:,} of {len(self.candidates):,} schemes ({kept / len(self.candidates):.1%}) "
+                    "satisfy them all")
         how = self.rule.describe("schemes")
         return (f"Balance metric {self.metric}; the constrained space keeps {how}: cutoff score "
-                f"{self.cutoff_score:.3f}, {kept:,} of {len(self.scores):,} schemes")
+                f"{self.cutoff_score:.3f}, {kept:,} of {len(self.candidates):,} schemes")
 
     @property
     def messages(self) -> dict[str, str]:
@@ -494,7 +515,7 @@ class Allocation(AllocationRecord):
 
     def _audit_extra(self) -> dict[str, Any]:
         d = self.design
-        return {"n_candidates": len(d.scores), "n_constrained": len(d.space_index), "cutoff_score": d.cutoff_score}
+        return {"n_candidates": len(d.candidates), "n_constrained": len(d.space_index), "cutoff_score": d.cutoff_score}
 
     def save_space(self, path: str | Path, format: str | None = None) -> Path:
         """Write the constrained space: ``"cvcrand"`` CSV, or our self-describing ``"json"``
