@@ -184,8 +184,9 @@ def mixed_estimate(prep, alpha: float = 0.05) -> ModelEstimate:
 
     fit = fit_random_intercept_glmm(prep.y, x, prep.cluster_index, prep.family, n_quad=10)
     effect, se = float(fit.coef[1]), float(fit.se[1])
-    # a t on clusters - 2 df, as for the other companions: with few clusters a Wald z is anti-conservative
-    df = max(len(prep.cluster_sizes) - 2, 1)
+    # a Wald t on the between-within df (Li and Redden 2015): the arm is a cluster-level term, so clusters minus
+    # the cluster-level parameters; with few clusters a Wald z is anti-conservative
+    df = int(max(fit.df[1], 1))
     q = stats.t.ppf(1 - alpha / 2, df)
     p = float(2 * stats.t.sf(abs(effect / se), df))
     icc = latent_icc(fit.sigma**2, prep.family, float(np.mean(prep.y)))
