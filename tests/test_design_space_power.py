@@ -28,13 +28,13 @@ def test_size_under_the_null_is_nominal(design):
 
 
 def test_the_design_draws_from_its_own_space(design):
-    allocate = space_allocation(design.space)
+    allocate = space_allocation(design.space.schemes)
     clusters = pd.DataFrame({"x1": np.zeros(16)})
     rows = {tuple(allocate(clusters, np.random.default_rng(s)).arm) for s in range(200)}
-    members = {tuple(r) for r in design.space.matrix()}
+    members = {tuple(r) for r in design.space.schemes.matrix()}
     assert rows <= members and len(rows) > 150  # uniform over 1,288 schemes: few repeats in 200 draws
     drawn = allocate(clusters, np.random.default_rng(1))
-    np.testing.assert_array_equal(design.space.matrix(np.array([drawn.observed]))[0], drawn.arm)
+    np.testing.assert_array_equal(design.space.schemes.matrix(np.array([drawn.observed]))[0], drawn.arm)
     assert int(random_allocation(8)(clusters, np.random.default_rng(0)).sum()) == 8
 
 
@@ -94,6 +94,6 @@ def test_only_two_arm_designs_and_matching_spaces(design):
     with pytest.raises(ValueError, match="design: the simulation of a design's own space is for two-arm designs"):
         design_space_power(three, effect=0.3, icc=0.05, cluster_size=10, n_trials=2)
     with pytest.raises(ValueError, match="space_allocation: the space has 16 clusters, the trial 4"):
-        space_allocation(design.space)(pd.DataFrame({"x1": range(4)}), np.random.default_rng(0))
+        space_allocation(design.space.schemes)(pd.DataFrame({"x1": range(4)}), np.random.default_rng(0))
     with pytest.raises(ValueError, match="n_treat: must be between 1 and 3"):
         random_allocation(4)(pd.DataFrame({"x1": range(4)}), np.random.default_rng(0))

@@ -2,7 +2,7 @@
 of a space that its saved JSON file reproduces."""
 from __future__ import annotations
 
-import gzip
+import hashlib
 import json
 import multiprocessing
 import os
@@ -14,10 +14,11 @@ from support import PAPER_CATEGORICAL, PAPER_COVARIATES
 
 from crt_widgets import ConstrainedDesign, MultiArmDesign
 from crt_widgets.core.io.drawlog import DrawLog, arms_of, draw_entry, draw_seed, write_new_files
-from crt_widgets.core.io.spacefiles import read_space, read_space_json
-from crt_widgets.core.io.spacehash import canonical_json, sha256_of_space, space_sha256
+from crt_widgets.core.io.spacefiles import read_multiarm_space, read_space, read_space_json
+from crt_widgets.core.io.spacehash import sha256_of_space
 from crt_widgets.core.spaces.saved import SavedSpace
 from crt_widgets.core.spaces.schemes import SchemeSet
+from crt_widgets.core.spaces.space import RandomizationSpace
 
 
 @pytest.fixture(scope="module")
@@ -145,67 +146,66 @@ def test_the_saved_json_space_hashes_like_the_design(tmp_path, design):
     allocation = design.draw(3)
     path = allocation.save_space(tmp_path / "space.json.gz")
     saved = read_space_json(path)
-    assert sha256_of_space(saved) == sha256_of_space(design) == sha256_of_space(allocation)
-    # by hand: the documented canonical form
-    header = {"format": "crt-widgets/space-sha256", "version": 1, "n_schemes": 1288, "n_clusters": 16,
-              "cluster_ids": [str(c) for c in range(1, 17)], "arm_labels": None, "control": False,
-              "settings": design.parameters()}
-    import hashlib
-
-    digest = hashlib.sha256(canonical_json(header).encode() + b"\n" + design.space.packed.tobytes()).hexdigest()
-    assert digest == sha256_of_space(design)
-    with gzip.open(path, "rt") as fh:  # the file's own text carries what the hash covers
-        doc = json.load(fh)
-    assert doc["parameters"] == json.loads(canonical_json(design.parameters()))
+    digest = sha256_of_space(design)
+    assert sha256_of_space(saved) == digest == sha256_of_space(allocation) == allocation.audit()["space"]["sha256"]
+    assert digest == design.space.sha256(design.parameters()) != design.space.sha256()  # the settings count
+    # by hand: the documented content, in order
+    h = hashlib.sha256(b"crt-widgets/randomization-space/1\0")
+    h.update("\0".join(str(c) for c in range(1, 17)).encode() + b"\1" + b"0\x001" + b"\1")
+    h.update(design.space.schemes.packed.tobytes())
+    h.update(b"\2" + json.dumps(json.loads(json.dumps(design.parameters())), sort_keys=True,
+                                 separators=(",", ":")).encode())
+    assert h.hexdigest() == digest
 
 
 def test_the_hash_changes_with_any_part(design):
     base = sha256_of_space(design)
-    assert sha256_of_space(design.rescore(cutoff=0.2)) != base                     # other schemes
-    assert space_sha256(design.space, design.cluster_ids, {**design.parameters(), "seed": 1}) != base  # settings
-    assert space_sha256(design.space, design.cluster_ids[::-1], design.parameters()) != base      # ids
-    order = np.arange(len(design.space))[::-1]
-    assert space_sha256(design.space.take(order), design.cluster_ids, design.parameters()) != base  # order
-    assert space_sha256(design.space) != base                                               # no ids, settings
+    space, settings = design.space, design.parameters()
+    assert sha256_of_space(design.rescore(cutoff=0.2)) != base                                  # other schemes
+    assert space.sha256({**settings, "seed": 1}) != base                                      # settings
+    reversed_ids = RandomizationSpace.from_schemes(space.schemes, space.unit_ids[::-1])
+    assert reversed_ids.sha256(settings) != base                                              # ids
+    order = np.arange(len(space))[::-1]
+    assert RandomizationSpace.from_schemes(space.schemes.take(order), space.unit_ids).sha256(settings) != base
+    assert space.sha256() != base                                                             # no settings
 
 
 def test_unused_bits_do_not_count():
     schemes = SchemeSet.from_matrix(np.array([[1, 0, 1], [0, 1, 1]]))
     noisy = SchemeSet(schemes.packed | np.uint8(0b11111000), 3)
-    assert space_sha256(noisy, ["a", "b", "c"]) == space_sha256(schemes, ["a", "b", "c"])
-    assert space_sha256(schemes, [1, 2, 3]) == space_sha256(schemes, ["1", "2", "3"])  # ids as text
+    assert (RandomizationSpace.from_schemes(noisy, ["a", "b", "c"]).sha256()
+            == RandomizationSpace.from_schemes(schemes, ["a", "b", "c"]).sha256())
+    assert (RandomizationSpace.from_schemes(schemes, [1, 2, 3]).sha256()
+            == RandomizationSpace.from_schemes(schemes, ["1", "2", "3"]).sha256())  # ids as text
 
 
 def test_a_cvcrand_csv_hashes_its_bits(tmp_path, design):
     path = design.draw(3).save_space(tmp_path / "space.csv")
     saved = read_space(path)
-    assert sha256_of_space(saved) == space_sha256(saved.schemes) != sha256_of_space(design)
+    assert sha256_of_space(saved) == RandomizationSpace.from_schemes(saved.schemes, np.arange(1, 17)).sha256()
+    assert sha256_of_space(saved) != sha256_of_space(design)  # no ids to name, no settings
 
 
-def test_multiarm_spaces_hash_with_their_labels():
+def test_multiarm_spaces_hash_with_their_labels(tmp_path):
     from crt_widgets.datasets import load_dickinson
 
     d = MultiArmDesign(load_dickinson(), ["inciis"], 3, cluster_id="county", size=2000, seed=1)
-    digest = sha256_of_space(d)
-    assert digest == space_sha256(d.space, d.cluster_ids, d.parameters(), arm_labels=list(d.arms.labels))
-    assert digest != space_sha256(d.space, d.cluster_ids, d.parameters(), arm_labels=["x", "y", "z"])
+    assert sha256_of_space(d) == d.space.sha256(d.parameters())
+    saved = read_multiarm_space(d.draw(2).save_space(tmp_path / "arms.csv"))
+    assert sha256_of_space(saved) == RandomizationSpace.from_arms(
+        saved.arm_indices(saved.arms), saved.unit_ids, arm_labels=saved.arms).sha256()
 
 
-@pytest.mark.parametrize("call,match", [
-    (lambda: space_sha256(np.array([0, 1])), "2-d array of arm indices"),
-    (lambda: space_sha256(np.array([[0, 1]])), "arm_labels: a multi-arm space is hashed with its arm labels"),
-    (lambda: space_sha256(np.array([[0, 3]]), arm_labels=["a", "b"]), "arm indices must lie in 0..1"),
-    (lambda: space_sha256(SchemeSet.from_matrix(np.array([[1, 0]])), ["a"]), "cluster_ids: 1 ids for a space of 2"),
-    (lambda: sha256_of_space(pd.DataFrame()), "space: cannot fingerprint a DataFrame"),
-])
-def test_bad_spaces_are_messages(call, match):
-    with pytest.raises(ValueError, match=match):
-        call()
-
-
-def test_a_comparison_hashes_its_control_group():
+def test_a_comparison_hashes_its_left_out_clusters():
     treated = SchemeSet.from_matrix(np.array([[1, 0, 0], [0, 1, 0]]))
     control = SchemeSet.from_matrix(np.array([[0, 1, 0], [1, 0, 0]]))
-    plain = SavedSpace(treated, 0)
-    compared = SavedSpace(treated, 0, control=control)
-    assert sha256_of_space(plain) != sha256_of_space(compared)
+    assert sha256_of_space(SavedSpace(treated, 0)) != sha256_of_space(SavedSpace(treated, 0, control=control))
+    assert sha256_of_space(SavedSpace(treated, 0, control=control)) == RandomizationSpace.from_arms(
+        [[1, 0, 2], [0, 1, 2]], [1, 2, 3], arm_labels=("0", "1", "left out")).sha256()
+
+
+def test_an_unknown_object_is_a_message():
+    with pytest.raises(ValueError, match="space: cannot fingerprint a DataFrame"):
+        sha256_of_space(pd.DataFrame())
+    with pytest.raises(TypeError, match="settings: object is not a JSON value"):
+        RandomizationSpace.from_arms([[0, 1]]).sha256({"x": object()})

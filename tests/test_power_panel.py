@@ -69,18 +69,23 @@ def section():
 
 def test_power_curves_are_crt_power_over_grids(section):
     state = section.design.state
-    by_k = section.power.curves.by_clusters.chart.layer[0].data
-    by_icc = section.power.curves.by_icc.chart.layer[0].data
+    chart = section.power.curves.by_clusters.chart
+    by_k, here = chart.layer[0].data, chart.layer[-1].data  # the curve's line, and last the design's point
+    icc_chart = section.power.curves.by_icc.chart
+    by_icc, here_icc = icc_chart.layer[0].data, icc_chart.layer[-1].data
+    assert [layer.mark.type if hasattr(layer.mark, "type") else layer.mark for layer in chart.layer] == \
+        ["line", "rule", "point"]
     for k in (2, 8, 17, 24):
-        assert by_k.set_index("x").loc[k, "power"] == pytest.approx(
+        assert by_k.set_index("clusters_per_arm").loc[k, "power"] == pytest.approx(
             crt_power(0.3, icc=0.05, cluster_size=50, clusters_per_arm=k).power, abs=1e-12)
-    assert list(by_k.query("current").x) == [8] and list(by_icc.query("current").x) == [0.05]
+    assert list(here.clusters_per_arm) == [8] and list(here_icc.icc) == [0.05]
+    assert here.power.iloc[0] == pytest.approx(crt_power(0.3, icc=0.05, cluster_size=50, clusters_per_arm=8).power)
     for icc in (0.0, 0.1, 0.2):
-        row = by_icc[np.isclose(by_icc.x, icc)]
+        row = by_icc[np.isclose(by_icc.icc, icc)]
         assert row.power.iloc[0] == pytest.approx(crt_power(0.3, icc=icc, cluster_size=50, clusters_per_arm=8).power)
     state.n_treat = 6  # unequal arms: the control:treated ratio kept along the curve
     by_k = section.power.curves.by_clusters.chart.layer[0].data
-    assert by_k.set_index("x").loc[9, "power"] == pytest.approx(
+    assert by_k.set_index("clusters_per_arm").loc[9, "power"] == pytest.approx(
         crt_power(0.3, icc=0.05, cluster_size=50, clusters_per_arm=9, clusters_control=15).power)
     section.power.analytic.effect.value = 0  # an input error: a message, no stale curves beside it
     assert "effect" in section.power.curves.message.value and section.power.curves.charts.layout.display == "none"

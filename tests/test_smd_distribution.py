@@ -22,7 +22,7 @@ def test_two_arms_equal_the_baseline_table_scheme_by_scheme(small_clusters):
     # continuous covariates and a three-level category, every scheme of 9 clusters (4 treated) kept
     design = ConstrainedDesign(small_clusters, ["size", "rate", "region"], 4, categorical=["region"], cluster_id="id",
                                cutoff=1.0)
-    matrix = design.space.matrix()
+    matrix = design.space.schemes.matrix()
     brute = _brute_force(design, lambda s: (matrix[s],))
     fast = scheme_smds(design.data, design.covariates, design.categorical, design.space)
     assert list(fast.columns) == list(brute.columns) == ["size (mean (sd))", "rate (mean (sd))", "region (%)"]
@@ -37,7 +37,7 @@ def test_blocks_do_not_change_the_answer(dickinson):
                                cluster_id="county", seed=1)
     pd.testing.assert_frame_equal(smd_distribution(design, chunk_rows=97), smd_distribution(design))
     two_levels = smd_distribution(design).loc["location = Urban (%)"]  # a binary category: |p1 - p0| / pooled sd
-    matrix = design.space.matrix()
+    matrix = design.space.schemes.matrix()
     urban = (dickinson["location"] == "Urban").to_numpy()
     p1 = matrix @ urban / 8
     p0 = (1 - matrix) @ urban / 8
@@ -51,8 +51,9 @@ def test_multi_arm_takes_the_largest_pairwise_smd(small_clusters):
     design = MultiArmDesign(small_clusters, ["size", "region"], 3, categorical=["region"], cluster_id="id",
                             size=400, seed=3, cutoff=0.5)
     labels = np.asarray(design.arms.labels, dtype=object)
-    brute = _brute_force(design, lambda s: (labels[design.space[s]], list(design.arms.labels)))
-    fast = scheme_smds(design.data, design.covariates, design.categorical, design.space, n_arms=3)
+    arms = design.space.arm_matrix()
+    brute = _brute_force(design, lambda s: (labels[arms[s]], list(design.arms.labels)))
+    fast = scheme_smds(design.data, design.covariates, design.categorical, design.space)
     np.testing.assert_allclose(fast.to_numpy(), brute.to_numpy(), rtol=1e-10, atol=1e-12)
 
 

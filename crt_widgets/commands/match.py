@@ -29,7 +29,7 @@ HELP = "Match clusters into pairs (greedy or optimal) or groups and randomize wi
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    add_data_source(p, "cluster", "callcenter", "the chapter's centres (from the bundled calls)")
+    add_data_source(p, "cluster", "callcenter", "Buisson's (2021) centres (from the bundled calls)")
     p.add_argument("--covariates", nargs="+", help="columns to match on (default: every float column)")
     p.add_argument("--cluster-id", help="column with the cluster labels (default 1..n)")
     p.add_argument("--method", choices=["optimal", "greedy"], default="optimal")
@@ -42,7 +42,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def callcenter_centres() -> pd.DataFrame:
-    """Centre-level covariates as the chapter builds them from the historical calls."""
+    """Centre-level covariates as Buisson (2021) builds them from the historical calls."""
     from crt_widgets.datasets import load_callcenter
 
     calls = load_callcenter()
@@ -69,9 +69,9 @@ def run(args: argparse.Namespace) -> int:
         print("\nTotal within-pair distance\n" + compare_matchings(data, args.covariates, cluster_id=cluster_id).to_string())
     if matching.unmatched:
         print(f"\nunmatched (randomized on its own): {', '.join(map(str, matching.unmatched))}")
-    space = design.space
-    chosen = int(np.random.default_rng(np.random.SeedSequence(design.seed).spawn(2)[1]).integers(len(space)))
-    allocation = matching.table()[["cluster", "group"]].assign(arm=space[chosen].astype(int))
+    drawn = design.draw()
+    space, chosen = design.space.arm_matrix(), drawn.space_position
+    allocation = drawn.allocation[["cluster", "group", "arm"]]
     how = "all enumerated" if design.enumerated else f"{len(space):,} sampled"
     print(f"\n{design.n_possible:,} within-set assignments ({how}); allocation = scheme {chosen + 1} (seed {design.seed})")
     print("\nAllocation\n" + allocation.to_string(index=False))

@@ -114,7 +114,7 @@ def cvrall(
     design = ConstrainedDesign(
         data, covariates, ntrt_cluster, categorical=_names(data[covariates], categorical),
         cluster_id=cid, metric=balancemetric, weights=weights,
-        cutoff=None if numschemes is not None else cutoff, n_schemes=numschemes,
+        cutoff=None if numschemes is not None else cutoff, n_best=numschemes,
         stratify=stratify, size=size, enumerate=True if nosim else None, seed=seed,
         samearmhi=samearmhi, samearmlo=samearmlo)
     allocation = design.draw()
@@ -126,7 +126,9 @@ def cvrall(
     if savedata:
         allocation.save_space(savedata, "cvcrand")
     if savebscores:
-        pd.DataFrame({"bscores": design.scores}).to_csv(savebscores, index=False)
+        # float64 as cvcrand writes them (a large enumeration holds float32 scores for its histogram)
+        bscores = design.candidates.scores(design.column_weights, design.metric)
+        pd.DataFrame({"bscores": bscores}).to_csv(savebscores, index=False)
     return out
 
 

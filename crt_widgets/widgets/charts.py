@@ -226,20 +226,3 @@ def permutation_histogram(result, bins: int = 40) -> alt.LayerChart:
     title = f"Permutation distribution over {result.n_schemes:,} schemes (p = {result.p_value:.4g}, {result.alternative})"
     return alt.layer(extreme, rest, observed, title=title).properties(width=420, height=220)
 
-
-def power_curve_chart(curve: pd.DataFrame, x_title: str, x_format: str = "d") -> alt.LayerChart:
-    """Power against ``x`` (a frame of ``x``, ``power``, ``current``), a rule at 80% and a point at the
-    design's own value.
-
-    >>> frame = pd.DataFrame({"x": [2, 3, 4], "power": [0.3, 0.5, 0.7], "current": [False, True, False]})
-    >>> [layer["mark"]["type"] for layer in power_curve_chart(frame, "clusters per arm").to_dict()["layer"]]
-    ['line', 'rule', 'point']
-    """
-    x = alt.X("x:Q", title=x_title, axis=alt.Axis(format=x_format))
-    y = alt.Y("power:Q", title="power", scale=alt.Scale(domain=[0, 1]))
-    tooltip = [alt.Tooltip("x:Q", title=x_title, format=x_format), alt.Tooltip("power:Q", format=".3f")]
-    line = alt.Chart(curve).mark_line(color="#2b7bba").encode(x=x, y=y, tooltip=tooltip)
-    target = alt.Chart(pd.DataFrame({"power": [0.8]})).mark_rule(color="#888", strokeDash=[4, 3]).encode(y="power:Q")
-    here = alt.Chart(curve[curve["current"]]).mark_point(color="#d62728", filled=True, size=70).encode(
-        x=x, y=y, tooltip=tooltip)
-    return alt.layer(line, target, here, title=f"Power against {x_title}").properties(width=300, height=200)

@@ -46,7 +46,8 @@ def allocation_files(allocation, draw: dict | None = None, earlier: Sequence[dic
     seed = allocation.seed
     spaces = {}
     if isinstance(allocation, Allocation):
-        space_csv = write_cvcrand_csv(io.StringIO(), d.space, allocation.space_position, d.cluster_ids).getvalue()
+        space_csv = write_cvcrand_csv(io.StringIO(), d.space.schemes, allocation.space_position,
+                                      d.cluster_ids).getvalue()
         spaces[f"constrained_space_seed{seed}.csv"] = (space_csv, "text/csv", "Constrained space (cvcrand CSV)")
         # the labelled space (cluster ids, scores, the design's parameters): any size hands over to the analysis
         with tempfile.TemporaryDirectory() as folder:
@@ -57,7 +58,8 @@ def allocation_files(allocation, draw: dict | None = None, earlier: Sequence[dic
         from crt_widgets.core.io.spacefiles import write_arm_space
 
         buffer = io.StringIO()
-        write_arm_space(buffer, d.cluster_ids, d.space, d.arms.labels, allocation.space_position, d.space_scores)
+        write_arm_space(buffer, d.cluster_ids, d.space.arm_matrix(), d.arms.labels, allocation.space_position,
+                        d.space_scores)
         spaces[f"constrained_space_seed{seed}.csv"] = (buffer.getvalue(), "text/csv",
                                                        "Constrained space (CSV, arm labels)")
     audit = allocation.audit() if draw is None else {**allocation.audit(), "draw": draw}

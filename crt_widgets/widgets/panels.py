@@ -25,7 +25,7 @@ from crt_widgets.widgets.state import DesignState
 EXAMPLES = {
     "Dickinson counties (cvcrand paper)": "dickinson",
     "ED-LEAD-like emergency departments": "edlead",
-    "Call centres (book chapter)": "callcenter",
+    "Call centres (Buisson 2021)": "callcenter",
 }
 
 
@@ -443,14 +443,19 @@ class OutputPanel:
         self.messages.value = "".join(f"<div>{html.escape(m)}</div>" for m in messages)
 
 
-def probabilities_html(probabilities) -> str:
-    """Each cluster's probability of treatment (two arms) or of each arm, as a scrolling table.
+def probabilities_html(probabilities: pd.DataFrame) -> str:
+    """Each cluster's probability of treatment (two arms: arms "0" and "1") or of each arm, one column per
+    cluster, scrolling sideways.
 
-    >>> "crt-probabilities" in probabilities_html(pd.Series([0.5, 0.5], index=["a", "b"], name="p_treat"))
+    >>> "P(treatment)" in probabilities_html(pd.DataFrame({"0": [0.5, 0.5], "1": [0.5, 0.5]}, index=["a", "b"]))
     True
     """
     frame = probabilities.to_frame() if isinstance(probabilities, pd.Series) else probabilities
-    frame = frame.rename(columns={"p_treat": "P(treatment)"}).T
+    if [str(c) for c in frame.columns] == ["0", "1"]:
+        frame = frame.iloc[:, [1]].set_axis(["P(treatment)"], axis=1)
+    else:
+        frame = frame.set_axis([f"P(arm {c})" for c in frame.columns], axis=1)
+    frame = frame.rename_axis("cluster").T
     return ("<div style='max-width:100%;overflow-x:auto'>"
             + frame.to_html(float_format=lambda v: f"{v:.2f}", border=0, classes="crt-probabilities") + "</div>")
 

@@ -97,7 +97,9 @@ class PowerCurvePanel:
         self._show()
 
     def _show(self, change=None) -> None:
-        from crt_widgets.widgets.charts import power_curve_chart
+        import altair as alt
+
+        from crt_widgets.widgets.power_charts import AXIS_TITLES, power_curve_chart
 
         try:
             curves = power_curves(self.state)
@@ -107,8 +109,13 @@ class PowerCurvePanel:
             return
         self.message.value = ""
         self.charts.layout.display = None
-        self.by_clusters.chart = power_curve_chart(curves["clusters per arm"], "clusters per arm")
-        self.by_icc.chart = power_curve_chart(curves["ICC"], "ICC", ".2f")
+        for widget, curve in ((self.by_clusters, curves["clusters per arm"]), (self.by_icc, curves["ICC"])):
+            x = curve.attrs["against"]
+            here = alt.Chart(curve[curve["current"]]).mark_point(color="#d62728", filled=True, size=80).encode(
+                x=f"{x}:Q", y="power:Q", tooltip=[alt.Tooltip(f"{x}:Q", title=f"this design: {AXIS_TITLES[x]}"),
+                                                  alt.Tooltip("power:Q", format=".3f")])
+            widget.chart = power_curve_chart(curve.drop(columns="current"), target=0.8, width=300, height=200,
+                                             title=f"Power against {AXIS_TITLES[x]}") + here
 
 
 class SimulationPanel:

@@ -43,12 +43,10 @@ def input_data_name(allocation) -> str:
     return f"input_data_seed{allocation.seed}.csv"
 
 
-def reproduce_code(allocation, explicit_seed: bool | None = None) -> str:
+def reproduce_code(allocation) -> str:
     """Python that re-creates the allocation from the input data file with the package's API.
 
     The input file is the design's data written as CSV (its SHA-256 is the audit's ``data_sha256``).
-    ``explicit_seed``: the allocation was drawn with ``design.draw(seed)`` (as the app draws); by
-    default, when its seed differs from the design's.
 
     >>> from crt_widgets import ConstrainedDesign
     >>> from crt_widgets.datasets import load_dickinson
@@ -57,41 +55,27 @@ def reproduce_code(allocation, explicit_seed: bool | None = None) -> str:
     "data = pd.read_csv('input_data_seed3.csv')"
     """
     d = allocation.design
-    p = d.parameters()
-    lines = ["import pandas as pd", ""]
-    if "n_treat" in p:  # two arms
-        lines += ["from crt_widgets import ConstrainedDesign", "",
-                  f"data = pd.read_csv({input_data_name(allocation)!r})",
-                  f"design = ConstrainedDesign(data, {p['covariates']!r}, {p['n_treat']!r},",
-                  f"    categorical={p['categorical']!r}, cluster_id={p['cluster_id']!r}, metric={p['metric']!r},",
-                  f"    weights={p['weights']!r}, cutoff={p['cutoff']!r}, n_schemes={p['n_schemes']!r},",
-                  f"    constraints={p['constraints']!r}, stratify={p['stratify']!r}, size={p['size']!r},",
-                  f"    enumerate={p['enumerated']!r}, seed={p['seed']!r},",
-                  f"    samearmhi={p['samearmhi']!r}, samearmlo={p['samearmlo']!r})"]
-    else:
-        factors = p.get("factors") or None
-        arms = f"factors={factors!r}" if factors else repr(p["arms"])
-        lines += ["from crt_widgets.core.randomization.multiarm import MultiArmDesign", "",
-                  f"data = pd.read_csv({input_data_name(allocation)!r})",
-                  f"design = MultiArmDesign(data, {p['covariates']!r}, {arms},",
-                  f"    categorical={p['categorical']!r}, cluster_id={p['cluster_id']!r}, strata={p['strata']!r},",
-                  f"    metric={p['metric']!r}, balance={p['balance']!r}, weights={_plain(p['weights'])!r},",
-                  f"    cutoff={p['cutoff']!r}, n_best={p['n_best']!r}, size={p['size']!r}, seed={p['seed']!r})"]
-    if explicit_seed is None:
-        explicit_seed = allocation.seed != d.seed
-    lines += [f"allocation = design.draw({allocation.seed!r})" if explicit_seed else
-              f"allocation = design.draw()  # seed {allocation.seed}",
+    params = {k: _plain(v) for k, v in d.get_params().items() if k != "data"}
+    lines = ["import pandas as pd", "", f"from crt_widgets import {type(d).__name__}", "",
+             f"data = pd.read_csv({input_data_name(allocation)!r})",
+             f"design = {type(d).__name__}(data,"]
+    lines += [f"    {k}={v!r}," for k, v in params.items()]
+    lines[-1] = lines[-1][:-1] + ")"
+    draw = "design.draw()" if allocation.seeded_by_design else f"design.draw(seed={allocation.seed!r})"
+    lines += [f"allocation = {draw}  # seed {allocation.seed}",
               "print(allocation.allocation)"]
     return "\n".join(lines)
 
 
 def _plain(value):
-    """Lists and dicts of numpy numbers as plain Python (for code that reads well)."""
+    """Arguments as plain Python (numpy numbers and arrays as floats and lists), for code that reads well."""
     if isinstance(value, dict):
-        return {k: float(v) for k, v in value.items()}
-    if value is None:
-        return None
-    return [float(v) for v in value]
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if hasattr(value, "tolist"):
+        return _plain(value.tolist())
+    return value
 
 
 def draw_section(draw: dict | None, earlier: Sequence[dict] = ()) -> str:
@@ -134,7 +118,7 @@ def allocation_report(allocation, draw: dict | None = None, earlier: Sequence[di
 
     d = allocation.design
     audit = allocation.audit()
-    best = getattr(d, "n_schemes", None) or getattr(d, "n_best", None)
+    best = d.n_best
     constraints = getattr(d, "constraints", None)
     rule = (f"the {best:,} best schemes" if best is not None else
             f"schemes scoring at or below the {d.cutoff:g} quantile (cutoff score {d.cutoff_score:.4f})"
@@ -147,7 +131,7 @@ def allocation_report(allocation, draw: dict | None = None, earlier: Sequence[di
                                      for k, v in audit["parameters"].items()}})
     record = pd.DataFrame({"value": {"package": f"crt-widgets {audit['package_version']}", "created (UTC)": audit["created"],
                                      "draw seed": str(audit["draw_seed"]), "input data SHA-256": audit["data_sha256"],
-                                     "space SHA-256": draw["space_sha256"] if draw else sha256_of_space(d),
+                                     "space SHA-256": sha256_of_space(d),
                                      "candidate schemes": f"{audit['n_candidates']:,}",
                                      "constrained space": f"{audit['n_constrained']:,}",
                                      "chosen score": f"{audit['chosen_score']:.4f}"}})
@@ -173,5 +157,5 @@ table.t{{border-collapse:collapse;margin:.5em 0 1.5em}} .t td,.t th{{padding:2px
 <p><small>Standardized mean differences above 0.1 are shaded, above 0.2 in bold red.</small></p>
 <h2>Randomization validity</h2><p>How often each pair of clusters shares an arm across the constrained space (Greene 2017).</p>{_table(validity)}<h3>Warnings</h3><ul>{warnings}</ul>{heat}
 <h2>Reproduce</h2><p>With the input data file and crt-widgets {html.escape(str(audit["package_version"]))}:</p>
-<pre style="background:#f6f8fa;padding:10px;overflow:auto">{html.escape(reproduce_code(allocation, explicit_seed=True if draw is not None else None))}</pre>
+<pre style="background:#f6f8fa;padding:10px;overflow:auto">{html.escape(reproduce_code(allocation))}</pre>
 </body></html>"""

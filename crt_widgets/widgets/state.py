@@ -45,7 +45,7 @@ from crt_widgets.core.diagnostics.smd import smd_distribution
 from crt_widgets.core.io.drawlog import SEED_SOURCES, DrawLog, draw_entry, draw_seed
 from crt_widgets.core.io.spacehash import sha256_of_space
 from crt_widgets.core.randomization.constrained import ConstrainedDesign
-from crt_widgets.core.power.analytic import AnalyticPower, crt_clusters_needed, crt_power
+from crt_widgets.core.power.analytic import AnalyticPower, crt_clusters_needed, crt_power, power_curve
 from crt_widgets.core.power.design_simulation import DesignPower, design_space_power
 from crt_widgets.core.seeds import check_seed
 
@@ -308,7 +308,7 @@ class DesignState(t.HasTraits):
         weights = [float(self.weights.get(c, 1.0)) for c in self.covariates]
         rule = {"metric": self.metric, "weights": weights}
         if self.use_n_best:
-            rule["n_schemes"] = int(self.n_best)
+            rule["n_best"] = int(self.n_best)
         else:
             rule["cutoff"] = float(self.cutoff)
         return rule
@@ -353,8 +353,6 @@ class DesignState(t.HasTraits):
 
         self._check_seed()
         rule = self._rule()
-        if "n_schemes" in rule:
-            rule["n_best"] = rule.pop("n_schemes")
         if len(self.stratify) > 1:
             raise ValueError("stratify: a multi-arm design balances the arms within one stratification column")
         if int(self.size) > MAX_SCHEMES:
@@ -594,26 +592,32 @@ def analytic_power(state: DesignState) -> PowerAnswer:
 
 
 def power_curves(state: DesignState, points: int = 41) -> dict[str, pd.DataFrame]:
-    """Analytic power against the clusters per arm (the design's ratio of control to treated clusters
-    kept) and against the ICC (at the design's cluster counts): frames with ``x``, ``power`` and
-    ``current`` (True at the design's own value). The one place that evaluates power over a grid.
+    """Analytic power against the clusters per arm and against the ICC (at the design's cluster counts), as
+    :func:`power_curve` tables with ``current`` True at the design's own value. Unequal arms keep the
+    design's ratio of control to treated clusters along the first curve (one vectorised :func:`crt_power`:
+    ``power_curve`` varies one arm count at a time).
 
     >>> from crt_widgets.datasets import load_dickinson
     >>> state = DesignState()
     >>> state.load(load_dickinson(), "Dickinson counties")
     >>> curves = power_curves(state)
     >>> row = curves["clusters per arm"].query("current")
-    >>> int(row.x.iloc[0]), round(float(row.power.iloc[0]), 3)
+    >>> int(row.clusters_per_arm.iloc[0]), round(float(row.power.iloc[0]), 3)
     (8, 0.566)
     """
     effect, common, k_treat, k_control, _ = _power_question(state)
-    ratio = k_control / k_treat
     ks = np.arange(2, max(3 * k_treat, 20) + 1)
-    by_k = [crt_power(effect, clusters_per_arm=int(k), clusters_control=max(2, int(round(k * ratio))), **common).power
-            for k in ks]
-    top = max(0.2, 2 * common["icc"])
-    iccs = np.unique(np.append(np.linspace(0.0, min(top, 0.99), points), common["icc"]))
-    by_icc = [crt_power(effect, clusters_per_arm=k_treat, clusters_control=k_control, **{**common, "icc": float(r)}).power
-              for r in iccs]
-    return {"clusters per arm": pd.DataFrame({"x": ks, "power": by_k, "current": ks == k_treat}),
-            "ICC": pd.DataFrame({"x": iccs, "power": by_icc, "current": iccs == common["icc"]})}
+    if k_control == k_treat:
+        by_k = power_curve(effect, against="clusters_per_arm", values=ks, **common)
+    else:
+        controls = np.maximum(2, np.round(ks * k_control / k_treat)).astype(int)
+        by_k = pd.DataFrame({"clusters_per_arm": ks, "power": crt_power(
+            effect, clusters_per_arm=ks, clusters_control=controls, **common).power})
+        by_k.attrs["against"] = "clusters_per_arm"
+    icc = common.pop("icc")
+    iccs = np.unique(np.append(np.linspace(0.0, min(max(0.2, 2 * icc), 0.99), points), icc))
+    by_icc = power_curve(effect, against="icc", values=iccs, clusters_per_arm=k_treat, clusters_control=k_control,
+                         **common)
+    by_k["current"] = by_k["clusters_per_arm"] == k_treat
+    by_icc["current"] = by_icc["icc"] == icc
+    return {"clusters per arm": by_k, "ICC": by_icc}

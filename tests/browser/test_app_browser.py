@@ -170,7 +170,7 @@ def test_power_section_simulates_with_progress_and_cancel(page, voila_url):
     page.get_by_role("tab", name="Power").click()
     expect(page.locator(".crt-power").first).to_contain_text("Power 0.566", timeout=30_000)
     page.wait_for_function("() => [...document.querySelectorAll('.vega-embed')].some("
-                           "e => e.innerHTML.includes('Power against ICC'))", timeout=60_000)
+                           "e => e.innerHTML.includes('Power against intra-cluster correlation'))", timeout=60_000)
     trials = page.locator(".widget-inline-hbox", has=page.locator(".widget-label", has_text=re.compile("^trials$")))
     trials.locator("input").fill("20")
     trials.locator("input").press("Enter")

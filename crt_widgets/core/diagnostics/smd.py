@@ -44,7 +44,7 @@ def smd_distribution(design, quantiles: Sequence[float] = (0.5, 0.95), chunk_row
     if int(chunk_rows) < 1:
         raise ValueError(f"chunk_rows: expected a positive number of schemes, got {chunk_rows}")
     values = scheme_smds(design.data, design.covariates, design.categorical, design.space,
-                         n_arms=int(getattr(design, "n_arms", 2)), chunk_rows=int(chunk_rows))
+                         chunk_rows=int(chunk_rows))
     names = {0.5: "median |SMD|"}
     columns = [names.get(q, f"{100 * q:g}th percentile |SMD|") for q in quantiles]
     table = pd.DataFrame(np.quantile(values.to_numpy(), quantiles, axis=0).T if len(values) else np.nan,
@@ -54,9 +54,10 @@ def smd_distribution(design, quantiles: Sequence[float] = (0.5, 0.95), chunk_row
 
 
 def scheme_smds(data: pd.DataFrame, covariates: Sequence[str], categorical: Sequence[str], space,
-                n_arms: int = 2, chunk_rows: int = CHUNK_ROWS) -> pd.DataFrame:
+                n_arms: int | None = None, chunk_rows: int = CHUNK_ROWS) -> pd.DataFrame:
     """Every scheme's |SMD| of every covariate: an (S, covariates) frame, one row per scheme of ``space``
-    (a two-arm ``SchemeSet``, or an (S, n) array of arm indices 0..n_arms-1).
+    (a design's ``RandomizationSpace``, a two-arm ``SchemeSet``, or an (S, n) array of arm indices
+    0..n_arms-1; ``n_arms`` defaults to the space's own count, 2 for a ``SchemeSet``).
 
     >>> import numpy as np
     >>> data = pd.DataFrame({"x": [1.0, 2.0, 3.0, 4.0]})
@@ -74,6 +75,8 @@ def scheme_smds(data: pd.DataFrame, covariates: Sequence[str], categorical: Sequ
             x = data[name].to_numpy(dtype=float)
             columns.append(f"{name} (mean (sd))")
             blocks.append(("continuous", x - x.mean()))  # centred: the sums of squares below lose nothing
+    if n_arms is None:
+        n_arms = int(getattr(space, "n_arms", 0) or (2 if hasattr(space, "n_clusters") else np.max(space) + 1))
     out = [np.empty((0, len(columns)))]
     for codes in _arm_blocks(space, chunk_rows):
         groups = [(codes == a).astype(float) for a in range(n_arms)]
@@ -89,7 +92,11 @@ def scheme_smds(data: pd.DataFrame, covariates: Sequence[str], categorical: Sequ
 
 def _arm_blocks(space, rows: int):
     """The space's schemes as (rows, n) arm-index blocks (two arms: 1 treated, 0 control)."""
-    if hasattr(space, "chunks"):
+    if hasattr(space, "arm_matrix"):  # a RandomizationSpace
+        for _, block in space.chunks(rows):
+            yield block
+        return
+    if hasattr(space, "chunks"):  # a SchemeSet
         for _, block in space.chunks(rows, dtype=np.uint8):
             yield block
         return
