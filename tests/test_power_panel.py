@@ -168,3 +168,28 @@ def test_binary_simulation_inputs_are_log_odds(section):
     q.p_treatment = 1.2
     with pytest.raises(ValueError, match="treatment proportion: must be between 0 and 1"):
         simulation_inputs(section.design.state)
+
+
+def test_simulation_messages_for_every_end(section, monkeypatch):
+    from crt_widgets.widgets import state as state_module
+    from crt_widgets.widgets.state import simulation_inputs
+
+    run = section.design.state.simulation
+    run.n_trials = 0
+    run.start(section.design.state)
+    assert run.message == "trials: at least 1, got 0" and not run.running
+    run.n_trials = 20
+    run._stop.set()  # cancelled before the first chunk ended
+    run._run(simulation_inputs(section.design.state))
+    assert run.message == "Cancelled before the first trials finished." and run.result is None
+
+    def broken(**kwargs):
+        raise RuntimeError("out of threads")
+
+    monkeypatch.setattr(state_module, "design_space_power", broken)
+    run._stop.clear()
+    run._run(simulation_inputs(section.design.state))
+    assert run.message == "Unexpected problem (RuntimeError): out of threads"
+    section.design.state.power_inputs.effect = 0.0
+    with pytest.raises(ValueError, match="effect: a difference of zero has no power to speak of"):
+        simulation_inputs(section.design.state)

@@ -689,3 +689,51 @@ def test_the_server_takes_uploads_up_to_the_limit():
     template = (Path(__file__).parents[1] / "crt_widgets" / "widgets" / "share" / "voila" / "templates"
                 / "crt-offline" / "index.html.j2").read_text()
     assert "crt-upload-limit-" in template and "readAsArrayBuffer" in template
+
+
+def test_a_draw_whose_files_fail_is_still_logged(tmp_path, monkeypatch):
+    import json
+
+    from crt_widgets.widgets import downloads
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("no charts today")
+
+    dash = DesignDashboard(example="dickinson", offline=False, records_dir=str(tmp_path))
+    monkeypatch.setattr(downloads, "allocation_files", broken)
+    dash.state.draw(5)
+    (entry,) = [json.loads(line) for line in (tmp_path / "draws.jsonl").read_text().splitlines()]
+    assert entry["seed"] == 5 and entry["allocation"]["1"] == dash.state.allocation.treated_clusters
+    assert dash.state.saved_to == "not saved: the files could not be made (no charts today)"
+    assert "Could not save a copy on disk" in dash.draw.downloads.value
+    assert "Could not prepare the downloads: no charts today" in dash.draw.downloads.value
+    dash.state.draw(6)  # the first draw moves to the earlier draws, listed with its problem
+    assert "Draw 1:" in dash.draw.earlier.value and "Could not prepare the downloads" in dash.draw.earlier.value
+    assert len((tmp_path / "draws.jsonl").read_text().splitlines()) == 2
+
+
+def test_a_design_upload_above_the_limit_is_a_message(dickinson):
+    dash = DesignDashboard(example="dickinson", offline=False)
+    dash.data.upload.value = ({"name": "census.csv", "type": "text/csv", "size": 250_000_000,
+                               "content": memoryview(b"not sent"), "last_modified": dt.datetime(2026, 12, 1)},)
+    assert "census.csv is 250.0 MB, more than the 200 MB one upload can carry" in dash.data.message.value
+    assert dash.state.kept == 1288  # the design shown still stands
+    assert "crt-upload-limit-200000000" in dash.data.upload._dom_classes
+
+
+def test_the_commitment_shows_its_hash_even_without_its_file():
+    dash = DesignDashboard(example="dickinson", offline=False)
+    commitment = dict(re.findall(r'download="([^"]+)" href="data:[^;]+;base64,([^"]+)"', dash.draw.commitment.value))
+    import json
+
+    record = json.loads(base64.b64decode(commitment["space_commitment.json"]))
+    assert record["space_sha256"] == dash.state.space_sha256 and record["n_schemes"] == 1288
+    assert record["settings"] == json.loads(json.dumps(dash.state.design.parameters()))
+
+    def broken(design, digest):
+        raise OSError("no room")
+
+    dash.draw._commitment = broken
+    dash.cutoff.quantile.value = 0.2
+    assert dash.state.space_sha256 in dash.draw.commitment.value
+    assert "Could not prepare the commitment file: no room" in dash.draw.commitment.value

@@ -552,7 +552,13 @@ class DrawPanel:
         try:
             self.downloads.value = self._links(s.draw_files(entry["draw"])) + note
         except Exception as exc:  # the allocation is shown above; say why the files are missing
-            self.downloads.value = message_html(f"Could not prepare the downloads: {exc}")
+            self.downloads.value = message_html(f"Could not prepare the downloads: {exc}") + note
+
+    def _files_of(self, number: int) -> str:
+        try:
+            return self._links(self.state.draw_files(number))
+        except Exception as exc:  # the draw stays listed (and logged); say why its files are missing
+            return message_html(f"Could not prepare the downloads: {exc}")
 
     def _show_history(self, change=None) -> None:
         # nothing drawn is lost: earlier draws stay listed and downloadable after the inputs change
@@ -563,6 +569,5 @@ class DrawPanel:
             self.earlier.value = ""
             return
         items = "".join(f"<li>Draw {e['draw']}: {html.escape(e['time'])}, seed {e['seed']} ({e['seed_source']}), "
-                        f"{e['n_schemes']:,} schemes. {self._links(s.draw_files(e['draw']))}</li>"
-                        for e in reversed(earlier))
+                        f"{e['n_schemes']:,} schemes. {self._files_of(e['draw'])}</li>" for e in reversed(earlier))
         self.earlier.value = f"<details><summary>Earlier draws ({len(earlier)})</summary><ul>{items}</ul></details>"
