@@ -65,6 +65,8 @@ _EXPORTS = {
     # randomizing the order of a multi-period design, and its analysis
     "SteppedWedgeDesign": "crt_widgets.core.randomization.stepped_wedge",
     "SteppedWedgeAllocation": "crt_widgets.core.randomization.stepped_wedge",
+    "stepped_wedge_permutation_test": "crt_widgets.core.permutation.stepped_wedge",
+    "stepped_wedge_analysis": "crt_widgets.core.analysis.stepped_wedge",
 }
 
 _SUBMODULES = {"datasets", "compat", "core", "cli"}

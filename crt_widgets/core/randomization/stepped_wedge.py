@@ -76,7 +76,7 @@ DEFAULT_SIZE = 100_000
 # the most assignments one design lists or samples (an int8 row per assignment: 30 clusters -> 600 MB)
 MAX_CANDIDATES = 20_000_000
 # stratum tables (strata x sequences counts) listed at most: beyond, the strata are too many or too fine
-MAX_TABLES = 100_000
+MAX_TABLES = 20_000
 _CHUNK = 50_000
 # what SteppedWedgeDesign.rescore may change: the scoring and the rule, never the candidates
 RESCORE_CHANGES = {"weights", "metric", "balance", "cutoff", "n_best"}
@@ -165,26 +165,30 @@ class StratumTables:
         n = int(sizes.sum())
         lo = sizes[:, None] * counts[None, :] // n
         hi = -((-sizes[:, None] * counts[None, :]) // n)
-        found: list[np.ndarray] = []
-
-        def rows_of(j: int, room: np.ndarray):
+        # each stratum's possible rows: floor everywhere plus one more on ``extra`` of the fractional sequences
+        options = []
+        for j in range(len(sizes)):
+            free = np.flatnonzero(hi[j] > lo[j])
             extra = int(sizes[j] - lo[j].sum())
-            free = [s for s in range(len(counts)) if hi[j, s] > lo[j, s]]
-            for up in itertools.combinations(free, extra):
-                row = lo[j].copy()
-                row[list(up)] += 1
-                if (row <= room).all():
-                    yield row
+            combos = list(itertools.combinations(free.tolist(), extra))
+            ups = np.array(combos, dtype=np.int64).reshape(len(combos), extra)
+            rows = np.repeat(lo[j][None, :], len(ups), axis=0)
+            rows[np.arange(len(ups))[:, None], ups] += 1
+            options.append(rows)
+        found: list[np.ndarray] = []
+        visited = [0]
 
         def walk(j: int, room: np.ndarray, rows: list) -> None:
             if j == len(sizes):
                 if not room.any():
                     found.append(np.array(rows))
-                    if len(found) > MAX_TABLES:
-                        raise ValueError(f"stratify: the strata can spread over the sequences in more than "
-                                         f"{MAX_TABLES:,} ways; use fewer or coarser strata")
                 return
-            for row in rows_of(j, room):
+            visited[0] += 1
+            if len(found) > MAX_TABLES or visited[0] > 10 * MAX_TABLES:
+                raise ValueError(f"stratify: the strata can spread over the sequences in too many ways (more than "
+                                 f"{MAX_TABLES:,} tables of counts); use fewer or coarser strata")
+            fits = options[j][(options[j] <= room).all(axis=1)]  # every feasible row at once
+            for row in fits:
                 walk(j + 1, room - row, rows + [row])
 
         walk(0, counts.copy(), [])
