@@ -20,7 +20,7 @@ computed here); the permutation test (``space=``) is exact whatever the number o
 >>> data = simulate_stepped_wedge_outcomes(clusters, matrix, effect=0.5, icc=0.1, cac=0.6, seed=2)
 >>> result = stepped_wedge_analysis(data, "y", "cluster", "period", "treatment")
 >>> round(result.effect, 4), round(result.se, 4), sorted(result.variance_components)
-(0.5054, 0.1135, ['cluster', 'cluster_period', 'residual'])
+(0.5055, 0.1234, ['cluster', 'cluster_period', 'residual'])
 """
 from __future__ import annotations
 

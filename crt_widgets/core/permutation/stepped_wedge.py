@@ -38,18 +38,20 @@ under another assignment; the test needs every sequence observed in the same per
 >>> outcomes = simulate_stepped_wedge_outcomes(clusters, allocation.treatment_matrix(), effect=0.8, seed=5)
 >>> result = stepped_wedge_permutation_test(outcomes, "y", "cluster", "period", allocation)
 >>> result.n_schemes, round(result.p_value, 4)
-(252, 0.0159)
+(264, 0.0038)
 """
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 from scipy import optimize
 
+from crt_widgets.core.io.spacefiles import read_multiarm_space
 from crt_widgets.core.models import mixed_fast
 from crt_widgets.core.multiperiod.designs import MultiPeriodDesign
 from crt_widgets.core.permutation.data import as_extreme, p_values
@@ -58,6 +60,7 @@ from crt_widgets.core.randomization.multiarm import unique_rows
 from crt_widgets.core.randomization.stepped_wedge import (SteppedWedgeAllocation, SteppedWedgeDesign, count_orders,
                                                           enumerate_orders, sample_orders)
 from crt_widgets.core.seeds import check_seed
+from crt_widgets.core.spaces.multiarm import SavedMultiArmSpace
 
 ALTERNATIVES = ("two-sided", "greater", "less")
 # assignments per block of the vectorised statistic (bounds the one-hot matrices)
@@ -120,7 +123,8 @@ def resolve_sequence_space(space: Any, *, design: MultiPeriodDesign | None = Non
     """The space of a multi-period trial's test from what the user has.
 
     ``space`` is a :class:`SteppedWedgeAllocation` (its design's constrained space, the drawn assignment
-    observed), a :class:`SteppedWedgeDesign` with ``observed``, or ``"simple"`` with ``design`` (a
+    observed), a saved space (the CSV :meth:`SteppedWedgeAllocation.save_space` writes, or its path) with ``design``,
+    a :class:`SteppedWedgeDesign` with ``observed``, or ``"simple"`` with ``design`` (a
     :class:`MultiPeriodDesign`), ``observed`` and ``cluster_ids`` (or ``observed`` as a mapping): every assignment
     with the design's clusters per sequence, listed when there are at most ``size`` and else ``size`` of them
     drawn from ``seed`` (the observed one included). ``observed`` gives each cluster's sequence number (1-based),
@@ -135,6 +139,23 @@ def resolve_sequence_space(space: Any, *, design: MultiPeriodDesign | None = Non
         d = space.design
         return SequenceSpace(d.arm_sequences[d.space.arm_matrix()].astype(np.int16), space.space_position,
                              np.asarray(d.cluster_ids), d.multiperiod)
+    if isinstance(space, (str, Path)) and not (isinstance(space, str) and space == "simple"):
+        space = read_multiarm_space(space)
+    if isinstance(space, SavedMultiArmSpace):  # a saved constrained space: its columns hold sequence numbers
+        if not isinstance(design, MultiPeriodDesign):
+            raise ValueError("design: a saved space holds sequence numbers; pass the MultiPeriodDesign they refer to")
+        try:
+            rows = space.labels.astype(np.int64) - 1
+        except ValueError:
+            raise ValueError("space: the saved space's cells are not sequence numbers (is it a multi-arm space?)") \
+                from None
+        if (rows < 0).any() or (rows >= design.n_sequences).any():
+            raise ValueError(f"space: sequence numbers outside 1..{design.n_sequences} of the design")
+        counts = np.bincount(rows[space.chosen], minlength=design.n_sequences)
+        if not np.array_equal(counts, design.clusters_per_sequence):
+            raise ValueError(f"design: puts {design.clusters_per_sequence.tolist()} clusters on the sequences, the saved "
+                             f"space {counts.tolist()}")
+        return SequenceSpace(rows.astype(np.int16), space.chosen, np.asarray(space.unit_ids), design)
     if isinstance(space, SteppedWedgeDesign):
         if observed is None:
             raise ValueError("observed: say which assignment was used (a design does not mark one; pass its "
@@ -458,9 +479,9 @@ def stepped_wedge_permutation_test(
     ----------
     data : one row per individual (a cross-sectional sample in every cluster-period).
     outcome, cluster, period : column names; periods are matched to the design's in sorted order.
-    space : the allocation drawn from a :class:`SteppedWedgeDesign` (its constrained space), the design with
-        ``observed``, or ``"simple"`` with ``design`` and ``observed`` (every assignment with the design's clusters
-        per sequence; see :func:`resolve_sequence_space`).
+    space : the allocation drawn from a :class:`SteppedWedgeDesign` (its constrained space), its saved space file
+        with ``design``, the design with ``observed``, or ``"simple"`` with ``design`` and ``observed`` (every
+        assignment with the design's clusters per sequence; see :func:`resolve_sequence_space`).
     observed : each cluster's sequence number (1-based), a mapping cluster -> number (or one per cluster).
     treatment : optional column of the treatment; checked against the allocation's treatment matrix.
     nested : a cluster-period random effect besides the cluster's (Hooper et al. 2016); False: the cluster's only

@@ -37,9 +37,9 @@ balance of each covariate with time on treatment and between sequences, against 
 >>> import crt_widgets as crt
 >>> clusters = crt.datasets.simulate_stepped_wedge_clusters(12, seed=1)
 >>> design = SteppedWedgeDesign(clusters, ["size", "baseline"], crt.stepped_wedge(4, 3), cluster_id="cluster",
-...                             seed=5)
->>> design.n_possible, len(design.space), design.space.n_arms
-(369600, 36960, 4)
+...                             size=400_000, seed=5)
+>>> design.n_possible, design.enumerated, len(design.space), design.space.n_arms
+(369600, True, 36960, 4)
 >>> allocation = design.draw()
 >>> allocation.treatment_matrix().shape, allocation.arm_sizes().tolist()
 ((12, 5), [3, 3, 3, 3])
@@ -151,7 +151,7 @@ class StratumTables:
 
     >>> tables = StratumTables.build(np.array([0, 0, 1, 1, 1, 1]), [2, 2, 2])
     >>> tables.tables.shape, tables.n_possible
-    ((3, 2, 3), 54)
+    ((3, 2, 3), 72)
     """
 
     def __init__(self, codes: np.ndarray, labels: tuple, counts: np.ndarray, tables: np.ndarray,
@@ -258,7 +258,7 @@ def time_correlations(draws: np.ndarray, z: np.ndarray, arm_time: np.ndarray) ->
     (the same multiset of sequences), so it is one matrix product per block.
 
     >>> z = np.array([[-1.0], [0.0], [1.0]])
-    >>> time_correlations(np.array([[0, 1, 2], [2, 1, 0]]), z, np.array([1.0, 2.0, 3.0])).ravel().tolist()
+    >>> time_correlations(np.array([[0, 1, 2], [2, 1, 0]]), z, np.array([1.0, 2.0, 3.0])).ravel().round(12).tolist()
     [1.0, -1.0]
     """
     draws = np.asarray(draws)
