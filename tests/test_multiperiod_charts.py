@@ -45,7 +45,7 @@ def test_the_balance_chart_and_bad_input():
     design = crt.SteppedWedgeDesign(clusters, ["size", "baseline"], 4, cluster_id="cluster", seed=1)
     spec = time_balance_chart(design.balance_comparison()).to_dict()
     values = {(r["covariate"], r["space"], r["statistic"]): r["value"] for r in rows_of(spec)}
-    table = design.balance_comparison()["|correlation with time on treatment|"]
+    table = design.balance_comparison()["|r| with time on treatment"]
     assert values[("size", "constrained", "median")] == pytest.approx(table.loc["size", "constrained median"])
     assert len(values) == 8 and vlc.vegalite_to_svg(spec).startswith("<svg")
     with pytest.raises(ValueError, match="grid: expected a MultiPeriodDesign"):

@@ -104,13 +104,13 @@ def time_balance_chart(comparison: pd.DataFrame) -> alt.Chart:
     constrained space against the unconstrained one (the table of ``balance_comparison()``).
 
     >>> table = pd.DataFrame([[0.1, 0.3, 0.2, 0.6]], index=pd.Index(["size"], name="covariate"),
-    ...     columns=pd.MultiIndex.from_product([["|correlation with time on treatment|"],
-    ...         ["constrained median", "constrained 95th percentile", "unconstrained median",
-    ...          "unconstrained 95th percentile"]]))
+    ...     columns=pd.MultiIndex.from_product([["|r| with time on treatment"],
+    ...         ["constrained median", "constrained 95%", "unconstrained median",
+    ...          "unconstrained 95%"]]))
     >>> len(time_balance_chart(table).to_dict()["datasets"].popitem()[1])
     4
     """
-    top = "|correlation with time on treatment|"
+    top = "|r| with time on treatment"
     if not isinstance(comparison, pd.DataFrame) or top not in comparison.columns.get_level_values(0):
         raise ValueError("comparison: expected the table of SteppedWedgeDesign.balance_comparison()")
     part = comparison[top]

@@ -526,10 +526,13 @@ class SteppedWedgeDesign(Design):
         return PairValidity(constrained, reference)
 
     def balance_comparison(self) -> pd.DataFrame:
-        """For each covariate column: the distribution over the constrained space and over the unconstrained
-        one (every candidate: simple randomization to the sequences, or its sample) of |correlation with time on
-        treatment| and of the largest |difference| between two sequences' means (SD units): median and 95th
-        percentile.
+        """For each covariate column (rows): how balanced the constrained space is against the unconstrained one
+        (every candidate: simple randomization to the sequences, or its sample), as the median and 95th percentile
+        over the assignments of two measures: ``"|r| with time on treatment"``, the absolute correlation over
+        clusters between the covariate and the number of treated periods, and ``"largest sequence difference
+        (SD)"``, the largest difference between two sequences' means in SDs of the covariate. Columns are
+        (measure, ``"constrained median"`` / ``"constrained 95%"`` / ``"unconstrained median"`` /
+        ``"unconstrained 95%"``).
 
         >>> import crt_widgets as crt
         >>> clusters = crt.datasets.simulate_stepped_wedge_clusters(8, seed=2)
@@ -540,16 +543,16 @@ class SteppedWedgeDesign(Design):
         """
         cov = self.covariate_matrix
         measures = {
-            "|correlation with time on treatment|": lambda rows: np.abs(time_correlations(rows, cov.standardized,
+            "|r| with time on treatment": lambda rows: np.abs(time_correlations(rows, cov.standardized,
                                                                                            self.arm_time)),
-            "largest |difference| between sequences (SD)": lambda rows: sequence_differences(
+            "largest sequence difference (SD)": lambda rows: sequence_differences(
                 rows, cov.standardized, self.n_arms),
         }
         columns, values = [], []
         for name, measure in measures.items():
             for label, rows in (("constrained", self.candidates[self.space_index]), ("unconstrained", self.candidates)):
                 m = measure(rows)
-                for stat, q in (("median", 0.5), ("95th percentile", 0.95)):
+                for stat, q in (("median", 0.5), ("95%", 0.95)):
                     columns.append((name, f"{label} {stat}"))
                     values.append(np.quantile(m, q, axis=0))
         table = pd.DataFrame(np.column_stack(values), index=pd.Index(cov.columns, name="covariate"),
