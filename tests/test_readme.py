@@ -21,6 +21,7 @@ PRELUDES = [
     "covariates = ['inciis', 'uptodateonimmunizations', 'hispanic']\n",
     "calls = crt.datasets.simulate_callcenter(n_calls=3000, seed=1)\n",
     "",
+    "",
 ]
 # benchmark-sized calls made small (the API is the same)
 SMALLER = {"n_draws=1_000_000": "n_draws=1_000", "n_trials=1000": "n_trials=4",
@@ -56,9 +57,15 @@ def test_readme_python_examples_run_and_their_comments_hold(tmp_path, monkeypatc
             assert set(names["fit"].variance_components) == {"center_ID", "rep_ID", "residual"}
         if number == 5:
             assert_comment_numbers(block, names)
+            assert len(names["grid"]) == 54 and names["sw"].n_clusters == 24
+        if number == 6:
+            assert_comment_numbers(block, names, minimum=6)
+            assert names["allocation"].treatment_matrix().shape == (12, 5)
+            saved = sorted(p.name for p in (tmp_path / "results").iterdir())
+            assert "stepped_wedge_space.csv" in saved and "stepped_wedge_audit.json" in saved
 
 
-def assert_comment_numbers(block: str, names: dict) -> None:
+def assert_comment_numbers(block: str, names: dict, minimum: int = 6) -> None:
     """Each line ``expression  # <number> ...`` evaluates to that number, rounded as written (the README's
     printed numbers are the code's)."""
     checked = 0
@@ -71,5 +78,4 @@ def assert_comment_numbers(block: str, names: dict) -> None:
         decimals = len(number.group(1).partition(".")[2])
         assert round(float(value), decimals) == float(number.group(1)), line
         checked += 1
-    assert checked >= 6
-    assert len(names["grid"]) == 54 and names["sw"].n_clusters == 24
+    assert checked >= minimum

@@ -252,3 +252,18 @@ def test_a_multi_period_space_is_not_a_two_group_space():
     for what in (a, a.design):
         with pytest.raises(ValueError, match="stepped_wedge_permutation_test"):
             what.to_permutation_space()
+
+
+def test_saving_replaces_files_whole(tmp_path, monkeypatch):
+    a = SteppedWedgeDesign(CLUSTERS.iloc[:8], ["size"], 4, cluster_id="cluster", seed=10).draw()
+    files = a.save(tmp_path)
+    before = files["audit"].read_text()
+
+    def broken(self):
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(type(a), "audit", broken)
+    with pytest.raises(RuntimeError, match="disk full"):
+        a.save(tmp_path)
+    assert files["audit"].read_text() == before  # the earlier record is intact
+    assert not [p for p in tmp_path.iterdir() if p.name.endswith(".part")]

@@ -48,6 +48,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import os
 from collections.abc import Mapping, Sequence
 from functools import cached_property
 from pathlib import Path
@@ -653,6 +654,18 @@ class SteppedWedgeDesign(Design):
                 f"balance={self.balance!r}, metric={self.metric!r}, {rule}, seed={self.seed})")
 
 
+def _write_replacing(path: Path, write) -> Path:
+    """Write through a temporary file in the same folder, then rename it over ``path``: a reader never sees a
+    half-written file, and an earlier file stays whole if the writing fails."""
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.part")
+    try:
+        write(temporary)
+        os.replace(temporary, path)
+    finally:
+        temporary.unlink(missing_ok=True)
+    return path
+
+
 def _multiperiod(design: Any, n_clusters: int) -> MultiPeriodDesign:
     if isinstance(design, MultiPeriodDesign):
         if design.n_clusters != n_clusters:
@@ -769,14 +782,13 @@ class SteppedWedgeAllocation(AllocationRecord):
         """
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
-        matrix_path = directory / f"{stem}_treatment_matrix.csv"
-        self.treatment_matrix().to_csv(matrix_path)
-        return {
-            "allocation": self.to_csv(directory / f"{stem}_allocation.csv"),
-            "treatment_matrix": matrix_path,
-            "space": self.save_space(directory / f"{stem}_space.csv"),
-            "audit": write_json_audit(directory / f"{stem}_audit.json", self.audit()),
+        writers = {
+            "allocation": (f"{stem}_allocation.csv", self.to_csv),
+            "treatment_matrix": (f"{stem}_treatment_matrix.csv", lambda path: self.treatment_matrix().to_csv(path)),
+            "space": (f"{stem}_space.csv", self.save_space),
+            "audit": (f"{stem}_audit.json", lambda path: write_json_audit(path, self.audit())),
         }
+        return {key: _write_replacing(directory / name, write) for key, (name, write) in writers.items()}
 
     def __repr__(self) -> str:
         return (f"SteppedWedgeAllocation(score={self.score:.4g}, clusters per sequence {self.arm_sizes().tolist()}, "
