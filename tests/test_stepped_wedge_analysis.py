@@ -274,3 +274,53 @@ def test_analysis_helper_errors():
         crt.stepped_wedge_analysis(SMALL, "y", "cluster", "period", "treatment", nested=1)
     with pytest.raises(ValueError, match="data: expected a pandas DataFrame"):
         crt.stepped_wedge_analysis(None, "y", "cluster", "period", "treatment")
+
+
+def test_a_cluster_period_column_is_the_same_nesting():
+    with_column = SMALL.assign(cluster_period=SMALL.cluster + ":" + SMALL.period.astype(str))
+    a = crt.mixed_model("y ~ treatment + C(period)", with_column, groups=["cluster", "cluster_period"])
+    b = crt.mixed_model("y ~ treatment + C(period)", SMALL, groups=["cluster", "period"])
+    assert a.fe_params["treatment"] == pytest.approx(b.fe_params["treatment"], abs=1e-12)
+    assert a.variance_components["cluster_period"] == pytest.approx(b.variance_components["period"], abs=1e-12)
+
+
+def test_space_messages(tmp_path):
+    design = crt.stepped_wedge(4, 3)
+    with pytest.raises(ValueError, match=r"observed: no sequence given for cluster\(s\) C12"):
+        resolve_sequence_space("simple", design=design, observed={k: v for k, v in SMALL_SEQUENCES.items()
+                                                                  if k != "C12"},
+                               cluster_ids=list(SMALL_SEQUENCES))
+    with pytest.raises(ValueError, match="observed: space='simple' needs each cluster's sequence"):
+        resolve_sequence_space("simple", design=design)
+    with pytest.raises(ValueError, match="cluster_ids: give the clusters' labels"):
+        resolve_sequence_space("simple", design=design, observed=[1, 2, 3, 4] * 3)
+    with pytest.raises(ValueError, match="size: must be a whole number of at least 2"):
+        resolve_sequence_space("simple", design=design, observed=SMALL_SEQUENCES, size=1)
+    clusters = simulate_stepped_wedge_clusters(8, seed=3)
+    sw = crt.SteppedWedgeDesign(clusters, ["size"], 4, cluster_id="cluster", seed=4)
+    with pytest.raises(ValueError, match="observed: say which assignment was used"):
+        resolve_sequence_space(sw)
+    outside = np.setdiff1d(np.arange(len(sw.candidates)), sw.space_index)[0]
+    numbers = sw.candidates[outside] + 1
+    with pytest.raises(ValueError, match="observed: the assignment that was used is not in the design's space"):
+        resolve_sequence_space(sw, observed=numbers)
+    files = sw.draw().save(tmp_path)
+    with pytest.raises(ValueError, match="design: a saved space holds sequence numbers"):
+        resolve_sequence_space(files["space"])
+    with pytest.raises(ValueError, match=r"design: puts \[3, 2, 2, 1\] clusters on the sequences, the saved space"):
+        resolve_sequence_space(files["space"], design=crt.stepped_wedge(4, [3, 2, 2, 1]))
+    with pytest.raises(ValueError, match="space: sequence numbers outside 1..3"):
+        resolve_sequence_space(files["space"], design=crt.stepped_wedge(3, [4, 2, 2]))
+    arms = crt.MultiArmDesign(clusters, ["size"], ["a", "b"], cluster_id="cluster", size=200, seed=1).draw()
+    with pytest.raises(ValueError, match="space: the saved space's cells are not sequence numbers"):
+        resolve_sequence_space(arms.save(tmp_path / "arms")["space"], design=crt.stepped_wedge(2, 4))
+
+
+def test_a_period_without_outcomes_and_no_rows_left():
+    last_unobserved = crt.stepped_wedge(4, 3).with_unobserved(np.tile([False] * 4 + [True], (4, 1)))
+    with pytest.raises(ValueError, match=r"period: no outcome in period\(s\) 5"):
+        stepped_wedge_permutation_test(SMALL, "y", "cluster", "period", "simple", design=last_unobserved,
+                                       observed=SMALL_SEQUENCES)
+    with pytest.raises(ValueError, match="data: no rows left after dropping rows with missing values"):
+        stepped_wedge_permutation_test(SMALL.assign(y=np.nan), "y", "cluster", "period", "simple",
+                                       design=crt.stepped_wedge(4, 3), observed=SMALL_SEQUENCES)

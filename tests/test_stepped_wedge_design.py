@@ -267,3 +267,34 @@ def test_saving_replaces_files_whole(tmp_path, monkeypatch):
         a.save(tmp_path)
     assert files["audit"].read_text() == before  # the earlier record is intact
     assert not [p for p in tmp_path.iterdir() if p.name.endswith(".part")]
+
+
+def test_more_messages():
+    with pytest.raises(ValueError, match="weights: colour not among the covariates"):
+        SteppedWedgeDesign(CLUSTERS, ["size"], 4, cluster_id="cluster", weights={"colour": 1})
+    with pytest.raises(ValueError, match=r"the constrained space has 1 assignment\(s\); loosen the cutoff"):
+        # unequal sequences and time balance: no relabelling or reversal ties the best order with another
+        SteppedWedgeDesign(CLUSTERS.iloc[:8], ["size", "baseline"], crt.stepped_wedge(3, [4, 3, 1]),
+                           cluster_id="cluster", balance="time", cutoff=1e-9).space
+
+
+def test_simulated_data_messages():
+    from crt_widgets.datasets import simulate_stepped_wedge_outcomes
+
+    for kwargs, message in [(dict(n_clusters=1), "n_clusters: expected a whole number of at least 2"),
+                            (dict(median_size=0), "median_size: must be > 0"),
+                            (dict(urban_share=2), r"urban_share: must be a probability in \[0, 1\]")]:
+        with pytest.raises(ValueError, match=message):
+            simulate_stepped_wedge_clusters(**{"n_clusters": 6, **kwargs})
+    matrix = crt.stepped_wedge(2, 3).cluster_matrix()
+    clusters = CLUSTERS.iloc[:6]
+    for kwargs, message in [(dict(treatment=matrix[:5]), r"treatment: expected a 6 x periods matrix"),
+                            (dict(cluster_id="id"), "cluster_id: column 'id' is not in clusters"),
+                            (dict(icc=1.0), r"icc must be in \[0, 1\) and cac in \[0, 1\]"),
+                            (dict(size="n"), "size: column 'n' is not in clusters"),
+                            (dict(size=0), "size: individuals per cluster-period must be whole numbers"),
+                            (dict(period_effects=[0, 1]), r"period_effects: expected one value per period \(3\)")]:
+        with pytest.raises(ValueError, match=message):
+            simulate_stepped_wedge_outcomes(clusters, **{"treatment": matrix, **kwargs})
+    data = simulate_stepped_wedge_outcomes(clusters, matrix, effect=1.0, size=5, baseline_effect=0.5, seed=1)
+    assert len(data) == 6 * 3 * 5 and data.groupby(["cluster", "period"]).treatment.nunique().max() == 1
