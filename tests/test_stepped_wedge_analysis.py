@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from scipy import stats
 
 import crt_widgets as crt
 from crt_widgets.core.permutation.data import p_values
@@ -33,8 +34,8 @@ def lme4_reference() -> dict[str, dict[str, dict[str, float]]]:
             block = out.setdefault(line[3:], {"fixef": {}, "se": {}, "vc": {}})
             continue
         kind, *rest = line.split()
-        if kind == "logLik":
-            block["logLik"] = float(rest[0])
+        if len(rest) == 1:
+            block[kind] = float(rest[0])
         else:
             block[kind][rest[0]] = float(rest[1])
     return out
@@ -60,6 +61,13 @@ def test_mixed_model_matches_lme4(label, nested, method):
     if nested:
         assert vc["cluster_period"] == pytest.approx(ref["vc"]["period:cluster"], abs=1e-4)
     assert result.fit.llf >= ref["logLik"] - 1e-6  # lme4's optimum or a hair better
+    if label == "nested REML":  # lmerTest's Satterthwaite df, pbkrtest's Kenward-Roger SE and df
+        small = LME4["nested REML small-sample"]
+        assert result.df == pytest.approx(small["satterthwaite_df"], abs=1e-3)
+        assert result.pvalue == pytest.approx(small["satterthwaite_p"], abs=1e-5)
+        kr = crt.stepped_wedge_analysis(SMALL, "y", "cluster", "period", "treatment", ddf="kenward-roger")
+        assert (kr.se, kr.df) == (pytest.approx(small["kr_se"], abs=1e-4), pytest.approx(small["kr_df"], abs=1e-3))
+        assert kr.pvalue == pytest.approx(small["kr_p"], abs=1e-5)
     assert result.effect == pytest.approx(ref["fixef"]["treatment"], abs=1e-4)
     # the raw call the helper makes: the cluster-period effect is the period nested in the cluster
     raw = crt.mixed_model("y ~ treatment + C(period)", SMALL, groups=["cluster", "period"] if nested else ["cluster"],
@@ -74,7 +82,9 @@ def test_the_correlations_and_the_tables():
     assert result.icc == pytest.approx(between / (between + ref["Residual"]), abs=1e-4)
     assert result.cac == pytest.approx(ref["cluster"] / between, abs=1e-4)
     lo, hi = result.ci
-    assert lo == pytest.approx(result.effect - 1.959963984540054 * result.se, abs=1e-12)
+    assert lo == pytest.approx(result.effect - stats.t.ppf(0.975, result.df) * result.se, abs=1e-12)
+    z = crt.stepped_wedge_analysis(SMALL, "y", "cluster", "period", "treatment", ddf="z")
+    assert z.ci[0] == pytest.approx(z.effect - 1.959963984540054 * z.se, abs=1e-12) and np.isinf(z.df)
     table = result.table()
     assert table.shape == (1, 5) and table["effect"].iloc[0] == result.effect
     assert "ICC (same cluster-period)" in result.summary() and "SteppedWedgeAnalysis(effect=0.6207" in repr(result)

@@ -272,7 +272,7 @@ def test_saving_replaces_files_whole(tmp_path, monkeypatch):
 def test_more_messages():
     with pytest.raises(ValueError, match="weights: colour not among the covariates"):
         SteppedWedgeDesign(CLUSTERS, ["size"], 4, cluster_id="cluster", weights={"colour": 1})
-    with pytest.raises(ValueError, match=r"the constrained space has 1 assignment\(s\); loosen the cutoff"):
+    with pytest.raises(ValueError, match=r"the constrained space has 1 assignment\(s\): at least 2 are needed"):
         # unequal sequences and time balance: no relabelling or reversal ties the best order with another
         SteppedWedgeDesign(CLUSTERS.iloc[:8], ["size", "baseline"], crt.stepped_wedge(3, [4, 3, 1]),
                            cluster_id="cluster", balance="time", cutoff=1e-9).space

@@ -126,7 +126,9 @@ def cvrall(
     if savedata:
         allocation.save_space(savedata, "cvcrand")
     if savebscores:
-        pd.DataFrame({"bscores": design.scores}).to_csv(savebscores, index=False)
+        # float64 as cvcrand writes them (a large enumeration holds float32 scores for its histogram)
+        bscores = design.candidates.scores(design.column_weights, design.metric)
+        pd.DataFrame({"bscores": bscores}).to_csv(savebscores, index=False)
     return out
 
 

@@ -19,3 +19,16 @@ show <- function(label, fit) {
 show("nested REML", lmer(y ~ treatment + period + (1 | cluster/period), data = d))
 show("hussey-hughes REML", lmer(y ~ treatment + period + (1 | cluster), data = d))
 show("nested ML", lmer(y ~ treatment + period + (1 | cluster/period), data = d, REML = FALSE))
+# Small-sample inference for the treatment effect (nested REML model, converged tightly): lmerTest's
+# Satterthwaite df and pbkrtest's Kenward-Roger adjusted SE and df (what summary(ddf = "Kenward-Roger") reports).
+suppressPackageStartupMessages({library(lmerTest); library(pbkrtest)})
+tight <- lmerControl(optimizer = "bobyqa", optCtrl = list(rhoend = 1e-12, maxfun = 1e5))
+fit <- lmerTest::lmer(y ~ treatment + period + (1 | cluster/period), data = d, control = tight)
+satt <- coef(summary(fit, ddf = "Satterthwaite"))
+kr <- coef(summary(fit, ddf = "Kenward-Roger"))
+cat("== nested REML small-sample\n")
+cat(sprintf("satterthwaite_df %.12g\n", satt["treatment", "df"]))
+cat(sprintf("satterthwaite_p %.12g\n", satt["treatment", "Pr(>|t|)"]))
+cat(sprintf("kr_se %.12g\n", kr["treatment", "Std. Error"]))
+cat(sprintf("kr_df %.12g\n", kr["treatment", "df"]))
+cat(sprintf("kr_p %.12g\n", kr["treatment", "Pr(>|t|)"]))

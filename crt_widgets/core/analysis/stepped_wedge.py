@@ -8,10 +8,11 @@ fixed effects, and the permutation test over the randomized orders.
   the ICC, in two periods the ICC times the cluster autocorrelation (CAC); ``nested=False`` is CAC = 1.
 
 The model is fitted by REML on the fast engine (:func:`crt_widgets.mixed_model` with the cluster and the period
-nested in it as the groups; lme4's ``lmer(y ~ treatment + factor(period) + (1 | cluster/period))``), with Wald
-intervals and p-values from the normal distribution, as lme4 and statsmodels report them. With few clusters these
-are too narrow (Kenward-Roger or Satterthwaite degrees of freedom are the usual remedy, Ouyang et al. 2024; not
-computed here); the permutation test (``space=``) is exact whatever the number of clusters.
+nested in it as the groups; lme4's ``lmer(y ~ treatment + factor(period) + (1 | cluster/period))``); its tests and
+intervals use t distributions with Satterthwaite's degrees of freedom (``ddf="satterthwaite"``, lmerTest's default),
+Kenward and Roger's adjusted covariance and degrees of freedom (``"kenward-roger"``, pbkrtest's; advised with few
+clusters) or the normal distribution (``"z"``, as lme4 prints them). The permutation test (``space=``) is exact
+whatever the number of clusters.
 
 >>> import crt_widgets as crt
 >>> from crt_widgets.datasets import simulate_stepped_wedge_clusters, simulate_stepped_wedge_outcomes
@@ -93,6 +94,11 @@ class SteppedWedgeAnalysis:
         return float(self.bse[self._name])
 
     @property
+    def df(self) -> float:
+        """The treatment effect's degrees of freedom (infinite for ``ddf="z"``)."""
+        return float(self.fit.df[self._name])
+
+    @property
     def pvalue(self) -> float:
         return float(self.pvalues[self._name])
 
@@ -128,8 +134,9 @@ class SteppedWedgeAnalysis:
     def table(self) -> pd.DataFrame:
         """One row per method: the effect, its SE, interval and p-value."""
         lo, hi = self.ci
-        model = "mixed model, cluster + cluster-period effects (REML, Wald z)" if self.nested else \
-            "mixed model, cluster effect (REML, Wald z)"
+        reference = {"satterthwaite": "Satterthwaite t", "kenward-roger": "Kenward-Roger t", "z": "Wald z"}
+        effects = "cluster + cluster-period effects" if self.nested else "cluster effect"
+        model = f"mixed model, {effects} ({self.fit.method.upper()}, {reference.get(self.fit.ddf, self.fit.ddf)})"
         rows = [{"method": model, "effect": self.effect, "se": self.se, "ci_low": lo, "ci_high": hi,
                  "p_value": self.pvalue}]
         p = self.permutation
@@ -142,7 +149,7 @@ class SteppedWedgeAnalysis:
 
     def summary(self) -> str:
         """The model's summary, the correlations and the permutation test's statement."""
-        lines = [self.fit.summary(), f"ICC (same cluster-period) {self.icc:.4f}; CAC {self.cac:.4f}; "
+        lines = [str(self.fit.summary()), f"ICC (same cluster-period) {self.icc:.4f}; CAC {self.cac:.4f}; "
                  f"{self.n_clusters} clusters, {self.n_periods} periods"]
         if self.permutation is not None:
             lines.append(self.permutation.statement)
@@ -157,7 +164,7 @@ class SteppedWedgeAnalysis:
 
 def stepped_wedge_analysis(data: pd.DataFrame, outcome: str, cluster: str, period: str, treatment: str, *,
                            nested: bool = True, covariates: Sequence[str] = (), method: str = "reml",
-                           alpha: float = 0.05, space: Any = None, design: MultiPeriodDesign | None = None,
+                           ddf: str = "satterthwaite", alpha: float = 0.05, space: Any = None, design: MultiPeriodDesign | None = None,
                            observed: Any = None, ci: bool = True, seed: int | None = None) -> SteppedWedgeAnalysis:
     """Fit the mixed model of a cross-sectional multi-period trial, and test over its space of orders.
 
@@ -168,6 +175,8 @@ def stepped_wedge_analysis(data: pd.DataFrame, outcome: str, cluster: str, perio
     nested : a cluster-period random effect besides the cluster's (Hooper et al. 2016); False: Hussey and Hughes.
     covariates : further fixed effects (columns; text columns enter as categories).
     method : ``"reml"`` (default) or ``"ml"``.
+    ddf : the reference distribution of the tests and intervals: ``"satterthwaite"``, ``"kenward-roger"`` (REML
+        only) or ``"z"`` (see :func:`crt_widgets.mixed_model`).
     alpha : 1 - the confidence level.
     space, design, observed : with a space (the allocation drawn from a :class:`SteppedWedgeDesign`, or ``"simple"``
         with the :class:`MultiPeriodDesign` and ``observed`` = cluster -> sequence number), the permutation test too
@@ -198,7 +207,7 @@ def stepped_wedge_analysis(data: pd.DataFrame, outcome: str, cluster: str, perio
                          "in one condition per period")
     terms = " + ".join([_term(treatment), f"C({_term(period)})", *map(_term, covariates)])
     groups = [cluster, period] if nested else [cluster]
-    fit = mixed_model(f"{_term(outcome)} ~ {terms}", data, groups=groups, method=method, alpha=alpha)
+    fit = mixed_model(f"{_term(outcome)} ~ {terms}", data, groups=groups, method=method, alpha=alpha, ddf=ddf)
     permutation = None
     if space is not None:
         permutation = stepped_wedge_permutation_test(data, outcome, cluster, period, space, design=design,

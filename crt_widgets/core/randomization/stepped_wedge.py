@@ -60,14 +60,13 @@ import pandas as pd
 from crt_widgets.core.covariates import CovariateMatrix, prepare_covariates
 from crt_widgets.core.diagnostics.tables import baseline_table, score_summary
 from crt_widgets.core.diagnostics.validity import cluster_coincidence
-from crt_widgets.core.io.files import data_sha256, write_json_audit
+from crt_widgets.core.io.files import write_json_audit
 from crt_widgets.core.io.spacefiles import write_arm_space
 from crt_widgets.core.multiperiod.designs import MultiPeriodDesign, design_grid, stepped_wedge
 from crt_widgets.core.randomization.acceptance import CutoffRule, rule_changes
 from crt_widgets.core.randomization.allocation import AllocationRecord
-from crt_widgets.core.randomization.constrained import MIN_SCHEMES_FOR_TEST
 from crt_widgets.core.randomization.multiarm import PairValidity, arm_sums, multiarm_scores, unique_rows
-from crt_widgets.core.randomization.protocol import Design
+from crt_widgets.core.randomization.scored import ScoredDesign
 from crt_widgets.core.seeds import check_seed
 from crt_widgets.core.spaces.space import RandomizationSpace
 
@@ -309,7 +308,7 @@ def sequence_scores(draws: np.ndarray, z: np.ndarray, weights: np.ndarray, n_arm
 
 
 # -- the design ------------------------------------------------------------------------------------------
-class SteppedWedgeDesign(Design):
+class SteppedWedgeDesign(ScoredDesign):
     """Covariate-constrained randomization of clusters to the sequences of a multi-period design.
 
     Parameters
@@ -333,7 +332,7 @@ class SteppedWedgeDesign(Design):
     """
 
     method_name = "covariate-constrained randomization of clusters to sequences (multi-period design)"
-    space_name = "constrained space"
+    candidate_word = "assignments"
 
     def __init__(self, data: pd.DataFrame, covariates: Sequence[str], design: MultiPeriodDesign | int, *,
                  cluster_id: str | None = None, categorical: Sequence[str] = (),
@@ -405,10 +404,6 @@ class SteppedWedgeDesign(Design):
     @property
     def cluster_ids(self) -> np.ndarray:
         return self.covariate_matrix.cluster_ids
-
-    @property
-    def unit_ids(self) -> np.ndarray:
-        return self.cluster_ids
 
     @property
     def n_clusters(self) -> int:
@@ -483,19 +478,6 @@ class SteppedWedgeDesign(Design):
         self.rule.check_candidates(len(self.scores), "candidate assignments")
         return self.rule.apply(self.scores)
 
-    @property
-    def cutoff_score(self) -> float:
-        """The largest score kept in the constrained space."""
-        return self._acceptance[1]
-
-    @cached_property
-    def space_index(self) -> np.ndarray:
-        """Positions of the constrained space's assignments among the candidates."""
-        index = np.flatnonzero(self._acceptance[0])
-        if len(index) < 2:
-            raise ValueError(f"the constrained space has {len(index)} assignment(s); loosen the cutoff")
-        return index
-
     @cached_property
     def space(self) -> RandomizationSpace:
         """The constrained space; arm ``a`` is sequence ``arm_labels[a]`` of the design."""
@@ -506,10 +488,6 @@ class SteppedWedgeDesign(Design):
     @property
     def space_scores(self) -> np.ndarray:
         return self.scores[self.space_index]
-
-    def probabilities(self) -> pd.DataFrame:
-        """Each cluster's probability of each sequence in the constrained space (rows sum to 1)."""
-        return super().probabilities().rename_axis("cluster")
 
     def histogram(self, bins: int = 50) -> tuple[np.ndarray, np.ndarray]:
         """Counts and bin edges of all candidate scores."""
@@ -604,22 +582,9 @@ class SteppedWedgeDesign(Design):
                 f"{self.cutoff_score:.4g}, {len(self.space_index):,} of {len(self.scores):,} assignments")
 
     @property
-    def messages(self) -> dict[str, str]:
-        """The messages before the choice: assignment, candidates, cutoff."""
-        return {"assignment_message": self.assignment_message, "scheme_message": self.scheme_message,
-                "cutoff_message": self.cutoff_message}
-
-    @property
     def diagnostics(self) -> list[str]:
         """Warnings a statistician should see before randomizing (small space, lost validity)."""
-        kept = len(self.space_index)
-        small = ([f"only {kept} assignments remain: a permutation test needs at least {MIN_SCHEMES_FOR_TEST} "
-                  "to reach p < 0.05"] if kept < MIN_SCHEMES_FOR_TEST else [])
-        return small + self.covariate_matrix.weight_notes() + self.validity.messages()
-
-    def data_hash(self) -> str:
-        """SHA-256 of the cluster data (CSV serialisation), to tie a result to its input."""
-        return data_sha256(self.data)
+        return self.small_space_notes() + self.covariate_matrix.weight_notes() + self.validity.messages()
 
     def parameters(self) -> dict[str, Any]:
         """Every input that determines the result (for the audit trail), the design as plain lists."""
@@ -764,10 +729,6 @@ class SteppedWedgeAllocation(AllocationRecord):
         d = self.design
         return write_arm_space(path, d.cluster_ids, d.space.arm_matrix(), d.space.arm_labels, self.space_position,
                                d.space_scores)
-
-    def _audit_extra(self) -> dict[str, Any]:
-        d = self.design
-        return {"n_candidates": len(d.scores), "n_constrained": len(d.space_index), "cutoff_score": d.cutoff_score}
 
     def save(self, directory: str | Path, stem: str = "stepped_wedge") -> dict[str, Path]:
         """Write the allocation, the treatment matrix, the constrained space (CSV) and the audit JSON.
