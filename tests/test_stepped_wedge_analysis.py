@@ -6,7 +6,6 @@ tests/data/stepped_wedge_small_lme4.R; its output is kept in tests/data/stepped_
 """
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 import numpy as np

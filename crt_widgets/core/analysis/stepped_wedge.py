@@ -32,7 +32,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from crt_widgets.core.models.mixed import MixedResult, mixed_model
 from crt_widgets.core.multiperiod.designs import MultiPeriodDesign
