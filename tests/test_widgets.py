@@ -356,7 +356,7 @@ def test_tiny_space_warnings_equal_the_core(dickinson):
     dash.cutoff.mode.value = True
     dash.cutoff.n_best.value = 2
     core = ConstrainedDesign(dickinson, PAPER_COVARIATES, 8, categorical=PAPER_CATEGORICAL, cluster_id="county",
-                             n_schemes=2, seed=12345)
+                             n_best=2, seed=12345)
     assert dash.state.warnings == core.diagnostics
     assert any("always in the same arm" in m for m in core.diagnostics)
     assert any("never in the same arm" in m for m in core.diagnostics)
