@@ -68,7 +68,7 @@ def _confirm_draw(page, seed: str) -> str:
     named = page.locator(".crt-pending-seed")
     expect(named).to_be_visible(timeout=30_000)
     if seed:
-        expect(named).to_have_text(seed)
+        expect(named).to_have_text(seed, timeout=30_000)
     shown = named.inner_text()
     page.get_by_role("button", name="Confirm draw").click()
     return shown
@@ -85,9 +85,9 @@ def test_one_app_draws_twice_then_analyses_a_large_space(page, voila_url, record
                            timeout=60_000)
     # three sections, named on the first page; it opens on the Dickinson example
     for name in ("Design", "Analysis", "Power"):
-        expect(page.get_by_role("tab", name=name)).to_be_visible()
+        expect(page.get_by_role("tab", name=name)).to_be_visible(timeout=30_000)
     assert page.locator(".crt-kept").first.inner_text() == "1,288"
-    expect(page.locator(".crt-smd-distribution")).to_contain_text("95th percentile |SMD|")
+    expect(page.locator(".crt-smd-distribution")).to_contain_text("95th percentile |SMD|", timeout=30_000)
     page.screenshot(path=str(SCREENSHOT))  # the README's picture (the opening page, 1280 x 900)
 
     # the page before Draw: what describes the space, nothing of a scheme
@@ -100,7 +100,7 @@ def test_one_app_draws_twice_then_analyses_a_large_space(page, voila_url, record
     first_seed = _confirm_draw(page, "20240611")
     expect(page.locator(".crt-drawn")).to_contain_text("of this session", timeout=60_000)
     drawn_text = page.locator(".crt-drawn").inner_text()
-    expect(page.locator(".crt-confirm")).to_be_hidden()
+    expect(page.locator(".crt-confirm")).to_be_hidden(timeout=30_000)
     second_seed = _confirm_draw(page, "")  # no seed typed: the operating system's entropy at the draw
     expect(page.locator(".crt-drawn")).to_contain_text(f"seed {second_seed}", timeout=60_000)
     page.screenshot(path=str(ARTIFACTS / "app_drawn.png"), full_page=True)
@@ -158,7 +158,7 @@ def test_one_app_draws_twice_then_analyses_a_large_space(page, voila_url, record
     chooser.value.set_files(str(huge))
     expect(analysis.locator(".crt-error")).to_contain_text("huge_space.csv is 300.0 MB, more than the 200 MB",
                                                           timeout=60_000)
-    expect(analysis.locator(".crt-results.crt-stale")).to_have_count(1)
+    expect(analysis.locator(".crt-results.crt-stale")).to_have_count(1, timeout=30_000)
     page.screenshot(path=str(ARTIFACTS / "app_too_large.png"), full_page=True)
     hosts = {urlparse(u).hostname for u in requests if u.startswith("http")}
     assert hosts <= {"127.0.0.1", "localhost"}, sorted(hosts)
@@ -176,7 +176,7 @@ def test_power_section_simulates_with_progress_and_cancel(page, voila_url):
     trials.locator("input").press("Enter")
     page.get_by_role("button", name="Simulate power").click()
     expect(page.locator(".crt-simulated")).to_contain_text("this design", timeout=180_000)
-    expect(page.locator(".crt-simulated")).to_contain_text("20 simulated trials")
+    expect(page.locator(".crt-simulated")).to_contain_text("20 simulated trials", timeout=30_000)
     trials.locator("input").fill("100000")
     trials.locator("input").press("Enter")
     running = page.get_by_text(re.compile(r"^[1-9][0-9,]* of 100,000$"))  # the progress bar's count
@@ -185,8 +185,8 @@ def test_power_section_simulates_with_progress_and_cancel(page, voila_url):
     expect(running).to_be_visible(timeout=120_000)
     page.get_by_role("button", name="Cancel").click()
     expect(page.locator(".crt-warning", has_text="Cancelled after")).to_be_visible(timeout=120_000)
-    expect(page.locator(".crt-simulated")).to_contain_text("this design")  # the power of the trials done
-    expect(page.get_by_role("button", name="Simulate power")).to_be_enabled()
+    expect(page.locator(".crt-simulated")).to_contain_text("this design", timeout=30_000)  # the power of the trials done
+    expect(page.get_by_role("button", name="Simulate power")).to_be_enabled(timeout=30_000)
     page.screenshot(path=str(ARTIFACTS / "app_power.png"), full_page=True)
     # while simulating the kernel keeps answering: a new ICC gives its analytic power at once, and stops the
     # simulation, whose result would belong to the old ICC
@@ -198,4 +198,4 @@ def test_power_section_simulates_with_progress_and_cancel(page, voila_url):
     icc.locator("input").press("Enter")
     expect(page.locator(".crt-power").first).to_contain_text("Power 0.898", timeout=30_000)
     expect(page.locator(".crt-error", has_text="changed while simulating")).to_be_visible(timeout=120_000)
-    expect(page.locator(".crt-simulated")).to_have_count(0)
+    expect(page.locator(".crt-simulated")).to_have_count(0, timeout=30_000)
