@@ -737,3 +737,25 @@ def test_the_commitment_shows_its_hash_even_without_its_file():
     dash.cutoff.quantile.value = 0.2
     assert dash.state.space_sha256 in dash.draw.commitment.value
     assert "Could not prepare the commitment file: no room" in dash.draw.commitment.value
+
+
+def test_the_seed_note_says_what_draw_will_do():
+    dash = DesignDashboard(example="dickinson", offline=False)
+    assert "operating system's entropy" in html.unescape(dash.draw.seed_note.value)
+    dash.draw.seed.value = "2024"
+    assert "Draw will use seed 2024 (typed)." in dash.draw.seed_note.value
+    dash.draw.seed.value = "20x"
+    assert "draw seed: expected a whole number" in dash.draw.seed_note.value
+
+
+def test_a_late_keystroke_renames_the_seed_of_the_confirmation():
+    """Typing sends the seed a key at a time, and a click on Draw can overtake the last keys: the
+    confirmation follows the text, so it always names the seed that will be used."""
+    dash = DesignDashboard(example="dickinson", offline=False)
+    dash.draw.seed.value = "3"
+    dash.draw.button.click()
+    assert dash.state.pending["seed"] == 3
+    dash.draw.seed.value = "31"  # the last key arrives after the click
+    assert dash.state.pending["seed"] == 31 and "<b class='crt-pending-seed'>31</b>" in dash.draw.question.value
+    dash.draw.confirm.click()
+    assert dash.state.allocation.seed == 31 and dash.state.draws[-1]["seed"] == 31

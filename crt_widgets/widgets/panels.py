@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from crt_widgets.commands._voila import MB, UPLOAD_LIMIT_BYTES
+from crt_widgets.core.io.drawlog import draw_seed
 from crt_widgets.widgets.charts import HEATMAP_MAX_CLUSTERS, too_many_for_heatmap
 from crt_widgets.widgets.formatting import STALE_CSS, message_html, smd_distribution_html, smd_table_html
 from crt_widgets.widgets.state import DesignState
@@ -472,6 +473,7 @@ class DrawPanel:
         self.commitment = w.HTML()
         self.seed = w.Text(value=state.draw_seed_text, description="draw seed",
                            placeholder="empty: the OS's entropy at the draw", layout=w.Layout(width="420px"))
+        self.seed_note = w.HTML()  # what Draw will do with the seed as the kernel has it
         self.button = w.Button(description="Draw allocation", button_style="primary", icon="random")
         self.question = w.HTML()
         self.confirm = w.Button(description="Confirm draw", button_style="warning", icon="check")
@@ -485,15 +487,29 @@ class DrawPanel:
         self.button.on_click(lambda _: state.propose_draw())
         self.confirm.on_click(lambda _: state.confirm_draw())
         self.cancel.on_click(lambda _: state.cancel_draw())
+        state.observe(self._show_seed, names="draw_seed_text")
         state.observe(self._show_commitment, names=["space_sha256", "design"])
         state.observe(self._show_question, names=["pending", "draw_error", "design"])
         state.observe(self._show, names=["allocation", "design", "error"])
         state.observe(self._show_history, names=["draws", "allocation"])
-        self.widget = w.VBox([self.commitment, self.seed, self.button, self.confirmation, self.result,
+        self.widget = w.VBox([self.commitment, self.seed, self.seed_note, self.button, self.confirmation, self.result,
                               self.downloads, self.earlier])
+        self._show_seed()
         self._show_commitment()
         self._show_question()
         self._show()
+
+    def _show_seed(self, change=None) -> None:
+        text = self.state.draw_seed_text
+        if not text.strip():
+            note = "No seed typed: Draw takes one from the operating system's entropy at that moment."
+        else:
+            try:
+                note = f"Draw will use seed {draw_seed(text)[0]} (typed)."
+            except ValueError as exc:
+                self.seed_note.value = message_html(str(exc))
+                return
+        self.seed_note.value = f'<div class="crt-seed-note" style="font-size:90%;margin:0 0 4px 90px">{html.escape(note)}</div>'
 
     def _show_commitment(self, change=None) -> None:
         s = self.state

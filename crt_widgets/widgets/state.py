@@ -253,6 +253,9 @@ class DesignState(t.HasTraits):
         self._files: dict[int, dict] = {}
         self.observe(self._on_structure, names=list(STRUCTURAL))
         self.observe(self._on_scoring, names=list(SCORING))
+        # a confirmation names the seed as typed: a later keystroke (which can arrive after the click on Draw)
+        # names the new one
+        self.observe(lambda change: self.propose_draw() if self.pending is not None else None, names="draw_seed_text")
         # a simulated power belongs to the design and inputs it was run for
         self.observe(lambda change: self.simulation.clear(), names="design")
         self.power_inputs.observe(lambda change: self.simulation.clear(), names=list(PowerInputs.class_trait_names()))

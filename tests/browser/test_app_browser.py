@@ -64,6 +64,9 @@ def _confirm_draw(page, seed: str) -> str:
     box = page.locator(".widget-text", has=page.locator(".widget-label", has_text=re.compile("^draw seed$")))
     box.locator("input").fill(seed)
     box.locator("input").press("Enter")
+    # the kernel has the seed as typed before Draw is pressed (a click can overtake the text's last update)
+    expect(page.locator(".crt-seed-note")).to_contain_text(f"seed {seed} (typed)" if seed else "entropy",
+                                                          timeout=30_000)
     page.get_by_role("button", name="Draw allocation").click()
     named = page.locator(".crt-pending-seed")
     expect(named).to_be_visible(timeout=30_000)

@@ -45,6 +45,8 @@ def _kept(page) -> str:
 def _draw(page, seed: str) -> None:
     """Type the draw's seed, press Draw, confirm the draw the confirmation names."""
     _type_into(page, ".widget-text", "input", "draw seed", seed)
+    # the kernel has the whole seed (typing sends it a key at a time; a click can overtake the last keys)
+    expect(page.locator(".crt-seed-note")).to_contain_text(f"seed {seed} (typed)", timeout=30_000)
     page.get_by_role("button", name="Draw allocation").click()
     expect(page.locator(".crt-pending-seed")).to_have_text(seed, timeout=30_000)
     page.get_by_role("button", name="Confirm draw").click()
