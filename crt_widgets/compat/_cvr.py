@@ -8,6 +8,8 @@ Deliberate differences from cvcrand, one sentence each:
 * ``stratify`` restricts the space to schemes balancing every stratum exactly, which the
   weight-1000 trick only approximates, and the score then uses the other covariates.
 * Our random numbers come from numpy, so the same ``seed`` selects a different scheme than R.
+* ``savedata`` and ``savebscores`` never replace an existing file (R's ``write.csv`` does): a space
+  already saved under that name is refused with a message.
 """
 from __future__ import annotations
 
@@ -18,6 +20,7 @@ import numpy as np
 import pandas as pd
 
 from crt_widgets.core.randomization.constrained import Allocation, ConstrainedDesign
+from crt_widgets.core.io.files import write_file
 
 
 def _frame(x: Any, clustername: Any) -> tuple[pd.DataFrame, str | None]:
@@ -126,7 +129,7 @@ def cvrall(
     if savedata:
         allocation.save_space(savedata, "cvcrand")
     if savebscores:
-        pd.DataFrame({"bscores": design.scores}).to_csv(savebscores, index=False)
+        write_file(savebscores, pd.DataFrame({"bscores": design.scores}).to_csv(index=False))
     return out
 
 

@@ -50,19 +50,33 @@ def guess_family(values: pd.Series) -> str:
     return "gaussian"
 
 
-def read_uploaded_space(content: bytes, name: str) -> SavedSpace | SavedMultiArmSpace:
-    """A saved space from uploaded bytes (cvcrand's CSV, our JSON or a multi-arm CSV, by content);
-    a ValueError otherwise."""
-    suffix = "".join(Path(name).suffixes[-2:]) or ".csv"
+def read_uploaded_space(content: bytes, name: str, audit: bytes | None = None) -> SavedSpace | SavedMultiArmSpace:
+    """A saved space from uploaded bytes (cvcrand's CSV, our JSON or a multi-arm CSV, by content), verified
+    against ``audit`` (the bytes of the audit record uploaded with it) when given; a ValueError otherwise."""
+    safe = Path(name).name or "space.csv"
     with tempfile.TemporaryDirectory() as folder:
-        path = Path(folder) / f"space{suffix}"
+        path = Path(folder) / safe  # the uploaded name: the audit lists the file under it
         path.write_bytes(content)
         try:
+            record = None
+            if audit is not None:
+                record = json.loads(audit.decode("utf-8-sig"))
+                if not isinstance(record, dict):
+                    raise ValueError("the audit record is not a JSON object")
             if content.lstrip(b"\xef\xbb\xbf").startswith(b"scheme,chosen,score"):
-                return read_multiarm_space(path)
-            return read_space(path)
-        except ValueError as exc:
+                return read_multiarm_space(path, audit=record)
+            return read_space(path, audit=record)
+        except (ValueError, UnicodeDecodeError) as exc:
             raise ValueError(f"{name}: {exc}") from None
+
+
+def is_audit_record(content: bytes) -> bool:
+    """Whether uploaded bytes are an audit record (a JSON object listing space files), not a space."""
+    try:
+        doc = json.loads(content.decode("utf-8-sig"))
+    except (ValueError, UnicodeDecodeError):
+        return False
+    return isinstance(doc, dict) and "space_files" in doc
 
 
 def _describe_space(space) -> str:
@@ -204,7 +218,8 @@ class AnalysisDashboard:
         self.example = w.Dropdown(options=[("(choose an example)", ""), (EXAMPLE, "dickinson")], value="",
                                   description="Example")
         self.upload_data = w.FileUpload(accept=".csv", multiple=False, description="Outcomes CSV")
-        self.upload_space = w.FileUpload(accept=".csv,.json,.gz", multiple=False, description="Space file")
+        # the space file, and optionally the audit record saved with it (selected together) to verify it
+        self.upload_space = w.FileUpload(accept=".csv,.json,.gz", multiple=True, description="Space file")
         self.sources = w.HTML()
         self.outcome = w.Dropdown(description="outcome")
         self.cluster = w.Dropdown(description="cluster")
@@ -299,15 +314,20 @@ class AnalysisDashboard:
         self.state.load(data, uploaded[0])
 
     def _on_space(self, change) -> None:
-        uploaded = self._uploaded(change, self.upload_space)
-        if uploaded is None:
+        files = [self._uploaded({"new": [f]}, self.upload_space) for f in (change["new"] or ())]
+        if not files:
             return
-        try:
-            space = read_uploaded_space(uploaded[1], uploaded[0])
-        except ValueError as exc:
+        audits = [content for _, content in files if is_audit_record(content)]
+        spaces = [(name, content) for name, content in files if not is_audit_record(content)]
+        try:  # a damaged or changed file is a message, and the previous file's results go
+            if len(spaces) != 1 or len(audits) > 1:
+                raise ValueError("choose one space file (and, to verify it, the audit record saved with it)")
+            space = read_uploaded_space(spaces[0][1], spaces[0][0], audits[0] if audits else None)
+        except (ValueError, OSError, EOFError) as exc:
+            self.state.space, self.state.space_source = None, ""
             self.state.error = str(exc)
             return
-        self.state.space, self.state.space_source = space, uploaded[0]
+        self.state.space, self.state.space_source = space, spaces[0][0]
 
     # -- views -----------------------------------------------------------------------------------
     def _follow_state(self, change=None) -> None:

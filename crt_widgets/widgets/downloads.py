@@ -14,6 +14,7 @@ import re
 from pathlib import Path
 
 from crt_widgets.core.randomization.constrained import Allocation
+from crt_widgets.core.io.files import FileSet
 from crt_widgets.core.io.spacefiles import write_cvcrand_csv
 
 
@@ -34,6 +35,9 @@ def allocation_files(allocation) -> dict[str, tuple[str, str, str]]:
     >>> [label for _, _, label in allocation_files(a).values()][:3]
     ['Allocation (CSV)', 'Constrained space (cvcrand CSV)', 'Audit record (JSON)']
     """
+    import hashlib
+
+    from crt_widgets.core.io.audits import SPACE_FILES, space_file_entry
     from crt_widgets.core.io.files import json_ready
     from crt_widgets.widgets.report import allocation_report, input_data_name
 
@@ -48,10 +52,15 @@ def allocation_files(allocation) -> dict[str, tuple[str, str, str]]:
         write_arm_space(buffer, d.cluster_ids, d.space, d.arms.labels, allocation.space_position, d.space_scores)
         space_csv, space_label = buffer.getvalue(), "Constrained space (CSV, arm labels)"
     seed = allocation.seed
+    space_name = f"constrained_space_seed{seed}.csv"
+    space_bytes = space_csv.encode("utf-8")
+    # the audit lists the space file's SHA-256 and size, so that the analysis can verify it
+    audit = {**allocation.audit(), SPACE_FILES: {space_name: space_file_entry(
+        Path(space_name), hashlib.sha256(space_bytes).hexdigest(), len(d.space_index), size=len(space_bytes))}}
     return {
         f"allocation_seed{seed}.csv": (allocation.allocation.to_csv(index=False), "text/csv", "Allocation (CSV)"),
-        f"constrained_space_seed{seed}.csv": (space_csv, "text/csv", space_label),
-        f"audit_seed{seed}.json": (json.dumps(json_ready(allocation.audit()), indent=2), "application/json",
+        space_name: (space_csv, "text/csv", space_label),
+        f"audit_seed{seed}.json": (json.dumps(json_ready(audit), indent=2), "application/json",
                                    "Audit record (JSON)"),
         f"randomization_report_seed{seed}.html": (allocation_report(allocation), "text/html", "Report (HTML)"),
         # the data exactly as the design used them: re-running the report's code on this file reproduces the draw
@@ -76,9 +85,11 @@ def save_allocation_files(allocation, directory: str | Path) -> Path:
     while target.exists():  # two draws in the same second: keep both
         suffix += 1
         target = folder.with_name(f"{folder.name}_{suffix}")
-    target.mkdir(parents=True)
-    for name, (content, _mime, _label) in allocation_files(allocation).items():
-        (target / name).write_text(content, encoding="utf-8")
+    files = allocation_files(allocation)
+    audit = next(name for name in files if name.startswith("audit_"))
+    with FileSet(target) as out:  # all or nothing; the audit record last
+        for name in [n for n in files if n != audit] + [audit]:
+            out.add(name, files[name][0])
     return target
 
 

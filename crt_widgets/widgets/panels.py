@@ -11,12 +11,12 @@ the state and only format what the core computed.
 from __future__ import annotations
 
 import html
-import io
 
 import ipywidgets as w
 import numpy as np
 import pandas as pd
 
+from crt_widgets.core.io.tables import read_table
 from crt_widgets.widgets.charts import HEATMAP_MAX_CLUSTERS, too_many_for_heatmap
 from crt_widgets.widgets.formatting import message_html, smd_table_html
 from crt_widgets.widgets.state import DesignState
@@ -55,31 +55,15 @@ def load_example(key: str) -> tuple[pd.DataFrame, dict]:
 
 
 def read_uploaded_csv(content: bytes, name: str) -> pd.DataFrame:
-    """Parse an uploaded CSV (comma, semicolon or tab separated, as spreadsheets export it);
-    a problem is a ValueError with a message for the panel.
+    """Parse an uploaded CSV (comma, semicolon or tab separated, as spreadsheets export it, see
+    :func:`~crt_widgets.core.io.tables.read_table`); a problem is a ValueError with a message for the panel,
+    and ``frame.attrs["notes"]`` says which columns were read as text and why.
 
     >>> read_uploaded_csv(b"site;size\\n1;10\\n2;12\\n", "eu.csv").columns.tolist()
     ['site', 'size']
     """
-    if not content or not content.strip():
-        raise ValueError(f"{name} is empty")
-    try:
-        text = content.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        try:  # spreadsheets on Windows often save CSV as cp1252 / latin-1 text
-            text = content.decode("cp1252")
-        except UnicodeDecodeError:
-            raise ValueError(f"{name} is not a text CSV file (is it a spreadsheet? save it as CSV first)") from None
-    if "\x00" in text:
-        raise ValueError(f"{name} is not a text CSV file (is it a spreadsheet? save it as CSV first)")
-    header = text.splitlines()[0]
-    # the separator that splits the header most (a European spreadsheet writes ';', some exports a tab)
-    sep = max([",", ";", "\t"], key=header.count)
-    decimal = "," if sep == ";" else "."
-    try:
-        frame = pd.read_csv(io.StringIO(text), sep=sep, decimal=decimal)
-    except (pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
-        raise ValueError(f"{name} could not be read as CSV: {exc}") from None
+    frame, notes = read_table(content, name)
+    frame.attrs["notes"] = notes  # columns read as text, and why (shown beside the data)
     if frame.shape[1] < 2 or len(frame) < 2:
         raise ValueError(f"{name} needs a header row, at least two columns (a cluster id and a covariate) "
                          f"and one row per cluster; it has {frame.shape[1]} column(s) and {len(frame)} row(s)")
@@ -145,7 +129,7 @@ class DataPanel:
             self.message.value = message_html(str(exc))
             return
         self.state.load(data, name)
-        self.message.value = message_html(self.state.error)
+        self.message.value = message_html(self.state.error) or message_html(" ".join(data.attrs["notes"]), "warning")
 
     def set_data(self, data: pd.DataFrame, name: str = "data") -> None:
         """Load a DataFrame directly (for notebooks and tests)."""
@@ -408,13 +392,13 @@ class OutputPanel:
     def _render(self, d, a) -> None:
         self.histogram.spec = self._histogram_spec(self._histogram_data(d), d.cutoff_score, a.score,
                                                    self._zoom_data(d))
-        if len(d.cluster_ids) > HEATMAP_MAX_CLUSTERS:
+        if len(d.cluster_ids) > HEATMAP_MAX_CLUSTERS or not d.validity.available:
             self.heatmap.spec = too_many_for_heatmap(len(d.cluster_ids))
         else:
             self.heatmap.spec = self._heatmap_spec(d.validity.same_fraction, d.cluster_ids, *self._heatmap_reference(d))
         self.baseline.value = smd_table_html(a.baseline_table)
-        table = d.validity.table()
-        self.validity.value = table.to_html(float_format=lambda v: f"{v:.3f}", border=0)
+        self.validity.value = (d.validity.table().to_html(float_format=lambda v: f"{v:.3f}", border=0)
+                               if d.validity.available else message_html(d.validity.unavailable))
         messages = a.messages
         self.messages.value = "".join(f"<div>{html.escape(m)}</div>" for m in messages.values())
 

@@ -205,7 +205,8 @@ def analyze_trial(data: pd.DataFrame, outcome: str, cluster: str, space: Any, co
                   categorical: Sequence[str] = (), family: str = "gaussian", *, alternative: str = "two-sided",
                   alpha: float = 0.05,
                   models: Sequence[str] = MODELS, cluster_ids: Sequence | None = None,
-                  observed: Any = None, simple_size: int = 50_000, seed: int | None = None) -> TrialAnalysis:
+                  observed: Any = None, simple_size: int = 50_000, seed: int | None = None,
+                  audit: Any = None) -> TrialAnalysis:
     """Permutation test with its interval, plus GEE and mixed-model estimates of the same effect.
 
     Arguments as :func:`crt_widgets.permutation_test`; ``models`` picks the companions
@@ -223,7 +224,8 @@ def analyze_trial(data: pd.DataFrame, outcome: str, cluster: str, space: Any, co
     if not 0 < alpha < 1:
         raise ValueError(f"alpha: must be in (0, 1), got {alpha}")
     perm_space, prep = prepare_test(data, outcome, cluster, space, covariates, categorical, family,
-                                    cluster_ids=cluster_ids, observed=observed, simple_size=simple_size, seed=seed)
+                                    cluster_ids=cluster_ids, observed=observed, simple_size=simple_size, seed=seed,
+                                    audit=audit)
     perm = run_test(prep, perm_space, alternative=alternative, ci=True, alpha=alpha)
     if perm_space.control is not None:  # the models compare the same two groups: the clusters of the others go
         prep = prep.clusters((perm_space.observed_arm + perm_space.observed_control) > 0)

@@ -18,6 +18,9 @@ from typing import Any
 
 import pandas as pd
 
+from crt_widgets.core.io.audits import SPACE_FILES, space_file_entry
+from crt_widgets.core.io.files import Content, FileSet, json_text, write_file
+
 
 class AllocationRecord:
     """The chosen member of a design's constrained space, with what the trial master file needs.
@@ -68,8 +71,22 @@ class AllocationRecord:
             "messages": self.messages, "diagnostics": d.diagnostics,
         }
 
-    def to_csv(self, path: str | Path) -> Path:
-        """Write the allocation table."""
-        path = Path(path)
-        self.allocation.to_csv(path, index=False)
-        return path
+    def to_csv(self, path: str | Path, *, overwrite: bool = False) -> Path:
+        """Write the allocation table (atomically; an existing file is refused unless ``overwrite``)."""
+        return write_file(path, self.allocation.to_csv(index=False), overwrite=overwrite)
+
+    def save_files(self, directory: str | Path, files: dict[str, tuple[str, Content, int | None]], audit_name: str,
+                   *, overwrite: bool = False, record: dict[str, Any] | None = None) -> dict[str, Path]:
+        """Save ``files`` (kind -> (file name, content, number of schemes for a space file, else None)) and then
+        the audit record, which lists every space file's SHA-256 and scheme count (plus ``record``'s entries:
+        the input file, the command line). All or nothing: each file goes to a temporary name first, and the
+        names taken already are refused before anything is written (unless ``overwrite``)."""
+        with FileSet(directory, overwrite=overwrite) as out:
+            out.check_free([name for name, _, _ in files.values()] + [audit_name])
+            written = {kind: out.add(name, content) for kind, (name, content, _) in files.items()}
+            spaces = {w.path.name: space_file_entry(w.path, w.sha256, files[kind][2], w.size)
+                      for kind, w in written.items() if files[kind][2] is not None}
+            allocation = {w.path.name: w.sha256 for kind, w in written.items() if files[kind][2] is None}
+            audit = {**self.audit(), **(record or {}), SPACE_FILES: spaces, "file_sha256": allocation}
+            written["audit"] = out.add(audit_name, json_text(audit))
+        return {kind: w.path for kind, w in written.items()}

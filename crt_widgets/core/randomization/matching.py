@@ -40,6 +40,7 @@ from crt_widgets.core.randomization.multiarm import unique_rows
 from crt_widgets.core.seeds import check_seed, generator
 from crt_widgets.core.randomization.stratified import _check_int
 from crt_widgets.core.diagnostics.validity import Validity, cluster_coincidence
+from crt_widgets.core.sizes import format_count
 
 # distances are turned into integers on this scale for the blossom algorithm (exact arithmetic)
 _WEIGHT_SCALE = 2 ** 40
@@ -333,4 +334,4 @@ class MatchedDesign:
         how = "enumerated" if self.enumerated else f"sampled ({len(self.space):,} distinct)"
         return (f"MatchedDesign({len(self.matching.group_index)} sets of {self.matching.group_size}, "
                 f"{len(self.matching.unmatched_index)} unmatched, n_arms={self.n_arms}, "
-                f"{self.n_possible:,} schemes {how}, seed={self.seed})")
+                f"{format_count(self.n_possible)} schemes {how}, seed={self.seed})")

@@ -47,6 +47,7 @@ import pandas as pd
 from scipy import stats
 
 from crt_widgets.core.seeds import check_seed, generator
+from crt_widgets.core.sizes import check_memory
 
 METHODS = ("auto", "exact", "sequential")
 # the exact sampler's counting table is built only while it needs at most this many transitions
@@ -359,8 +360,15 @@ def _draw_block(layout: _Layout, n_draws: int, method: str, rng: np.random.Gener
     return _units_from_extras(layout, extras, rng), redraws
 
 
+def check_draws_memory(n_draws: int, n_units: int, argument: str = "n_draws") -> None:
+    """Refuse, before any draw, a number of allocations whose arrays would not fit in memory: each takes
+    ``n_units`` arm indices, held twice while the blocks are joined, and its score."""
+    check_memory(n_draws * (2.0 * n_units + 16), argument, f"{n_draws:,} allocations of {n_units:,} units")
+
+
 def _generate(codes: np.ndarray, n_arms: int, n_draws: int, rng: np.random.Generator,
               method: str) -> tuple[np.ndarray, int]:
+    check_draws_memory(n_draws, len(codes))
     layout = _Layout.build(codes, n_arms)
     method = layout.resolve(method)
     blocks, dead_ends = [], 0

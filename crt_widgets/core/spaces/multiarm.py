@@ -9,7 +9,7 @@ into the two-group space of one comparison for the permutation test.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -19,12 +19,14 @@ from crt_widgets.core.spaces.saved import SavedSpace
 
 @dataclass(frozen=True, eq=False)
 class SavedMultiArmSpace:
-    """A multi-arm space read back from CSV: unit ids, (S, n) arm labels, chosen row, scores."""
+    """A multi-arm space read back from CSV: unit ids, (S, n) arm labels, chosen row, scores, and what the
+    reader should know about the file (``notes``: one that could not be verified)."""
 
     unit_ids: list[str]
     labels: np.ndarray
     chosen: int
     scores: np.ndarray
+    notes: tuple[str, ...] = ()
 
     @property
     def arm_labels(self) -> list[str]:
@@ -40,12 +42,14 @@ class SavedMultiArmSpace:
                 control: Sequence[str] | None = None) -> SavedSpace:
         """The space of one two-group comparison (see :meth:`MultiArmAllocation.two_arm`)."""
         group = arm_groups(self.arms, treated, factor, control)
-        return two_arm_space(self.arm_indices(self.arms), group, self.chosen, self.unit_ids, self.scores, self.arms)
+        space = two_arm_space(self.arm_indices(self.arms), group, self.chosen, self.unit_ids, self.scores, self.arms)
+        return replace(space, notes=self.notes)
 
     def arm_indices(self, arm_labels: Sequence[str]) -> np.ndarray:
         """The space as arm indices, given the arm order."""
         lookup = {str(a): i for i, a in enumerate(arm_labels)}
-        unknown = set(np.unique(self.labels.astype(str))) - set(lookup)
+        found, index = np.unique(self.labels.astype(str), return_inverse=True)  # a few labels, many cells
+        unknown = set(found.tolist()) - set(lookup)
         if unknown:
             raise ValueError(f"arm_labels: the space has labels not listed: {sorted(unknown)}")
-        return np.vectorize(lookup.__getitem__, otypes=[np.int16])(self.labels.astype(str))
+        return np.array([lookup[a] for a in found.tolist()], dtype=np.int16)[index.reshape(self.labels.shape)]
