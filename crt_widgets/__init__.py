@@ -28,6 +28,7 @@ _EXPORTS = {
     "cluster_coincidence": "crt_widgets.core.diagnostics.validity",
     "read_space": "crt_widgets.core.io.spacefiles",
     "read_cvcrand_space": "crt_widgets.core.io.spacefiles",
+    "read_table": "crt_widgets.core.io.tables",
     # analysis: clustered permutation test
     "permutation_test": "crt_widgets.core.permutation.test",
     # multi-arm, factorial and matched designs

@@ -72,9 +72,10 @@ def _call(func, task, seed_sequence):
     return func(task, np.random.default_rng(seed_sequence))
 
 
-def connect_dask(address: str, timeout: float = DASK_CONNECT_TIMEOUT):
+def connect_dask(address: str, timeout: float | None = None):
     """A ``dask.distributed.Client`` of the scheduler at ``address``; a ValueError naming the address when
-    Dask is not installed or nothing answers there within ``timeout`` seconds."""
+    Dask is not installed or nothing answers there within ``timeout`` seconds (``DASK_CONNECT_TIMEOUT``)."""
+    timeout = DASK_CONNECT_TIMEOUT if timeout is None else timeout
     try:
         from distributed import Client
     except ImportError:

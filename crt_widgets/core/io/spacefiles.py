@@ -281,14 +281,12 @@ def read_space_json(path: str | Path, *, audit: str | Path | dict | None = None,
     try:
         n = int(doc["n_clusters"])
         stated = int(doc["n_schemes"])
-        schemes = _schemes_v2(doc, n, path.name) if version == 2 else _schemes_v1(doc, n, path.name)
+        schemes = _schemes_v2(doc, n, stated, path.name) if version == 2 else _schemes_v1(doc, n, path.name)
         chosen = int(doc["chosen"])
         ids = np.asarray(doc["cluster_ids"])
     except (KeyError, TypeError) as exc:
         raise ValueError(f"space file {path.name}: a required entry is missing or malformed ({exc})") from None
-    if len(schemes) != stated:
-        raise ValueError(f"space file {path.name}: it says {stated:,} schemes but holds {len(schemes):,}: "
-                         "the file was edited or damaged; refusing to use it")
+    _check_count(stated, len(schemes), path.name)
     if not 0 <= chosen < len(schemes):
         raise ValueError(f"space file {path.name}: chosen scheme {chosen} is out of range")
     scores = _scores(doc, version, len(schemes), path.name)
@@ -313,6 +311,12 @@ def _json_document(raw: bytes, name: str) -> dict:
     return doc
 
 
+def _check_count(stated: int, held: int, name: str) -> None:
+    if held != stated:
+        raise ValueError(f"space file {name}: it says {stated:,} schemes but holds {held:,}: "
+                         "the file was edited or damaged; refusing to use it")
+
+
 def _schemes_v1(doc: dict, n: int, name: str) -> SchemeSet:
     rows = doc["schemes"]
     if any(len(r) != n for r in rows):
@@ -321,7 +325,7 @@ def _schemes_v1(doc: dict, n: int, name: str) -> SchemeSet:
     return SchemeSet.from_matrix(matrix)
 
 
-def _schemes_v2(doc: dict, n: int, name: str) -> SchemeSet:
+def _schemes_v2(doc: dict, n: int, stated: int, name: str) -> SchemeSet:
     if doc.get("schemes_encoding") != SCHEMES_ENCODING:
         raise ValueError(f"space file {name}: unknown schemes encoding {doc.get('schemes_encoding')!r}")
     try:
@@ -332,6 +336,7 @@ def _schemes_v2(doc: dict, n: int, name: str) -> SchemeSet:
     if width == 0 or len(packed) % width:
         raise ValueError(f"space file {name}: the schemes are damaged ({len(packed)} bytes is not a whole "
                          f"number of {width}-byte schemes)")
+    _check_count(stated, len(packed) // width, name)
     if hashlib.sha256(packed).hexdigest() != doc.get("schemes_sha256"):
         raise ValueError(f"space file {name}: the schemes do not match their stored checksum: the file was "
                          "edited or damaged; refusing to use it")
@@ -376,10 +381,12 @@ read_cvcrand_space = read_cvcrand_csv
 
 # -- the multi-arm CSV ----------------------------------------------------------------------------------
 def arm_space_chunks(unit_ids: Sequence, space: np.ndarray, arm_labels: Sequence[str], chosen: int,
-                     scores: np.ndarray | None = None, rows: int = 1 << 18) -> Iterator[bytes]:
+                     scores: np.ndarray | None = None, rows: int = 1 << 16) -> Iterator[bytes]:
     """The bytes of a K-arm space CSV, in blocks of at most ``rows`` allocations (the header first).
 
-    Every cell of a block is placed by numpy (lengths, offsets, one scatter per column), never row by row.
+    Each row is its prefix (``scheme,chosen,score,``, placed column by column) followed by one token per
+    unit from a small vocabulary (each arm label with its comma, or its newline for the last unit): the
+    block is one gather of bytes from the prefixes and the vocabulary, never a loop over rows.
 
     >>> b"".join(arm_space_chunks(["u1", "u2"], np.array([[0, 1], [1, 0]]), ["a", "b,c"], 1, np.array([0.5, 2.0])))
     b'scheme,chosen,score,u1,u2\\n1,0,5.000000000e-01,a,"b,c"\\n2,1,2.000000000e+00,"b,c",a\\n'
@@ -388,15 +395,42 @@ def arm_space_chunks(unit_ids: Sequence, space: np.ndarray, arm_labels: Sequence
     csv.writer(header, lineterminator="\n").writerow(["scheme", "chosen", "score", *map(str, unit_ids)])
     yield header.getvalue().encode("utf-8")
     space = np.asarray(space)
-    labels = _cell_table([_csv_field(str(a)) for a in arm_labels])
+    n_units = space.shape[1] if space.ndim == 2 else 0
+    fields = [_csv_field(str(a)).encode("utf-8") for a in arm_labels]
+    vocabulary = [f + b"," for f in fields] + [f + b"\n" for f in fields]  # last unit: its newline
+    vocab_bytes = np.frombuffer(b"".join(vocabulary), dtype=np.uint8)
+    vocab_length = np.array([len(v) for v in vocabulary], dtype=np.int64)
+    vocab_start = np.cumsum(vocab_length) - vocab_length
+    last = np.zeros(max(n_units, 1), dtype=np.int64)
+    last[-1] = len(fields)
     for start in range(0, len(space), rows):
         block = space[start: start + rows]
         count = len(block)
-        cells = [_integers(np.arange(start + 1, start + count + 1)),
-                 _integers((np.arange(start, start + count) == chosen).astype(np.int64)),
-                 _scientific(None if scores is None else np.asarray(scores, dtype=float)[start: start + count], count)]
-        cells += [(labels[0][block[:, j]], labels[1][block[:, j]]) for j in range(block.shape[1])]
-        yield _join_rows(cells).tobytes()
+        prefix, prefix_length = _join_rows([
+            _integers(np.arange(start + 1, start + count + 1)),
+            _integers((np.arange(start, start + count) == chosen).astype(np.int64)),
+            _scientific(None if scores is None else np.asarray(scores, dtype=float)[start: start + count], count)])
+        if not n_units:
+            yield prefix.tobytes()
+            continue
+        prefix[np.cumsum(prefix_length) - 1] = _COMMA  # the units follow
+        token = block.astype(np.int64) + last[None, :]
+        starts = np.column_stack([np.cumsum(prefix_length) - prefix_length, len(prefix) + vocab_start[token]])
+        lengths = np.column_stack([prefix_length, vocab_length[token]])
+        yield _gather(np.concatenate([prefix, vocab_bytes]), starts.ravel(), lengths.ravel()).tobytes()
+
+
+def _gather(source: np.ndarray, starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+    """The pieces ``source[starts[i]: starts[i] + lengths[i]]`` (every length at least 1) one after another,
+    in one gather: the source positions step by one inside a piece and jump between pieces, so they are
+    the running sum of a steps array."""
+    ends = np.cumsum(lengths)
+    steps = np.ones(int(ends[-1]) if len(ends) else 0, dtype=np.int64)
+    if not len(steps):
+        return source[:0]
+    steps[0] = starts[0]
+    steps[ends[:-1]] = starts[1:] - (starts[:-1] + lengths[:-1] - 1)
+    return source[np.cumsum(steps)]
 
 
 def write_arm_space(path, unit_ids: Sequence, space: np.ndarray, arm_labels: Sequence[str],
@@ -484,15 +518,15 @@ def _scientific(values: np.ndarray | None, count: int, digits: int = 10) -> tupl
     return table, lengths
 
 
-def _join_rows(cells: list[tuple[np.ndarray, np.ndarray]]) -> np.ndarray:
+def _join_rows(cells: list[tuple[np.ndarray, np.ndarray]]) -> tuple[np.ndarray, np.ndarray]:
     """CSV rows from columns of cells, each a (rows, width) byte matrix and the cells' lengths: commas
-    between, a newline after, every byte placed by one masked scatter per column."""
+    between, a newline after, every byte placed by one masked scatter per column; also each row's length."""
     lengths = np.column_stack([length for _, length in cells])
     row_length = lengths.sum(axis=1) + len(cells)
     ends = np.cumsum(row_length)
     out = np.full(int(ends[-1]) if len(ends) else 0, _COMMA, dtype=np.uint8)
     if not len(ends):
-        return out
+        return out, row_length
     out[ends - 1] = _NEWLINE
     position = ends - row_length
     for j, (table, _) in enumerate(cells):
@@ -501,12 +535,13 @@ def _join_rows(cells: list[tuple[np.ndarray, np.ndarray]]) -> np.ndarray:
         mask = np.arange(width)[None, :] < length[:, None]
         out[(position[:, None] + np.arange(width)[None, :])[mask]] = table[mask]
         position = position + length + 1
-    return out
+    return out, row_length
 
 
 def read_multiarm_space(path: str | Path, *, audit: str | Path | dict | None = None) -> SavedMultiArmSpace:
     """Read a space written by :meth:`MultiArmAllocation.save_space` (checked against its audit record when
-    there is one; a one-line notice when not)."""
+    there is one; a one-line notice when not). Our own layout (labels of at most 8 bytes, no quotes) is
+    parsed with numpy from the bytes; anything else goes through pandas."""
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"space file not found: {path}")
@@ -516,6 +551,21 @@ def read_multiarm_space(path: str | Path, *, audit: str | Path | dict | None = N
     body = raw[len(_BOM):] if raw.startswith(_BOM) else raw
     if body.startswith(_GZIP_MAGIC) or b"\x00" in body[:65536]:
         raise ValueError(f"space file {path.name}: not a text CSV (it holds binary bytes)")
+    parsed = _multiarm_by_numpy(body)
+    if parsed is None:
+        unit_ids, labels, flags, scores = _multiarm_by_pandas(body, path)
+    else:
+        unit_ids, names, codes, flags, scores = parsed
+    chosen = np.flatnonzero(flags == 1)
+    if len(chosen) != 1:
+        raise ValueError(f"{path}: expected exactly one chosen allocation, found {len(chosen)}")
+    _, notes = check_space_file(path, hashlib.sha256(raw).hexdigest(), len(flags), csv=True, audit=audit)
+    if parsed is None:
+        return SavedMultiArmSpace(unit_ids, labels, int(chosen[0]), scores, notes=tuple(notes))
+    return SavedMultiArmSpace.from_codes(unit_ids, names, codes, int(chosen[0]), scores, notes=tuple(notes))
+
+
+def _multiarm_by_pandas(body: bytes, path: Path) -> tuple[list[str], np.ndarray, np.ndarray, np.ndarray]:
     try:
         table = pd.read_csv(io.BytesIO(body), dtype=str, keep_default_na=False)
     except (pd.errors.EmptyDataError, pd.errors.ParserError, UnicodeDecodeError) as exc:
@@ -526,10 +576,77 @@ def read_multiarm_space(path: str | Path, *, audit: str | Path | dict | None = N
                                     and (table.iloc[-1, 3:] == "").any()):
         raise ValueError(f"space file {path.name}: the last line is cut short: the file is truncated; use the "
                          "file as the design saved it")
-    chosen = np.flatnonzero(pd.to_numeric(table["chosen"], errors="coerce").to_numpy() == 1)
-    if len(chosen) != 1:
-        raise ValueError(f"{path}: expected exactly one chosen allocation, found {len(chosen)}")
-    _, notes = check_space_file(path, hashlib.sha256(raw).hexdigest(), len(table), csv=True, audit=audit)
-    return SavedMultiArmSpace(list(table.columns[3:]), table.iloc[:, 3:].to_numpy(), int(chosen[0]),
-                              pd.to_numeric(table["score"].replace("", np.nan)).to_numpy(dtype=float),
-                              notes=tuple(notes))
+    flags = pd.to_numeric(table["chosen"], errors="coerce").to_numpy()
+    scores = pd.to_numeric(table["score"].replace("", np.nan)).to_numpy(dtype=float)
+    return list(table.columns[3:]), table.iloc[:, 3:].to_numpy(), flags, scores
+
+
+# _KEEP[L]: the low L bytes of a little-endian 8-byte word
+_KEEP = np.array([(1 << (8 * k)) - 1 for k in range(8)] + [(1 << 64) - 1], dtype=np.uint64)
+
+
+def _multiarm_by_numpy(body: bytes):
+    """(unit ids, arm names, (S, n) codes into them, chosen flags, scores) of a multi-arm CSV in our own layout,
+    from the bytes: every separator found at once, each label read as one 8-byte word; None otherwise."""
+    end = body.find(b"\n")
+    if end < 0:
+        return None
+    header = next(csv.reader([body[:end].decode("utf-8", "replace")]))
+    rows = body[end + 1:]
+    n_fields = len(header)
+    if (header[:3] != ["scheme", "chosen", "score"] or n_fields < 4 or not rows or not rows.endswith(b"\n")
+            or b'"' in rows or b"\r" in rows):
+        return None
+    data = np.frombuffer(rows, dtype=np.uint8)
+    separators = np.flatnonzero((data == _COMMA) | (data == _NEWLINE))
+    if len(separators) % n_fields:
+        return None
+    separators = separators.reshape(-1, n_fields)
+    if (data[separators[:, -1]] != _NEWLINE).any() or (data[separators[:, :-1]] == _NEWLINE).any():
+        return None
+    starts = np.empty_like(separators)
+    starts[0, 0] = 0
+    starts[1:, 0] = separators[:-1, -1] + 1
+    starts[:, 1:] = separators[:, :-1] + 1
+    lengths = separators - starts
+    unit_lengths = lengths[:, 3:]
+    if unit_lengths.min() < 1 or unit_lengths.max() > 8:
+        return None
+    padded = np.concatenate([data, np.zeros(32, dtype=np.uint8)])
+    # each label as one little-endian 8-byte word: byte k of every label in one gather, k < the longest label
+    first = starts[:, 3:]
+    keys = np.zeros(first.shape, dtype=np.uint64)
+    for k in range(int(unit_lengths.max())):
+        keys |= padded[first + k].astype(np.uint64) << np.uint64(8 * k)
+    keys &= _KEEP[unit_lengths]
+    names = np.unique(keys[:1000])
+    code = np.minimum(np.searchsorted(names, keys), len(names) - 1)
+    if not (names[code] == keys).all():  # a label first seen past the first rows
+        names = np.union1d(names, keys[names[code] != keys])
+        code = np.searchsorted(names, keys)
+    chosen_ok = (lengths[:, 1] == 1) & np.isin(data[starts[:, 1]], (_ZERO, _ZERO + 1))
+    if not chosen_ok.all():
+        return None
+    flags = (data[starts[:, 1]] == _ZERO + 1).astype(np.int64)
+    scores = _floats(padded, starts[:, 2], lengths[:, 2])
+    if scores is None:
+        return None
+    labels = [int(k).to_bytes(8, "little").rstrip(b"\x00").decode("utf-8", "replace") for k in names.tolist()]
+    return header[3:], labels, code.astype(np.int16), flags, scores
+
+
+def _floats(padded: np.ndarray, starts: np.ndarray, lengths: np.ndarray) -> np.ndarray | None:
+    """Numbers written as text at ``starts`` (empty: NaN), parsed by numpy's bytes-to-float cast."""
+    width = int(lengths.max()) if len(lengths) else 0
+    if width == 0:
+        return np.full(len(starts), np.nan)
+    if width > 24:
+        return None
+    cells = padded[starts[:, None] + np.arange(width)[None, :]]
+    cells[np.arange(width)[None, :] >= lengths[:, None]] = 0
+    text = cells.view(f"S{width}").ravel().copy()
+    text[lengths == 0] = b"nan"
+    try:
+        return text.astype(float)
+    except ValueError:
+        return None

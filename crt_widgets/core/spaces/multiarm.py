@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
+from functools import cached_property
 
 import numpy as np
 
@@ -33,10 +34,27 @@ class SavedMultiArmSpace:
         """The arm labels, as every multi-arm space and allocation names them (see :func:`comparisons`)."""
         return self.arms
 
+    @classmethod
+    def from_codes(cls, unit_ids: list[str], names: Sequence[str], codes: np.ndarray, chosen: int,
+                   scores: np.ndarray, notes: tuple[str, ...] = ()) -> "SavedMultiArmSpace":
+        """From the arm names and each cell's position among them (a reader that factorized the file)."""
+        order = np.argsort(np.asarray([str(a) for a in names]), kind="stable")
+        rank = np.empty(len(order), dtype=np.int16)
+        rank[order] = np.arange(len(order))
+        space = cls(unit_ids, np.asarray(list(names), dtype=object)[codes], chosen, scores, notes)
+        space.__dict__["_coded"] = ([str(names[i]) for i in order], rank[codes])
+        return space
+
+    @cached_property
+    def _coded(self) -> tuple[list[str], np.ndarray]:
+        """The sorted arm labels and each cell's position among them (computed once)."""
+        found, index = np.unique(self.labels.astype(str), return_inverse=True)  # a few labels, many cells
+        return [str(a) for a in found], index.reshape(self.labels.shape).astype(np.int16)
+
     @property
     def arms(self) -> list[str]:
         """The arm labels found in the file, sorted (the file does not keep the design's arm order)."""
-        return [str(a) for a in np.unique(self.labels.astype(str))]
+        return list(self._coded[0])
 
     def two_arm(self, *, factor: str | None = None, treated: Sequence[str] | None = None,
                 control: Sequence[str] | None = None) -> SavedSpace:
@@ -48,8 +66,8 @@ class SavedMultiArmSpace:
     def arm_indices(self, arm_labels: Sequence[str]) -> np.ndarray:
         """The space as arm indices, given the arm order."""
         lookup = {str(a): i for i, a in enumerate(arm_labels)}
-        found, index = np.unique(self.labels.astype(str), return_inverse=True)  # a few labels, many cells
-        unknown = set(found.tolist()) - set(lookup)
+        found, index = self._coded
+        unknown = set(found) - set(lookup)
         if unknown:
             raise ValueError(f"arm_labels: the space has labels not listed: {sorted(unknown)}")
-        return np.array([lookup[a] for a in found.tolist()], dtype=np.int16)[index.reshape(self.labels.shape)]
+        return np.array([lookup[a] for a in found], dtype=np.int16)[index]
