@@ -20,6 +20,7 @@ PRELUDES = [
     "clusters = crt.datasets.load_dickinson()\n"
     "covariates = ['inciis', 'uptodateonimmunizations', 'hispanic']\n",
     "calls = crt.datasets.simulate_callcenter(n_calls=3000, seed=1)\n",
+    "",
 ]
 # benchmark-sized calls made small (the API is the same)
 SMALLER = {"n_draws=1_000_000": "n_draws=1_000", "n_trials=1000": "n_trials=4",
@@ -53,3 +54,6 @@ def test_readme_python_examples_run_and_their_comments_hold(tmp_path, monkeypatc
             assert names["design"].draw().arm_sizes().tolist() == [10] * 8
         if number == 4:
             assert set(names["fit"].variance_components) == {"center_ID", "rep_ID", "residual"}
+        if number == 5:  # the second save was refused, the saved space verified
+            assert "design_allocation.csv exists already" in str(names["refused"])
+            assert names["space"].notes == () and len(names["space"].schemes) == 1288
