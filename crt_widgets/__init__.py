@@ -52,6 +52,16 @@ _EXPORTS = {
     "crt_clusters_needed": "crt_widgets.core.power.analytic",
     "chapter_power_simulation": "crt_widgets.core.power.chapter",
     "design_power_simulation": "crt_widgets.core.power.design_simulation",
+    # multi-period designs (stepped wedge, cluster crossover, ...) and their power
+    "MultiPeriodDesign": "crt_widgets.core.multiperiod.designs",
+    "stepped_wedge": "crt_widgets.core.multiperiod.designs",
+    "staircase": "crt_widgets.core.multiperiod.designs",
+    "cluster_crossover": "crt_widgets.core.multiperiod.designs",
+    "parallel_arms": "crt_widgets.core.multiperiod.designs",
+    "multiperiod_power": "crt_widgets.core.multiperiod.power",
+    "multiperiod_power_grid": "crt_widgets.core.multiperiod.power",
+    "multiperiod_clusters_needed": "crt_widgets.core.multiperiod.power",
+    "stepped_wedge_steps_needed": "crt_widgets.core.multiperiod.power",
 }
 
 _SUBMODULES = {"datasets", "compat", "core", "cli"}

@@ -63,7 +63,7 @@ def test_every_form_against_its_definition(small_clusters, n_treat, constraints)
 def test_constraint_on_a_categorical_applies_to_each_dummy(small_clusters):
     d = ConstrainedDesign(small_clusters, ["region", "size"], 3, categorical=["region"], cluster_id="id",
                           constraints=["s1", "any"])
-    m = d.space.matrix()
+    m = d.space.schemes.matrix()
     for level in ("north", "south"):  # "east" is the reference level
         col = (small_clusters["region"] == level).to_numpy()
         treated = m[:, col].sum(axis=1)

@@ -1,4 +1,4 @@
-"""The ConstrainedDesign declaration: cutoff, n_schemes, sampling, seeds, re-scoring, bad input."""
+"""The ConstrainedDesign declaration: cutoff, n_best, sampling, seeds, re-scoring, bad input."""
 from __future__ import annotations
 
 
@@ -20,9 +20,18 @@ def test_cutoff_keeps_every_score_at_or_below_the_type7_quantile(paper):
     for q in (0.05, 0.2, 0.5):
         d = paper.rescore(cutoff=q)
         cut = np.quantile(d.scores, q)
-        assert d.cutoff_score == pytest.approx(cut)
         assert len(d.space_index) == int(np.sum(d.scores <= cut * (1 + 1e-9)))
         assert d.space_scores.max() <= cut * (1 + 1e-9)
+        # the reported cutoff is the largest kept score, a real scheme's score (not the interpolated quantile)
+        assert d.cutoff_score == d.space_scores.max() == np.sort(d.scores)[len(d.space_index) - 1]
+
+
+def test_cutoff_score_is_cvcrands_largest_kept_score(paper):
+    # cvcrand (l1, q = 0.2, Dickinson): 2,574 schemes kept, cutoff reported 6.421 (the type-7 quantile is 6.425)
+    d = paper.rescore(metric="l1", cutoff=0.2)
+    assert len(d.space_index) == 2574
+    assert round(d.cutoff_score, 3) == 6.421
+    assert round(float(np.quantile(d.scores, 0.2)), 3) == 6.425
 
 
 def test_cutoff_one_is_simple_randomization(paper):
@@ -31,8 +40,8 @@ def test_cutoff_one_is_simple_randomization(paper):
     np.testing.assert_allclose(d.validity.table().loc["samefrac", "Mean"], 7 / 15)  # (8*7+8*7)/(16*15)
 
 
-def test_n_schemes_keeps_exactly_the_best(paper):
-    d = paper.rescore(n_schemes=100)
+def test_n_best_keeps_exactly_the_best(paper):
+    d = paper.rescore(n_best=100)
     assert len(d.space_index) == 100
     assert d.space_scores.max() <= np.sort(d.scores)[100] + 1e-12
     np.testing.assert_allclose(np.sort(d.space_scores), np.sort(d.scores)[:100])
@@ -44,7 +53,7 @@ def test_same_seed_same_allocation_and_draws_are_uniform(paper):
     np.testing.assert_array_equal(a.arm, b.arm)
     assert paper.draw(seed=99).seed == 99
     # uniform choice: over many seeds each scheme of a small space is equally likely
-    small = paper.rescore(n_schemes=4)
+    small = paper.rescore(n_best=4)
     picks = np.array([small.draw(seed=s).space_position for s in range(4000)])
     counts = np.bincount(picks, minlength=4)
     assert np.all(np.abs(counts - 1000) < 5 * np.sqrt(4000 * 0.25 * 0.75))
@@ -64,8 +73,16 @@ def test_rescore_reuses_the_candidates_and_equals_a_fresh_design(dickinson, pape
 
 def test_probabilities_are_column_means_of_the_space(paper):
     p = paper.probabilities()
-    np.testing.assert_allclose(p.to_numpy(), paper.permutation_matrix().mean(axis=0))
-    assert p.index.tolist() == list(range(1, 17))
+    np.testing.assert_allclose(p["1"].to_numpy(), paper.permutation_matrix().mean(axis=0))
+    np.testing.assert_allclose(p.sum(axis=1), 1.0)
+    assert p.index.tolist() == list(range(1, 17)) and p.columns.tolist() == ["0", "1"]
+
+
+def test_n_schemes_is_the_former_name_of_n_best(dickinson):
+    with pytest.warns(DeprecationWarning, match="renamed n_best"):
+        old = ConstrainedDesign(dickinson, ["inciis"], 8, n_schemes=100, seed=1)
+    assert old.n_best == 100 and "n_schemes" not in old.get_params()
+    np.testing.assert_array_equal(old.space_index, ConstrainedDesign(dickinson, ["inciis"], 8, n_best=100, seed=1).space_index)
 
 
 def test_unequal_arms(dickinson):
@@ -99,14 +116,14 @@ def test_seed_none_records_fresh_entropy(dickinson):
 
 
 def test_small_space_and_validity_diagnostics(dickinson):
-    d = ConstrainedDesign(dickinson, PAPER_COVARIATES, 8, categorical=PAPER_CATEGORICAL, n_schemes=6)
+    d = ConstrainedDesign(dickinson, PAPER_COVARIATES, 8, categorical=PAPER_CATEGORICAL, n_best=6)
     assert any("permutation test" in m for m in d.diagnostics)
     assert d.validity.always_together or d.validity.often_together
 
 
 @pytest.mark.parametrize("kwargs,match", [
     ({"cutoff": 0}, "cutoff"), ({"cutoff": 1.5}, "cutoff"), ({"cutoff": -0.1}, "cutoff"),
-    ({"n_schemes": 1}, "n_schemes"), ({"n_treat": 0}, "n_treat"), ({"n_treat": 16}, "n_treat"),
+    ({"n_best": 1}, "n_best"), ({"n_treat": 0}, "n_treat"), ({"n_treat": 16}, "n_treat"),
     ({"n_treat": 2.5}, "n_treat"), ({"metric": "l3"}, "metric"), ({"weights": [1, 2]}, "weights"),
     ({"weights": [1, 1, 1, -1, 1]}, "weights"), ({"weights": {"nope": 1}}, "weights"),
     ({"constraints": ["s5", "any"]}, "constraints"), ({"constraints": ["s5", "x", "any", "any", "any"]}, "malformed"),
@@ -134,14 +151,14 @@ def test_spaces_too_large_to_hold_are_refused_before_any_memory_is_used():
     assert len(ConstrainedDesign(big, ["x"], 40, size=1_000, seed=1).scores) == 1_000  # sampling still works
 
 
-def test_n_schemes_not_below_the_space_size_is_an_error(dickinson):
-    with pytest.raises(ValueError, match="n_schemes: 12,870 is not smaller than the 12,870 candidate schemes"):
-        ConstrainedDesign(dickinson, ["inciis"], 8, n_schemes=12870)  # at the boundary: the count is known
+def test_n_best_not_below_the_space_size_is_an_error(dickinson):
+    with pytest.raises(ValueError, match="n_best: 12,870 is not smaller than the 12,870 candidate schemes"):
+        ConstrainedDesign(dickinson, ["inciis"], 8, n_best=12870)  # at the boundary: the count is known
     # sampling 200 of the 252 schemes of 10 clusters leaves fewer after duplicates go: known only then
     ten = dickinson.head(10)
-    d = ConstrainedDesign(ten, ["inciis"], 5, cluster_id="county", enumerate=False, size=200, n_schemes=199, seed=1)
+    d = ConstrainedDesign(ten, ["inciis"], 5, cluster_id="county", enumerate=False, size=200, n_best=199, seed=1)
     assert len(d.candidates) < 199
-    with pytest.raises(ValueError, match=f"n_schemes: 199 is not smaller than the {len(d.candidates)} candidate"):
+    with pytest.raises(ValueError, match=f"n_best: 199 is not smaller than the {len(d.candidates)} candidate"):
         d.space
 
 
@@ -197,5 +214,5 @@ def test_allocation_outputs_and_audit(paper, tmp_path):
     np.testing.assert_allclose(back.scores, paper.space_scores, rtol=1e-11)
     assert back.cluster_ids.tolist() == list(range(1, 17))
     csv_back = read_space(files["space_cvcrand"])
-    np.testing.assert_array_equal(csv_back.schemes.packed, paper.space.packed)
+    np.testing.assert_array_equal(csv_back.schemes.packed, paper.space.schemes.packed)
     assert "score=" in repr(a) and "ConstrainedDesign(" in repr(paper)

@@ -53,7 +53,7 @@ def test_selected_scheme_of_the_paper_scores_6_764(paper_design):
 def test_constrained_space_keeps_both_tied_schemes_at_the_cutoff(paper_design):
     """Ours keeps 1,288 schemes: cvcrand's 1,287 plus the mirror image of a scheme tied at the cutoff."""
     cvcrand = read_space(dickinson_cvcrand_space_path())
-    ours = {tuple(r) for r in paper_design.space.matrix().tolist()}
+    ours = {tuple(r) for r in paper_design.space.schemes.matrix().tolist()}
     theirs = {tuple(r) for r in cvcrand.schemes.matrix().tolist()}
     assert len(ours) == 1288 and len(theirs) == 1287
     assert theirs < ours
@@ -85,7 +85,7 @@ def test_cvrcov_accepts_5776_schemes_and_matches_the_paper(dickinson_numeric):
     assert len(design.space_index) == 5776
     assert len(design.scores) == 12870
     np.testing.assert_allclose(design.validity.table().round(3).to_numpy(), PAPER_CVRCOV_COIN, atol=1e-9)
-    matrix = design.space.matrix()
+    matrix = design.space.schemes.matrix()
     assert (matrix == PAPER_CVRCOV_ARM).all(axis=1).sum() == 1  # the paper's choice is in our space
 
 
@@ -133,4 +133,4 @@ def test_weight_1000_approximates_stratification(dickinson):
     design = ConstrainedDesign(dickinson, PAPER_COVARIATES, 8, categorical=PAPER_CATEGORICAL,
                                cluster_id="county", weights=[1000, 1, 1, 1, 1], cutoff=0.1)
     urban = (dickinson["location"] == "Urban").to_numpy()
-    assert (design.space.matrix()[:, urban].sum(axis=1) == 4).all()
+    assert (design.space.schemes.matrix()[:, urban].sum(axis=1) == 4).all()

@@ -158,14 +158,14 @@ def test_pair_design_space_enumerated():
     assert v.same_counts[a, c] == 32
     alloc = design.draw()
     np.testing.assert_array_equal(alloc.arm, MatchedDesign(m, seed=3).draw().arm)
-    assert list(alloc.columns) == ["cluster", "group", "arm"]
+    assert list(alloc.allocation.columns) == ["cluster", "group", "arm", "arm_label"]
 
 
 def test_pair_design_space_sampled_when_large():
     m = optimal_match(random_clusters(40, 5), ["u", "v"])
     design = MatchedDesign(m, max_enumerate=1000, size=5000, seed=1)
     assert not design.enumerated and design.n_possible == 2 ** 20
-    space = design.space
+    space = design.space.arm_matrix()
     assert len(np.unique(space, axis=0)) == len(space) > 4900
     for a, b in m.group_index:
         assert (space[:, a] != space[:, b]).all()
@@ -178,11 +178,10 @@ def test_groups_with_more_arms():
     design = MatchedDesign(m, n_arms=3, seed=2)
     assert design.n_possible == 6 ** 3
     for g in m.group_index:
-        assert (np.sort(design.space[:, list(g)], axis=1) == [0, 1, 2]).all()
+        assert (np.sort(design.space.arm_matrix()[:, list(g)], axis=1) == [0, 1, 2]).all()
     two = MatchedDesign(greedy_match(random_clusters(8, 1), ["u"], group_size=4), n_arms=2)
     assert two.n_possible == 36  # C(4, 2) arrangements per group of 4
-    with pytest.raises(ValueError, match="permutation_matrix"):
-        design.permutation_matrix()
+    assert design.permutation_matrix().max() == 2  # arm indices, whatever the number of arms
 
 
 @pytest.mark.parametrize("call,match", [

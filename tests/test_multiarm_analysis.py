@@ -35,7 +35,7 @@ def trial():
 
 def _brute_force(outcomes, design, position, treated_arms):
     means = (outcomes["y"] - outcomes["y"].mean()).groupby(outcomes["ed"]).mean().reindex(design.cluster_ids).to_numpy()
-    treated = np.isin(np.asarray(design.arms.labels)[design.space], treated_arms)
+    treated = np.isin(np.asarray(design.arms.labels)[design.space.arm_matrix()], treated_arms)
     u = np.array([means[row].mean() - means[~row].mean() for row in treated])
     return u[position], np.mean(np.abs(u) >= abs(u[position]) - 1e-12)
 
@@ -137,8 +137,8 @@ def test_arm_against_control_in_the_factorial_trial(trial, tmp_path, capsys):
         pd.Index(design.cluster_ids).get_indexer(ed)] + rng.normal(size=len(ed))
     data = pd.DataFrame({"ed": ed, "y": y})
     space = allocation.two_arm(treated=["a+b+c"], control=["none"])
-    treated_arm = np.asarray(design.arms.labels)[design.space] == "a+b+c"
-    control_arm = np.asarray(design.arms.labels)[design.space] == "none"
+    treated_arm = np.asarray(design.arms.labels)[design.space.arm_matrix()] == "a+b+c"
+    control_arm = np.asarray(design.arms.labels)[design.space.arm_matrix()] == "none"
     means = (data.y - data.y.mean()).groupby(data.ed).mean().reindex(design.cluster_ids).to_numpy()
     u = np.array([means[t].mean() - means[c].mean() for t, c in zip(treated_arm, control_arm)])
     observed = u[allocation.space_position]
@@ -178,7 +178,7 @@ def test_final_scheme_marks_the_left_out_clusters(trial):
     assert set(np.unique(whole.observed_scheme)) == {0, 1}
 
 
-def test_a_saved_multiarm_space_needs_a_comparison_and_matched_designs_of_three_arms_are_named(trial, tmp_path):
+def test_a_saved_multiarm_space_needs_a_comparison_and_three_arm_matched_allocations_give_one(trial, tmp_path):
     from crt_widgets import MatchedDesign, greedy_match
     from crt_widgets.datasets import simulate_edlead
 
@@ -188,8 +188,14 @@ def test_a_saved_multiarm_space_needs_a_comparison_and_matched_designs_of_three_
         permutation_test(outcomes, "y", "ed", saved)
     eds = simulate_edlead(seed=3)
     triples = MatchedDesign(greedy_match(eds, ["volume"], group_size=3, cluster_id="ed"), n_arms=3, seed=1)
-    with pytest.raises(ValueError, match="the design has 3 arms; .* use a design of two arms"):
+    with pytest.raises(ValueError, match="the design has 3 arms; the permutation test compares two groups"):
         permutation_test(outcomes, "y", "ed", triples, observed=np.zeros(len(eds), dtype=int))
+    # the protocol gives every allocation its comparisons: arm 1 against arm 0 within the matched triples
+    drawn = triples.draw()
+    pair = drawn.two_arm(treated=["1"], control=["0"])
+    result = permutation_test(outcomes, "y", "ed", pair)
+    space = triples.space.arm_matrix()
+    assert result.n_schemes == len(space) and int(pair.chosen_scheme.sum()) == int((drawn.arm == 1).sum())
 
 
 @pytest.mark.slow

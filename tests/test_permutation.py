@@ -304,7 +304,7 @@ def test_multiarm_allocation_of_two_arms_is_a_space_and_more_arms_a_message(outc
     # formula (5) by hand over the design's own space, the second arm as treatment
     means = (outcomes["outcome"] - outcomes["outcome"].mean()).groupby(outcomes["county"]).mean()
     means = means.reindex(design.cluster_ids).to_numpy()
-    arms = design.space
+    arms = design.space.arm_matrix()
     u = np.array([means[row == 1].mean() - means[row == 0].mean() for row in arms])
     observed = u[allocation.space_position]
     assert len(arms) > 100 and result.n_schemes == len(arms)

@@ -32,7 +32,7 @@ def _clusters(seed: int) -> pd.DataFrame:
 def _space(clusters, n_treat, constrained):
     if constrained:
         design = ConstrainedDesign(clusters, ["x", "size"], n_treat, cluster_id="cluster", cutoff=0.1)
-        return design.space, design.cluster_ids
+        return design.space.schemes, design.cluster_ids
     arm = np.r_[np.ones(n_treat), np.zeros(N_CLUSTERS - n_treat)].astype(int)
     s = simple_space(clusters["cluster"].to_numpy(), n_treat, arm)
     return s.schemes, s.cluster_ids

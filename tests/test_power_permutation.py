@@ -24,7 +24,8 @@ def test_designs_report_their_spaces():
 
     rng = np.random.default_rng(1)
     clusters = pd.DataFrame({"x1": rng.normal(size=10), "x2": rng.normal(size=10)})
-    for allocate, expected in ((pair_matching(), 2**5), (stratified_randomization("x1", 2), 10 * 10)):
+    # pairs: 2^5 flips; two strata of 5 with 5 treated in all: 2 and 3 or 3 and 2, C(5, 2) C(5, 3) each way
+    for allocate, expected in ((pair_matching(), 2**5), (stratified_randomization("x1", 2), 2 * 10 * 10)):
         drawn = allocate(clusters, np.random.default_rng(2))
         assert isinstance(drawn, Randomized)
         m = drawn.schemes.matrix()

@@ -21,6 +21,7 @@ PRELUDES = [
     "covariates = ['inciis', 'uptodateonimmunizations', 'hispanic']\n",
     "calls = crt.datasets.simulate_callcenter(n_calls=3000, seed=1)\n",
     "",
+    "",
 ]
 # benchmark-sized calls made small (the API is the same)
 SMALLER = {"n_draws=1_000_000": "n_draws=1_000", "n_trials=1000": "n_trials=4",
@@ -54,6 +55,25 @@ def test_readme_python_examples_run_and_their_comments_hold(tmp_path, monkeypatc
             assert names["design"].draw().arm_sizes().tolist() == [10] * 8
         if number == 4:
             assert set(names["fit"].variance_components) == {"center_ID", "rep_ID", "residual"}
-        if number == 5:  # the second save was refused, the saved space verified
+        if number == 5:
+            assert_comment_numbers(block, names)
+        if number == 6:  # the second save was refused, the saved space verified
             assert "design_allocation.csv exists already" in str(names["refused"])
             assert names["space"].notes == () and len(names["space"].schemes) == 1288
+
+
+def assert_comment_numbers(block: str, names: dict) -> None:
+    """Each line ``expression  # <number> ...`` evaluates to that number, rounded as written (the README's
+    printed numbers are the code's)."""
+    checked = 0
+    for line in block.splitlines():
+        code, _, comment = line.partition("#")
+        number = re.match(r"\s*(-?\d+(?:\.\d+)?)\b", comment)
+        if not number or "=" in code.split("(")[0]:
+            continue
+        value = eval(code.strip(), names)
+        decimals = len(number.group(1).partition(".")[2])
+        assert round(float(value), decimals) == float(number.group(1)), line
+        checked += 1
+    assert checked >= 6
+    assert len(names["grid"]) == 54 and names["sw"].n_clusters == 24

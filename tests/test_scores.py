@@ -78,6 +78,6 @@ def test_design_switches_to_block_enumeration_above_the_limit(small_clusters, mo
     small = ConstrainedDesign(small_clusters, ["size", "rate", "region"], 4, categorical=["region"], cluster_id="id", seed=3)
     assert isinstance(small.candidates, SchemeCandidates)
     assert big.cutoff_score == pytest.approx(small.cutoff_score, rel=1e-12)
-    assert {tuple(r) for r in big.space.matrix().tolist()} == {tuple(r) for r in small.space.matrix().tolist()}
+    assert {tuple(r) for r in big.space.schemes.matrix().tolist()} == {tuple(r) for r in small.space.schemes.matrix().tolist()}
     pd_big, pd_small = big.validity.table(), small.validity.table()
     np.testing.assert_allclose(pd_big.to_numpy(), pd_small.to_numpy())

@@ -73,9 +73,9 @@ def run(args: argparse.Namespace) -> int:
         print("\nTotal within-pair distance\n" + compare_matchings(data, args.covariates, cluster_id=cluster_id).to_string())
     if matching.unmatched:
         print(f"\nunmatched (randomized on its own): {', '.join(map(str, matching.unmatched))}")
-    space = design.space
-    chosen = int(np.random.default_rng(np.random.SeedSequence(design.seed).spawn(2)[1]).integers(len(space)))
-    allocation = matching.table()[["cluster", "group"]].assign(arm=space[chosen].astype(int))
+    drawn = design.draw()
+    space, chosen = design.space.arm_matrix(), drawn.space_position
+    allocation = drawn.allocation[["cluster", "group", "arm"]]
     how = "all enumerated" if design.enumerated else f"{len(space):,} sampled"
     print(f"\n{format_count(design.n_possible)} within-set assignments ({how}); allocation = scheme {chosen + 1} (seed {design.seed})")
     print("\nAllocation\n" + allocation.to_string(index=False))

@@ -12,14 +12,13 @@ from __future__ import annotations
 
 import argparse
 
-import numpy as np
 import pandas as pd
 
 from crt_widgets.commands._inputs import (add_data_source, add_output, check_out_folder, print_fresh_seed,
                                           read_csv_argument, save_run_files)
 from crt_widgets.core.io.files import from_chunks
 from crt_widgets.core.io.spacefiles import arm_space_chunks
-from crt_widgets.core.randomization.stratified import METHODS, StratifiedAllocation, StratifiedDesign
+from crt_widgets.core.randomization.stratified import METHODS, StratifiedDesign
 from crt_widgets.core.sizes import format_count
 
 NAME = "stratify"
@@ -66,8 +65,10 @@ def build_design(args: argparse.Namespace) -> StratifiedDesign:
     ids = column(data, args.unit_id or defaults.get("unit_id"), "--unit-id")
     factors = args.factors or (None if args.arms or args.arm_labels else defaults.get("factors"))
     n_arms = args.arm_labels or args.arms
-    return StratifiedDesign(strata.to_numpy(), n_arms, factors=factors,
-                            unit_ids=None if ids is None else ids.to_numpy(), method=args.method, seed=args.seed)
+    if args.space_size is None or args.space_size < 2:
+        raise ValueError(f"--space-size: must be at least 2 (one allocation randomizes nothing), got {args.space_size}")
+    return StratifiedDesign(strata.to_numpy(), n_arms, factors=factors, unit_ids=None if ids is None else ids.to_numpy(),
+                            method=args.method, size=args.space_size, seed=args.seed)
 
 
 FILES = ["stratify_allocation.csv", "stratify_space.csv", "stratify_audit.json"]
@@ -75,16 +76,13 @@ FILES = ["stratify_allocation.csv", "stratify_space.csv", "stratify_audit.json"]
 
 def run(args: argparse.Namespace) -> int:
     # every argument is checked before any draw is made or printed
-    if args.space_size is None or args.space_size < 1:
-        raise ValueError(f"--space-size: must be at least 1, got {args.space_size}")
     if args.verify is not None and args.verify < 1:
         raise ValueError(f"--verify: the number of draws to check must be at least 1, got {args.verify}")
     check_out_folder(args, FILES)
     design = build_design(args)
-    space = design.sample(args.space_size)
     # the allocation used: one of the space's independent draws, picked with the design's seed
-    chosen = int(np.random.default_rng(np.random.SeedSequence(design.seed).spawn(4)[3]).integers(len(space)))
-    allocation = StratifiedAllocation(design.unit_ids, design.strata, space[chosen], design.arms, design.seed)
+    allocation = design.draw()
+    space, chosen = design.space.arm_matrix(), allocation.space_position
     print(design)
     count = "too many to count" if design.n_possible is None else format_count(design.n_possible)
     print(f"seed {design.seed}; sampler {design.method}; allocations satisfying the rule: {count}; "

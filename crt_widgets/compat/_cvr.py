@@ -117,7 +117,7 @@ def cvrall(
     design = ConstrainedDesign(
         data, covariates, ntrt_cluster, categorical=_names(data[covariates], categorical),
         cluster_id=cid, metric=balancemetric, weights=weights,
-        cutoff=None if numschemes is not None else cutoff, n_schemes=numschemes,
+        cutoff=None if numschemes is not None else cutoff, n_best=numschemes,
         stratify=stratify, size=size, enumerate=True if nosim else None, seed=seed,
         samearmhi=samearmhi, samearmlo=samearmlo)
     allocation = design.draw()

@@ -43,20 +43,20 @@ def allocation_files(allocation) -> dict[str, tuple[str, str, str]]:
 
     d = allocation.design
     if isinstance(allocation, Allocation):
-        space_csv = write_cvcrand_csv(io.StringIO(), d.space, allocation.space_position, d.cluster_ids).getvalue()
+        space_csv = write_cvcrand_csv(io.StringIO(), d.space.schemes, allocation.space_position, d.cluster_ids).getvalue()
         space_label = "Constrained space (cvcrand CSV)"
     else:
         from crt_widgets.core.io.spacefiles import write_arm_space
 
         buffer = io.StringIO()
-        write_arm_space(buffer, d.cluster_ids, d.space, d.arms.labels, allocation.space_position, d.space_scores)
+        write_arm_space(buffer, d.cluster_ids, d.space.arm_matrix(), d.arms.labels, allocation.space_position, d.space_scores)
         space_csv, space_label = buffer.getvalue(), "Constrained space (CSV, arm labels)"
     seed = allocation.seed
     space_name = f"constrained_space_seed{seed}.csv"
     space_bytes = space_csv.encode("utf-8")
     # the audit lists the space file's SHA-256 and size, so that the analysis can verify it
     audit = {**allocation.audit(), SPACE_FILES: {space_name: space_file_entry(
-        Path(space_name), hashlib.sha256(space_bytes).hexdigest(), len(d.space_index), size=len(space_bytes))}}
+        Path(space_name), hashlib.sha256(space_bytes).hexdigest(), len(d.space), size=len(space_bytes))}}
     return {
         f"allocation_seed{seed}.csv": (allocation.allocation.to_csv(index=False), "text/csv", "Allocation (CSV)"),
         space_name: (space_csv, "text/csv", space_label),

@@ -53,38 +53,27 @@ def reproduce_code(allocation) -> str:
     "data = pd.read_csv('input_data_seed3.csv')"
     """
     d = allocation.design
-    p = d.parameters()
-    lines = ["import pandas as pd", ""]
-    if "n_treat" in p:  # two arms
-        lines += ["from crt_widgets import ConstrainedDesign", "",
-                  f"data = pd.read_csv({input_data_name(allocation)!r})",
-                  f"design = ConstrainedDesign(data, {p['covariates']!r}, {p['n_treat']!r},",
-                  f"    categorical={p['categorical']!r}, cluster_id={p['cluster_id']!r}, metric={p['metric']!r},",
-                  f"    weights={p['weights']!r}, cutoff={p['cutoff']!r}, n_schemes={p['n_schemes']!r},",
-                  f"    constraints={p['constraints']!r}, stratify={p['stratify']!r}, size={p['size']!r},",
-                  f"    enumerate={p['enumerated']!r}, seed={p['seed']!r},",
-                  f"    samearmhi={p['samearmhi']!r}, samearmlo={p['samearmlo']!r})"]
-    else:
-        factors = p.get("factors") or None
-        arms = f"factors={factors!r}" if factors else repr(p["arms"])
-        lines += ["from crt_widgets.core.randomization.multiarm import MultiArmDesign", "",
-                  f"data = pd.read_csv({input_data_name(allocation)!r})",
-                  f"design = MultiArmDesign(data, {p['covariates']!r}, {arms},",
-                  f"    categorical={p['categorical']!r}, cluster_id={p['cluster_id']!r}, strata={p['strata']!r},",
-                  f"    metric={p['metric']!r}, balance={p['balance']!r}, weights={_plain(p['weights'])!r},",
-                  f"    cutoff={p['cutoff']!r}, n_best={p['n_best']!r}, size={p['size']!r}, seed={p['seed']!r})"]
-    lines += [f"allocation = design.draw()  # seed {allocation.seed}",
+    params = {k: _plain(v) for k, v in d.get_params().items() if k != "data"}
+    lines = ["import pandas as pd", "", f"from crt_widgets import {type(d).__name__}", "",
+             f"data = pd.read_csv({input_data_name(allocation)!r})",
+             f"design = {type(d).__name__}(data,"]
+    lines += [f"    {k}={v!r}," for k, v in params.items()]
+    lines[-1] = lines[-1][:-1] + ")"
+    draw = "design.draw()" if allocation.seeded_by_design else f"design.draw(seed={allocation.seed!r})"
+    lines += [f"allocation = {draw}  # seed {allocation.seed}",
               "print(allocation.allocation)"]
     return "\n".join(lines)
 
 
 def _plain(value):
-    """Lists and dicts of numpy numbers as plain Python (for code that reads well)."""
+    """Arguments as plain Python (numpy numbers and arrays as floats and lists), for code that reads well."""
     if isinstance(value, dict):
-        return {k: float(v) for k, v in value.items()}
-    if value is None:
-        return None
-    return [float(v) for v in value]
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if hasattr(value, "tolist"):
+        return _plain(value.tolist())
+    return value
 
 
 def allocation_report(allocation) -> str:
@@ -94,7 +83,7 @@ def allocation_report(allocation) -> str:
 
     d = allocation.design
     audit = allocation.audit()
-    best = getattr(d, "n_schemes", None) or getattr(d, "n_best", None)
+    best = d.n_best
     constraints = getattr(d, "constraints", None)
     rule = (f"the {best:,} best schemes" if best is not None else
             f"schemes scoring at or below the {d.cutoff:g} quantile (cutoff score {d.cutoff_score:.4f})"

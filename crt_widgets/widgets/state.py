@@ -189,7 +189,7 @@ class DesignState(t.HasTraits):
         weights = [float(self.weights.get(c, 1.0)) for c in self.covariates]
         rule = {"metric": self.metric, "weights": weights}
         if self.use_n_best:
-            rule["n_schemes"] = int(self.n_best)
+            rule["n_best"] = int(self.n_best)
         else:
             rule["cutoff"] = float(self.cutoff)
         return rule
@@ -234,8 +234,6 @@ class DesignState(t.HasTraits):
 
         self._check_seed()
         rule = self._rule()
-        if "n_schemes" in rule:
-            rule["n_best"] = rule.pop("n_schemes")
         if len(self.stratify) > 1:
             raise ValueError("stratify: a multi-arm design balances the arms within one stratification column")
         if int(self.size) > MAX_SCHEMES:

@@ -20,6 +20,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from crt_widgets.core.randomization.allocation import AllocationRecord
+from crt_widgets.core.randomization.protocol import TWO_GROUP_HINT, Design
+from crt_widgets.core.spaces.multiarm import SavedMultiArmSpace
+from crt_widgets.core.spaces.space import RandomizationSpace
 from crt_widgets.core.spaces.schemes import SchemeSet, enumerate_schemes, sample_schemes, unique_schemes
 from crt_widgets.core.seeds import check_seed
 from crt_widgets.core.io.spacefiles import cvcrand_column_order, read_space
@@ -68,10 +72,10 @@ def resolve_space(space: Any, *, cluster_ids: Sequence | None = None, observed: 
                   data_clusters: np.ndarray | None = None, audit: Any = None) -> PermutationSpace:
     """Turn what the user passed as the space into schemes, labelled clusters and the observed scheme.
 
-    ``space`` may be a path to a saved space (cvcrand's CSV or our JSON), a :class:`SavedSpace`, an
-    ``Allocation`` (its design's constrained space, with the drawn scheme observed), a design
-    (``ConstrainedDesign``, ``MatchedDesign``, ... with ``observed`` given), a :class:`SchemeSet` or a
-    0/1 matrix. A multi-arm design or allocation of two arms counts its second arm as the treatment;
+    ``space`` may be a path to a saved space (cvcrand's CSV or our JSON), a :class:`SavedSpace`, any
+    allocation (its design's space, with the drawn allocation observed), any design (with ``observed``
+    given), a :class:`SchemeSet` or a 0/1 matrix. Designs and allocations give their space through the
+    protocol's ``to_permutation_space()``: a design of two arms counts its second arm as the treatment;
     with more arms, pass one comparison (``allocation.two_arm(...)``). cvcrand's CSV has no cluster
     labels: its columns are taken to be the data's clusters in sorted order (as cptest does), unless
     ``cluster_ids`` says otherwise.
@@ -87,17 +91,19 @@ def resolve_space(space: Any, *, cluster_ids: Sequence | None = None, observed: 
         space = read_space(space, audit=audit)
     elif audit is not None:
         raise ValueError("audit: verifies a space file; give the space as the path of the file the design saved")
+    if isinstance(space, (Design, AllocationRecord)):  # every design and allocation says its two-group space
+        space = space.to_permutation_space()
     file_notes = space.notes if isinstance(space, SavedSpace) else ()
     if isinstance(space, SavedSpace):
         schemes, position, ids, control = space.schemes, space.chosen, space.cluster_ids, space.control
-    elif hasattr(space, "design") and hasattr(space, "space_position"):  # an allocation, two-arm or multi-arm
-        schemes, position, ids = _two_arm_schemes(space.design), space.space_position, space.design.cluster_ids
+    elif isinstance(space, RandomizationSpace):  # a design's space, with ``observed`` given
+        if space.n_arms != 2:
+            raise ValueError(f"space: {space.n_arms} arms; the permutation test compares two groups: {TWO_GROUP_HINT}")
+        schemes, ids = space.schemes, space.unit_ids
     elif isinstance(space, SchemeSet):
         schemes = space
-    elif hasattr(space, "two_arm"):  # a saved multi-arm space: which two groups is the user's choice
-        raise ValueError(f"space: a multi-arm space; the permutation test compares two groups: {_TWO_ARM_HINT}")
-    elif hasattr(space, "space") and hasattr(space, "cluster_ids"):  # a design
-        schemes, ids = _two_arm_schemes(space), np.asarray(space.cluster_ids)
+    elif isinstance(space, SavedMultiArmSpace):  # which two groups is the user's choice
+        raise ValueError(f"space: a multi-arm space; the permutation test compares two groups: {TWO_GROUP_HINT}")
     elif isinstance(space, np.ndarray) or isinstance(space, list):
         schemes = SchemeSet.from_matrix(np.asarray(space))
     else:
@@ -139,10 +145,6 @@ def resolve_space(space: Any, *, cluster_ids: Sequence | None = None, observed: 
     return PermutationSpace(schemes, int(position), ids, note=note, control=control, notes=tuple(file_notes))
 
 
-_TWO_ARM_HINT = ("pass .two_arm(factor=...) for a factor's main effect, .two_arm(treated=[arms]) for those arms "
-                 "against the rest, or .two_arm(treated=[arms], control=[arms]) against a control arm")
-
-
 def _unlabelled_order_note(ids: np.ndarray) -> str:
     """A warning when text cluster ids sort differently from their natural order ("C10" before "C2"):
     an unlabelled (cvcrand) space is read in sorted order, which a design that listed them naturally
@@ -161,18 +163,6 @@ def _unlabelled_order_note(ids: np.ndarray) -> str:
     shown = ", ".join(map(str, ids[:4]))
     return (f"the space file has no cluster labels: its columns were taken as the clusters in sorted text order "
             f"({shown}, ...), not natural order; if the design listed them otherwise, use the labelled JSON space")
-
-
-def _two_arm_schemes(design: Any) -> SchemeSet:
-    """A design's space as two-arm schemes; a multi-arm design of two arms counts its second arm as treatment."""
-    space = design.space
-    if isinstance(space, SchemeSet):
-        return space
-    n_arms = int(getattr(design, "n_arms", 2))
-    if n_arms != 2:
-        hint = _TWO_ARM_HINT if hasattr(design, "arms") else "use a design of two arms"
-        raise ValueError(f"space: the design has {n_arms} arms; the permutation test compares two groups: {hint}")
-    return SchemeSet.from_matrix(np.asarray(space, dtype=np.uint8))
 
 
 def _arm_from_mapping(observed: dict, ids: np.ndarray) -> np.ndarray:

@@ -21,6 +21,7 @@ DataFrame, clusters: DataFrame) -> p-value`` (``individuals`` has ``cluster``, `
 """
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
@@ -31,6 +32,11 @@ from scipy.special import expit
 
 from crt_widgets.core.models import mixed_fast
 from crt_widgets.core.parallel import run_tasks, spawn_generators
+from crt_widgets.core.permutation.space import simple_space
+from crt_widgets.core.permutation.test import permutation_test
+from crt_widgets.core.randomization.constrained import ConstrainedDesign
+from crt_widgets.core.randomization.matching import MatchedDesign, optimal_match
+from crt_widgets.core.randomization.protocol import Design
 from crt_widgets.core.seeds import check_seed
 
 OUTCOMES = ("continuous", "binary", "count")
@@ -41,12 +47,24 @@ class Randomized:
     """An allocation with the space it was drawn from (``schemes`` over the clusters, ``observed`` row)."""
 
     arm: np.ndarray
-    schemes: object  # crt_widgets.core.schemes.SchemeSet
+    schemes: object  # crt_widgets.core.spaces.schemes.SchemeSet
     observed: int
+
+    @classmethod
+    def drawn(cls, design: Design) -> "Randomized":
+        """Draw from a real two-arm design (its own seed): the allocation and the design's space."""
+        allocation = design.draw()
+        space = allocation.to_permutation_space()
+        return cls(space.chosen_scheme.astype(int), space.schemes, space.chosen)
 
 
 Allocation = Callable[[pd.DataFrame, np.random.Generator], "np.ndarray | Randomized"]
 Analysis = Callable[[pd.DataFrame, pd.DataFrame], float]
+
+
+def _design_seed(rng: np.random.Generator) -> int:
+    """A design's seed from the trial's stream, so each simulated trial randomizes reproducibly."""
+    return int(rng.integers(2**63 - 1))
 
 
 # ---------------------------------------------------------------- allocation methods
@@ -62,109 +80,52 @@ def simple_randomization(clusters: pd.DataFrame, rng: np.random.Generator) -> np
     return treat
 
 
-def stratified_randomization(covariate: str = "x1", n_strata: int = 2) -> Allocation:
-    """Strata by quantiles of ``covariate``; half of each stratum treated (an odd one by a coin).
+def stratified_randomization(covariate: str = "x1", n_strata: int = 2, size: int = 20_000) -> Allocation:
+    """Strata by quantiles of ``covariate``; each stratum balanced exactly (half treated, an odd stratum
+    one more or one fewer, the total half): :class:`~crt_widgets.core.randomization.constrained.ConstrainedDesign`
+    with ``stratify`` and no covariate constraint, the design a user would declare.
 
     >>> alloc = stratified_randomization("x1", 2)
     >>> alloc(pd.DataFrame({"x1": [0, 1, 2, 3, 10, 11, 12, 13]}), np.random.default_rng(0)).arm.reshape(2, 4).sum(axis=1).tolist()
     [2, 2]
     """
-    def allocate(clusters: pd.DataFrame, rng: np.random.Generator) -> np.ndarray:
+    def allocate(clusters: pd.DataFrame, rng: np.random.Generator) -> Randomized:
         if covariate not in clusters.columns:
             raise ValueError(f"stratification covariate {covariate!r} is not a cluster column")
         ranks = clusters[covariate].rank(method="first").to_numpy() - 1
-        stratum = np.floor(ranks * n_strata / len(clusters)).astype(int)
-        treat = np.zeros(len(clusters), dtype=int)
-        # random order within strata: treat the first half of each stratum (plus a coin for odd ones)
-        order = np.lexsort((rng.random(len(clusters)), stratum))
-        sizes = np.bincount(stratum, minlength=n_strata)
-        starts = np.r_[0, np.cumsum(sizes)[:-1]]
-        n_treat = sizes // 2 + (rng.random(n_strata) < 0.5) * (sizes % 2)
-        position = np.arange(len(clusters)) - np.repeat(starts, sizes)
-        treat[order] = (position < np.repeat(n_treat, sizes)).astype(int)
-        return Randomized(treat, *_stratum_space(stratum, n_treat, treat))
+        table = clusters.assign(stratum=np.floor(ranks * n_strata / len(clusters)).astype(int))
+        design = ConstrainedDesign(table, ["stratum"], len(clusters) // 2, categorical=["stratum"], stratify=["stratum"],
+                                   cutoff=1.0, size=size, seed=_design_seed(rng))
+        return Randomized.drawn(design)
 
     allocate.__name__ = f"stratified_{covariate}_{n_strata}"
     return allocate
 
 
 def pair_matching(covariates: Sequence[str] | None = None) -> Allocation:
-    """Optimal pairs on standardized covariates (minimum total distance), one treated per pair.
-
-    Uses networkx's blossom algorithm; with an odd number of clusters the one left over gets a coin.
-    """
-    def allocate(clusters: pd.DataFrame, rng: np.random.Generator) -> np.ndarray:
-        import networkx as nx
-
+    """Optimal pairs on the covariates (:func:`~crt_widgets.core.randomization.matching.optimal_match`, minimum
+    total distance) randomized within pairs (:class:`~crt_widgets.core.randomization.matching.MatchedDesign`);
+    with an odd number of clusters the one left over gets a coin."""
+    def allocate(clusters: pd.DataFrame, rng: np.random.Generator) -> Randomized:
         cols = list(covariates) if covariates else [c for c in clusters.columns if c.startswith("x")]
-        Z = clusters[cols].to_numpy(float)
-        Z = (Z - Z.mean(axis=0)) / np.where(Z.std(axis=0) > 0, Z.std(axis=0), 1.0)
-        D = np.sqrt(((Z[:, None, :] - Z[None, :, :]) ** 2).sum(axis=-1))
-        n = len(Z)
-        i, j = np.triu_indices(n, 1)
-        graph = nx.Graph()
-        graph.add_weighted_edges_from(zip(i.tolist(), j.tolist(), D[i, j].tolist()))
-        pairs = np.array(sorted(tuple(sorted(e)) for e in nx.min_weight_matching(graph)), dtype=int).reshape(-1, 2)
-        treat = np.zeros(n, dtype=int)
-        treat[pairs[np.arange(len(pairs)), rng.integers(0, 2, len(pairs))]] = 1
-        left = np.setdiff1d(np.arange(n), pairs.ravel())
-        treat[left] = rng.integers(0, 2, left.size)
-        return Randomized(treat, *_pair_space(pairs, left, treat))
+        return Randomized.drawn(MatchedDesign(optimal_match(clusters, cols), seed=_design_seed(rng)))
 
     allocate.__name__ = "pair_matching"
     return allocate
 
 
-def _stratum_space(stratum: np.ndarray, n_treat: np.ndarray, treat: np.ndarray, limit: int = 20_000):
-    """Every scheme with these treated counts per stratum (or ``limit`` sampled), the observed one first."""
-    from crt_widgets.core.spaces.schemes import (SchemeSet, StratumRule, enumerate_stratified, sample_stratified,
-                                          unique_schemes)
-
-    sizes = np.bincount(stratum, minlength=len(n_treat))
-    rule = StratumRule(stratum, tuple(range(len(n_treat))), sizes, np.asarray(n_treat), np.asarray(n_treat),
-                       int(np.sum(n_treat)))
-    if rule.space_size() <= limit:
-        space = enumerate_stratified(rule)
-    else:
-        space, _ = sample_stratified(rule, limit, np.random.default_rng(int(np.sum(n_treat))))
-    schemes, _ = unique_schemes(SchemeSet(np.vstack([SchemeSet.from_matrix(treat[None, :]).packed, space.packed]),
-                                          len(treat)))
-    return schemes, 0
-
-
-def _pair_space(pairs: np.ndarray, left: np.ndarray, treat: np.ndarray, limit: int = 2**14):
-    """Every flip of the pairs (and coin of a left-over cluster), or ``limit`` random ones plus the observed."""
-    from crt_widgets.core.spaces.schemes import SchemeSet, unique_schemes
-
-    units = len(pairs) + left.size
-    n = len(treat)
-    codes = np.arange(2**units) if 2**units <= limit else np.random.default_rng(units).integers(0, 2**units, limit)
-    bits = (codes[:, None] >> np.arange(units)) & 1
-    m = np.zeros((len(codes), n), dtype=np.uint8)
-    m[:, pairs[:, 0]] = bits[:, : len(pairs)]
-    m[:, pairs[:, 1]] = 1 - bits[:, : len(pairs)]
-    m[:, left] = bits[:, len(pairs):]
-    schemes, _ = unique_schemes(SchemeSet.from_matrix(np.vstack([treat[None, :], m])))
-    return schemes, 0
-
-
 def constrained_randomization(cutoff: float = 0.1, covariates: Sequence[str] | None = None, metric: str = "l2",
                               size: int = 20_000) -> Allocation:
-    """Covariate-constrained randomization (:class:`crt_widgets.core.design.ConstrainedDesign`):
+    """Covariate-constrained randomization (:class:`~crt_widgets.core.randomization.constrained.ConstrainedDesign`):
     among all (or ``size`` sampled) half/half schemes, keep the best ``cutoff`` share by balance
     score on the covariates (default ``x1..xq``) and draw one; its seed comes from ``rng``."""
-    def allocate(clusters: pd.DataFrame, rng: np.random.Generator) -> np.ndarray:
-        import warnings
-
-        from crt_widgets.core.randomization.constrained import ConstrainedDesign
-
+    def allocate(clusters: pd.DataFrame, rng: np.random.Generator) -> Randomized:
         cols = list(covariates) if covariates else [c for c in clusters.columns if c.startswith("x")]
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # small-space advice is for a real trial, not each simulated one
             design = ConstrainedDesign(clusters, covariates=cols, n_treat=len(clusters) // 2, cutoff=cutoff,
-                                       metric=metric, size=size, seed=int(rng.integers(2**63 - 1)))
-            drawn = design.draw()
-            return Randomized(np.asarray(drawn.arm, dtype=int), design.space, drawn.space_position)
+                                       metric=metric, size=size, seed=_design_seed(rng))
+            return Randomized.drawn(design)
 
     allocate.__name__ = f"constrained_{cutoff:g}"
     return allocate
@@ -225,10 +186,6 @@ def permutation_analysis(adjust: bool = True, family: str | None = None, size: i
     a valid test for simple randomization, conservative for a restricted one. ``family`` defaults
     from the outcome (binary 0/1, counts, else continuous)."""
     def analyse(individuals: pd.DataFrame, clusters: pd.DataFrame) -> float:
-        import warnings
-
-        from crt_widgets.core.permutation.test import permutation_test, simple_space
-
         cols = [c for c in clusters.columns if c.startswith("x")] if adjust else []
         data = individuals.assign(**{c: clusters[c].to_numpy(float)[individuals["cluster"].to_numpy()] for c in cols})
         y = individuals["y"].to_numpy()

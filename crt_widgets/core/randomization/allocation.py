@@ -1,75 +1,142 @@
-"""What every drawn allocation keeps for the trial's records: cvcrand's messages, the audit record, the CSV.
+"""The one type every design's ``draw()`` returns: the chosen member of the space, with what the trial's
+records need (its seed, its position in the space, the audit record, the allocation table).
 
-Two-arm (:class:`~crt_widgets.core.design.Allocation`) and multi-arm
-(:class:`~crt_widgets.core.multiarm.MultiArmAllocation`) allocations share it; each names its arms for
-the audit (``audit_arms``) and says what a member of its space is called (``unit_word``).
+Designs add what is theirs in subclasses (cvcrand's summary for the two-arm constrained design, the
+strata of a stratified one, the matched sets), but every allocation answers the same questions: which
+arm each unit got (``arm``, ``arm_label``, ``allocation``), which space it came from
+(``design.space``, ``space_position``), and the permutation space of a two-group comparison
+(``to_permutation_space()``, ``two_arm(...)``).
 
 >>> from crt_widgets import ConstrainedDesign
 >>> from crt_widgets.datasets import load_dickinson
 >>> a = ConstrainedDesign(load_dickinson(), ["inciis"], 8, cluster_id="county", seed=3).draw()
 >>> sorted(a.audit())[:4], list(a.messages)[-1]
 (['allocation', 'chosen_score', 'chosen_space_position', 'created'], 'choice_message')
+>>> isinstance(a, AllocationRecord), a.to_permutation_space().chosen == a.space_position
+(True, True)
 """
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from crt_widgets.core.io.audits import SPACE_FILES, space_file_entry
 from crt_widgets.core.io.files import Content, FileSet, json_text, write_file
+from crt_widgets.core.randomization.protocol import two_group_space_of
+from crt_widgets.core.spaces.comparisons import arm_groups, two_arm_space
+from crt_widgets.core.spaces.saved import SavedSpace
 
 
 class AllocationRecord:
-    """The chosen member of a design's constrained space, with what the trial master file needs.
+    """The chosen member of a design's space, with what the trial master file needs.
 
-    Subclasses set ``arm`` and ``allocation`` and define :meth:`audit_arms`."""
+    Attributes
+    ----------
+    design : the design it was drawn from.
+    seed : the seed of the draw.
+    space_position : position of the chosen allocation in ``design.space`` (0-based).
+    arm : arm index per unit (``design.space.arm_labels[arm]`` is its label), in the design's unit order.
+    score : the allocation's balance score (None when the design does not score).
+    created : time of the draw (UTC, ISO 8601).
+    seeded_by_design : True when drawn with the design's own seed (``draw()``), False for ``draw(seed=...)``.
+    """
 
-    unit_word = "Scheme"  # what one member of the space is called in the messages
+    unit_word = "Allocation"  # what one member of the space is called in the messages
 
     def __init__(self, design: Any, space_position: int, seed: Any) -> None:
         self.design = design
         self.seed = seed
-        self.space_position = space_position
-        self.candidate_index = int(design.space_index[space_position])
-        self.score = float(design.scores[self.candidate_index])
+        self.space_position = int(space_position)
+        space = design.space
+        self.arm = space.arm_matrix(np.array([self.space_position]))[0].astype(int)
+        self.score = None if space.scores is None else float(space.scores[self.space_position])
         self.created = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+        self.seeded_by_design = True
+
+    # -- the allocation ------------------------------------------------------------------------------
+    @property
+    def arm_labels(self) -> list[str]:
+        """The design's arm labels, in arm-index order."""
+        return list(self.design.space.arm_labels)
 
     @property
-    def allocation(self) -> pd.DataFrame:  # pragma: no cover - defined by every subclass
-        raise NotImplementedError
+    def arm_label(self) -> np.ndarray:
+        """Each unit's arm label."""
+        return np.asarray(self.arm_labels, dtype=object)[self.arm]
 
-    def audit_arms(self) -> dict[str, Any]:  # pragma: no cover - defined by every subclass
-        """Cluster id -> arm, as the audit record writes it."""
-        raise NotImplementedError
+    @property
+    def unit_ids(self) -> np.ndarray:
+        return np.asarray(self.design.unit_ids)
 
+    def arm_sizes(self) -> pd.Series:
+        """Units per arm."""
+        return pd.Series(np.bincount(self.arm, minlength=len(self.arm_labels)), index=self.arm_labels, name="units")
+
+    @property
+    def allocation(self) -> pd.DataFrame:
+        """Unit id, arm index and arm label."""
+        return pd.DataFrame({self.id_column: self.unit_ids, "arm": self.arm, "arm_label": self.arm_label})
+
+    @property
+    def id_column(self) -> str:
+        return getattr(self.design, "cluster_id", None) or "cluster"
+
+    def audit_arms(self) -> dict[str, Any]:
+        """Unit id -> arm label, as the audit record writes it."""
+        return {str(k): str(v) for k, v in zip(self.unit_ids, self.arm_label)}
+
+    # -- the space of the analysis -----------------------------------------------------------------
+    def to_permutation_space(self) -> SavedSpace:
+        """The design's space as two groups with this allocation marked as used (two-arm designs)."""
+        return two_group_space_of(self.design, self.space_position)
+
+    def two_arm(self, *, factor: str | None = None, treated: Sequence[str] | None = None,
+                control: Sequence[str] | None = None) -> SavedSpace:
+        """The space of one two-group comparison for the permutation test: the main effect of ``factor``
+        (arms that receive it against the others), the arms ``treated`` against the rest, or against the
+        arms ``control`` with the others left out (see :mod:`crt_widgets.core.spaces.comparisons`)."""
+        space = self.design.space
+        group = arm_groups(list(space.arm_labels), treated, factor, control)
+        return two_arm_space(space.arm_matrix(), group, self.space_position, space.unit_ids, space.scores,
+                             space.arm_labels)
+
+    # -- messages and records ------------------------------------------------------------------------
     @property
     def choice_message(self) -> str:
-        return (f"{self.unit_word} {self.space_position + 1:,} of the {len(self.design.space_index):,} in the "
-                f"constrained space was selected (seed {self.seed}); its balance score is {self.score:.3f}")
+        score = "" if self.score is None else f"; its balance score is {self.score:.3f}"
+        return (f"{self.unit_word} {self.space_position + 1:,} of the {len(self.design.space):,} in the "
+                f"{self.design.space_name} was selected (seed {self.seed}){score}")
 
     @property
     def messages(self) -> dict[str, str]:
-        """cvcrand's four messages: assignment, scheme, cutoff, choice."""
-        d = self.design
-        return {"assignment_message": d.assignment_message, "scheme_message": d.scheme_message,
-                "cutoff_message": d.cutoff_message, "choice_message": self.choice_message}
+        """The design's messages and the choice (cvcrand's four for the two-arm constrained design)."""
+        return {**self.design.messages, "choice_message": self.choice_message}
 
     def audit(self) -> dict[str, Any]:
-        """The audit record: method, parameters, seed, versions, time, input hash, result."""
+        """The audit record: method, parameters, seed, versions, time, input hash, space, result."""
         from crt_widgets import __version__
 
         d = self.design
-        return {
+        space = d.space
+        record = {
             "package": "crt-widgets", "package_version": __version__, "created": self.created,
-            "parameters": d.parameters(), "draw_seed": self.seed, "data_sha256": d.data_hash(),
-            "n_candidates": len(d.scores), "n_constrained": len(d.space_index),
-            "cutoff_score": d.cutoff_score, "chosen_space_position": self.space_position,
-            "chosen_score": self.score, "allocation": self.audit_arms(),
-            "messages": self.messages, "diagnostics": d.diagnostics,
+            "design": type(d).__name__, "parameters": d.parameters(), "draw_seed": self.seed,
+            "data_sha256": d.data_hash(),
+            "space": {"n_allocations": len(space), "exhaustive": space.exhaustive, "n_possible": space.n_possible,
+                      "sha256": space.sha256(), "arms": list(space.arm_labels)},
+            "chosen_space_position": self.space_position, "chosen_score": self.score,
+            "allocation": self.audit_arms(), "messages": self.messages, "diagnostics": d.diagnostics,
         }
+        return {**record, **self._audit_extra()}
+
+    def _audit_extra(self) -> dict[str, Any]:
+        """What a design adds to the audit record."""
+        return {}
 
     def to_csv(self, path: str | Path, *, overwrite: bool = False) -> Path:
         """Write the allocation table (atomically; an existing file is refused unless ``overwrite``)."""
@@ -90,3 +157,9 @@ class AllocationRecord:
             audit = {**self.audit(), **(record or {}), SPACE_FILES: spaces, "file_sha256": allocation}
             written["audit"] = out.add(audit_name, json_text(audit))
         return {kind: w.path for kind, w in written.items()}
+
+    def __repr__(self) -> str:
+        sizes = ", ".join(f"{k}: {v}" for k, v in self.arm_sizes().items())
+        score = "" if self.score is None else f"score={self.score:.4g}, "
+        return (f"{type(self).__name__}({score}arm sizes {{{sizes}}}, seed={self.seed}, "
+                f"position {self.space_position + 1:,} of {len(self.design.space):,})")

@@ -17,8 +17,8 @@ weights, metric, cutoff or constraints with :meth:`ConstrainedDesign.rescore` re
 """
 from __future__ import annotations
 
-import copy
 import math
+import warnings
 from collections.abc import Mapping, Sequence
 from functools import cached_property
 from pathlib import Path
@@ -30,20 +30,20 @@ import pandas as pd
 from crt_widgets.core.randomization.candidates import EnumeratedCandidates, SchemeCandidates, check_metric
 from crt_widgets.core.randomization.constraints import Constraint, parse_constraint
 from crt_widgets.core.covariates import CovariateMatrix, prepare_covariates
-from crt_widgets.core.spaces.schemes import (SchemeSet, StratumRule, enumerate_schemes, enumerate_stratified,
+from crt_widgets.core.spaces.schemes import (StratumRule, enumerate_schemes, enumerate_stratified,
                                       sample_schemes, sample_stratified)
+from crt_widgets.core.randomization.acceptance import CutoffRule, rule_changes
 from crt_widgets.core.randomization.allocation import AllocationRecord
-from crt_widgets.core.seeds import check_seed, generator
+from crt_widgets.core.randomization.protocol import Design
+from crt_widgets.core.seeds import check_seed
 from crt_widgets.core.sizes import check_memory, fits_in_memory, format_count
+from crt_widgets.core.spaces.space import RandomizationSpace
 from crt_widgets.core.io.files import data_sha256, from_chunks
 from crt_widgets.core.io.spacefiles import cvcrand_csv_chunks, space_json_bytes, write_cvcrand_csv, write_space_json
 from crt_widgets.core.diagnostics.tables import baseline_table, score_summary
 from crt_widgets.core.diagnostics.validity import SAMEARMHI, SAMEARMLO, Validity, cluster_coincidence
 
 DEFAULT_SIZE = 50_000
-# ties: scores this close (relative) to the cutoff count as equal to it, so that schemes with
-# mathematically equal scores (e.g. a scheme and its mirror image) are kept or dropped together
-TIE_TOLERANCE = 1e-9
 # above this many schemes, the enumeration is scored block by block instead of stored
 _EXPLICIT_LIMIT = 2_000_000
 # the most candidate schemes one design holds: 155M enumerated schemes of 30 clusters take 2.4 GB,
@@ -51,9 +51,11 @@ _EXPLICIT_LIMIT = 2_000_000
 MAX_CANDIDATES = 500_000_000
 # the smallest space in which a two-sided permutation test can reach p < 0.05
 MIN_SCHEMES_FOR_TEST = 40
+# what ConstrainedDesign.rescore may change: the scoring, the rule and the validity thresholds, never the candidates
+RESCORE_CHANGES = {"weights", "metric", "cutoff", "n_best", "constraints", "samearmhi", "samearmlo"}
 
 
-class ConstrainedDesign:
+class ConstrainedDesign(Design):
     """Covariate-constrained randomization of ``n`` clusters to two arms.
 
     Parameters
@@ -68,7 +70,8 @@ class ConstrainedDesign:
     weights : user weight per covariate (list or mapping); 0 switches a covariate off.
     cutoff : keep schemes scoring at or below this quantile q of all scores (0 < q <= 1; 1 is
         simple randomization); ties at the cutoff are kept.
-    n_schemes : instead of ``cutoff``, keep exactly the ``n_schemes`` best schemes.
+    n_best : instead of ``cutoff``, keep exactly the ``n_best`` best schemes (``n_schemes``, its former
+        name, is accepted for one release).
     constraints : instead of a score, one constraint per covariate in Greene's syntax
         (``"any"``, ``"s5"``, ``"sf.5"``, ``"m10"``, ``"mf0.2"``), as cvcrand's ``cvrcov``.
     stratify : columns whose strata must be balanced exactly: only schemes treating
@@ -81,6 +84,11 @@ class ConstrainedDesign:
         records it, so every result can be reproduced.
     """
 
+    method_name = "covariate-constrained randomization (two arms)"
+    space_name = "constrained space"
+    _renamed_params = ("n_schemes",)
+
+
     def __init__(
         self,
         data: pd.DataFrame,
@@ -92,7 +100,7 @@ class ConstrainedDesign:
         metric: str = "l2",
         weights: Sequence[float] | Mapping[str, float] | None = None,
         cutoff: float | None = 0.1,
-        n_schemes: int | None = None,
+        n_best: int | None = None,
         constraints: Sequence[str] | None = None,
         stratify: Sequence[str] | str | None = None,
         size: int = DEFAULT_SIZE,
@@ -100,7 +108,13 @@ class ConstrainedDesign:
         seed: int | None = None,
         samearmhi: float = SAMEARMHI,
         samearmlo: float = SAMEARMLO,
+        n_schemes: int | None = None,
     ) -> None:
+        if n_schemes is not None:  # the former name of n_best
+            warnings.warn("n_schemes: renamed n_best (the same rule in every design)", DeprecationWarning, stacklevel=2)
+            n_best = n_best if n_best is not None else n_schemes
+        self.seed = check_seed(seed)
+        self._declare({**locals(), "n_best": n_best}, self.seed)
         self.data = data
         self.covariates = list(covariates) if not isinstance(covariates, str) else covariates
         self.categorical = [categorical] if isinstance(categorical, str) else list(categorical or ())
@@ -108,10 +122,9 @@ class ConstrainedDesign:
         self.stratify = [stratify] if isinstance(stratify, str) else list(stratify or ())
         self.size = size
         self.enumerate = enumerate
-        self.seed = check_seed(seed)
         self.samearmhi, self.samearmlo = samearmhi, samearmlo
         self.n_treat = self._check_n_treat(n_treat, len(data) if isinstance(data, pd.DataFrame) else 0)
-        self._set_rule(metric, weights, cutoff, n_schemes, constraints)
+        self._set_rule(metric, weights, cutoff, n_best, constraints)
         self._check_inputs()
         self._candidates = None
 
@@ -124,24 +137,28 @@ class ConstrainedDesign:
             raise ValueError(f"n_treat: must be between 1 and {n - 1} for {n} clusters, got {n_treat}")
         return int(n_treat)
 
-    def _set_rule(self, metric, weights, cutoff, n_schemes, constraints) -> None:
+    def _set_rule(self, metric, weights, cutoff, n_best, constraints) -> None:
         self.metric = check_metric(metric)
         self.weights = weights
         self.constraints = None if constraints is None else list(constraints)
-        self.n_schemes = n_schemes
-        self.cutoff = cutoff
         if self.constraints is not None:
             if len(self.constraints) != len(self.covariates):
                 raise ValueError(f"constraints: got {len(self.constraints)} constraint(s) for "
                                  f"{len(self.covariates)} covariate(s); give one per covariate")
             self._parsed_constraints = [parse_constraint(c) for c in self.constraints]
-            self.cutoff = None
-        elif n_schemes is not None:
-            if isinstance(n_schemes, bool) or not isinstance(n_schemes, (int, np.integer)) or n_schemes < 2:
-                raise ValueError(f"n_schemes: must be a whole number of at least 2, got {n_schemes!r}")
-            self.cutoff = None
-        elif cutoff is None or not (isinstance(cutoff, (int, float)) and 0 < cutoff <= 1):
-            raise ValueError(f"cutoff: must be a quantile in (0, 1], got {cutoff!r}")
+            self.rule = None
+        else:
+            self.rule = CutoffRule.check(cutoff, n_best)
+
+    @property
+    def cutoff(self) -> float | None:
+        """The quantile of the cutoff rule (None with ``n_best`` or constraints)."""
+        return None if self.rule is None else self.rule.cutoff
+
+    @property
+    def n_best(self) -> int | None:
+        """The number of best schemes kept (None with a quantile cutoff or constraints)."""
+        return None if self.rule is None else self.rule.n_best
 
     def _check_inputs(self) -> None:
         if not isinstance(self.size, (int, np.integer)) or isinstance(self.size, bool) or self.size < 2:
@@ -173,10 +190,8 @@ class ConstrainedDesign:
         if not self.enumerated and self.size > MAX_CANDIDATES:
             raise ValueError(f"size: at most {MAX_CANDIDATES:,} sampled schemes fit in memory, got {self.size:,}")
         # known before any scheme is built (sampling can only end with fewer, after duplicates go)
-        most = self.n_possible if self.enumerated else min(self.size, self.n_possible)
-        if self.n_schemes is not None and self.n_schemes >= most:
-            raise ValueError(f"n_schemes: {self.n_schemes:,} is not smaller than the {format_count(most)} candidate schemes; "
-                             "nothing would be constrained")
+        if self.rule is not None:
+            self.rule.check_candidates(self.n_possible if self.enumerated else min(self.size, self.n_possible))
 
     # -- inputs ------------------------------------------------------------------------------
     @cached_property
@@ -265,22 +280,11 @@ class ConstrainedDesign:
 
     @cached_property
     def _acceptance(self) -> tuple[np.ndarray, float | None]:
-        scores = self.scores
         if self.constraints is not None:
             cons = _per_column(self._parsed_constraints, self.covariates, self.covariate_matrix)
             return self.candidates.satisfies(cons, self.n_treat), None
-        if self.n_schemes is not None:
-            if self.n_schemes >= len(scores):
-                raise ValueError(f"n_schemes: {self.n_schemes} is not smaller than the "
-                                 f"{len(scores):,} candidate schemes; nothing would be constrained")
-            best = np.argpartition(scores, self.n_schemes - 1)[: self.n_schemes]
-            best = best[np.lexsort((best, scores[best]))]  # ties broken by enumeration order
-            mask = np.zeros(len(scores), dtype=bool)
-            mask[best] = True
-            return mask, float(scores[best[-1]])
-        cut = float(np.quantile(scores, self.cutoff))
-        tol = TIE_TOLERANCE * max(abs(cut), 1e-6 * float(np.max(np.abs(scores))), 1e-300)
-        return scores <= cut + tol, cut
+        self.rule.check_candidates(len(self.scores))  # sampling can end with fewer after duplicates go
+        return self.rule.apply(self.scores)
 
     @property
     def accepted(self) -> np.ndarray:
@@ -289,7 +293,8 @@ class ConstrainedDesign:
 
     @property
     def cutoff_score(self) -> float | None:
-        """The score at the cutoff quantile (None for covariate-by-covariate constraints)."""
+        """The largest score kept in the constrained space, the score of a real scheme as cvcrand reports it
+        (None for covariate-by-covariate constraints)."""
         return self._acceptance[1]
 
     @cached_property
@@ -302,23 +307,29 @@ class ConstrainedDesign:
         return index
 
     @cached_property
-    def space(self) -> SchemeSet:
-        """The constrained randomization space."""
-        return self.candidates.schemes_at(self.space_index)
+    def space(self) -> RandomizationSpace:
+        """The constrained randomization space (packed two-arm schemes; arm "1" is the treatment)."""
+        return RandomizationSpace.from_schemes(self.candidates.schemes_at(self.space_index), self.cluster_ids,
+                                               scores=self.space_scores, exhaustive=self.enumerated,
+                                               n_possible=self.n_possible)
+
+    @property
+    def unit_ids(self) -> np.ndarray:
+        return self.cluster_ids
 
     @property
     def space_scores(self) -> np.ndarray:
         return self.scores[self.space_index]
 
-    def permutation_matrix(self) -> np.ndarray:
-        """The constrained space as an (S, n) 0/1 matrix (randomizr's ``obtain_permutation_matrix``)."""
-        return self.space.matrix()
+    def probabilities(self) -> pd.DataFrame:
+        """Each cluster's probability of each arm in the constrained space (columns "0" control, "1" treatment).
 
-    def probabilities(self) -> pd.Series:
-        """Each cluster's probability of treatment in the constrained space."""
-        counts = sum(m.sum(axis=0, dtype=np.int64) for _, m in self.space.chunks(dtype=np.uint8))
-        return pd.Series(counts / len(self.space), index=pd.Index(self.cluster_ids, name="cluster"),
-                         name="p_treat")
+        >>> from crt_widgets.datasets import load_dickinson
+        >>> d = ConstrainedDesign(load_dickinson(), ["inciis"], 8, cluster_id="county", seed=1)
+        >>> d.probabilities().sum(axis=1).round(12).unique().tolist()
+        [1.0]
+        """
+        return super().probabilities().rename_axis("cluster")
 
     def histogram(self, bins: int = 50) -> tuple[np.ndarray, np.ndarray]:
         """Counts and bin edges of all candidate scores (binned here, not in the browser)."""
@@ -329,39 +340,28 @@ class ConstrainedDesign:
         """Pair coincidence in the constrained space."""
         n, t = self.n_clusters, self.n_treat
         expected = (t * (t - 1) + (n - t) * (n - t - 1)) / (n * (n - 1))
-        return cluster_coincidence(self.space, self.cluster_ids, expected_fraction=expected,
+        return cluster_coincidence(self.space.schemes, self.cluster_ids, expected_fraction=expected,
                                    samearmhi=self.samearmhi, samearmlo=self.samearmlo)
 
     # -- re-scoring ------------------------------------------------------------------------
     def rescore(self, **changes: Any) -> "ConstrainedDesign":
-        """A copy with new ``weights``, ``metric``, ``cutoff``, ``n_schemes`` or ``constraints``,
-        reusing the candidate schemes (the cheap path for sliders)."""
-        allowed = {"weights", "metric", "cutoff", "n_schemes", "constraints", "samearmhi", "samearmlo"}
-        unknown = set(changes) - allowed
+        """A copy with new ``weights``, ``metric``, ``cutoff``, ``n_best`` or ``constraints`` (and the
+        validity thresholds), reusing the candidate schemes (the cheap path for sliders).
+
+        >>> from crt_widgets.datasets import load_dickinson
+        >>> d = ConstrainedDesign(load_dickinson(), ["inciis", "hispanic"], 8, cluster_id="county", seed=1)
+        >>> looser = d.rescore(cutoff=0.5)
+        >>> looser.candidates is d.candidates, len(looser.space) > len(d.space)
+        (True, True)
+        """
+        if "n_schemes" in changes:
+            changes["n_best"] = changes.pop("n_schemes")
+        unknown = set(changes) - RESCORE_CHANGES
         if unknown:
             raise ValueError(f"rescore: cannot change {', '.join(sorted(unknown))} without rebuilding "
                              "the candidates; make a new ConstrainedDesign")
-        new = copy.copy(self)
-        new.__dict__ = {k: v for k, v in self.__dict__.items()
-                        if k in {"data", "covariates", "categorical", "cluster_id", "stratify", "size",
-                                 "enumerate", "seed", "samearmhi", "samearmlo", "n_treat", "_candidates",
-                                 "_seeds", "stratum_rule", "n_possible"}}
-        new.samearmhi = changes.get("samearmhi", self.samearmhi)
-        new.samearmlo = changes.get("samearmlo", self.samearmlo)
-        rule = {"metric": self.metric, "weights": self.weights, "cutoff": self.cutoff,
-                "n_schemes": self.n_schemes, "constraints": self.constraints}
-        if any(k in changes for k in ("cutoff", "n_schemes", "constraints")):
-            rule.update(cutoff=None, n_schemes=None, constraints=None)
-        rule.update({k: v for k, v in changes.items() if k in rule})
-        if rule["cutoff"] is None and rule["n_schemes"] is None and rule["constraints"] is None:
-            rule["cutoff"] = 0.1
-        new._set_rule(**rule)
-        if "weights" in changes:
-            new.covariate_matrix  # validate the new weights now
-        if new._candidates is not None:
-            cov = new.covariate_matrix
-            if cov.raw.shape != self.covariate_matrix.raw.shape:  # pragma: no cover - defensive
-                new._candidates = None
+        new = self.with_params(**rule_changes(self.get_params(), changes, ("cutoff", "n_best", "constraints")))
+        new._candidates = self.candidates  # they depend on nothing a rescore may change
         return new
 
     # -- messages ---------------------------------------------------------------------------
@@ -386,10 +386,15 @@ class ConstrainedDesign:
         if self.constraints is not None:
             return (f"Covariate-by-covariate constraints ({', '.join(self.constraints)}): "
                     f"{kept:,} of {len(self.scores):,} schemes ({kept / len(self.scores):.1%}) satisfy them all")
-        how = (f"the {self.n_schemes:,} best schemes" if self.n_schemes is not None
-               else f"schemes scoring at or below the q = {self.cutoff:g} quantile (ties at the cutoff kept)")
+        how = self.rule.describe("schemes")
         return (f"Balance metric {self.metric}; the constrained space keeps {how}: cutoff score "
                 f"{self.cutoff_score:.3f}, {kept:,} of {len(self.scores):,} schemes")
+
+    @property
+    def messages(self) -> dict[str, str]:
+        """cvcrand's messages before the choice: assignment, schemes, cutoff."""
+        return {"assignment_message": self.assignment_message, "scheme_message": self.scheme_message,
+                "cutoff_message": self.cutoff_message}
 
     @property
     def diagnostics(self) -> list[str]:
@@ -404,32 +409,31 @@ class ConstrainedDesign:
 
     def __repr__(self) -> str:
         rule = (f"constraints={self.constraints}" if self.constraints is not None else
-                f"n_schemes={self.n_schemes}" if self.n_schemes is not None else f"cutoff={self.cutoff}")
+                f"n_best={self.n_best}" if self.n_best is not None else f"cutoff={self.cutoff}")
         return (f"ConstrainedDesign(n_clusters={self.n_clusters}, n_treat={self.n_treat}, "
                 f"covariates={self.covariates}, metric={self.metric!r}, {rule}, seed={self.seed})")
 
     # -- drawing --------------------------------------------------------------------------
-    def draw(self, seed: int | None = None) -> "Allocation":
-        """Choose one scheme uniformly from the constrained space.
+    @property
+    def allocation_type(self) -> type:
+        return Allocation
 
-        With ``seed=None`` the design's own seed is used, so the same design always draws the same
-        allocation; pass another seed to draw again.
-        """
-        rng = generator(self._seeds[1] if seed is None else seed)
-        pick = int(rng.integers(len(self.space_index)))
-        return Allocation(self, pick, self.seed if seed is None else seed)
+    @property
+    def _choice_stream(self) -> np.random.SeedSequence:
+        return self._seeds[1]
 
     def parameters(self) -> dict[str, Any]:
         """Every input that determines the result (for the audit trail)."""
         return {
-            "method": "covariate-constrained randomization (two arms)",
+            **super().parameters(),
+            "method": self.method_name,
             "covariates": self.covariates, "categorical": self.categorical,
             "cluster_id": self.cluster_id, "n_clusters": self.n_clusters, "n_treat": self.n_treat,
             "metric": self.metric,
             "weights": (dict(self.weights) if isinstance(self.weights, Mapping)
                         else None if self.weights is None else list(np.asarray(self.weights, float).tolist())),
-            "cutoff": self.cutoff, "n_schemes": self.n_schemes, "constraints": self.constraints,
-            "stratify": self.stratify, "size": self.size, "enumerated": self.enumerated,
+            "cutoff": self.cutoff, "n_best": self.n_best, "constraints": self.constraints,
+            "stratify": self.stratify, "size": self.size, "enumerate": self.enumerate, "enumerated": self.enumerated,
             "seed": self.seed, "samearmhi": self.samearmhi, "samearmlo": self.samearmlo,
         }
 
@@ -455,9 +459,7 @@ class Allocation(AllocationRecord):
     score : the chosen scheme's balance score.
     """
 
-    def __init__(self, design: ConstrainedDesign, space_position: int, seed: int) -> None:
-        super().__init__(design, space_position, seed)
-        self.arm = design.space.matrix(np.array([space_position]))[0].astype(int)
+    unit_word = "Scheme"
 
     def __repr__(self) -> str:
         treated = ", ".join(map(str, self.treated_clusters))
@@ -500,6 +502,10 @@ class Allocation(AllocationRecord):
     def audit_arms(self) -> dict[str, int]:
         return {str(k): int(v) for k, v in zip(self.design.cluster_ids, self.arm)}
 
+    def _audit_extra(self) -> dict[str, Any]:
+        d = self.design
+        return {"n_candidates": len(d.scores), "n_constrained": len(d.space_index), "cutoff_score": d.cutoff_score}
+
     def save_space(self, path: str | Path, format: str | None = None, *, overwrite: bool = False) -> Path:
         """Write the constrained space: ``"cvcrand"`` CSV, or our self-describing ``"json"``
         (chosen by the file name when ``format`` is None: .csv -> cvcrand, .json/.json.gz -> json);
@@ -508,10 +514,10 @@ class Allocation(AllocationRecord):
         fmt = format or ("cvcrand" if path.suffix == ".csv" else "json")
         d = self.design
         if fmt == "cvcrand":
-            return write_cvcrand_csv(path, d.space, self.space_position, d.cluster_ids, overwrite=overwrite)
+            return write_cvcrand_csv(path, d.space.schemes, self.space_position, d.cluster_ids, overwrite=overwrite)
         if fmt != "json":
             raise ValueError(f"format: must be 'cvcrand' or 'json', got {format!r}")
-        return write_space_json(path, d.space, self.space_position, d.cluster_ids, d.space_scores,
+        return write_space_json(path, d.space.schemes, self.space_position, d.cluster_ids, d.space_scores,
                                 overwrite=overwrite, **self._space_metadata())
 
     def _space_metadata(self) -> dict[str, Any]:
@@ -525,8 +531,8 @@ class Allocation(AllocationRecord):
         each space file's SHA-256 and scheme count, and ``record``'s entries). All or nothing, never over an
         existing file unless ``overwrite`` (see :meth:`save_files`)."""
         d = self.design
-        chunks = from_chunks(cvcrand_csv_chunks(d.space, self.space_position, d.cluster_ids))
-        json_space = space_json_bytes(d.space, self.space_position, d.cluster_ids, d.space_scores,
+        chunks = from_chunks(cvcrand_csv_chunks(d.space.schemes, self.space_position, d.cluster_ids))
+        json_space = space_json_bytes(d.space.schemes, self.space_position, d.cluster_ids, d.space_scores,
                                       **self._space_metadata())
         n = len(d.space)
         return self.save_files(directory, {

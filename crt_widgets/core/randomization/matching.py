@@ -37,7 +37,10 @@ import pandas as pd
 
 from crt_widgets.core.covariates import cluster_labels, finite_values
 from crt_widgets.core.randomization.multiarm import unique_rows
-from crt_widgets.core.seeds import check_seed, generator
+from crt_widgets.core.randomization.allocation import AllocationRecord
+from crt_widgets.core.randomization.protocol import Design
+from crt_widgets.core.seeds import check_seed
+from crt_widgets.core.spaces.space import RandomizationSpace
 from crt_widgets.core.randomization.stratified import _check_int
 from crt_widgets.core.diagnostics.validity import Validity, cluster_coincidence
 from crt_widgets.core.sizes import format_count
@@ -141,6 +144,11 @@ class Matching:
                 dist[i] = dg
         return pd.DataFrame({"cluster": self.cluster_ids, "group": group, "group_distance": dist})
 
+    def record(self) -> dict:
+        """The matching as plain values for an audit record: method, the sets, the unmatched, the distance."""
+        return {"method": self.method, "group_size": self.group_size, "groups": [list(g) for g in self.groups],
+                "unmatched": self.unmatched, "total_distance": self.total_distance}
+
     def __repr__(self) -> str:
         un = f", unmatched={self.unmatched}" if self.unmatched_index else ""
         return (f"Matching(method={self.method!r}, {len(self.group_index)} sets of {self.group_size}, "
@@ -236,7 +244,17 @@ def _set_arrangements(size: int, n_arms: int) -> np.ndarray:
     return np.array(sorted(rows), dtype=np.int8)
 
 
-class MatchedDesign:
+class MatchedAllocation(AllocationRecord):
+    """One allocation drawn within the matched sets: ``allocation`` has the cluster, its set and its arm."""
+
+    @property
+    def allocation(self) -> pd.DataFrame:
+        """Cluster, set (NA if unmatched), arm index and arm label."""
+        table = self.design.matching.table()[["cluster", "group"]]
+        return table.assign(arm=self.arm.astype(int), arm_label=self.arm_label)
+
+
+class MatchedDesign(Design):
     """Randomization within matched pairs or groups.
 
     Parameters
@@ -254,8 +272,13 @@ class MatchedDesign:
     ((8, 6), 8)
     """
 
+    method_name = "randomization within matched sets"
+    allocation_type = MatchedAllocation
+
     def __init__(self, matching: Matching, n_arms: int = 2, *, max_enumerate: int = DEFAULT_MAX_ENUMERATE,
                  size: int = 50_000, seed: int | None = None) -> None:
+        self.seed = check_seed(seed)
+        self._declare(locals(), self.seed)
         if not isinstance(matching, Matching):
             raise ValueError(f"matching: expected a Matching, got {type(matching).__name__}")
         self.matching = matching
@@ -264,7 +287,6 @@ class MatchedDesign:
             raise ValueError(f"n_arms: {self.n_arms} arms do not fit in sets of {matching.group_size}")
         self.max_enumerate = _check_int(max_enumerate, "max_enumerate", 1)
         self.size = _check_int(size, "size", 2)
-        self.seed = check_seed(seed)
         self._streams = np.random.SeedSequence(self.seed).spawn(2)
         sets = list(matching.group_index) + [(i,) for i in matching.unmatched_index]
         self._sets = sets
@@ -273,6 +295,18 @@ class MatchedDesign:
     @property
     def cluster_ids(self) -> np.ndarray:
         return self.matching.cluster_ids
+
+    @property
+    def unit_ids(self) -> np.ndarray:
+        return self.cluster_ids
+
+    @property
+    def _choice_stream(self) -> np.random.SeedSequence:
+        return self._streams[1]
+
+    def parameters(self) -> dict:
+        """Every input that determines the result (the matching as its sets), for the audit record."""
+        return {**super().parameters(), "matching": self.matching.record()}
 
     @property
     def n_possible(self) -> int:
@@ -290,8 +324,8 @@ class MatchedDesign:
         return out
 
     @cached_property
-    def space(self) -> np.ndarray:
-        """(S, n_clusters) arm indices: every scheme (enumerated) or a sample without duplicates."""
+    def space(self) -> RandomizationSpace:
+        """Every within-set assignment (enumerated) or a sample of them without duplicates; arms "0".."K-1"."""
         radices = [len(o) for o in self._options]
         if self.enumerated:
             # mixed-radix digits of 0..S-1: scheme s picks option digit_k(s) in set k
@@ -299,36 +333,24 @@ class MatchedDesign:
             choice = np.empty((len(codes), len(radices)), dtype=np.int64)
             for k in range(len(radices) - 1, -1, -1):
                 codes, choice[:, k] = np.divmod(codes, radices[k])
-            return self._assemble(choice)
-        rng = np.random.default_rng(self._streams[0])
-        choice = np.stack([rng.integers(r, size=self.size) for r in radices], axis=1)
-        schemes = self._assemble(choice)
-        keep, _ = unique_rows(schemes)
-        return schemes[keep]
-
-    def permutation_matrix(self) -> np.ndarray:
-        """The space as a 0/1 matrix for two arms (1 = arm 1), one row per scheme."""
-        if self.n_arms != 2:
-            raise ValueError("permutation_matrix: only for two arms; use .space (arm indices)")
-        return self.space.astype(np.uint8)
+            schemes = self._assemble(choice)
+        else:
+            rng = np.random.default_rng(self._streams[0])
+            choice = np.stack([rng.integers(r, size=self.size) for r in radices], axis=1)
+            schemes = self._assemble(choice)
+            keep, _ = unique_rows(schemes)
+            schemes = schemes[keep]
+        return RandomizationSpace.from_arms(schemes, self.cluster_ids, [str(a) for a in range(self.n_arms)],
+                                            exhaustive=self.enumerated, n_possible=self.n_possible)
 
     def probabilities(self) -> pd.DataFrame:
-        space = self.space
-        p = np.stack([(space == a).mean(axis=0) for a in range(self.n_arms)], axis=1)
-        return pd.DataFrame(p, index=pd.Index(self.cluster_ids, name="cluster"), columns=range(self.n_arms))
+        """Each cluster's probability of each arm (columns "0".."K-1"; rows sum to 1)."""
+        return super().probabilities().rename_axis("cluster")
 
     @cached_property
     def validity(self) -> Validity:
         """Pair coincidence in the space (matched partners never share an arm, by design)."""
-        return cluster_coincidence(self.space, self.cluster_ids, n_arms=self.n_arms)
-
-    def draw(self, seed: int | None = None) -> pd.DataFrame:
-        """One allocation drawn uniformly from the space: cluster, set (NA if unmatched), arm."""
-        rng = generator(self._streams[1] if seed is None else seed)
-        arm = self.space[int(rng.integers(len(self.space)))]
-        table = self.matching.table()[["cluster", "group"]]
-        table["arm"] = arm.astype(int)
-        return table
+        return cluster_coincidence(self.space.arm_matrix(), self.cluster_ids, n_arms=self.n_arms)
 
     def __repr__(self) -> str:
         how = "enumerated" if self.enumerated else f"sampled ({len(self.space):,} distinct)"

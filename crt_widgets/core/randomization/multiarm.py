@@ -20,7 +20,7 @@ categorical covariate as dummies with its first level dropped, exactly as the tw
   ``sum_f v_f sum_k w_k d_fk^2`` (l2) or ``|d_fk|`` (l1), ``v_f`` the factor weights.
 
 The cutoff is R's type-7 quantile of all candidate scores (ties at the cutoff kept), or the
-``n_best`` best schemes. Duplicate candidates are removed (exactly, row by row) before scoring.
+``n_best`` best schemes (one rule for every design: :mod:`crt_widgets.core.randomization.acceptance`). Duplicate candidates are removed (exactly, row by row) before scoring.
 
 Saved space (CSV, :meth:`MultiArmAllocation.save_space`): a header ``scheme,chosen,score,<unit
 ids...>`` then one row per allocation of the constrained space: its number (1..S), ``1`` for the
@@ -47,14 +47,15 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from crt_widgets.core.spaces.comparisons import arm_groups, two_arm_space
 from crt_widgets.core.covariates import CovariateMatrix, prepare_covariates
 from crt_widgets.core.randomization.constrained import MIN_SCHEMES_FOR_TEST
+from crt_widgets.core.randomization.acceptance import CutoffRule, rule_changes
 from crt_widgets.core.randomization.allocation import AllocationRecord
-from crt_widgets.core.seeds import check_seed, generator
+from crt_widgets.core.randomization.protocol import Design
+from crt_widgets.core.seeds import check_seed
 from crt_widgets.core.io.files import data_sha256, from_chunks
 from crt_widgets.core.io.spacefiles import arm_space_chunks, write_arm_space
-from crt_widgets.core.spaces.saved import SavedSpace
+from crt_widgets.core.spaces.space import RandomizationSpace
 from crt_widgets.core.randomization.stratified import Arms, StratifiedDesign, _check_int, check_draws_memory
 from crt_widgets.core.diagnostics.tables import baseline_table, score_summary
 from crt_widgets.core.diagnostics.validity import Validity, cluster_coincidence, pair_table_limit
@@ -62,8 +63,6 @@ from crt_widgets.core.diagnostics.validity import Validity, cluster_coincidence,
 METRICS = ("l2", "l1")
 BALANCES = ("arms", "margins")
 DEFAULT_SIZE = 100_000
-# same tie rule as the two-arm engine: scores this close (relative) to the cutoff count as equal
-TIE_TOLERANCE = 1e-9
 _CHUNK = 50_000
 
 
@@ -270,7 +269,7 @@ def unconstrained_same_arm(draws: np.ndarray, codes: np.ndarray, n_arms: int) ->
 RESCORE_CHANGES = {"weights", "metric", "balance", "factor_weights", "cutoff", "n_best"}
 
 
-class MultiArmDesign:
+class MultiArmDesign(Design):
     """Covariate-constrained randomization of clusters to K arms (or a 2^F factorial), optionally
     stratified with perfect balance.
 
@@ -293,6 +292,10 @@ class MultiArmDesign:
     seed : seed of everything random; ``None`` takes fresh entropy and records it.
     """
 
+    method_name = "multi-arm covariate-constrained randomization"
+    space_name = "constrained space"
+
+
     def __init__(self, data: pd.DataFrame, covariates: Sequence[str], n_arms: int | Sequence[str] | None = None,
                  *, factors: Sequence[str] | None = None, categorical: Sequence[str] = (),
                  cluster_id: str | None = None, strata: str | None = None, metric: str = "l2",
@@ -302,11 +305,8 @@ class MultiArmDesign:
                  seed: int | None = None) -> None:
         if not isinstance(data, pd.DataFrame):
             raise ValueError(f"data: expected a pandas DataFrame, got {type(data).__name__}")
-        # kept so that rescore() can rebuild the scoring around the same candidates
-        self._arguments = dict(data=data, covariates=covariates, n_arms=n_arms, factors=factors,
-                               categorical=categorical, cluster_id=cluster_id, strata=strata, metric=metric,
-                               balance=balance, weights=weights, factor_weights=factor_weights, cutoff=cutoff,
-                               n_best=n_best, size=size, method=method, seed=seed)
+        self.seed = check_seed(seed)
+        self._declare(locals(), self.seed)
         self.data = data
         self.covariates = [covariates] if isinstance(covariates, str) else list(covariates)
         self.categorical = [categorical] if isinstance(categorical, str) else list(categorical or ())
@@ -335,16 +335,10 @@ class MultiArmDesign:
             labels = data[strata]
         else:
             labels = pd.Series(["all"] * len(data))
-        if n_best is not None:
-            if isinstance(n_best, bool) or not isinstance(n_best, (int, np.integer)) or n_best < 2:
-                raise ValueError(f"n_best: must be a whole number of at least 2, got {n_best!r}")
-            cutoff = None
-        elif cutoff is None or isinstance(cutoff, bool) or not (isinstance(cutoff, (int, float)) and 0 < cutoff <= 1):
-            raise ValueError(f"cutoff: must be a quantile in (0, 1], got {cutoff!r}")
-        self.cutoff, self.n_best = cutoff, n_best
+        self.rule = CutoffRule.check(cutoff, n_best)
+        self.cutoff, self.n_best = self.rule.cutoff, self.rule.n_best
         self.size = _check_int(size, "size", 2)
         check_draws_memory(self.size, len(data) if isinstance(data, pd.DataFrame) else 0, "size")
-        self.seed = check_seed(seed)
         self.covariate_matrix  # validates covariates, categorical, cluster_id, weights
         # independent streams: one seeds the candidate generator, the other the final choice
         candidates_seq, self._choice_seed = np.random.SeedSequence(self.seed).spawn(2)
@@ -394,18 +388,8 @@ class MultiArmDesign:
 
     @cached_property
     def _acceptance(self) -> tuple[np.ndarray, float]:
-        scores = self.scores
-        if self.n_best is not None:
-            if self.n_best >= len(scores):
-                raise ValueError(f"n_best: {self.n_best} is not smaller than the {len(scores):,} candidates")
-            best = np.argpartition(scores, self.n_best - 1)[: self.n_best]
-            best = best[np.lexsort((best, scores[best]))]  # ties broken by candidate order
-            mask = np.zeros(len(scores), dtype=bool)
-            mask[best] = True
-            return mask, float(scores[best[-1]])
-        cut = float(np.quantile(scores, self.cutoff))  # R's type 7
-        tol = TIE_TOLERANCE * max(abs(cut), 1e-6 * float(np.max(np.abs(scores))), 1e-300)
-        return scores <= cut + tol, cut
+        self.rule.check_candidates(len(self.scores), "candidates")
+        return self.rule.apply(self.scores)
 
     @property
     def cutoff_score(self) -> float:
@@ -419,20 +403,24 @@ class MultiArmDesign:
             raise ValueError(f"the constrained space has {len(index)} allocation(s); loosen the cutoff")
         return index
 
+    @cached_property
+    def space(self) -> RandomizationSpace:
+        """The constrained space: the kept candidates, a random sample of the design's allocations."""
+        return RandomizationSpace.from_arms(self.candidates[self.space_index], self.cluster_ids, self.arms.labels,
+                                            scores=self.space_scores, exhaustive=False,
+                                            n_possible=self.generator.n_possible)
+
     @property
-    def space(self) -> np.ndarray:
-        """(S, n_clusters) arm indices of the constrained space."""
-        return self.candidates[self.space_index]
+    def unit_ids(self) -> np.ndarray:
+        return self.cluster_ids
 
     @property
     def space_scores(self) -> np.ndarray:
         return self.scores[self.space_index]
 
     def probabilities(self) -> pd.DataFrame:
-        """Each cluster's probability of each arm in the constrained space."""
-        space = self.space
-        p = np.stack([(space == a).mean(axis=0) for a in range(self.n_arms)], axis=1)
-        return pd.DataFrame(p, index=pd.Index(self.cluster_ids, name="cluster"), columns=list(self.arms.labels))
+        """Each cluster's probability of each arm in the constrained space (rows sum to 1)."""
+        return super().probabilities().rename_axis("cluster")
 
     @cached_property
     def _unconstrained_same_arm(self) -> np.ndarray:
@@ -442,11 +430,12 @@ class MultiArmDesign:
     @cached_property
     def validity(self) -> PairValidity:
         """Pair coincidence in the constrained space against the unconstrained design."""
-        if pair_table_limit(self.n_clusters, len(self.space_index)):  # no (n, n) matrices: the validity says why
-            return PairValidity(cluster_coincidence(self.space, self.cluster_ids, n_arms=self.n_arms), None)
+        reason = pair_table_limit(self.n_clusters, len(self.space_index))
+        if reason:  # no (n, n) matrices: the validity says why
+            return PairValidity(Validity(self.cluster_ids, None, len(self.space_index), unavailable=reason), None)
         reference = self._unconstrained_same_arm
         i, j = np.triu_indices(self.n_clusters, k=1)
-        constrained = cluster_coincidence(self.space, self.cluster_ids, n_arms=self.n_arms,
+        constrained = cluster_coincidence(self.space.arm_matrix(), self.cluster_ids, n_arms=self.n_arms,
                                           expected_fraction=float(reference[i, j].mean()))
         return PairValidity(constrained, reference)
 
@@ -466,12 +455,7 @@ class MultiArmDesign:
         if unknown:
             raise ValueError(f"rescore: cannot change {', '.join(sorted(unknown))} without drawing new "
                              "candidates; make a new MultiArmDesign")
-        arguments = {**self._arguments, "seed": self.seed, **changes}
-        if "n_best" in changes and changes["n_best"] is not None:
-            arguments["cutoff"] = None
-        elif "cutoff" in changes and changes["cutoff"] is not None:
-            arguments["n_best"] = None
-        new = MultiArmDesign(**arguments)
+        new = self.with_params(**rule_changes(self.get_params(), changes))
         new.__dict__["_candidates"] = self._candidates  # they depend on nothing a rescore may change
         if "_unconstrained_same_arm" in self.__dict__:
             new.__dict__["_unconstrained_same_arm"] = self._unconstrained_same_arm
@@ -493,10 +477,15 @@ class MultiArmDesign:
 
     @property
     def cutoff_message(self) -> str:
-        rule = (f"keeps the {self.n_best:,} best allocations" if self.n_best is not None
-                else f"keeps allocations scoring at or below the q = {self.cutoff:g} quantile (ties at the cutoff kept)")
+        rule = "keeps " + self.rule.describe("allocations")
         return (f"Balance metric {self.metric}; the constrained space {rule}: cutoff score "
                 f"{self.cutoff_score:.3f}, {len(self.space_index):,} of {len(self.scores):,} allocations")
+
+    @property
+    def messages(self) -> dict[str, str]:
+        """The messages before the choice: assignment, candidates, cutoff."""
+        return {"assignment_message": self.assignment_message, "scheme_message": self.scheme_message,
+                "cutoff_message": self.cutoff_message}
 
     @property
     def diagnostics(self) -> list[str]:
@@ -511,13 +500,17 @@ class MultiArmDesign:
         return data_sha256(self.data)
 
     # -- drawing ---------------------------------------------------------------------------
-    def draw(self, seed: int | None = None) -> "MultiArmAllocation":
-        """Choose one allocation uniformly from the constrained space (design seed unless given)."""
-        rng = generator(self._choice_seed if seed is None else seed)
-        return MultiArmAllocation(self, int(rng.integers(len(self.space_index))), self.seed if seed is None else seed)
+    @property
+    def allocation_type(self) -> type:
+        return MultiArmAllocation
+
+    @property
+    def _choice_stream(self) -> np.random.SeedSequence:
+        return self._choice_seed
 
     def parameters(self) -> dict[str, Any]:
-        return {"method": "multi-arm covariate-constrained randomization", "covariates": self.covariates,
+        """Every input that determines the result (for the audit trail)."""
+        return {**super().parameters(), "method": self.method_name, "covariates": self.covariates,
                 "categorical": self.categorical, "cluster_id": self.cluster_id, "strata": self.strata,
                 "arms": list(self.arms.labels), "factors": list(self.arms.factors), "metric": self.metric,
                 "balance": self.balance, "weights": self.weights, "cutoff": self.cutoff, "n_best": self.n_best,
@@ -534,22 +527,6 @@ class MultiArmAllocation(AllocationRecord):
     """The chosen allocation with the summary of scores, baseline table, validity and saved space."""
 
     unit_word = "Allocation"
-
-    def __init__(self, design: MultiArmDesign, space_position: int, seed: Any) -> None:
-        super().__init__(design, space_position, seed)
-        self.arm = design.candidates[self.candidate_index].astype(int)
-
-    @property
-    def arm_label(self) -> np.ndarray:
-        return np.asarray(self.design.arms.labels, dtype=object)[self.arm]
-
-    @property
-    def arm_labels(self) -> list[str]:
-        """The design's arm labels (the comparisons a multi-arm allocation offers are named by them)."""
-        return list(self.design.arms.labels)
-
-    def arm_sizes(self) -> pd.Series:
-        return pd.Series(np.bincount(self.arm, minlength=self.design.n_arms), index=list(self.design.arms.labels))
 
     @property
     def allocation(self) -> pd.DataFrame:
@@ -582,17 +559,16 @@ class MultiArmAllocation(AllocationRecord):
         """Write the constrained space as CSV (see the module docstring for the format), atomically; an
         existing file is refused unless ``overwrite``."""
         d = self.design
-        return write_arm_space(path, d.cluster_ids, d.space, d.arms.labels, self.space_position, d.space_scores,
-                               overwrite=overwrite)
+        return write_arm_space(path, d.cluster_ids, d.space.arm_matrix(), d.arms.labels, self.space_position,
+                               d.space_scores, overwrite=overwrite)
 
-    def audit_arms(self) -> dict[str, str]:
-        return {str(k): str(v) for k, v in zip(self.design.cluster_ids, self.arm_label)}
+    def _audit_extra(self) -> dict[str, Any]:
+        d = self.design
+        return {"n_candidates": len(d.scores), "n_constrained": len(d.space_index), "cutoff_score": d.cutoff_score}
 
     def two_arm(self, *, factor: str | None = None, treated: Sequence[str] | None = None,
-                control: Sequence[str] | None = None) -> SavedSpace:
-        """The space of one two-group comparison, for the permutation test: the main effect of ``factor``
-        (arms that receive it against the others), the arms ``treated`` against the rest, or against the
-        arms ``control`` with the others left out (see :mod:`crt_widgets.core.spaces.comparisons`).
+                control: Sequence[str] | None = None):
+        """The space of one two-group comparison (see :meth:`AllocationRecord.two_arm`).
 
         >>> from crt_widgets.datasets import simulate_edlead
         >>> a = MultiArmDesign(simulate_edlead(seed=1), ["volume"], factors=["a", "b", "c"], strata="health_system",
@@ -601,9 +577,7 @@ class MultiArmAllocation(AllocationRecord):
         >>> int(space.chosen_scheme.sum()), space.metadata["treated_arms"]
         (40, ['a', 'a+b', 'a+c', 'a+b+c'])
         """
-        d = self.design
-        group = arm_groups(d.arms.labels, treated, factor, control)
-        return two_arm_space(d.space, group, self.space_position, d.cluster_ids, d.space_scores, d.arms.labels)
+        return super().two_arm(factor=factor, treated=treated, control=control)
 
     def save(self, directory: str | Path, stem: str = "multiarm", *, overwrite: bool = False,
              record: dict[str, Any] | None = None) -> dict[str, Path]:
@@ -619,8 +593,8 @@ class MultiArmAllocation(AllocationRecord):
         1
         """
         d = self.design
-        chunks = from_chunks(arm_space_chunks(d.cluster_ids, d.space, d.arms.labels, self.space_position,
-                                              d.space_scores))
+        chunks = from_chunks(arm_space_chunks(d.cluster_ids, d.space.arm_matrix(), d.arms.labels,
+                                              self.space_position, d.space_scores))
         return self.save_files(directory, {
             "allocation": (f"{stem}_allocation.csv", self.allocation.to_csv(index=False), None),
             "space": (f"{stem}_space.csv", chunks, len(d.space)),

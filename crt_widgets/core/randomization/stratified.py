@@ -46,10 +46,15 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from crt_widgets.core.randomization.allocation import AllocationRecord
+from crt_widgets.core.randomization.protocol import Design
 from crt_widgets.core.seeds import check_seed, generator
 from crt_widgets.core.sizes import check_memory
+from crt_widgets.core.spaces.space import RandomizationSpace
 
 METHODS = ("auto", "exact", "sequential")
+# allocations a StratifiedDesign samples into its space by default
+DEFAULT_SPACE_SIZE = 10_000
 # the exact sampler's counting table is built only while it needs at most this many transitions
 # (about a second); larger problems use the sequential sampler under method="auto"
 STATE_BUDGET = 250_000
@@ -610,19 +615,16 @@ def verify_allocations(draws: np.ndarray, strata: Sequence | np.ndarray | pd.Ser
 
 
 # -- the design declaration ----------------------------------------------------------------------
-@dataclass(frozen=True, eq=False)
-class StratifiedAllocation:
-    """One drawn allocation: unit ids, strata, arm index and arm label (table via ``.table``)."""
-
-    unit_ids: np.ndarray
-    strata: np.ndarray
-    arm: np.ndarray
-    arms: Arms
-    seed: Any
+class StratifiedAllocation(AllocationRecord):
+    """One drawn allocation: unit ids, strata, arm index and arm label (one row per unit in ``.table``)."""
 
     @property
-    def arm_label(self) -> np.ndarray:
-        return np.asarray(self.arms.labels, dtype=object)[self.arm]
+    def strata(self) -> np.ndarray:
+        return self.design.strata
+
+    @property
+    def arms(self) -> Arms:
+        return self.design.arms
 
     @property
     def table(self) -> pd.DataFrame:
@@ -635,21 +637,24 @@ class StratifiedAllocation:
                 out[name] = self.arms.levels[self.arm, f].astype(int)
         return out
 
-    def arm_sizes(self) -> pd.Series:
-        return pd.Series(np.bincount(self.arm, minlength=self.arms.n_arms), index=list(self.arms.labels),
-                         name="units")
+    @property
+    def allocation(self) -> pd.DataFrame:
+        return self.table
 
     def __repr__(self) -> str:
         sizes = ", ".join(f"{k}: {v}" for k, v in self.arm_sizes().items())
         return f"StratifiedAllocation(n_units={len(self.arm)}, arm sizes {{{sizes}}}, seed={self.seed})"
 
 
-class StratifiedDesign:
+class StratifiedDesign(Design):
     """Perfectly balanced stratified randomization to K arms, as a declaration.
 
-    Holds the inputs; exposes the space (its exact size), each unit's arm probabilities and each
-    stratum's expected arm counts; :meth:`sample` draws many allocations, :meth:`draw` one, and
-    :meth:`verify` checks the procedure empirically, all from the design's seed.
+    Holds the inputs; exposes each unit's arm probabilities, each stratum's expected arm counts and the
+    exact number of allocations; :meth:`sample` draws many allocations and :meth:`verify` checks the
+    procedure empirically, all from the design's seed. The allocations are far too many to list (over
+    1e20 for ED-LEAD's 40 units), so the design's ``space`` is a random sample of ``size`` of them and
+    :meth:`draw` picks one of that sample uniformly: the drawn allocation has the design's distribution,
+    and the permutation test over the sample is exact for the draw.
 
     Parameters
     ----------
@@ -660,6 +665,7 @@ class StratifiedDesign:
     unit_ids : unit labels (default 1..n).
     method : ``"auto"`` (default), ``"exact"`` or ``"sequential"`` (see the module docstring);
         ``.method`` records the sampler actually used.
+    size : allocations sampled into the design's ``space`` (duplicates kept: the draw is uniform over rows).
     seed : seed of every draw; ``None`` takes fresh entropy and records it.
 
     >>> d = StratifiedDesign([1] * 12 + [2] + [3] * 11 + [4] * 5 + [5] * 4 + [6] * 7, factors=["a", "b", "c"], seed=1)
@@ -669,23 +675,44 @@ class StratifiedDesign:
 
     def __init__(self, strata: Sequence | np.ndarray | pd.Series, n_arms: int | Sequence[str] | None = None,
                  *, factors: Sequence[str] | None = None, unit_ids: Sequence | None = None,
-                 method: str = "auto", seed: int | None = None) -> None:
+                 method: str = "auto", size: int = DEFAULT_SPACE_SIZE, seed: int | None = None) -> None:
+        self.seed = check_seed(seed)
+        self._declare(locals(), self.seed)
         self.arms = Arms.build(8 if n_arms is None and factors is None else n_arms, factors)
         self.codes, self.stratum_labels, _, _ = _check_args(strata, self.arms.n_arms, 1, method)
         self.strata = np.asarray(self.stratum_labels, dtype=object)[self.codes]
         if unit_ids is None:
-            self.unit_ids = np.arange(1, len(self.codes) + 1)
+            self._unit_ids = np.arange(1, len(self.codes) + 1)
         else:
-            self.unit_ids = np.asarray(unit_ids)
-            if len(self.unit_ids) != len(self.codes):
-                raise ValueError(f"unit_ids: got {len(self.unit_ids)} ids for {len(self.codes)} units")
-            if pd.Series(self.unit_ids).isna().any() or len(pd.unique(self.unit_ids)) != len(self.unit_ids):
+            self._unit_ids = np.asarray(unit_ids)
+            if len(self._unit_ids) != len(self.codes):
+                raise ValueError(f"unit_ids: got {len(self._unit_ids)} ids for {len(self.codes)} units")
+            if pd.Series(self._unit_ids).isna().any() or len(pd.unique(self._unit_ids)) != len(self._unit_ids):
                 raise ValueError("unit_ids: must be unique and not missing")
-        self.seed = check_seed(seed)
+        self.size = _check_int(size, "size", 2)
         self._layout = _Layout.build(self.codes, self.arms.n_arms)
         self.method = self._layout.resolve(method)  # fails now, clearly, if no allocation exists
-        self._streams = np.random.SeedSequence(self.seed).spawn(3)  # sample, draw, verify
+        # independent streams: the space's sample, (unused since draws come from the space), verification,
+        # the choice
+        self._streams = np.random.SeedSequence(self.seed).spawn(4)
         self.dead_ends = 0
+
+    method_name = "balanced stratified randomization"
+    allocation_type = StratifiedAllocation
+
+    @property
+    def unit_ids(self) -> np.ndarray:
+        return self._unit_ids
+
+    @cached_property
+    def space(self) -> RandomizationSpace:
+        """``size`` allocations sampled from the design (a random sample of all of them)."""
+        return RandomizationSpace.from_arms(self.sample(self.size), self.unit_ids, self.arms.labels,
+                                            exhaustive=False, n_possible=self.n_possible)
+
+    @property
+    def _choice_stream(self) -> np.random.SeedSequence:
+        return self._streams[3]
 
     @property
     def n_units(self) -> int:
@@ -732,13 +759,6 @@ class StratifiedDesign:
         rng = generator(self._streams[0] if seed is None else seed)
         arms, self.dead_ends = _generate(self.codes, self.n_arms, n_draws, rng, self.method)
         return arms
-
-    def draw(self, seed: int | None = None) -> StratifiedAllocation:
-        """One allocation (the design's own seed unless another is given)."""
-        rng = generator(self._streams[1] if seed is None else seed)
-        arms, _ = _generate(self.codes, self.n_arms, 1, rng, self.method)
-        return StratifiedAllocation(self.unit_ids, self.strata, arms[0], self.arms,
-                                    self.seed if seed is None else seed)
 
     def verify(self, n_draws: int = 50_000, seed: int | None = None) -> Verification:
         """Draw ``n_draws`` allocations and compare them with the expected probabilities and counts."""

@@ -25,7 +25,7 @@ class SavedSpace:
     Attributes
     ----------
     schemes : the schemes (rows) over the clusters (columns).
-    chosen : row index of the scheme that was used.
+    chosen : row index of the scheme that was used (None for a design's space before any draw).
     cluster_ids : the cluster labels of the columns (None for cvcrand's CSV, which has none).
     scores : balance score of each scheme, if saved.
     metadata : parameters, seed, package version, ... (our format only).
@@ -35,7 +35,7 @@ class SavedSpace:
     """
 
     schemes: SchemeSet
-    chosen: int
+    chosen: int | None
     cluster_ids: np.ndarray | None = None
     scores: np.ndarray | None = None
     metadata: dict[str, Any] = field(default_factory=dict)
@@ -45,6 +45,8 @@ class SavedSpace:
     @property
     def chosen_scheme(self) -> np.ndarray:
         """The 0/1 assignment that was used."""
+        if self.chosen is None:
+            raise ValueError("observed: the space does not say which scheme was used")
         return self.schemes.matrix(np.array([self.chosen]))[0]
 
     def __repr__(self) -> str:
