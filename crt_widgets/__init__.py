@@ -46,10 +46,13 @@ _EXPORTS = {
     "MatchedDesign": "crt_widgets.core.randomization.matching",
     # hierarchical models and power
     "mixed_model": "crt_widgets.core.models.mixed",
+    "gee": "crt_widgets.core.models.gee",
+    "icc": "crt_widgets.core.models.icc",
     "bootstrap_ci": "crt_widgets.core.models.bootstrap",
     "crt_power": "crt_widgets.core.power.analytic",
     "design_effect": "crt_widgets.core.power.analytic",
     "crt_clusters_needed": "crt_widgets.core.power.analytic",
+    "power_curve": "crt_widgets.core.power.analytic",
     "chapter_power_simulation": "crt_widgets.core.power.chapter",
     "design_power_simulation": "crt_widgets.core.power.design_simulation",
     # multi-period designs (stepped wedge, cluster crossover, ...) and their power

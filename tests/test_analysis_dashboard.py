@@ -175,7 +175,7 @@ def test_result_downloads_carry_inputs_settings_and_numbers(dash):
     assert record["permutation"]["p_value"] == pytest.approx(54 / 1287) and record["space"]["n_schemes"] == 1287
     assert [e["method"] for e in record["estimates"]][0] == "Clustered permutation test (inverted)"
     results = base64.b64decode(links["analysis_results.csv"]).decode()
-    assert results.splitlines()[0] == "method,effect,se,ci_low,ci_high,p_value,icc"
+    assert results.splitlines()[0] == "method,effect,se,ci_low,ci_high,p_value,df,icc,note"
     dash.state.outcome = "county"  # an error: no stale downloads beside it
     assert dash.downloads.value == "" and "other than the cluster id" in dash.message.value
 

@@ -10,6 +10,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from scipy import stats
+from statsmodels.iolib.summary2 import Summary
 
 from crt_widgets.core.models.mixed import MixedResult, mixed_model
 
@@ -99,13 +101,21 @@ def test_result_contract_and_summary(calls):
     total = sum(vc.values())
     assert fit.icc["center_ID"] == pytest.approx(vc["center_ID"] / total)
     assert fit.icc["rep_ID"] == pytest.approx((vc["center_ID"] + vc["rep_ID"]) / total)
-    z = fit.fe_params / fit.bse
-    np.testing.assert_allclose(fit.tvalues, z)
-    ci = fit.conf_int()
-    np.testing.assert_allclose(ci.iloc[:, 1] - ci.iloc[:, 0], 2 * 1.959963984540054 * fit.bse)
+    t = fit.fe_params / fit.bse
+    np.testing.assert_allclose(fit.tvalues, t)
+    assert fit.ddf == "satterthwaite" and fit.tvalues.name == "t"
+    ci = fit.conf_int()  # t quantiles on the Satterthwaite df
+    np.testing.assert_allclose(ci.iloc[:, 1] - ci.iloc[:, 0], 2 * stats.t.ppf(0.975, fit.df) * fit.bse)
+    np.testing.assert_allclose(fit.pvalues, 2 * stats.t.sf(np.abs(t), fit.df))
     assert fit.pvalues["age"] < 1e-10
-    text = fit.summary()
+    z = mixed_model(FORMULA, calls, groups=NESTED, ddf="z")
+    assert np.isinf(z.df).all() and z.tvalues.name == "z"
+    np.testing.assert_allclose(z.conf_int().iloc[:, 1] - z.conf_int().iloc[:, 0], 2 * 1.959963984540054 * z.bse)
+    summary = fit.summary()
+    assert isinstance(summary, Summary)
+    text = str(summary)
     assert "reason[T.property]" in text and "Group Var" in text and "rep_ID Var" in text and "REML" in text
+    assert "Satterthwaite" in text and " df " in text and text == str(fit)
     assert "MixedResult(REML" in repr(fit)
 
 
@@ -164,6 +174,11 @@ def test_random_slopes_go_to_statsmodels(calls):
         (dict(engine="lme4"), "engine must be one of"),
         (dict(formula="call_CSAT ~ age + age2"), "rank deficient"),
         (dict(groups=["center_ID", "rep_ID", "month"]), "one or two nested"),
+        (dict(ddf="containment"), "ddf must be one of"),
+        (dict(ddf="kenward-roger", method="ml"), "ddf='kenward-roger' is defined for REML fits"),
+        (dict(alpha=1.5), "alpha must be in"),
+        (dict(formula="call_CSAT ~ age", groups=["center_ID"], re_formula="1 + age", ddf="satterthwaite"),
+         "with random slopes"),
     ],
 )
 def test_bad_input_raises_clear_value_error(calls, kwargs, message):

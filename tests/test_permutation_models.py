@@ -35,17 +35,52 @@ def _analyze(trial, outcome, family, models=("gee", "mixed")):
 @pytest.mark.parametrize("outcome,family,sm_family", [("y", "gaussian", sm.families.Gaussian()),
                                                       ("b", "binomial", sm.families.Binomial()),
                                                       ("n", "poisson", sm.families.Poisson())])
-def test_gee_equals_statsmodels(trial, outcome, family, sm_family):
+def test_gee_row_is_crt_gee_with_mancl_derouen_and_k_minus_p_df(trial, outcome, family, sm_family):
+    """The GEE row is crt.gee (geepack's moment estimators, Mancl-DeRouen SE, t on K - p = 12 - 3 = 9 df), which
+    is statsmodels' bias-reduced GEE with ``ddof_scale=0`` (statsmodels' default divides the scale by N - p).
+    Changed from the statsmodels default and t on K - 2 = 10 df before crt.gee existed."""
+    import warnings
+
+    from crt_widgets import gee
+
     data, _ = trial
     report = _analyze(trial, outcome, family, models=("gee",))
     model = smf.gee(f"{outcome} ~ treat + x", "cl", data, family=sm_family, cov_struct=sm.cov_struct.Exchangeable())
-    fit = model.fit(cov_type="bias_reduced")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        fit = model.fit(cov_type="bias_reduced", ddof_scale=0)
     assert report.gee.effect == pytest.approx(fit.params["treat"], rel=1e-6)
     assert report.gee.se == pytest.approx(fit.bse["treat"], rel=1e-6)
-    # the interval uses a t on clusters - 2 = 10 df
+    direct = gee(f"{outcome} ~ treat + x", data, "cl", family=family)
+    assert report.gee.effect == pytest.approx(direct.params["treat"], rel=1e-10)
+    assert report.gee.se == pytest.approx(direct.bse["treat"], rel=1e-10)
+    assert report.gee.p_value == pytest.approx(direct.pvalues["treat"], rel=1e-10)
+    assert report.gee.icc == pytest.approx(direct.corr_param, rel=1e-10)
+    assert report.gee.df == 9 == direct.df
     half = report.gee.conf_int[1] - report.gee.effect
-    assert half == pytest.approx(2.228138851986 * fit.bse["treat"], rel=1e-6)
+    assert half == pytest.approx(2.262157162740992 * fit.bse["treat"], rel=1e-6)  # qt(0.975, 9)
     assert report.mixed is None
+
+
+def test_gee_row_of_the_dickinson_analysis_matches_r():
+    """`crt-widgets analyze --example dickinson --ci`'s GEE: geeglm's log odds ratio and the Mancl-DeRouen SE by
+    the published formula, pinned in tests/data/gee_small_R.json (dickinson_analyze), t on 16 - 8 = 8 df."""
+    import json
+    from pathlib import Path
+
+    from crt_widgets.commands.analyze import DICKINSON
+    from crt_widgets.datasets import dickinson_cvcrand_space_path, load_dickinson_outcome
+
+    ref = json.loads((Path(__file__).parent / "data" / "gee_small_R.json").read_text())["dickinson_analyze"]
+    report = analyze_trial(load_dickinson_outcome(), "outcome", "county", dickinson_cvcrand_space_path(),
+                           DICKINSON["covariates"], DICKINSON["categorical"], "binomial", models=("gee",))
+    assert report.gee.effect == pytest.approx(ref["coef"]["arm"], rel=1e-9)
+    assert report.gee.se == pytest.approx(ref["se"]["md"]["arm"], rel=1e-9)
+    assert report.gee.icc == pytest.approx(ref["alpha"], rel=1e-9)
+    assert report.gee.df == 8 and report.table().loc[report.gee.method, "df"] == 8
+    assert round(report.gee.effect, 4) == 0.4200 and round(report.gee.se, 4) == 0.2367
+    for kind in ("robust", "kc", "fg", "avg"):
+        assert f"{kind} {ref['se'][kind]['arm']:.4g}" in report.gee.detail
 
 
 def test_linear_mixed_model_equals_statsmodels_reml(trial):
@@ -54,13 +89,21 @@ def test_linear_mixed_model_equals_statsmodels_reml(trial):
     fit = smf.mixedlm("y ~ treat + x", data, groups=data["cl"]).fit(reml=True)
     assert fit.cov_re.iloc[0, 0] > 0.05  # away from the boundary, where optimisers may disagree
     assert report.mixed.effect == pytest.approx(fit.fe_params["treat"], abs=1e-5)
-    assert report.mixed.se == pytest.approx(fit.bse["treat"], rel=1e-3)
+    # 12 clusters (< 40): Kenward-Roger's adjusted SE, a little above the model-based one, and its df
+    from crt_widgets.core.models.mixed import mixed_model
+
+    kr = mixed_model("y ~ treat + x", data, groups="cl", ddf="kenward-roger")
+    assert kr.cov_params_model.loc["treat", "treat"] ** 0.5 == pytest.approx(fit.bse["treat"], rel=1e-3)
+    assert report.mixed.se == pytest.approx(kr.bse["treat"], rel=1e-9) and report.mixed.se > fit.bse["treat"]
+    assert report.mixed.p_value == pytest.approx(kr.pvalues["treat"], rel=1e-9)
+    assert "Kenward-Roger" in report.mixed.method and f"t on {kr.df['treat']:.2f} df" in report.mixed.detail
 
 
 def test_glmm_companion_and_the_table(trial):
     report = _analyze(trial, "b", "binomial")
     table = report.table()
-    assert list(table.columns) == ["effect", "se", "ci_low", "ci_high", "p_value", "icc"] and len(table) == 3
+    assert list(table.columns) == ["effect", "se", "ci_low", "ci_high", "p_value", "df", "icc", "note"]
+    assert len(table) == 3 and table["df"].tolist()[1:] == [9, 10]  # GEE: K - p; GLMM: K - 2
     perm = report.permutation
     assert perm.conf_int[0] < perm.estimate < perm.conf_int[1]
     # three estimates of one log odds ratio from 12 clusters: same sign, within each other's intervals

@@ -18,6 +18,33 @@ def test_analytic_power_and_clusters_needed(capsys):
     assert json.loads(capsys.readouterr().out)["clusters_per_arm"] == 19
 
 
+def test_analytic_options_for_every_outcome(capsys):
+    from crt_widgets.core.power.analytic import crt_power
+
+    argv = ["power", "--outcome", "binary", "--scale", "ratio", "--p-control", "0.2", "--effect", "0.7", "--icc",
+            "0.02", "--clusters-per-arm", "16", "--target-power", "0.8", "--test", "z", "--json"]
+    assert main(argv) == 0
+    out = json.loads(capsys.readouterr().out)
+    expected = crt_power(0.7, outcome="binary", scale="ratio", p_control=0.2, icc=0.02, clusters_per_arm=16, power=0.8,
+                         test="z")
+    assert out["solved_for"] == "cluster_size" and out["cluster_size"] == expected.cluster_size
+    assert out["power"] == pytest.approx(expected.power, rel=1e-12)
+    argv = ["power", "--outcome", "count", "--rate-control", "0.05", "--rate-cv", "0.25", "--scale", "ratio",
+            "--effect", "0.7", "--cluster-size", "100", "--person-time", "2", "--target-power", "0.8"]
+    assert main(argv) == 0
+    text = capsys.readouterr().out
+    k = crt_power(0.7, outcome="count", rate_control=0.05, rate_cv=0.25, scale="ratio", cluster_size=100,
+                  person_time=2, power=0.8).clusters_per_arm
+    assert text.startswith(f"clusters per arm for power 0.8: {k}\n")
+    argv = ["power", "--effect", "0.4", "--icc", "0.05", "--cluster-sizes", "5", "10", "30", "--clusters-per-arm", "3",
+            "--n-arms", "3", "--multiplicity", "dunnett", "--r2-cluster", "0.3", "--json"]
+    assert main(argv) == 0
+    out = json.loads(capsys.readouterr().out)
+    expected = crt_power(0.4, icc=0.05, cluster_sizes=[5, 10, 30], clusters_per_arm=3, n_arms=3, multiplicity="dunnett",
+                         r2_cluster=0.3)
+    assert out["power"] == pytest.approx(expected.power, rel=1e-12) and out["df"] == 6
+
+
 def test_design_simulation_is_reproducible(capsys):
     argv = ["power", "design", "--effect", "0.5", "--icc", "0.05", "--cluster-size", "10", "--n-clusters", "8",
             "--trials", "20", "--seed", "3", "--json"]
@@ -40,7 +67,13 @@ def test_chapter_simulation_on_the_example(capsys):
         (["power", "--effect", "0.3", "--icc", "0.05"], "needs --cluster-size"),
         (["power", "--effect", "0.3", "--icc", "2", "--cluster-size", "20", "--clusters-per-arm", "5"], "icc must be"),
         (["power", "--effect", "0.3", "--icc", "0.1", "--cluster-size", "20", "--clusters-per-arm", "5",
-          "--outcome", "count"], "simulation only"),
+          "--outcome", "count"], "needs --rate-control, --rate-cv"),
+        (["power", "--effect", "0.3", "--icc", "0.1", "--target-power", "0.8"],
+         "left out: --cluster-size, --clusters-per-arm"),
+        (["power", "--effect", "0.3", "--icc", "0.1", "--cluster-size", "20", "--clusters-per-arm", "5",
+          "--test", "permutation"], "--test permutation is for power design"),
+        (["power", "design", "--effect", "0.3", "--icc", "0.1", "--cluster-size", "20", "--n-clusters", "8",
+          "--test", "z"], "--test z is for power analytic"),
         (["power", "chapter"], "needs --data"),
         (["power", "chapter", "--data", "no/such.csv"], "no such file"),
     ],

@@ -5,64 +5,96 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import numpy as np
+
 README = (Path(__file__).parents[1] / "README.md").read_text()
 BLOCKS = re.findall(r"```python\n(.*?)```", README, re.S)
 
-# what each block takes from its context
-PRELUDES = [
-    "",
-    "outcomes = crt.datasets.load_dickinson_outcome()\n"
-    "space = 'results/design_space.json.gz'\n"
-    "covariates = ['location', 'inciis', 'uptodateonimmunizations', 'hispanic', 'incomecat']\n"
-    "categorical = ['location', 'incomecat']\n",
-    "eds = crt.datasets.simulate_edlead(seed=1)\n"
-    "strata = eds['health_system']\n"
-    "clusters = crt.datasets.load_dickinson()\n"
-    "covariates = ['inciis', 'uptodateonimmunizations', 'hispanic']\n",
-    "calls = crt.datasets.simulate_callcenter(n_calls=3000, seed=1)\n",
-    "",
-    "",
-]
+# what a block takes from its context, found by a phrase of the block (blocks can be added in any order)
+PRELUDES = {
+    "permutation_test(outcomes, \"outcome\", \"county\", \"results/design_space.json.gz\"":
+        "outcomes = crt.datasets.load_dickinson_outcome()\n"
+        "space = 'results/design_space.json.gz'\n"
+        "covariates = ['location', 'inciis', 'uptodateonimmunizations', 'hispanic', 'incomecat']\n"
+        "categorical = ['location', 'incomecat']\n",
+    "crt.stratified_arms(strata": "eds = crt.datasets.simulate_edlead(seed=1)\n"
+                                  "strata = eds['health_system']\n"
+                                  "clusters = crt.datasets.load_dickinson()\n"
+                                  "covariates = ['inciis', 'uptodateonimmunizations', 'hispanic']\n",
+    "crt.mixed_model(\"call_CSAT": "calls = crt.datasets.simulate_callcenter(n_calls=3000, seed=1)\n",
+}
 # benchmark-sized calls made small (the API is the same)
 SMALLER = {"n_draws=1_000_000": "n_draws=1_000", "n_trials=1000": "n_trials=4",
            "cutoff=0.01, seed=7)": "cutoff=0.01, seed=7, size=20_000)"}
 
 
+def prelude(block: str) -> str:
+    found = [text for phrase, text in PRELUDES.items() if phrase in block]
+    assert len(found) <= 1, f"two preludes fit one README block: {block[:80]!r}"
+    return found[0] if found else ""
+
+
+def test_every_prelude_has_its_block():
+    for phrase in PRELUDES:
+        assert sum(phrase in block for block in BLOCKS) == 1, f"no README block (or several) holds {phrase!r}"
+
+
 def test_readme_python_examples_run_and_their_comments_hold(tmp_path, monkeypatch):
-    assert len(BLOCKS) == len(PRELUDES), "a README example was added or removed: give it its prelude here"
     for original in SMALLER:
         assert original in README, f"{original!r} is no longer in the README"
     monkeypatch.chdir(tmp_path)
     names: dict = {}
     exec("import crt_widgets as crt", names)
-    for number, (prelude, block) in enumerate(zip(PRELUDES, BLOCKS), start=1):
+    checked = 0
+    for number, block in enumerate(BLOCKS, start=1):
         for original, small in SMALLER.items():
             block = block.replace(original, small)
-        exec(prelude, names)
+        exec(prelude(block), names)
         exec(compile(block, f"README block {number}", "exec"), names)
-        if number == 1:
+        checked += assert_comment_numbers(block, names)
+        if "design = crt.ConstrainedDesign(" in block:
             design, allocation = names["design"], names["allocation"]
             assert len(design.scores) == 12870 and len(design.space_index) == 1288  # the comments' numbers
             assert design.probabilities().shape[0] == 16
             saved = sorted(p.name for p in (tmp_path / "results").iterdir())
             assert "design_space.json.gz" in saved and "design_space_cvcrand.csv" in saved
             assert allocation.seed == 12345
-        if number == 2:
+        if "permutation_test(outcomes, \"outcome\", \"county\", \"results/" in block:
             result = names["result"]
             assert 0 < result.p_value <= 1 and result.conf_int[0] < result.estimate < result.conf_int[1]
-        if number == 3:
+        if "crt.gee(" in block:
+            fit = names["fit"]
+            assert (round(fit.params["arm"], 4), round(fit.bse["arm"], 4), fit.df, round(fit.pvalues["arm"], 4)) == \
+                (0.4402, 0.1473, 12, 0.0113)
+            assert fit.standard_errors.loc["arm"].round(4).tolist() == [0.1082, 0.1473, 0.1259, 0.1133, 0.137]
+            assert fit.conf_int().loc["arm"].round(4).tolist() == [0.1192, 0.7612]
+            assert f"```text\n{fit.summary()}\n```" in README  # the printed summary, as shown
+            icc = names["crt"].icc(names["outcomes"], "outcome", "county")
+            assert (round(icc.estimate, 4), round(icc.ci_low, 4), round(icc.ci_high, 4)) == (0.0164, 0.0075, 0.0427)
+            latent = names["crt"].icc(names["outcomes"], "outcome", "county", method="latent")
+            assert (round(latent.estimate, 4), round(latent.ci_low, 4), round(latent.ci_high, 4)) == (0.0277, 0.0121, 0.0658)
+        if "crt.stratified_arms(strata" in block:
             assert names["arms"].shape == (1_000, len(names["strata"]))
             assert names["design"].draw().arm_sizes().tolist() == [10] * 8
-        if number == 4:
+        if "crt.mixed_model(\"call_CSAT" in block:
             assert set(names["fit"].variance_components) == {"center_ID", "rep_ID", "residual"}
-        if number == 5:
-            assert_comment_numbers(block, names)
-        if number == 6:  # the second save was refused, the saved space verified
-            assert "design_allocation.csv exists already" in str(names["refused"])
+            kr = names["kr"]
+            assert kr.ddf == "kenward-roger" and round(kr.df["arm"], 2) == 8.0
+            # the printed summary under the block is the summary this block prints (summary2 pads lines with spaces)
+            shown = re.search(r"```text\n(.*?)```", README[README.index("## Models and power"):], re.S).group(1)
+            assert [line.rstrip() for line in str(kr.summary()).splitlines()] == [
+                line.rstrip() for line in shown.splitlines()]
+            curve = names["curve"]
+            assert len(curve) == 2 * 27 and (curve.power_low <= curve.power).all() and (curve.power <= curve.power_high).all()
+        if "crt.multiperiod_power_grid(" in block:
+            assert len(names["grid"]) == 54 and names["sw"].n_clusters == 24
+        if "except FileExistsError as error:" in block:  # the second save was refused, the saved space verified
+            assert "design_allocation.csv exists already" in names["refused"]
             assert names["space"].notes == () and len(names["space"].schemes) == 1288
+    assert checked >= 10  # the numbers the README states are checked, not only run
 
 
-def assert_comment_numbers(block: str, names: dict) -> None:
+def assert_comment_numbers(block: str, names: dict) -> int:
     """Each line ``expression  # <number> ...`` evaluates to that number, rounded as written (the README's
     printed numbers are the code's)."""
     checked = 0
@@ -72,8 +104,9 @@ def assert_comment_numbers(block: str, names: dict) -> None:
         if not number or "=" in code.split("(")[0]:
             continue
         value = eval(code.strip(), names)
+        if not isinstance(value, (int, float, np.integer, np.floating)) or isinstance(value, bool):
+            continue  # a table or result object: its numbers are checked by name above
         decimals = len(number.group(1).partition(".")[2])
         assert round(float(value), decimals) == float(number.group(1)), line
         checked += 1
-    assert checked >= 6
-    assert len(names["grid"]) == 54 and names["sw"].n_clusters == 24
+    return checked

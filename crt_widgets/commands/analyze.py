@@ -22,6 +22,9 @@ from crt_widgets.core.spaces.saved import SavedSpace
 NAME = "analyze"
 HELP = "Clustered permutation test (cvcrand's cptest) with a confidence interval, GEE and mixed model."
 
+# crt_widgets.core.models.gee.SE_TYPES, spelled out so that parsing the command line imports no model code
+GEE_SE = ("robust", "md", "kc", "fg", "avg")
+
 DICKINSON = {"outcome": "outcome", "cluster": "county", "family": "binomial",
              "covariates": ["location", "inciis", "uptodateonimmunizations", "hispanic", "incomecat"],
              "categorical": ["location", "incomecat"]}
@@ -48,6 +51,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--categorical", nargs="*", default=None, help="which covariates are categorical")
     p.add_argument("--alternative", choices=["two-sided", "greater", "less"], default="two-sided")
     p.add_argument("--ci", action="store_true", help="invert the test for an interval (and run GEE and mixed model)")
+    p.add_argument("--gee-se", choices=GEE_SE, default="md",
+                   help="with --ci: the GEE's sandwich correction (Mancl-DeRouen md, Kauermann-Carroll kc, Fay-Graubard "
+                        "fg, their md-kc average avg, or robust); default md")
+    p.add_argument("--estimands", action="store_true",
+                   help="with --ci: also the cluster-average and individual-average effects (difference; risk or rate "
+                        "ratio) by standardization, each with its permutation test")
     p.add_argument("--alpha", type=float, default=0.05)
     p.add_argument("--simple-size", type=int, default=50_000,
                    help="--space simple: enumerate up to this many schemes, else sample this many")
@@ -102,10 +111,12 @@ def run(args: argparse.Namespace) -> int:
         audit = None  # verified as it was read
     elif args.control_arms:
         raise ValueError("--control-arms: goes with --treated-arms (the arms compared with them)")
+    if args.estimands and not args.ci:
+        raise ValueError("--estimands: goes with --ci (the model-based analysis)")
     if args.ci:
         report = analyze_trial(data, outcome, cluster, space, covariates, categorical, family, alpha=args.alpha,
                                alternative=args.alternative, observed=observed, simple_size=args.simple_size,
-                               seed=args.seed, audit=audit)
+                               seed=args.seed, gee_se=args.gee_se, estimands=args.estimands, audit=audit)
         result, table = report.permutation, report.table()
     else:
         result = permutation_test(data, outcome, cluster, space, covariates, categorical, family,
@@ -126,7 +137,7 @@ def run(args: argparse.Namespace) -> int:
     print(result.statement)
     if args.alternative != "two-sided":
         print(f"{args.alternative} p-value = {result.p_value:.4g}")
-    for note in result.notes:
+    for note in result.notes + (report.notes if args.ci else []):
         print(f"note: {note}")
     if table is not None:
         with pd.option_context("display.width", 140, "display.max_columns", 10):

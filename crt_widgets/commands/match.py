@@ -29,7 +29,7 @@ HELP = "Match clusters into pairs (greedy or optimal) or groups and randomize wi
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    add_data_source(p, "cluster", "callcenter", "the chapter's centres (from the bundled calls)")
+    add_data_source(p, "cluster", "callcenter", "Buisson's (2021) centres (from the bundled calls)")
     p.add_argument("--covariates", nargs="+", help="columns to match on (default: every float column)")
     p.add_argument("--cluster-id", help="column with the cluster labels (default 1..n)")
     p.add_argument("--method", choices=["optimal", "greedy"], default="optimal")
@@ -42,7 +42,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def callcenter_centres() -> pd.DataFrame:
-    """Centre-level covariates as the chapter builds them from the historical calls."""
+    """Centre-level covariates as Buisson (2021) builds them from the historical calls."""
     from crt_widgets.datasets import load_callcenter
 
     calls = load_callcenter()

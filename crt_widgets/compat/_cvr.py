@@ -129,7 +129,9 @@ def cvrall(
     if savedata:
         allocation.save_space(savedata, "cvcrand")
     if savebscores:
-        write_file(savebscores, pd.DataFrame({"bscores": design.scores}).to_csv(index=False))
+        # float64 as cvcrand writes them (a large enumeration holds float32 scores for its histogram)
+        bscores = design.candidates.scores(design.column_weights, design.metric)
+        write_file(savebscores, pd.DataFrame({"bscores": bscores}).to_csv(index=False))
     return out
 
 

@@ -103,20 +103,10 @@ def _run_dask(func, tasks, seeds, client, bar) -> list:
             client.close()
 
 
-class _NoBar:
-    def update(self, n: int) -> None:
-        pass
-
-    def close(self) -> None:
-        pass
-
-
 def _progress_bar(show: bool, total: int, desc: str):
-    if not show:
-        return _NoBar()
     from tqdm.auto import tqdm
 
-    return tqdm(total=total, desc=desc)
+    return tqdm(total=total, desc=desc, disable=not show)
 
 
 def _demo(task, rng):  # used by the module doctest

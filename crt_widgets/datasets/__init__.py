@@ -5,7 +5,7 @@
 - ``load_dickinson_outcome()``: cvcrand's simulated binary outcomes, 300 children per county.
 - ``dickinson_cvcrand_space_path()``: the constrained space cvcrand saved for the paper's example.
 - ``simulate_edlead(...)``: ED-LEAD-like emergency departments in health systems (module ``edlead``).
-- ``load_callcenter()`` / ``simulate_callcenter(...)``: call-centre data like the book chapter's (module ``callcenter``).
+- ``load_callcenter()`` / ``simulate_callcenter(...)``: call-centre data like Buisson's (2021, ch. 10) (module ``callcenter``).
 
 >>> from crt_widgets.datasets import load_dickinson
 >>> load_dickinson().shape

@@ -1,6 +1,6 @@
-"""Call-centre data like the book chapter's (calls nested in representatives nested in centres).
+"""Call-centre data like Buisson's (2021, ch. 10) (calls nested in representatives nested in centres).
 
-The chapter ("Cluster Randomization and Hierarchical Modeling") fits
+Buisson (2021, ch. 10, "Cluster Randomization and Hierarchical Modeling") fits
 ``call_CSAT ~ reason + age`` with random intercepts for the centre and for the representative
 within the centre to 695,205 historical calls, and finds (REML): intercept 3.90, ``property``
 +0.20, age +0.020 per year, centre variance 1.30, representative variance 0.78, residual
@@ -23,7 +23,7 @@ import pandas as pd
 
 from crt_widgets.core.seeds import generator
 
-#: REML estimates of the chapter's nested model (Chapter 10, cell [4]), the simulator's defaults.
+#: REML estimates of Buisson's (2021) nested model (Buisson 2021, ch. 10), the simulator's defaults.
 CHAPTER_PARAMETERS = {
     "intercept": 3.901,
     "property_effect": 0.200,
@@ -58,11 +58,11 @@ def simulate_callcenter(
     cap: float | None = CSAT_CAP,
     seed: int | np.random.Generator | None = None,
 ) -> pd.DataFrame:
-    """Simulate calls from the chapter's nested random-intercept model.
+    """Simulate calls from Buisson's (2021) nested random-intercept model.
 
     ``call_CSAT = intercept + property_effect * [reason == property] + age_effect * age
     + u_center + u_rep + e`` (plus ``treatment_effect`` for calls of treated centres when
-    ``experimental``), capped at ``cap`` (10, as in the chapter; ``None`` for no cap), with
+    ``experimental``), capped at ``cap`` (10, as in Buisson (2021); ``None`` for no cap), with
     ``u_center ~ N(0, center_var)``, ``u_rep ~ N(0, rep_var)``, ``e ~ N(0, residual_var)``.
 
     Centres have ids 101, 102, ...; each has a uniform number of representatives in

@@ -24,7 +24,7 @@ from crt_widgets.widgets.state import DesignState
 EXAMPLES = {
     "Dickinson counties (cvcrand paper)": "dickinson",
     "ED-LEAD-like emergency departments": "edlead",
-    "Call centres (book chapter)": "callcenter",
+    "Call centres (Buisson 2021)": "callcenter",
 }
 
 

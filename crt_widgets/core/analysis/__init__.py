@@ -1,2 +1,2 @@
 """A trial's analysis as a statistician reports it: the permutation test beside GEE and mixed models
-(:mod:`.trial`)."""
+(:mod:`.trial`), and the cluster-average and individual-average estimands (:mod:`.estimands`)."""

@@ -6,10 +6,10 @@ sufficient statistics (no copy of the data per replicate):
 - ``method="cluster"`` (default): resample whole outer clusters with replacement *within each
   arm* (a cluster drawn twice enters as two clusters). With few clusters this reflects the
   design's real uncertainty, which lies between clusters.
-- ``method="calls"``: the chapter's bootstrap, resampling rows (calls) with replacement within
-  every inner group (representative), optionally ``rows_per_group`` of them (the chapter draws
+- ``method="calls"``: Buisson's (2021) bootstrap, resampling rows (calls) with replacement within
+  every inner group (representative), optionally ``rows_per_group`` of them (Buisson 2021 draws
   1,200). It keeps the clusters fixed, so it ignores between-cluster uncertainty; it is here to
-  reproduce the chapter.
+  reproduce Buisson (2021).
 
 Percentile intervals; replicate ``b`` uses its own seed from ``SeedSequence(seed).spawn``, so the
 result depends only on ``seed``, not on ``n_jobs``, the Dask ``client`` or ``chunk_size``.

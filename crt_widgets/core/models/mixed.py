@@ -2,9 +2,13 @@
 
 The fast engine (:mod:`crt_widgets.core.models.mixed_fast`) fits random intercepts for one grouping
 level, or two nested levels (e.g. representatives within centres), by REML or ML from per-group
-sufficient statistics; it reaches lme4's optimum and fits the book chapter's 695,205 calls in well
+sufficient statistics; it reaches lme4's optimum and fits Buisson's (2021, ch. 10) 695,205 calls in well
 under two seconds. ``engine="statsmodels"`` (also chosen automatically for ``re_formula``, i.e.
 random slopes) fits the same call with statsmodels' MixedLM.
+
+Tests and intervals of the fixed effects use t distributions on denominator degrees of freedom
+(:mod:`crt_widgets.core.models.ddf`): ``ddf="satterthwaite"`` (lmerTest's default), ``"kenward-roger"``
+(pbkrtest's adjusted covariance and df; REML only) or ``"z"`` (normal, statsmodels' choice).
 
 >>> from crt_widgets.datasets import load_callcenter
 >>> fit = mixed_model("call_CSAT ~ reason + age", load_callcenter(), groups=["center_ID", "rep_ID"])
@@ -12,13 +16,15 @@ random slopes) fits the same call with statsmodels' MixedLM.
 ['Intercept', 'reason[T.property]', 'age']
 >>> sorted(fit.variance_components)
 ['center_ID', 'rep_ID', 'residual']
+>>> fit.ddf, round(float(fit.df["Intercept"]), 1)     # 10 centres: about 9 df for the intercept
+('satterthwaite', 9.1)
 """
 from __future__ import annotations
 
 import ast
 import warnings
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import pandas as pd
@@ -26,6 +32,7 @@ import patsy
 from scipy import stats as sps
 
 from crt_widgets.core.models import mixed_fast
+from crt_widgets.core.models.ddf import NestedDdf, check_ddf
 
 ENGINES = ("auto", "fast", "statsmodels")
 METHODS = ("reml", "ml")
@@ -42,7 +49,10 @@ class MixedResult:
     """A fitted linear mixed model with nested random intercepts.
 
     Attributes: ``fe_params`` (fixed effects, named as statsmodels/patsy name terms), ``bse``,
-    ``tvalues`` (z), ``pvalues``, ``cov_params`` (DataFrame), ``variance_components`` (dict keyed
+    ``tvalues``, ``df`` (denominator degrees of freedom per coefficient; infinite for ``ddf="z"``),
+    ``pvalues`` (two-sided t tests on ``df``), ``cov_params`` (DataFrame; for ``ddf="kenward-roger"``
+    the Kenward-Roger adjusted covariance, pbkrtest's ``vcovAdj``, with the model-based one in
+    ``cov_params_model``), ``variance_components`` (dict keyed
     by the grouping column names and ``"residual"``), ``variance_se`` (same keys; fast engine:
     inverse observed information of the (RE)ML likelihood in the variances, NaN when
     unavailable; statsmodels engine: the values statsmodels' summary prints, which follow its own
@@ -68,7 +78,16 @@ class MixedResult:
     llf: float
     converged: bool
     alpha: float = 0.05
+    ddf: str = "z"
+    df: pd.Series | None = None
+    cov_params_model: pd.DataFrame | None = None
     extra: dict = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.df is None:  # the normal reference: infinite df
+            object.__setattr__(self, "df", pd.Series(np.inf, index=self.fe_params.index, name="df"))
+        if self.cov_params_model is None:
+            object.__setattr__(self, "cov_params_model", self.cov_params)
 
     @property
     def bse(self) -> pd.Series:
@@ -76,11 +95,12 @@ class MixedResult:
 
     @property
     def tvalues(self) -> pd.Series:
-        return (self.fe_params / self.bse).rename("z")
+        return (self.fe_params / self.bse).rename("z" if self.ddf == "z" else "t")
 
     @property
     def pvalues(self) -> pd.Series:
-        return pd.Series(2 * sps.norm.sf(np.abs(self.tvalues.to_numpy())), index=self.fe_params.index, name="pvalue")
+        p = 2 * sps.t.sf(np.abs(self.tvalues.to_numpy()), self.df.to_numpy())
+        return pd.Series(p, index=self.fe_params.index, name="pvalue")
 
     @property
     def scale(self) -> float:
@@ -97,50 +117,64 @@ class MixedResult:
         return out
 
     def conf_int(self, alpha: float | None = None) -> pd.DataFrame:
-        """Wald confidence intervals of the fixed effects (normal quantiles, like statsmodels)."""
+        """Confidence intervals of the fixed effects: t quantiles on ``df`` (normal ones for ``ddf="z"``)."""
         a = self.alpha if alpha is None else alpha
-        q = sps.norm.ppf(1 - a / 2)
+        if not 0 < a < 1:
+            raise ValueError(f"alpha must be in (0, 1), got {a}")
+        q = sps.t.ppf(1 - a / 2, self.df.to_numpy())
         lo, hi = self.fe_params - q * self.bse, self.fe_params + q * self.bse
         return pd.DataFrame({f"[{a / 2:g}": lo, f"{1 - a / 2:g}]": hi})
 
-    def summary(self) -> str:
-        """A table in the layout of statsmodels' MixedLM summary."""
+    def summary(self):
+        """statsmodels' ``summary2.Summary``: model information, the fixed effects with their df, and the
+        variance components (``str()`` of it is the printed table)."""
+        from statsmodels.iolib.summary2 import Summary
+
         sizes = self.group_sizes[self.groups[0]]
-        info = [
-            ("Model:", "MixedLM", "Dependent Variable:", self.outcome),
-            ("No. Observations:", str(self.nobs), "Method:", self.method.upper()),
-            ("No. Groups:", str(self.n_groups[self.groups[0]]), "Scale:", f"{self.scale:.4f}"),
-            ("Min. group size:", str(sizes[0]), "Log-Likelihood:", f"{self.llf:.4f}"),
-            ("Max. group size:", str(sizes[1]), "Converged:", "Yes" if self.converged else "No"),
-            ("Mean group size:", f"{sizes[2]:.1f}", "Engine:", self.engine),
-        ]
+        method = {"satterthwaite": "Satterthwaite", "kenward-roger": "Kenward-Roger", "z": "normal (z)"}[self.ddf]
+        info = {"Model:": "MixedLM", "Dependent Variable:": self.outcome, "No. Observations:": str(self.nobs),
+                "Method:": self.method.upper(), "No. Groups:": str(self.n_groups[self.groups[0]]),
+                "Scale:": f"{self.scale:.4f}", "Min. group size:": str(sizes[0]),
+                "Log-Likelihood:": f"{self.llf:.4f}", "Max. group size:": str(sizes[1]),
+                "Converged:": "Yes" if self.converged else "No", "Mean group size:": f"{sizes[2]:.1f}",
+                "Denominator df:": method}
+        if len(self.groups) == 2:
+            info["No. inner groups:"] = str(self.n_groups[self.groups[1]])
+        info["Engine:"] = self.engine
         ci = self.conf_int()
-        rows = [(name, f"{b:.3f}", f"{s:.3f}", f"{z:.3f}", f"{p:.3f}", f"{lo:.3f}", f"{hi:.3f}")
-                for name, b, s, z, p, lo, hi in zip(self.fe_params.index, self.fe_params, self.bse,
-                                                     self.tvalues, self.pvalues, ci.iloc[:, 0], ci.iloc[:, 1])]
+        stat = "z" if self.ddf == "z" else "t"
+        columns = ["Coef.", "Std.Err.", stat, "df", f"P>|{stat}|", ci.columns[0], ci.columns[1]]
+        rows = [[f"{b:.4f}", f"{se:.4f}", f"{t:.3f}", f"{d:.2f}", f"{p:.4f}", f"{lo:.4f}", f"{hi:.4f}"]
+                for b, se, t, d, p, lo, hi in zip(self.fe_params, self.bse, self.tvalues, self.df, self.pvalues,
+                                                  ci.iloc[:, 0], ci.iloc[:, 1])]
+        # the variance components below the fixed effects, as statsmodels' MixedLM summary lays them out
         labels = {self.groups[0]: "Group Var"} | {g: f"{g} Var" for g in self.groups[1:]}
         for name in self.groups:
             se = self.variance_se.get(name, float("nan"))
-            rows.append((labels[name], f"{self.variance_components[name]:.3f}",
-                         f"{se:.3f}" if np.isfinite(se) else "", "", "", "", ""))
-        header = ("", "Coef.", "Std.Err.", "z", "P>|z|", f"[{self.alpha / 2:g}", f"{1 - self.alpha / 2:g}]")
-        widths = [max(len(r[i]) for r in [header, *rows]) for i in range(7)]
-        fmt = lambda r: " ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths)))  # noqa: E731
-        width = len(fmt(header))
-        left = max(len(a) + len(b) for a, b, _, _ in info) + 2
-        lines = ["Mixed Linear Model Regression Results".center(width), "=" * width]
-        for a, b, c, d in info:
-            lines.append(f"{a}{b.rjust(left - len(a))}  {c}{d.rjust(max(width - left - 2 - len(c), len(d) + 1))}")
-        lines += ["-" * width, fmt(header), "-" * width, *map(fmt, rows), "=" * width]
-        return "\n".join(lines)
+            rows.append([f"{self.variance_components[name]:.4f}", f"{se:.4f}" if np.isfinite(se) else "",
+                         *[""] * 5])
+        fixed = pd.DataFrame(rows, index=[*self.fe_params.index, *(labels[g] for g in self.groups)], columns=columns)
+        if self.ddf == "z":
+            fixed = fixed.drop(columns="df")
+        out = Summary()
+        out.add_title("Mixed Linear Model Regression Results")
+        out.add_dict(info)
+        out.add_df(fixed)
+        if self.ddf == "kenward-roger":
+            out.add_text("Std.Err. from the Kenward-Roger adjusted covariance (pbkrtest's vcovAdj); "
+                         "df by Kenward and Roger (1997).")
+        elif self.ddf == "satterthwaite":
+            out.add_text("df by Satterthwaite's approximation (as lmerTest).")
+        return out
 
     def __repr__(self) -> str:
         fe = ", ".join(f"{k}={v:.4g}" for k, v in self.fe_params.items())
         vc = ", ".join(f"{k}={v:.4g}" for k, v in self.variance_components.items())
         return (f"MixedResult({self.method.upper()}, engine={self.engine!r}, nobs={self.nobs}, "
-                f"groups={list(self.groups)}, fe_params: {fe}; variances: {vc}; llf={self.llf:.4f})")
+                f"groups={list(self.groups)}, fe_params: {fe}; variances: {vc}; llf={self.llf:.4f}, ddf={self.ddf!r})")
 
-    __str__ = summary
+    def __str__(self) -> str:
+        return str(self.summary())
 
 
 def mixed_model(
@@ -153,6 +187,7 @@ def mixed_model(
     re_formula: str | None = None,
     alpha: float = 0.05,
     variance_se: bool = True,
+    ddf: str | None = None,
 ) -> MixedResult:
     """Fit ``formula`` with random intercepts for ``groups`` ([outer] or [outer, inner], nested).
 
@@ -163,6 +198,11 @@ def mixed_model(
     asks for random slopes, which only statsmodels fits. Rows with a missing value in a used
     column are dropped (as statsmodels does). ``variance_se=False`` skips the observed information
     of the variance components (a few dozen more deviance evaluations).
+
+    ``ddf`` picks the reference distribution of the fixed-effect tests and intervals:
+    ``"satterthwaite"`` (the default for random intercepts, lmerTest's), ``"kenward-roger"``
+    (pbkrtest's adjusted covariance and df, REML only; recommended with few clusters) or ``"z"``
+    (normal, infinite df; the default with random slopes, where the closed forms do not apply).
 
     >>> from crt_widgets.datasets import load_callcenter
     >>> fit = mixed_model("call_CSAT ~ reason + age", load_callcenter(), groups=["center_ID", "rep_ID"])
@@ -177,20 +217,50 @@ def mixed_model(
         raise ValueError(f"engine must be one of {ENGINES}, got {engine!r}")
     if re_formula is not None and re_formula.strip() not in ("1", "") and engine == "fast":
         raise ValueError(f"the fast engine fits random intercepts only; re_formula={re_formula!r} needs engine='statsmodels'")
-    use_statsmodels = engine == "statsmodels" or (engine == "auto" and re_formula is not None and re_formula.strip() != "1")
+    slopes = re_formula is not None and re_formula.strip() not in ("1", "")
+    use_statsmodels = engine == "statsmodels" or (engine == "auto" and slopes)
+    if not 0 < alpha < 1:
+        raise ValueError(f"alpha must be in (0, 1), got {alpha}")
+    ddf = check_ddf("z" if ddf is None and slopes else "satterthwaite" if ddf is None else ddf, method)
+    if slopes and ddf != "z":
+        raise ValueError(f"ddf={ddf!r} is computed for nested random intercepts; with random slopes "
+                         f"(re_formula={re_formula!r}) use ddf='z'")
     y, codes = outcome[1], group_codes
     common = dict(formula=formula, groups=tuple(group_names), method=method, nobs=int(y.size),
                   n_groups={g: int(c.max()) + 1 for g, c in zip(group_names, codes)},
                   group_sizes={g: _sizes(c) for g, c in zip(group_names, codes)}, outcome=outcome[0], alpha=alpha)
     if use_statsmodels:
-        return _fit_statsmodels(X, y, names, codes, group_names, re_formula, common, frame)
-    return _fit_fast(X, y, names, codes, group_names, common, variance_se)
+        result = _fit_statsmodels(X, y, names, codes, group_names, re_formula, common, frame)
+    else:
+        result = _fit_fast(X, y, names, codes, group_names, common, variance_se)
+    return _with_ddf(result, X, y, codes, ddf)
+
+
+def _nested_stats(X, y, codes) -> mixed_fast.NestedStats:
+    return mixed_fast.nested_stats(X, y, codes[-1], codes[0] if len(codes) == 2 else None)
+
+
+def _with_ddf(result: MixedResult, X, y, codes, ddf: str) -> MixedResult:
+    """The result with its denominator df (and, for Kenward-Roger, the adjusted covariance)."""
+    stats = result.extra.pop("stats", None)
+    if ddf == "z":
+        return result
+    stats = stats or _nested_stats(X, y, codes)
+    variances = np.array([result.variance_components[g] for g in (*result.groups, "residual")])
+    names = result.fe_params.index
+    with np.errstate(all="ignore"):
+        algebra = NestedDdf(stats, np.maximum(variances, 0.0), reml=result.method == "reml")
+        if ddf == "satterthwaite":
+            df, cov = algebra.satterthwaite(), result.cov_params
+        else:
+            adjusted, df = algebra.kenward_roger()
+            cov = pd.DataFrame(adjusted, index=names, columns=names)
+    return replace(result, ddf=ddf, df=pd.Series(df, index=names, name="df"), cov_params=cov,
+                   cov_params_model=result.cov_params)
 
 
 def _fit_fast(X, y, names, codes, group_names, common, variance_se) -> MixedResult:
-    outer = codes[0]
-    inner = codes[-1]
-    stats = mixed_fast.nested_stats(X, y, inner, outer if len(codes) == 2 else None)
+    stats = _nested_stats(X, y, codes)
     p = stats.n_fe
     if np.linalg.matrix_rank(stats.cross[:p, :p]) < p:
         raise ValueError(f"the fixed-effects design of {common['formula']!r} is rank deficient (collinear terms)")
@@ -211,7 +281,7 @@ def _fit_fast(X, y, names, codes, group_names, common, variance_se) -> MixedResu
         variance_se=dict(zip(keys, map(float, se))),
         llf=-0.5 * fit.deviance,
         converged=fit.converged,
-        extra={"theta": fit.theta, "n_evaluations": fit.n_evaluations},
+        extra={"theta": fit.theta, "n_evaluations": fit.n_evaluations, "stats": stats},
         **common,
     )
 
@@ -221,7 +291,7 @@ def _fit_statsmodels(X, y, names, codes, group_names, re_formula, common, frame)
 
     kwargs = {"exog_re": np.ones((len(y), 1))}  # the outer random intercept (statsmodels drops it when exog_vc is given)
     if len(codes) == 2:
-        # inner groups as a variance component within each outer group (the chapter's vc_formula)
+        # inner groups as a variance component within each outer group (Buisson's (2021) vc_formula)
         kwargs["exog_vc"] = _vc_design(codes[0], codes[1], group_names[1])
     if re_formula is not None and re_formula.strip() not in ("1", ""):
         kwargs["exog_re"] = patsy.dmatrix(re_formula, frame, return_type="dataframe", NA_action="raise")

@@ -278,18 +278,32 @@ def variance_covariance(stats: NestedStats, fit: NestedFit) -> np.ndarray:
         return np.full((k, k), np.nan)
 
 
+def centring_matrix(stats: NestedStats) -> np.ndarray:
+    """``A`` with ``beta = A beta_c`` (plus the outcome's shift on the intercept): the map from the
+    coefficients of the centred columns to the caller's, an exact reparametrisation.
+
+    >>> import numpy as np
+    >>> stats = nested_stats(np.column_stack([np.ones(4), [1.0, 2, 3, 4]]), np.arange(4.0), np.array([0, 0, 1, 1]), None)
+    >>> centring_matrix(stats).tolist()
+    [[1.0, -2.5], [0.0, 1.0]]
+    """
+    p = stats.n_fe
+    A = np.eye(p)
+    ic = stats.intercept_col
+    if ic is not None:
+        A[ic, :] -= stats.shift[:p]
+        A[ic, ic] = 1.0
+    return A
+
+
 def _uncentre(stats: NestedStats, beta_c: np.ndarray, cov_c: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Map estimates for the centred columns back to the caller's columns (an exact reparametrisation)."""
     ic = stats.intercept_col
     if ic is None:
         return beta_c, cov_c
-    p = stats.n_fe
-    shift = stats.shift
-    A = np.eye(p)
-    A[ic, :] -= shift[:p]
-    A[ic, ic] = 1.0
+    A = centring_matrix(stats)
     beta = A @ beta_c
-    beta[ic] += shift[p]
+    beta[ic] += stats.shift[stats.n_fe]
     return beta, A @ cov_c @ A.T
 
 

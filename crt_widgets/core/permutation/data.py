@@ -108,14 +108,18 @@ def column_names(columns: Sequence[str] | str | None, argument: str) -> list[str
     return names
 
 
-def scheme_statistics(schemes: SchemeSet, cluster_values: np.ndarray, control: SchemeSet | None = None) -> np.ndarray:
+def scheme_statistics(schemes: SchemeSet, cluster_values: np.ndarray, control: SchemeSet | None = None,
+                      counts: tuple[np.ndarray, np.ndarray | None] | None = None) -> np.ndarray:
     """U for every scheme: mean of ``cluster_values`` over treated minus over control clusters (the
-    complement of the treated ones, or the ``control`` sets when other clusters are left out)."""
+    complement of the treated ones, or the ``control`` sets when other clusters are left out).
+    ``counts``: each scheme's treated (and control) cluster counts, when already known (they do not
+    change between calls; recounting them costs as much as the sums)."""
     treated_sum = schemes.treated_sums(cluster_values[:, None])[:, 0]
-    n_treated = schemes.treated_counts()
+    n_treated, n_control = counts if counts is not None else (
+        schemes.treated_counts(), None if control is None else control.treated_counts())
     if control is None:
         return treated_sum / n_treated - (cluster_values.sum() - treated_sum) / (schemes.n_clusters - n_treated)
-    return treated_sum / n_treated - control.treated_sums(cluster_values[:, None])[:, 0] / control.treated_counts()
+    return treated_sum / n_treated - control.treated_sums(cluster_values[:, None])[:, 0] / n_control
 
 
 def as_extreme(distribution: np.ndarray, observed: float) -> dict[str, np.ndarray]:

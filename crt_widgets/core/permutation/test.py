@@ -39,7 +39,7 @@ from crt_widgets.core.permutation.data import (PreparedData, as_extreme, check_c
                                                prepare_data, scheme_statistics)
 from crt_widgets.core.permutation.space import (PermutationSpace, resolve_space, simple_from_observed, simple_space,
                                                 smallest_p_value)
-from crt_widgets.core.models.residuals import check_family
+from crt_widgets.core.models.residuals import check_family, constant_outcome_note
 
 __all__ = ["permutation_test", "PermutationResult", "prepare_test", "run_test", "resolve_space", "simple_space",
            "PermutationSpace", "PreparedData", "prepare_data", "scheme_statistics", "p_values", "smallest_p_value"]
@@ -130,6 +130,24 @@ class PermutationResult:
 _SCALE = {"gaussian": "mean difference", "binomial": "log odds ratio", "poisson": "log rate ratio"}
 
 
+def _constant_outcome_interval(inv: Inverter, prep: PreparedData, alpha: float) -> tuple[float, tuple[float, float], str]:
+    """The point estimate, interval and explanation when the outcome does not vary. The estimate is 0 (the
+    observed U is 0 at no effect). With no events (or only events) every effect on the log odds or log rate
+    scale leaves the outcomes as they are, so none is rejected: the interval is unbounded. A constant
+    continuous (or non-zero count) outcome makes U(delta) the same for every delta != 0: the interval is the
+    point 0 when that p-value is below alpha, else unbounded."""
+    scale = _SCALE[prep.family]
+    if prep.family != "gaussian" and (prep.y[0] == 0 or prep.family == "binomial"):
+        return 0.0, (-np.inf, np.inf), (f"point estimate 0 and no finite interval: with an outcome of {prep.y[0]:g} "
+                                        f"for everyone, every {scale} is consistent with the data")
+    shifted = max(inv.p_value(-1.0), inv.p_value(1.0))  # the p-value of any non-zero shift (exact when gaussian)
+    if shifted < alpha:
+        return 0.0, (0.0, 0.0), (f"point estimate 0 with the degenerate interval [0, 0]: an outcome that is the same "
+                                 f"for everyone rejects every non-zero {scale} (p = {shifted:.3g} for any shift)")
+    return 0.0, (-np.inf, np.inf), (f"point estimate 0 and no finite interval: no shift is rejected either "
+                                    f"(p = {shifted:.3g} >= alpha for any shift in this space)")
+
+
 def permutation_test(
     data: pd.DataFrame,
     outcome: str,
@@ -204,6 +222,9 @@ def run_test(prep: PreparedData, perm_space: PermutationSpace, *, alternative: s
     """The test (and, with ``ci``, its inverted interval) on prepared data."""
     inv = Inverter(prep, perm_space)
     u = inv.statistics(0.0)
+    degenerate = constant_outcome_note(prep.y, prep.family)
+    if degenerate:  # every residual is 0 up to rounding: every scheme's U is exactly 0
+        u = np.zeros_like(u)
     observed_u = float(u[perm_space.observed])
     pv = p_values(u, observed_u)
     notes = list(perm_space.notes) + ([perm_space.note] if perm_space.note else [])
@@ -212,8 +233,13 @@ def run_test(prep: PreparedData, perm_space: PermutationSpace, *, alternative: s
     arm = perm_space.observed_arm
     if arm.sum() != perm_space.observed_control.sum():
         notes.append("unequal arms: U is formula (5) of the cvcrand paper, not cptest's +1/-1 coding")
+    if degenerate:
+        notes.append(f"{degenerate.split(':')[0]}: every scheme gives U = 0, so p = 1")
     estimate = interval = None
-    if ci:
+    if ci and degenerate:
+        estimate, interval, why = _constant_outcome_interval(inv, prep, alpha)
+        notes.append(why)
+    elif ci:
         scale = effect_scale(prep, u)
         estimate = point_estimate(inv, scale)
         interval = confidence_interval(inv, estimate, alpha, scale)

@@ -1,12 +1,12 @@
 """The chapter's power simulation, from historical data, fast.
 
-For every month of historical data (one simulated trial base per month, as in the chapter) and
+For every month of historical data (one simulated trial base per month, as in Buisson (2021)) and
 every number of calls per representative: sample that many calls with replacement from each
 representative; for every within-pair treatment assignment (all ``2^pairs`` of them, or a random
 sample), add the effect to the calls of treated centres, cap the outcome, fit the nested mixed
 model ``formula + group`` and decide "the effect is positive" when the lower end of the
 ``conf_level`` interval of the ``group`` coefficient is above 0 (Wald interval of the mixed model,
-or the chapter's percentile bootstrap of calls within representatives). Power is the share of
+or Buisson's (2021) percentile bootstrap of calls within representatives). Power is the share of
 positive decisions, with its Monte Carlo standard error.
 
 Speed: the sampled calls enter only through per-representative sums and per-centre cross
@@ -80,13 +80,13 @@ def chapter_power_simulation(
     client=None,
     progress: bool = False,
 ) -> PowerSimulation:
-    """Power over a grid of effect sizes and calls per representative (the chapter's design).
+    """Power over a grid of effect sizes and calls per representative (Buisson's (2021) design).
 
     ``pairs``: (n_pairs, 2) cluster ids randomized within pairs; default: clusters sorted by their
     mean outcome, consecutive ones paired (an odd one out stays control). ``assignments``:
     ``"all"`` within-pair assignments, or an int for that many random ones per sample.
     ``analysis``: ``"wald"`` (mixed-model Wald interval, one fit per trial) or ``"bootstrap"``
-    (the chapter's: ``n_boot`` resamples of calls within representatives, percentile interval),
+    (Buisson's (2021): ``n_boot`` resamples of calls within representatives, percentile interval),
     or a callable given each simulated trial as a DataFrame (the history's columns for the sampled
     calls, the capped outcome, and ``group`` = ``"ctrl"``/``"treat"``) that returns a one-sided
     p-value for "the effect is positive" (e.g. a clustered permutation test); the decision is then
@@ -317,7 +317,7 @@ class _SamplePieces:
             return est, est - q * se, est + q * se
         start = np.median(np.array(thetas), axis=0)
         boot = np.empty((self.prep["n_boot"], *est.shape))
-        for b in range(self.prep["n_boot"]):  # the chapter's bootstrap: calls resampled within reps
+        for b in range(self.prep["n_boot"]):  # Buisson's (2021) bootstrap: calls resampled within reps
             weights = _within_group_weights(self.rep, rng)
             boot[b] = self.fit_all(treated, self.statistics(weights), start=start)[0]
         lo, hi = np.quantile(boot, [0.5 - level / 2, 0.5 + level / 2], axis=0)

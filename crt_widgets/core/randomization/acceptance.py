@@ -19,6 +19,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from crt_widgets.core.randomization import bounded_scores
+from crt_widgets.core.randomization.bounded_scores import BoundedScores
+
 # scores this close (relative) to the cutoff count as equal to it
 TIE_TOLERANCE = 1e-9
 
@@ -66,6 +69,10 @@ class CutoffRule:
         """The kept mask and the largest kept score (see :func:`accept`)."""
         return accept(scores, cutoff=self.cutoff, n_best=self.n_best)
 
+    def apply_bounded(self, scores: BoundedScores) -> tuple[np.ndarray, float]:
+        """The kept positions and the largest kept score (see :func:`accept_bounded`)."""
+        return accept_bounded(scores, cutoff=self.cutoff, n_best=self.n_best)
+
 
 def accept(scores: np.ndarray, *, cutoff: float | None = None, n_best: int | None = None) -> tuple[np.ndarray, float]:
     """Boolean mask of the kept candidates and the largest score kept.
@@ -85,6 +92,29 @@ def accept(scores: np.ndarray, *, cutoff: float | None = None, n_best: int | Non
     tol = TIE_TOLERANCE * max(abs(cut), 1e-6 * float(np.max(np.abs(scores))), 1e-300)
     mask = scores <= cut + tol
     return mask, float(np.max(scores[mask]))
+
+
+def accept_bounded(scores: BoundedScores, *, cutoff: float | None = None,
+                   n_best: int | None = None) -> tuple[np.ndarray, float]:
+    """:func:`accept` for scores held within a bound of their float64 values (a streamed float32
+    enumeration): the same rule and tie tolerance, decided on the float64 scores, returning the kept
+    positions (ascending) rather than a mask over every candidate.
+
+    >>> exact = np.array([3.0, 1.0, 2.0, 2.0, 5.0])
+    >>> kept, largest = accept_bounded(BoundedScores.from_exact(exact), cutoff=0.5)
+    >>> kept.tolist(), largest
+    ([1, 2, 3], 2.0)
+    """
+    if n_best is not None:
+        CutoffRule.check(None, n_best).check_candidates(len(scores))
+        return bounded_scores.best_positions(scores, n_best)
+    cut, below_cut = bounded_scores.quantile_parts(scores, cutoff)
+    scale = abs(cut)
+    if 1e-6 * bounded_scores.max_abs_bound(scores) >= scale:  # only then can the largest score set the tolerance
+        scale = max(scale, 1e-6 * bounded_scores.max_abs(scores))
+    tol = TIE_TOLERANCE * max(scale, 1e-300)
+    # the largest kept score is at least the order statistic below the quantile
+    return bounded_scores.kept_and_largest(scores, cut + tol, largest_at_least=below_cut)
 
 
 def rule_changes(params: dict, changes: dict, keys: tuple[str, ...] = ("cutoff", "n_best")) -> dict:

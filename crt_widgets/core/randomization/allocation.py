@@ -132,11 +132,7 @@ class AllocationRecord:
             "chosen_space_position": self.space_position, "chosen_score": self.score,
             "allocation": self.audit_arms(), "messages": self.messages, "diagnostics": d.diagnostics,
         }
-        return {**record, **self._audit_extra()}
-
-    def _audit_extra(self) -> dict[str, Any]:
-        """What a design adds to the audit record."""
-        return {}
+        return {**record, **d.audit_fields()}
 
     def to_csv(self, path: str | Path, *, overwrite: bool = False) -> Path:
         """Write the allocation table (atomically; an existing file is refused unless ``overwrite``)."""

@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from crt_widgets.core.randomization.bounded_scores import BoundedScores
 from crt_widgets.core.randomization.candidates import EnumeratedCandidates, SchemeCandidates, check_metric
 from crt_widgets.core.randomization.constraints import Constraint, parse_constraint
 from crt_widgets.core.covariates import CovariateMatrix, prepare_covariates
@@ -34,11 +35,11 @@ from crt_widgets.core.spaces.schemes import (StratumRule, enumerate_schemes, enu
                                       sample_schemes, sample_stratified)
 from crt_widgets.core.randomization.acceptance import CutoffRule, rule_changes
 from crt_widgets.core.randomization.allocation import AllocationRecord
-from crt_widgets.core.randomization.protocol import Design
+from crt_widgets.core.randomization.scored import ScoredDesign
 from crt_widgets.core.seeds import check_seed
 from crt_widgets.core.sizes import check_memory, fits_in_memory, format_count
 from crt_widgets.core.spaces.space import RandomizationSpace
-from crt_widgets.core.io.files import data_sha256, from_chunks
+from crt_widgets.core.io.files import from_chunks
 from crt_widgets.core.io.spacefiles import cvcrand_csv_chunks, space_json_bytes, write_cvcrand_csv, write_space_json
 from crt_widgets.core.diagnostics.tables import baseline_table, score_summary
 from crt_widgets.core.diagnostics.validity import SAMEARMHI, SAMEARMLO, Validity, cluster_coincidence
@@ -46,16 +47,15 @@ from crt_widgets.core.diagnostics.validity import SAMEARMHI, SAMEARMLO, Validity
 DEFAULT_SIZE = 50_000
 # above this many schemes, the enumeration is scored block by block instead of stored
 _EXPLICIT_LIMIT = 2_000_000
-# the most candidate schemes one design holds: 155M enumerated schemes of 30 clusters take 2.4 GB,
-# so this stays under ~8 GB; beyond it a random sample represents the space just as well
+# the most candidate schemes one design holds: an enumeration is streamed (the cutoff needs no array of
+# scores) but its kept positions, and the float32 scores if asked for, grow with it; beyond this a random
+# sample represents the space just as well
 MAX_CANDIDATES = 500_000_000
-# the smallest space in which a two-sided permutation test can reach p < 0.05
-MIN_SCHEMES_FOR_TEST = 40
 # what ConstrainedDesign.rescore may change: the scoring, the rule and the validity thresholds, never the candidates
 RESCORE_CHANGES = {"weights", "metric", "cutoff", "n_best", "constraints", "samearmhi", "samearmlo"}
 
 
-class ConstrainedDesign(Design):
+class ConstrainedDesign(ScoredDesign):
     """Covariate-constrained randomization of ``n`` clusters to two arms.
 
     Parameters
@@ -85,7 +85,6 @@ class ConstrainedDesign(Design):
     """
 
     method_name = "covariate-constrained randomization (two arms)"
-    space_name = "constrained space"
     _renamed_params = ("n_schemes",)
 
 
@@ -275,36 +274,27 @@ class ConstrainedDesign(Design):
 
     @cached_property
     def scores(self) -> np.ndarray:
-        """Balance score of every candidate scheme."""
-        return self.candidates.scores(self.column_weights, self.metric)
+        """Balance score of every candidate scheme: float64, or float32 (4 bytes a scheme) when every
+        scheme of more than 2,000,000 is enumerated; the cutoff, the kept set and ``space_scores`` are
+        those of the float64 scores in either case."""
+        held = self._bounded_scores
+        return held.values if held.values is not None else \
+            self.candidates.bounded_scores(self.column_weights, self.metric, stored=True).values
+
+    @cached_property
+    def _bounded_scores(self) -> BoundedScores:
+        # a block enumeration streams them: the cutoff and kept set need two passes, not 4 bytes a scheme
+        return self.candidates.bounded_scores(self.column_weights, self.metric)
 
     @cached_property
     def _acceptance(self) -> tuple[np.ndarray, float | None]:
         if self.constraints is not None:
             cons = _per_column(self._parsed_constraints, self.covariates, self.covariate_matrix)
             return self.candidates.satisfies(cons, self.n_treat), None
-        self.rule.check_candidates(len(self.scores))  # sampling can end with fewer after duplicates go
+        self.rule.check_candidates(len(self.candidates))  # sampling can end with fewer after duplicates go
+        if isinstance(self.candidates, EnumeratedCandidates):  # float32 scores: exact selection, no copy
+            return self.rule.apply_bounded(self._bounded_scores)
         return self.rule.apply(self.scores)
-
-    @property
-    def accepted(self) -> np.ndarray:
-        """Boolean mask over the candidates: which schemes are in the constrained space."""
-        return self._acceptance[0]
-
-    @property
-    def cutoff_score(self) -> float | None:
-        """The largest score kept in the constrained space, the score of a real scheme as cvcrand reports it
-        (None for covariate-by-covariate constraints)."""
-        return self._acceptance[1]
-
-    @cached_property
-    def space_index(self) -> np.ndarray:
-        """Positions of the constrained space's schemes among the candidates."""
-        index = np.flatnonzero(self.accepted)
-        if len(index) < 2:
-            raise ValueError(f"the constrained space has {len(index)} scheme(s): at least 2 are needed "
-                             "to randomize; loosen the cutoff or the constraints")
-        return index
 
     @cached_property
     def space(self) -> RandomizationSpace:
@@ -313,23 +303,10 @@ class ConstrainedDesign(Design):
                                                scores=self.space_scores, exhaustive=self.enumerated,
                                                n_possible=self.n_possible)
 
-    @property
-    def unit_ids(self) -> np.ndarray:
-        return self.cluster_ids
-
-    @property
+    @cached_property
     def space_scores(self) -> np.ndarray:
-        return self.scores[self.space_index]
-
-    def probabilities(self) -> pd.DataFrame:
-        """Each cluster's probability of each arm in the constrained space (columns "0" control, "1" treatment).
-
-        >>> from crt_widgets.datasets import load_dickinson
-        >>> d = ConstrainedDesign(load_dickinson(), ["inciis"], 8, cluster_id="county", seed=1)
-        >>> d.probabilities().sum(axis=1).round(12).unique().tolist()
-        [1.0]
-        """
-        return super().probabilities().rename_axis("cluster")
+        """float64 scores of the constrained space's schemes."""
+        return self._bounded_scores.exact(self.space_index)
 
     def histogram(self, bins: int = 50) -> tuple[np.ndarray, np.ndarray]:
         """Counts and bin edges of all candidate scores (binned here, not in the browser)."""
@@ -385,24 +362,16 @@ class ConstrainedDesign(Design):
         kept = len(self.space_index)
         if self.constraints is not None:
             return (f"Covariate-by-covariate constraints ({', '.join(self.constraints)}): "
-                    f"{kept:,} of {len(self.scores):,} schemes ({kept / len(self.scores):.1%}) satisfy them all")
+                    f"{kept:,} of {len(self.candidates):,} schemes ({kept / len(self.candidates):.1%}) "
+                    "satisfy them all")
         how = self.rule.describe("schemes")
         return (f"Balance metric {self.metric}; the constrained space keeps {how}: cutoff score "
-                f"{self.cutoff_score:.3f}, {kept:,} of {len(self.scores):,} schemes")
-
-    @property
-    def messages(self) -> dict[str, str]:
-        """cvcrand's messages before the choice: assignment, schemes, cutoff."""
-        return {"assignment_message": self.assignment_message, "scheme_message": self.scheme_message,
-                "cutoff_message": self.cutoff_message}
+                f"{self.cutoff_score:.3f}, {kept:,} of {len(self.candidates):,} schemes")
 
     @property
     def diagnostics(self) -> list[str]:
         """Warnings a statistician should see before randomizing (small space, lost validity)."""
-        out = []
-        if len(self.space_index) < MIN_SCHEMES_FOR_TEST:
-            out.append(f"only {len(self.space_index)} schemes remain: a two-sided permutation test "
-                       f"needs at least {MIN_SCHEMES_FOR_TEST} to reach p < 0.05")
+        out = self.small_space_notes()
         if self.constraints is None:  # cvrcov's constraints do not use the weights
             out += self.covariate_matrix.weight_notes()
         return out + self.validity.messages()
@@ -436,11 +405,6 @@ class ConstrainedDesign(Design):
             "stratify": self.stratify, "size": self.size, "enumerate": self.enumerate, "enumerated": self.enumerated,
             "seed": self.seed, "samearmhi": self.samearmhi, "samearmlo": self.samearmlo,
         }
-
-    def data_hash(self) -> str:
-        """SHA-256 of the cluster data (CSV serialisation), to tie a result to its input."""
-        return data_sha256(self.data)
-
 
 def _per_column(constraints: list[Constraint], covariates: list[str], cov: CovariateMatrix) -> list[Constraint]:
     by_name = dict(zip(covariates, constraints))
@@ -501,10 +465,6 @@ class Allocation(AllocationRecord):
 
     def audit_arms(self) -> dict[str, int]:
         return {str(k): int(v) for k, v in zip(self.design.cluster_ids, self.arm)}
-
-    def _audit_extra(self) -> dict[str, Any]:
-        d = self.design
-        return {"n_candidates": len(d.scores), "n_constrained": len(d.space_index), "cutoff_score": d.cutoff_score}
 
     def save_space(self, path: str | Path, format: str | None = None, *, overwrite: bool = False) -> Path:
         """Write the constrained space: ``"cvcrand"`` CSV, or our self-describing ``"json"``

@@ -1,10 +1,10 @@
 """Pair (and group) matching of clusters, and randomization within the matched sets as a design.
 
 Distances: cluster-level covariates min-max scaled to [0, 1] (a constant column becomes 0), then
-Euclidean distance, as in the book chapter ("Cluster Randomization and Hierarchical Modeling").
+Euclidean distance, as in Buisson (2021, ch. 10, "Cluster Randomization and Hierarchical Modeling").
 
-- :func:`greedy_match` is the chapter's algorithm: clusters in data order; each one still
-  available takes its ``group_size - 1`` nearest available neighbours. (The chapter's loop widens
+- :func:`greedy_match` is Buisson's (2021) algorithm: clusters in data order; each one still
+  available takes its ``group_size - 1`` nearest available neighbours. (Buisson's (2021) loop widens
   the neighbour list one short, so a cluster whose only available partner is its farthest
   neighbour stays unmatched there; here it is matched — otherwise results are identical.)
 - :func:`optimal_match` minimises the total within-pair distance over all pairings
@@ -51,9 +51,9 @@ DEFAULT_MAX_ENUMERATE = 2 ** 16
 
 
 def scaled_covariates(data: pd.DataFrame, covariates: Sequence[str] | None = None) -> np.ndarray:
-    """Min-max scale the covariates to [0, 1] (the chapter's MinMaxScaler; constant columns give 0).
+    """Min-max scale the covariates to [0, 1] (Buisson's (2021) MinMaxScaler; constant columns give 0).
 
-    Without ``covariates``, every float column is used, as in the chapter.
+    Without ``covariates``, every float column is used, as in Buisson (2021).
     """
     if not isinstance(data, pd.DataFrame):
         raise ValueError(f"data: expected a pandas DataFrame, got {type(data).__name__}")
@@ -166,7 +166,7 @@ def _prepare(data, covariates, cluster_id, group_size) -> tuple[np.ndarray, np.n
 
 def greedy_match(data: pd.DataFrame, covariates: Sequence[str] | None = None, *, cluster_id: str | None = None,
                  group_size: int = 2) -> Matching:
-    """The chapter's greedy matching: each available cluster, in data order, takes its
+    """Buisson's (2021) greedy matching: each available cluster, in data order, takes its
     ``group_size - 1`` nearest available neighbours (ties: earlier row first).
 
     >>> import pandas as pd

@@ -48,12 +48,11 @@ import numpy as np
 import pandas as pd
 
 from crt_widgets.core.covariates import CovariateMatrix, prepare_covariates
-from crt_widgets.core.randomization.constrained import MIN_SCHEMES_FOR_TEST
 from crt_widgets.core.randomization.acceptance import CutoffRule, rule_changes
 from crt_widgets.core.randomization.allocation import AllocationRecord
-from crt_widgets.core.randomization.protocol import Design
+from crt_widgets.core.randomization.scored import ScoredDesign
 from crt_widgets.core.seeds import check_seed
-from crt_widgets.core.io.files import data_sha256, from_chunks
+from crt_widgets.core.io.files import from_chunks
 from crt_widgets.core.io.spacefiles import arm_space_chunks, write_arm_space
 from crt_widgets.core.spaces.space import RandomizationSpace
 from crt_widgets.core.randomization.stratified import Arms, StratifiedDesign, _check_int, check_draws_memory
@@ -269,7 +268,7 @@ def unconstrained_same_arm(draws: np.ndarray, codes: np.ndarray, n_arms: int) ->
 RESCORE_CHANGES = {"weights", "metric", "balance", "factor_weights", "cutoff", "n_best"}
 
 
-class MultiArmDesign(Design):
+class MultiArmDesign(ScoredDesign):
     """Covariate-constrained randomization of clusters to K arms (or a 2^F factorial), optionally
     stratified with perfect balance.
 
@@ -293,7 +292,7 @@ class MultiArmDesign(Design):
     """
 
     method_name = "multi-arm covariate-constrained randomization"
-    space_name = "constrained space"
+    candidate_word = "allocations"
 
 
     def __init__(self, data: pd.DataFrame, covariates: Sequence[str], n_arms: int | Sequence[str] | None = None,
@@ -391,18 +390,6 @@ class MultiArmDesign(Design):
         self.rule.check_candidates(len(self.scores), "candidates")
         return self.rule.apply(self.scores)
 
-    @property
-    def cutoff_score(self) -> float:
-        return self._acceptance[1]
-
-    @cached_property
-    def space_index(self) -> np.ndarray:
-        """Positions of the constrained space's allocations among the candidates."""
-        index = np.flatnonzero(self._acceptance[0])
-        if len(index) < 2:
-            raise ValueError(f"the constrained space has {len(index)} allocation(s); loosen the cutoff")
-        return index
-
     @cached_property
     def space(self) -> RandomizationSpace:
         """The constrained space: the kept candidates, a random sample of the design's allocations."""
@@ -411,16 +398,8 @@ class MultiArmDesign(Design):
                                             n_possible=self.generator.n_possible)
 
     @property
-    def unit_ids(self) -> np.ndarray:
-        return self.cluster_ids
-
-    @property
     def space_scores(self) -> np.ndarray:
         return self.scores[self.space_index]
-
-    def probabilities(self) -> pd.DataFrame:
-        """Each cluster's probability of each arm in the constrained space (rows sum to 1)."""
-        return super().probabilities().rename_axis("cluster")
 
     @cached_property
     def _unconstrained_same_arm(self) -> np.ndarray:
@@ -482,22 +461,9 @@ class MultiArmDesign(Design):
                 f"{self.cutoff_score:.3f}, {len(self.space_index):,} of {len(self.scores):,} allocations")
 
     @property
-    def messages(self) -> dict[str, str]:
-        """The messages before the choice: assignment, candidates, cutoff."""
-        return {"assignment_message": self.assignment_message, "scheme_message": self.scheme_message,
-                "cutoff_message": self.cutoff_message}
-
-    @property
     def diagnostics(self) -> list[str]:
         """Warnings a statistician should see before randomizing (small space, lost validity)."""
-        kept = len(self.space_index)
-        small = ([f"only {kept} allocations remain: a permutation test needs at least {MIN_SCHEMES_FOR_TEST} "
-                  "to reach p < 0.05"] if kept < MIN_SCHEMES_FOR_TEST else [])
-        return small + self.covariate_matrix.weight_notes() + self.validity.messages()
-
-    def data_hash(self) -> str:
-        """SHA-256 of the cluster data (CSV serialisation), to tie a result to its input."""
-        return data_sha256(self.data)
+        return self.small_space_notes() + self.covariate_matrix.weight_notes() + self.validity.messages()
 
     # -- drawing ---------------------------------------------------------------------------
     @property
@@ -561,10 +527,6 @@ class MultiArmAllocation(AllocationRecord):
         d = self.design
         return write_arm_space(path, d.cluster_ids, d.space.arm_matrix(), d.arms.labels, self.space_position,
                                d.space_scores, overwrite=overwrite)
-
-    def _audit_extra(self) -> dict[str, Any]:
-        d = self.design
-        return {"n_candidates": len(d.scores), "n_constrained": len(d.space_index), "cutoff_score": d.cutoff_score}
 
     def two_arm(self, *, factor: str | None = None, treated: Sequence[str] | None = None,
                 control: Sequence[str] | None = None):

@@ -142,6 +142,10 @@ class Design:
         """Warnings a statistician should see before randomizing."""
         return []
 
+    def audit_fields(self) -> dict[str, Any]:
+        """What the design adds to an allocation's audit record."""
+        return {}
+
 
 def two_group_space_of(design: Design, chosen: int | None) -> SavedSpace:
     """A two-arm design's space as a :class:`SavedSpace` (second arm = treated); more arms need a comparison."""

@@ -17,7 +17,7 @@ count per arm is size/K) because both treat the arms symmetrically:
   those margins, by exact counting (a dynamic programme over the multiset of the arms' remaining
   capacities, in exact integer arithmetic). Every allocation satisfying the rule is then equally
   likely (each X corresponds to the same number of unit-level allocations).
-- ``method="sequential"`` is the seed's algorithm (subgroups in decreasing size, each taking
+- ``method="sequential"`` is Goldfeld's (2024) algorithm (subgroups in decreasing size, each taking
   distinct arms at random among arms not yet full). It can reach a dead end (a subgroup needs
   more distinct arms than still have room: about 9 % of draws for strata 12, 1, 11, 5, 4, 7 and
   8 arms); dead ends are detected and those draws redrawn, which keeps the arm symmetry and hence
@@ -406,7 +406,7 @@ def stratified_arms(strata: Sequence | np.ndarray | pd.Series, n_arms: int, n_dr
     n_draws : number of independent allocations.
     seed : seed or Generator (same inputs and seed give the same allocations).
     method : ``"exact"`` (uniform over every allocation satisfying the rule; cannot fail),
-        ``"sequential"`` (the seed's algorithm, dead ends redrawn), or ``"auto"`` (default:
+        ``"sequential"`` (Goldfeld's (2024) algorithm, dead ends redrawn), or ``"auto"`` (default:
         exact unless its counting table would exceed ``STATE_BUDGET`` transitions, as for many large
         strata, then sequential with a warning).
 
@@ -450,7 +450,7 @@ def count_allocations(strata: Sequence | np.ndarray | pd.Series, n_arms: int) ->
 class Arms:
     """The arms of a design: labels and, for a factorial design, which factors each arm switches on.
 
-    ``Arms.factorial(["a", "b", "c"])`` gives the 2x2x2 design's 8 arms in the seed's order:
+    ``Arms.factorial(["a", "b", "c"])`` gives the 2x2x2 design's 8 arms in Goldfeld's (2024) order:
     none, a, b, c, a+b, a+c, b+c, a+b+c (``levels[i, f] = 1`` when arm i receives factor f).
 
     >>> Arms.factorial(["a", "b"]).labels
@@ -517,7 +517,7 @@ class Arms:
 # -- verification ----------------------------------------------------------------------------
 @dataclass(frozen=True, eq=False)
 class Verification:
-    """Empirical check of a stratified allocation procedure (the seed's 50,000-draw table).
+    """Empirical check of a stratified allocation procedure (Goldfeld's (2024) 50,000-draw table).
 
     Attributes
     ----------

@@ -82,6 +82,8 @@ class SchemeSet:
 
     def treated_counts(self) -> np.ndarray:
         """Number of treated clusters in each scheme."""
+        if hasattr(np, "bitwise_count"):  # numpy >= 2: a popcount per byte, several times faster
+            return np.bitwise_count(self.packed).sum(axis=1, dtype=np.int64)
         return _BYTE_BITS.sum(axis=1)[self.packed].sum(axis=1)
 
     def treated_sums(self, x: np.ndarray) -> np.ndarray:
@@ -96,9 +98,13 @@ class SchemeSet:
         padded = np.zeros((nbytes * 8, x.shape[1]))
         padded[: self.n_clusters] = x
         out = np.zeros((len(self), x.shape[1]))
+        flat = out[:, 0] if x.shape[1] == 1 else None  # one column: 1-d gathers, the same sums faster
         for b in range(nbytes):
             table = _BYTE_BITS.astype(float) @ padded[8 * b: 8 * b + 8]
-            out += table[self.packed[:, b]]
+            if flat is not None:
+                flat += table[:, 0][self.packed[:, b]]
+            else:
+                out += table[self.packed[:, b]]
         return out
 
     def complement(self) -> "SchemeSet":
@@ -127,7 +133,17 @@ def combinations_array(n: int, k: int) -> np.ndarray:
 
 
 def combinations_matrix(n: int, k: int) -> np.ndarray:
-    """All k-subsets of range(n) as a (C(n, k), n) bool indicator matrix, lexicographic order."""
+    """All k-subsets of range(n) as a (C(n, k), n) bool indicator matrix, lexicographic order.
+
+    >>> combinations_matrix(4, 2).astype(int).tolist()[:3]
+    [[1, 1, 0, 0], [1, 0, 1, 0], [1, 0, 0, 1]]
+    """
+    if n <= 16:
+        # every subset as an integer with element j at bit n-1-j: the k-subsets in decreasing order of
+        # that integer are in lexicographic order (a smaller first differing element is a higher bit)
+        codes = np.arange(1 << n, dtype=np.uint32)[::-1]
+        bits = (codes[:, None] >> np.arange(n - 1, -1, -1, dtype=np.uint32)) & 1
+        return bits[bits.sum(axis=1) == k].astype(bool)
     combos = combinations_array(n, k)
     m = np.zeros((combos.shape[0], n), dtype=bool)
     m[np.arange(combos.shape[0])[:, None], combos] = True
