@@ -88,3 +88,17 @@ def test_multiarm_csv_is_what_pandas_writes_and_reads_back(tmp_path, labels):
     np.testing.assert_allclose(back.scores, scores, rtol=5e-10)
     no_scores = b"".join(arm_space_chunks(ids, space[:3], labels, 0)).decode()
     assert no_scores == _reference_arm_space(ids, space[:3], labels, 0, None).replace(",nan,", ",,")
+
+
+@pytest.mark.parametrize("labels", [["ctrl", "a", "late"], ["treatment A", "treatment B", "control arm"]])
+def test_multiarm_reader_blocks_and_long_labels(tmp_path, labels):
+    """A label first met past the first block of rows keeps every earlier code; labels longer than a word go
+    through pandas; both read back the labels written."""
+    space = np.zeros((70_000, 5), dtype=np.int8)
+    space[1::2, 1] = 1
+    space[65_000, 3] = 2  # the third label appears only in the third block of 32,768 rows
+    path = write_arm_space(tmp_path / "m.csv", list("vwxyz"), space, labels, 3)
+    back = read_multiarm_space(path)
+    np.testing.assert_array_equal(back.labels, np.asarray(labels, dtype=object)[space])
+    assert back.arms == sorted(labels) and back.chosen == 3 and np.isnan(back.scores).all()
+    np.testing.assert_array_equal(back.arm_indices(labels), space)

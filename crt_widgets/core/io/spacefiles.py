@@ -585,9 +585,10 @@ def _multiarm_by_pandas(body: bytes, path: Path) -> tuple[list[str], np.ndarray,
 _KEEP = np.array([(1 << (8 * k)) - 1 for k in range(8)] + [(1 << 64) - 1], dtype=np.uint64)
 
 
-def _multiarm_by_numpy(body: bytes):
+def _multiarm_by_numpy(body: bytes, rows_per_block: int = 1 << 15):
     """(unit ids, arm names, (S, n) codes into them, chosen flags, scores) of a multi-arm CSV in our own layout,
-    from the bytes: every separator found at once, each label read as one 8-byte word; None otherwise."""
+    from the bytes, block by block of rows (the work arrays stay small): the separators of a block found at
+    once, each label read as one little-endian 8-byte word; None for any other layout."""
     end = body.find(b"\n")
     if end < 0:
         return None
@@ -598,41 +599,53 @@ def _multiarm_by_numpy(body: bytes):
             or b'"' in rows or b"\r" in rows):
         return None
     data = np.frombuffer(rows, dtype=np.uint8)
-    separators = np.flatnonzero((data == _COMMA) | (data == _NEWLINE))
-    if len(separators) % n_fields:
-        return None
-    separators = separators.reshape(-1, n_fields)
-    if (data[separators[:, -1]] != _NEWLINE).any() or (data[separators[:, :-1]] == _NEWLINE).any():
-        return None
-    starts = np.empty_like(separators)
-    starts[0, 0] = 0
-    starts[1:, 0] = separators[:-1, -1] + 1
-    starts[:, 1:] = separators[:, :-1] + 1
-    lengths = separators - starts
-    unit_lengths = lengths[:, 3:]
-    if unit_lengths.min() < 1 or unit_lengths.max() > 8:
-        return None
-    padded = np.concatenate([data, np.zeros(32, dtype=np.uint8)])
-    # each label as one little-endian 8-byte word: byte k of every label in one gather, k < the longest label
-    first = starts[:, 3:]
-    keys = np.zeros(first.shape, dtype=np.uint64)
-    for k in range(int(unit_lengths.max())):
-        keys |= padded[first + k].astype(np.uint64) << np.uint64(8 * k)
-    keys &= _KEEP[unit_lengths]
-    names = np.unique(keys[:1000])
-    code = np.minimum(np.searchsorted(names, keys), len(names) - 1)
-    if not (names[code] == keys).all():  # a label first seen past the first rows
-        names = np.union1d(names, keys[names[code] != keys])
-        code = np.searchsorted(names, keys)
-    chosen_ok = (lengths[:, 1] == 1) & np.isin(data[starts[:, 1]], (_ZERO, _ZERO + 1))
-    if not chosen_ok.all():
-        return None
-    flags = (data[starts[:, 1]] == _ZERO + 1).astype(np.int64)
-    scores = _floats(padded, starts[:, 2], lengths[:, 2])
-    if scores is None:
-        return None
-    labels = [int(k).to_bytes(8, "little").rstrip(b"\x00").decode("utf-8", "replace") for k in names.tolist()]
-    return header[3:], labels, code.astype(np.int16), flags, scores
+    line_ends = np.flatnonzero(data == _NEWLINE)
+    n_rows = len(line_ends)
+    codes = np.empty((n_rows, n_fields - 3), dtype=np.int16)
+    flags = np.empty(n_rows, dtype=np.int64)
+    scores = np.empty(n_rows)
+    known = np.zeros(0, dtype=np.uint64)  # the labels' words, in the order first seen (codes stay put)
+    for first_row in range(0, n_rows, rows_per_block):
+        last_row = min(first_row + rows_per_block, n_rows) - 1
+        offset = 0 if first_row == 0 else int(line_ends[first_row - 1]) + 1
+        block = np.concatenate([data[offset: int(line_ends[last_row]) + 1], np.zeros(32, dtype=np.uint8)])
+        separators = np.flatnonzero((block == _COMMA) | (block == _NEWLINE))
+        count = last_row - first_row + 1
+        if len(separators) != count * n_fields:
+            return None
+        separators = separators.reshape(count, n_fields)
+        if (block[separators[:, :-1]] == _NEWLINE).any():
+            return None
+        starts = np.empty_like(separators)
+        starts[0, 0] = 0
+        starts[1:, 0] = separators[:-1, -1] + 1
+        starts[:, 1:] = separators[:, :-1] + 1
+        lengths = separators - starts
+        unit_starts, unit_lengths = starts[:, 3:], lengths[:, 3:]
+        if unit_lengths.min() < 1 or unit_lengths.max() > 8:
+            return None
+        keys = np.zeros(unit_starts.shape, dtype=np.uint64)
+        for k in range(int(unit_lengths.max())):  # byte k of every label of the block in one gather
+            keys |= block[unit_starts + k].astype(np.uint64) << np.uint64(8 * k)
+        keys &= _KEEP[unit_lengths]
+        order = np.argsort(known)
+        position = np.minimum(np.searchsorted(known[order], keys), max(len(known) - 1, 0))
+        seen = known[order][position] == keys if len(known) else np.zeros(keys.shape, dtype=bool)
+        if not seen.all():  # labels first met in this block join the list
+            known = np.concatenate([known, np.setdiff1d(np.unique(keys[~seen]), known)])
+            order = np.argsort(known)
+            position = np.searchsorted(known[order], keys)
+        codes[first_row: last_row + 1] = order[position]
+        chosen = block[starts[:, 1]]
+        if not ((lengths[:, 1] == 1) & ((chosen == _ZERO) | (chosen == _ZERO + 1))).all():
+            return None
+        flags[first_row: last_row + 1] = chosen == _ZERO + 1
+        parsed = _floats(block, starts[:, 2], lengths[:, 2])
+        if parsed is None:
+            return None
+        scores[first_row: last_row + 1] = parsed
+    labels = [int(k).to_bytes(8, "little").rstrip(b"\x00").decode("utf-8", "replace") for k in known.tolist()]
+    return header[3:], labels, codes, flags, scores
 
 
 def _floats(padded: np.ndarray, starts: np.ndarray, lengths: np.ndarray) -> np.ndarray | None:
