@@ -8,7 +8,16 @@
   (ICC x CAC x size, 10 x 10 x 10), and 1,000 under exponential decay (ICC x decay x size), which takes the
   general batched inverse instead of the low-rank (Woodbury) path.
 
-    python bench/bench_multiperiod.py [--r] [--r-lib /tmp/rlib]
+Then the randomization of the order and the analysis (a second table):
+
+- ``SteppedWedgeDesign``: listing every assignment of 12 clusters to 4 sequences (369,600) and of 10 clusters to
+  5 sequences (113,400), scoring them, cutting at the 10% quantile and drawing; sampling 100,000 of the
+  63,063,000 assignments of 16 clusters;
+- ``stepped_wedge_permutation_test``: the test over every assignment of 8 clusters (2,520) and of 12 clusters
+  (369,600), and over the 36,960-assignment constrained space of 12 clusters, with and without the inverted
+  interval (each interval limit refits the variance components a few times).
+
+    python bench/bench_multiperiod.py [--r] [--r-lib /tmp/rlib] [--no-power] [--no-order]
 """
 from __future__ import annotations
 
@@ -65,7 +74,68 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--r", action="store_true", help="measure R's swPwr now (needs Rscript and swCRTdesign)")
     parser.add_argument("--r-lib", default="/tmp/rlib", help="R library holding swCRTdesign")
+    parser.add_argument("--no-power", action="store_true", help="skip the power table")
+    parser.add_argument("--no-order", action="store_true", help="skip the randomization and permutation-test table")
     args = parser.parse_args(argv)
+    if not args.no_power:
+        power_table(args)
+    if not args.no_order:
+        order_table()
+    return 0
+
+
+def _print(title: str, rows: list[tuple[str, float, str]]) -> None:
+    width = max(len(r[0]) for r in rows + [(title, 0, "")])
+    print(f"{title:{width}}  {'time':>10}  result")
+    for label, seconds, note in rows:
+        shown = f"{seconds * 1e3:8.2f} ms" if seconds < 1 else f"{seconds:8.2f} s "
+        print(f"{label:{width}}  {shown:>10}  {note}")
+
+
+def order_table() -> None:
+    """Randomizing the order (enumeration or sampling, scores, cut, draw) and the permutation test."""
+    import crt_widgets as crt
+    from crt_widgets.core.permutation.stepped_wedge import stepped_wedge_permutation_test
+    from crt_widgets.datasets import simulate_stepped_wedge_clusters, simulate_stepped_wedge_outcomes
+
+    rows = []
+    for n, steps, kwargs in [(12, 4, dict(size=400_000)), (10, 5, dict(size=200_000)), (16, 4, dict(size=100_000))]:
+        clusters = simulate_stepped_wedge_clusters(n, seed=1)
+
+        def build(clusters=clusters, steps=steps, kwargs=kwargs):
+            design = crt.SteppedWedgeDesign(clusters, ["size", "baseline", "location"], steps, cluster_id="cluster",
+                                            categorical=["location"], seed=2, **kwargs)
+            design.draw()
+            return design
+
+        design = build()
+        seconds = _per_call(build, 1, repeat=3)
+        how = "all listed" if design.enumerated else f"{len(design.candidates):,} sampled"
+        rows.append((f"SteppedWedgeDesign: {n} clusters on {steps} sequences ({design.n_possible:,} orders)", seconds,
+                     f"{how}; {len(design.space):,} kept at the 10% cutoff"))
+    for n, steps, source, ci in [(8, 4, "simple", False), (8, 4, "simple", True), (12, 4, "simple", False),
+                                 (12, 4, "constrained", False), (12, 4, "constrained", True)]:
+        clusters = simulate_stepped_wedge_clusters(n, seed=3)
+        design = crt.SteppedWedgeDesign(clusters, ["size", "baseline"], steps, cluster_id="cluster",
+                                        size=400_000, seed=4)
+        allocation = design.draw()
+        data = simulate_stepped_wedge_outcomes(clusters, allocation.treatment_matrix(), effect=0.5, icc=0.1, cac=0.8,
+                                               seed=5)
+        observed = dict(zip(allocation.allocation.cluster, allocation.allocation.sequence))
+        kwargs = (dict(space="simple", design=design.multiperiod, observed=observed, simple_size=400_000)
+                  if source == "simple" else dict(space=allocation))
+        run = lambda kwargs=kwargs, ci=ci: stepped_wedge_permutation_test(data, "y", "cluster", "period", ci=ci,  # noqa: E731
+                                                                          **kwargs)
+        result = run()
+        seconds = _per_call(run, 1, repeat=3)
+        interval = f"; CI {result.conf_int[0]:.3f} to {result.conf_int[1]:.3f}" if ci else ""
+        rows.append((f"permutation test, {source} space of {n} clusters{' + CI' if ci else ''} "
+                     f"({result.n_schemes:,} orders, {result.n_individuals:,} individuals)", seconds,
+                     f"p = {result.p_value:.4f}{interval}"))
+    _print("Randomizing the order of a stepped wedge, and its permutation test", rows)
+
+
+def power_table(args) -> None:
 
     from crt_widgets.compat.swcrtdesign import swDsn, swPwr
     from crt_widgets.core.multiperiod.designs import stepped_wedge
@@ -109,12 +179,8 @@ def main(argv=None) -> int:
                      (f"power {frame.power.min():.3f} to {frame.power.max():.3f}; R: 1,000 calls ~ "
                       f"{1000 * reference:.0f} s")))
 
-    width = max(len(r[0]) for r in rows)
-    print(f"{'10-wave x 6-cluster stepped wedge (60 clusters, 11 periods)':{width}}  {'time':>10}  result")
-    for label, seconds, note in rows:
-        shown = f"{seconds * 1e3:8.2f} ms" if seconds < 1 else f"{seconds:8.2f} s "
-        print(f"{label:{width}}  {shown:>10}  {note}")
-    return 0
+    _print("10-wave x 6-cluster stepped wedge (60 clusters, 11 periods)", rows)
+    print()
 
 
 if __name__ == "__main__":

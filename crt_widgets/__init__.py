@@ -65,6 +65,12 @@ _EXPORTS = {
     "multiperiod_power_grid": "crt_widgets.core.multiperiod.power",
     "multiperiod_clusters_needed": "crt_widgets.core.multiperiod.power",
     "stepped_wedge_steps_needed": "crt_widgets.core.multiperiod.power",
+    "design_grid": "crt_widgets.core.multiperiod.designs",
+    # randomizing the order of a multi-period design, and its analysis
+    "SteppedWedgeDesign": "crt_widgets.core.randomization.stepped_wedge",
+    "SteppedWedgeAllocation": "crt_widgets.core.randomization.stepped_wedge",
+    "stepped_wedge_permutation_test": "crt_widgets.core.permutation.stepped_wedge",
+    "stepped_wedge_analysis": "crt_widgets.core.analysis.stepped_wedge",
 }
 
 _SUBMODULES = {"datasets", "compat", "core", "cli"}

@@ -13,16 +13,18 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from crt_widgets import ConstrainedDesign, MatchedDesign, MultiArmDesign, StratifiedDesign, greedy_match, optimal_match
+from crt_widgets import (ConstrainedDesign, MatchedDesign, MultiArmDesign, SteppedWedgeDesign, StratifiedDesign,
+                         greedy_match, optimal_match, stepped_wedge)
 from crt_widgets.core.io.files import json_ready
 from crt_widgets.core.permutation.test import permutation_test
 from crt_widgets.core.randomization.allocation import AllocationRecord
 from crt_widgets.core.randomization.protocol import Design
 from crt_widgets.core.spaces.space import RandomizationSpace
-from crt_widgets.datasets import load_dickinson, simulate_edlead
+from crt_widgets.datasets import load_dickinson, simulate_edlead, simulate_stepped_wedge_clusters
 
 DICKINSON = load_dickinson()
 EDS = simulate_edlead(seed=1)
+SW_CLUSTERS = simulate_stepped_wedge_clusters(12, seed=3)
 
 DESIGNS = {
     "constrained, enumerated": lambda: ConstrainedDesign(DICKINSON, ["inciis", "hispanic", "location"], 8,
@@ -41,6 +43,11 @@ DESIGNS = {
     "matched pairs": lambda: MatchedDesign(optimal_match(DICKINSON, ["inciis", "hispanic"], cluster_id="county"), seed=10),
     "matched triples, 3 arms": lambda: MatchedDesign(
         greedy_match(EDS.iloc[:30], ["volume"], cluster_id="ed", group_size=3), n_arms=3, seed=11),
+    "stepped wedge, enumerated": lambda: SteppedWedgeDesign(SW_CLUSTERS.iloc[:8], ["size", "baseline"], 4,
+                                                            cluster_id="cluster", seed=12),
+    "stepped wedge, sampled, stratified, by time": lambda: SteppedWedgeDesign(
+        SW_CLUSTERS, ["size", "baseline", "location"], stepped_wedge(3, [5, 4, 3]), cluster_id="cluster",
+        categorical=["location"], stratify="location", balance="time", size=5_000, n_best=400, seed=13),
 }
 
 

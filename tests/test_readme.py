@@ -88,9 +88,14 @@ def test_readme_python_examples_run_and_their_comments_hold(tmp_path, monkeypatc
             assert len(curve) == 2 * 27 and (curve.power_low <= curve.power).all() and (curve.power <= curve.power_high).all()
         if "crt.multiperiod_power_grid(" in block:
             assert len(names["grid"]) == 54 and names["sw"].n_clusters == 24
+        if "crt.SteppedWedgeDesign(" in block:
+            assert names["allocation"].treatment_matrix().shape == (12, 5)
+            saved = sorted(p.name for p in (tmp_path / "results").iterdir())
+            assert "stepped_wedge_space.csv" in saved and "stepped_wedge_audit.json" in saved
+            assert assert_comment_numbers(block, names) == 6  # every number stated in the block is checked
         if "except FileExistsError as error:" in block:  # the second save was refused, the saved space verified
-            assert "design_allocation.csv exists already" in names["refused"]
-            assert names["space"].notes == () and len(names["space"].schemes) == 1288
+            assert "trial/design_allocation.csv exists already" in names["refused"]
+            assert names["space"].notes == () and len(names["space"].schemes) == len(names["drawn"].design.space)
     assert checked >= 10  # the numbers the README states are checked, not only run
 
 

@@ -6,6 +6,8 @@
 - ``dickinson_cvcrand_space_path()``: the constrained space cvcrand saved for the paper's example.
 - ``simulate_edlead(...)``: ED-LEAD-like emergency departments in health systems (module ``edlead``).
 - ``load_callcenter()`` / ``simulate_callcenter(...)``: call-centre data like Buisson's (2021, ch. 10) (module ``callcenter``).
+- ``simulate_stepped_wedge_clusters(...)`` / ``simulate_stepped_wedge_outcomes(...)``: a stepped-wedge trial's
+  clusters and its individual outcomes (module ``stepped_wedge``).
 
 >>> from crt_widgets.datasets import load_dickinson
 >>> load_dickinson().shape
@@ -46,6 +48,8 @@ _LAZY = {
     "simulate_edlead": "edlead",
     "simulate_callcenter": "callcenter",
     "load_callcenter": "callcenter",
+    "simulate_stepped_wedge_clusters": "stepped_wedge",
+    "simulate_stepped_wedge_outcomes": "stepped_wedge",
 }
 
 

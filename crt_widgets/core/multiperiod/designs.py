@@ -348,3 +348,45 @@ def parallel_arms(clusters_per_arm: int | Sequence[int], n_periods: int = 1, *, 
     matrix = np.zeros((2, baseline + periods))
     matrix[0, baseline:] = 1.0
     return MultiPeriodDesign(matrix, counts, kind="parallel with baseline" if baseline else "parallel")
+
+
+def condition_label(value: float, fractional: bool) -> str:
+    """The words for one cell of a design: control, treatment (a fraction of the effect, or a level), not observed.
+
+    >>> [condition_label(v, False) for v in (0.0, 1.0, 2.0, float("nan"))]
+    ['control', 'treatment', 'treatment level 2', 'not observed']
+    >>> condition_label(0.5, True)
+    'treatment (50% of the effect)'
+    """
+    if np.isnan(value):
+        return "not observed"
+    if value == 0:
+        return "control"
+    if fractional:
+        return f"treatment ({value:.0%} of the effect)" if value < 1 else "treatment"
+    return "treatment" if value == 1 else f"treatment level {value:g}"
+
+
+def design_grid(design: MultiPeriodDesign, sequence_of_cluster: Any = None, cluster_ids: Any = None) -> pd.DataFrame:
+    """The clusters x periods grid of a design as a tidy table, one row per cluster and period (what a heatmap
+    draws): ``cluster``, ``sequence`` and ``period`` (1-based), ``value`` (the cell: 0, a fraction or level, NaN)
+    and ``condition`` (its words). Without an assignment the clusters are in sequence order.
+
+    >>> grid = design_grid(stepped_wedge(2, 1), cluster_ids=["a", "b"])
+    >>> grid.condition.tolist()
+    ['control', 'treatment', 'treatment', 'control', 'control', 'treatment']
+    >>> design_grid(stepped_wedge(2, 1), [1, 0]).sequence.tolist()[:3]
+    [2, 2, 2]
+    """
+    sequence = design.sequence_of_cluster() if sequence_of_cluster is None else np.asarray(sequence_of_cluster)
+    matrix = design.matrix_for(sequence)
+    ids = np.arange(1, len(sequence) + 1) if cluster_ids is None else np.asarray(cluster_ids)
+    if len(ids) != len(sequence):
+        raise ValueError(f"cluster_ids: {len(ids)} labels for {len(sequence)} clusters")
+    n_clusters, n_periods = matrix.shape
+    values = matrix.ravel()
+    labels = {v: condition_label(v, design.is_fractional) for v in np.unique(values[~np.isnan(values)])}
+    words = pd.Series(values).map(labels).fillna("not observed").to_numpy(dtype=object)
+    return pd.DataFrame({"cluster": np.repeat(ids, n_periods), "sequence": np.repeat(sequence + 1, n_periods),
+                         "period": np.tile(np.arange(1, n_periods + 1), n_clusters), "value": values,
+                         "condition": words})

@@ -271,8 +271,11 @@ def _predicted_limit(inv: Inverter, start: float, direction: int, alpha: float, 
             target = other
         delta = target
     if outer is not None:  # a bracket is known: Brent's method on it, as the walk would end
-        return float(optimize.brentq(lambda d: inv.p_value(d) - alpha + 1e-12, min(inner, outer), max(inner, outer),
-                                     xtol=xtol))
+        f = lambda d: inv.p_value(d) - alpha + 1e-12
+        # the fits start from the previous one, so a p-value within a fit's tolerance of a step can read
+        # differently on a second look: Brent's method needs the bracket to hold when it looks again
+        if f(inner) >= 0 > f(outer):
+            return float(optimize.brentq(f, min(inner, outer), max(inner, outer), xtol=xtol))
     return None
 
 
