@@ -37,7 +37,7 @@ import pandas as pd
 from scipy import stats
 
 from crt_widgets.core.analysis.estimands import EstimandEstimate, estimate_estimands
-from crt_widgets.core.models.gee import SE_LABELS, SEPARATION_NOTE, fit_gee_arrays, sandwich_covariances
+from crt_widgets.core.models.gee import SE_LABELS, SEPARATION_NOTE, fit_gee_arrays, gee_notes, sandwich_covariances
 from crt_widgets.core.models.icc import latent_icc
 from crt_widgets.core.models.residuals import check_family, constant_outcome_note
 from crt_widgets.core.permutation.test import ALTERNATIVES, PermutationResult, prepare_test, run_test
@@ -147,11 +147,8 @@ def gee_estimate(prep, alpha: float = 0.05, se: str = "md") -> ModelEstimate:
     q = stats.t.ppf(1 - alpha / 2, df)
     p_value = float(2 * stats.t.sf(abs(effect / se_value), df))
     others = ", ".join(f"{kind} {value:.4g}" for kind, value in ses.items() if kind != se)
-    notes = []
-    if not fit.converged:
-        notes.append("the GEE did not converge: treat with caution")
-    if top >= 1 - 1e-8 and se in ("md", "kc", "avg"):
-        notes.append("a cluster has leverage 1 (it alone determines a coefficient): this correction is undefined")
+    # the same notes as crt.gee's (a leverage of 1 matters only to the corrections that divide by 1 - leverage)
+    notes = gee_notes(fit, top if se in ("md", "kc", "avg") else 0.0)
     # the exchangeable working correlation: the ICC on the response scale
     return ModelEstimate(method, effect, se_value, (effect - q * se_value, effect + q * se_value), p_value,
                          f"SE with the other corrections: {others}; t on {df} df (K - p)", fit.corr_param, df,
