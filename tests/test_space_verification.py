@@ -176,6 +176,22 @@ def test_an_edited_multiarm_space_is_refused(tmp_path, capsys):
         read_multiarm_space(files["space"])
 
 
+def test_a_multiarm_space_cut_before_its_chosen_row_names_the_cut_not_the_chosen_count(tmp_path):
+    """Cut above the chosen allocation's row, the multi-arm reader said "expected exactly one chosen allocation,
+    found 0" before checking the audit; the audit (as for the cvcrand CSV) says what happened to the file."""
+    allocation = MultiArmDesign(simulate_edlead(seed=1), ["volume"], factors=["a", "b"], strata="health_system",
+                                cluster_id="ed", size=3000, n_best=100, seed=3).draw()
+    files = allocation.save(tmp_path)
+    lines = files["space"].read_text().splitlines(keepends=True)
+    chosen = next(i for i, line in enumerate(lines) if line.split(",")[1] == "1")
+    files["space"].write_text("".join(lines[:chosen]))
+    with pytest.raises(ValueError, match="multiarm_space.csv: its SHA-256 is not the one multiarm_audit.json"):
+        read_multiarm_space(files["space"])
+    files["audit"].unlink()  # without the audit: the chosen count, naming the file as every space message does
+    with pytest.raises(ValueError, match="^space file multiarm_space.csv: expected exactly one chosen allocation"):
+        read_multiarm_space(files["space"])
+
+
 def test_dashboard_upload_of_damaged_files_clears_the_results(saved, tmp_path):
     from crt_widgets.widgets.analysis import AnalysisDashboard
 

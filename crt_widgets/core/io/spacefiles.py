@@ -556,10 +556,11 @@ def read_multiarm_space(path: str | Path, *, audit: str | Path | dict | None = N
         unit_ids, labels, flags, scores = _multiarm_by_pandas(body, path)
     else:
         unit_ids, names, codes, flags, scores = parsed
+    # the audit first: a file cut or edited since the save is refused as such, whatever else it breaks
+    _, notes = check_space_file(path, hashlib.sha256(raw).hexdigest(), len(flags), csv=True, audit=audit)
     chosen = np.flatnonzero(flags == 1)
     if len(chosen) != 1:
-        raise ValueError(f"{path}: expected exactly one chosen allocation, found {len(chosen)}")
-    _, notes = check_space_file(path, hashlib.sha256(raw).hexdigest(), len(flags), csv=True, audit=audit)
+        raise ValueError(f"space file {path.name}: expected exactly one chosen allocation, found {len(chosen)}")
     if parsed is None:
         return SavedMultiArmSpace(unit_ids, labels, int(chosen[0]), scores, notes=tuple(notes))
     return SavedMultiArmSpace.from_codes(unit_ids, names, codes, int(chosen[0]), scores, notes=tuple(notes))
