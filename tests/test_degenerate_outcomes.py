@@ -102,3 +102,13 @@ def test_no_events_in_one_arm_leaves_the_models_empty_but_not_the_risk_differenc
     assert np.isfinite(rd.se) and rd.conf_int[0] < rd.estimate < rd.conf_int[1]
     assert rr.estimate == np.inf and np.isnan(rr.se)
     assert rr.note == "the control arm's standardized mean is 0 (no events): no interval"
+
+
+def test_an_outcome_constant_within_clusters_says_why_the_mixed_model_is_empty():
+    """A cluster-level outcome repeated on its people: the mixed model's row said "the fitting routine failed
+    on these data (e.g. no events in one arm)", for a continuous outcome; it now gives the model's own reason."""
+    data = load_dickinson_outcome()
+    data = data.assign(level=data["county"] * 0.5)  # one value per county
+    found = analyze_trial(data, "level", "county", dickinson_cvcrand_space_path())
+    assert np.isnan(found.mixed.effect)
+    assert "does not vary within any 'cluster' group" in found.mixed.note and "no events" not in found.mixed.note

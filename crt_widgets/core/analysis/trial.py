@@ -275,9 +275,10 @@ def _fit_quietly(method: str, fit) -> ModelEstimate:
         warnings.simplefilter("always")
         try:
             estimate = fit()
-        except (ValueError, np.linalg.LinAlgError, ArithmeticError):
-            return ModelEstimate.absent(method, "not fitted: the fitting routine failed on these data "
-                                                "(e.g. no events in one arm)")
+        except ValueError as error:  # the models' own messages say what is wrong with these data
+            return ModelEstimate.absent(method, f"not fitted: {error}")
+        except (np.linalg.LinAlgError, ArithmeticError):
+            return ModelEstimate.absent(method, "not fitted: the fitting routine failed on these data")
     if caught and not estimate.note:
         estimate = replace(estimate, note="the fitting routine reported a numerical problem: treat with caution")
     return estimate
