@@ -76,6 +76,14 @@ def test_chapter_simulation_on_the_example(capsys):
           "--test", "z"], "--test z is for power analytic"),
         (["power", "chapter"], "needs --data"),
         (["power", "chapter", "--data", "no/such.csv"], "no such file"),
+        # options of another mode were ignored without a word: the power printed was not the one asked for
+        (["power", "--effect", "0.3", "--icc", "0.1", "--cluster-size", "20", "--clusters-per-arm", "5",
+          "--trials", "100"], "--trials is for power design; power analytic does not use it"),
+        (["power", "design", "--effect", "0.3", "--icc", "0.1", "--cluster-size", "20", "--n-clusters", "8",
+          "--cv", "0.5", "--clusters-per-arm", "4"], "--cv, --clusters-per-arm are for power analytic; power design"),
+        (["power", "chapter", "--example", "callcenter", "--icc", "0.1"], "--icc is for power analytic or design"),
+        (["power", "design", "--effect", "0.3", "--icc", "0.1", "--cluster-size", "20.5", "--n-clusters", "8"],
+         "--cluster-size: power design simulates whole clusters; got 20.5"),
     ],
 )
 def test_bad_input_prints_one_line(capsys, argv, message):
