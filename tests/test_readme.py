@@ -2,6 +2,7 @@
 runs made small), and the numbers their comments state hold."""
 from __future__ import annotations
 
+import ast
 import re
 from pathlib import Path
 
@@ -10,33 +11,28 @@ import numpy as np
 README = (Path(__file__).parents[1] / "README.md").read_text()
 BLOCKS = re.findall(r"```python\n(.*?)```", README, re.S)
 
-# what a block takes from its context, found by a phrase of the block (blocks can be added in any order)
-PRELUDES = {
-    "permutation_test(outcomes, \"outcome\", \"county\", \"results/design_space.json.gz\"":
-        "outcomes = crt.datasets.load_dickinson_outcome()\n"
-        "space = 'results/design_space.json.gz'\n"
-        "covariates = ['location', 'inciis', 'uptodateonimmunizations', 'hispanic', 'incomecat']\n"
-        "categorical = ['location', 'incomecat']\n",
-    "crt.stratified_arms(strata": "eds = crt.datasets.simulate_edlead(seed=1)\n"
-                                  "strata = eds['health_system']\n"
-                                  "clusters = crt.datasets.load_dickinson()\n"
-                                  "covariates = ['inciis', 'uptodateonimmunizations', 'hispanic']\n",
-    "crt.mixed_model(\"call_CSAT": "calls = crt.datasets.simulate_callcenter(n_calls=3000, seed=1)\n",
-}
 # benchmark-sized calls made small (the API is the same)
 SMALLER = {"n_draws=1_000_000": "n_draws=1_000", "n_trials=1000": "n_trials=4",
            "cutoff=0.01, seed=7)": "cutoff=0.01, seed=7, size=20_000)"}
 
 
-def prelude(block: str) -> str:
-    found = [text for phrase, text in PRELUDES.items() if phrase in block]
-    assert len(found) <= 1, f"two preludes fit one README block: {block[:80]!r}"
-    return found[0] if found else ""
-
-
-def test_every_prelude_has_its_block():
-    for phrase in PRELUDES:
-        assert sum(phrase in block for block in BLOCKS) == 1, f"no README block (or several) holds {phrase!r}"
+def test_no_block_uses_a_name_it_does_not_define_first():
+    """Run as written, one after the other in a fresh session, as a reader copies them: no block may lean on a
+    name only a later block (or a test's prelude) defines. The README once used outcomes, space, covariates,
+    categorical, strata, eds, clusters and calls without defining them; the test defined them itself."""
+    import builtins
+    defined = set(dir(builtins)) | {"crt"}
+    for number, block in enumerate(BLOCKS, start=1):
+        tree = ast.parse(block)
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store):
+                defined.add(node.id)
+            elif isinstance(node, (ast.Import, ast.ImportFrom)):
+                defined.update((alias.asname or alias.name).split(".")[0] for alias in node.names)
+            elif isinstance(node, ast.ExceptHandler) and node.name:
+                defined.add(node.name)
+        used = {node.id for node in ast.walk(tree) if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Load)}
+        assert not used - defined, f"README block {number} uses {sorted(used - defined)} before any block defines it"
 
 
 def test_readme_python_examples_run_and_their_comments_hold(tmp_path, monkeypatch):
@@ -49,7 +45,6 @@ def test_readme_python_examples_run_and_their_comments_hold(tmp_path, monkeypatc
     for number, block in enumerate(BLOCKS, start=1):
         for original, small in SMALLER.items():
             block = block.replace(original, small)
-        exec(prelude(block), names)
         exec(compile(block, f"README block {number}", "exec"), names)
         checked += assert_comment_numbers(block, names)
         if "design = crt.ConstrainedDesign(" in block:
