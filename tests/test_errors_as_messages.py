@@ -182,6 +182,24 @@ def test_read_table_says_which_columns_are_text_and_why(tmp_path, capsys):
     assert code == 0 and "note: --data sites.csv: column 'inciis' was read as text: it mixes decimal points" in err
 
 
+def test_the_decimal_mark_of_a_tab_or_semicolon_file_is_read_from_its_cells():
+    """A tab-separated export with decimal commas (as European spreadsheets write it) was read with decimal points:
+    every such column stayed text, with a note blaming "a comma-separated file"; a semicolon file with decimal
+    points was read with decimal commas. A tab or semicolon file's decimal mark is the one its numbers use; a file
+    whose only separators could be thousands separators keeps the separator's convention."""
+    tabs, notes = read_table(b"site\tsize\trate\nA\t1,5\t12\nB\t2,25\t13\nC\t-3,0\t14\n")
+    assert notes == [] and tabs["size"].tolist() == [1.5, 2.25, -3.0]
+    semis, notes = read_table(b"site;size;rate\nA;1.5;12\nB;2.25;13\nC;3.0;14\n")
+    assert notes == [] and semis["size"].tolist() == [1.5, 2.25, 3.0]
+    european, notes = read_table(b"site;size\nA;1,5\nB;2,25\n")
+    assert notes == [] and european["size"].tolist() == [1.5, 2.25]
+    ambiguous, _ = read_table(b"site;size\nA;1.500\nB;2.250\n")   # thousands in a semicolon file: unchanged
+    assert not pd.api.types.is_numeric_dtype(ambiguous["size"]) or ambiguous["size"].tolist() == [1500, 2250]
+    mixed, notes = read_table(b"site\tsize\nA\t1,5\nB\t2.5\n")
+    assert notes == ["column 'size' was read as text: it mixes decimal points (row 2: '2.5') and decimal commas "
+                     "(row 1: '1,5')"]
+
+
 def test_dashboard_upload_says_which_columns_are_text(tmp_path):
     import datetime as dt
 

@@ -1,7 +1,8 @@
 """Data tables as spreadsheets export them, read with a report of every column that stayed text.
 
 :func:`read_table` reads a CSV given as a path or as bytes (an upload): comma, semicolon or tab separated,
-decimal point or decimal comma (a semicolon file uses decimal commas), UTF-8 (with or without BOM) or
+decimal point or decimal comma (a comma-separated file uses decimal points; a semicolon or tab file the mark its
+numbers use, decimal commas for semicolons and points for tabs when undecided), UTF-8 (with or without BOM) or
 Windows-1252 text. A column whose values are numbers except a few is not silently turned into text: it
 stays text and the notes say which column and why, with a sample cell (a typo such as ``12..5``, decimal
 points mixed with decimal commas, thousands separators), so that a covariate never drops out of a design
@@ -65,16 +66,30 @@ def read_table(source: str | Path | bytes, name: str | None = None) -> tuple[pd.
     header = text.splitlines()[0]
     # the separator that splits the header most (a European spreadsheet writes ';', some exports a tab)
     sep = max(_SEPARATORS, key=header.count)
-    decimal = "," if sep == ";" else "."
     try:
         raw = pd.read_csv(io.StringIO(text), sep=sep, dtype=str, keep_default_na=False, skipinitialspace=True)
     except (pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
         raise ValueError(f"{name} could not be read as CSV: {exc}") from None
+    decimal = _decimal_mark(raw, sep)
     frame = pd.read_csv(io.StringIO(text), sep=sep, decimal=decimal)
     notes = [note for column in raw.columns
              if not pd.api.types.is_numeric_dtype(frame[column])
              and (note := _text_column_note(column, raw[column], decimal))]
     return frame, notes
+
+
+def _decimal_mark(raw: pd.DataFrame, sep: str) -> str:
+    """The decimal mark of a file's numbers: always "." with comma separators; with semicolons (decimal commas by
+    convention) or tabs (decimal points by convention), the other mark when the cells use only it. A cell such
+    as 1.500 or 1,500 could hold a thousands separator, so it decides nothing."""
+    if sep == ",":
+        return "."
+    cells = pd.Series(raw.to_numpy().ravel(), dtype=str).str.strip()
+    points = cells.str.match(r"^[+-]?\d*\.\d+([eE][+-]?\d+)?$") & ~cells.str.match(r"^[+-]?\d{1,3}\.\d{3}$")
+    commas = cells.str.match(_DECIMAL_COMMA) & ~cells.str.match(r"^[+-]?\d{1,3},\d{3}$")
+    if sep == ";":
+        return "." if points.any() and not cells.str.match(_DECIMAL_COMMA).any() else ","
+    return "," if commas.any() and not cells.str.match(r"^[+-]?\d*\.\d+").any() else "."
 
 
 def _text_column_note(column, values: pd.Series, decimal: str) -> str:
@@ -94,8 +109,9 @@ def _text_column_note(column, values: pd.Series, decimal: str) -> str:
     if point.any() and comma.any():
         return said + f"it mixes decimal points ({_cell(present, point)}) and decimal commas ({_cell(present, comma)})"
     if decimal == "." and comma.any():
-        return said + (f"decimal commas or thousands separators in a comma-separated file ({_cell(present, comma)}); "
-                       "save it with semicolons as separators, or the numbers with decimal points")
+        return said + (f"decimal commas or thousands separators in a file read with decimal points "
+                       f"({_cell(present, comma)}); save it with semicolons as separators, or the numbers with "
+                       "decimal points")
     if decimal == "," and point.any():
         return said + f"decimal points in a file that uses decimal commas ({_cell(present, point)})"
     if thousands.any():
