@@ -129,3 +129,19 @@ def test_cli_refuses_an_out_folder_that_holds_a_drawn_allocation(tmp_path, capsy
     assert main([*command, "--seed", "2", "--out", out, "--force"]) == 0
     audit = json.loads(next((tmp_path / "r").glob("*_audit.json")).read_text())
     assert 2 in (audit.get("seed"), audit.get("draw_seed"))
+
+
+def test_saved_files_get_the_permissions_of_any_new_file(tmp_path):
+    """Written through mkstemp, every saved file (allocation, spaces, audit) was readable by its owner alone
+    (0600): a colleague or the trial master file's shared folder could not open it. The files take the mode an
+    ordinary new file gets (0666 less the umask), as open() would give them."""
+    import os
+
+    old = os.umask(0o022)
+    try:
+        saved = ConstrainedDesign(load_dickinson(), ["inciis"], 8, cluster_id="county", seed=1).draw().save(tmp_path)
+        written = write_file(tmp_path / "single.csv", "a,b\n")
+    finally:
+        os.umask(old)
+    for path in [*saved.values(), written]:
+        assert path.stat().st_mode & 0o777 == 0o644, path.name

@@ -105,6 +105,8 @@ class FileSet:
                 else:
                     writer.write(content.encode("utf-8") if isinstance(content, str) else content)
                 fh.flush()
+                # mkstemp makes the file private (0600); a saved file gets what open() would give it
+                os.fchmod(fh.fileno(), 0o666 & ~_current_umask())
                 os.fsync(fh.fileno())
         except BaseException:  # KeyboardInterrupt too: no partial file may stay behind
             temporary.unlink(missing_ok=True)
@@ -144,6 +146,20 @@ class FileSet:
             self.commit()
         elif not self._done:
             self.discard()
+
+
+def _current_umask() -> int:
+    """The process's umask, read without changing it where Linux says it (/proc/self/status), else by setting
+    and restoring it."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except OSError:
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 def from_chunks(chunks: Iterable[bytes]) -> Callable[[BinaryIO], None]:
