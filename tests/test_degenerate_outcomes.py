@@ -5,6 +5,7 @@ from __future__ import annotations
 import warnings
 
 import numpy as np
+import pandas as pd
 import pytest
 
 import crt_widgets as crt
@@ -112,3 +113,19 @@ def test_an_outcome_constant_within_clusters_says_why_the_mixed_model_is_empty()
     found = analyze_trial(data, "level", "county", dickinson_cvcrand_space_path())
     assert np.isnan(found.mixed.effect)
     assert "does not vary within any 'cluster' group" in found.mixed.note and "no events" not in found.mixed.note
+
+
+@pytest.mark.parametrize("family", ["gaussian", "binomial"])
+def test_two_clusters_leave_the_mixed_model_without_between_cluster_df(family):
+    """One cluster per arm: the arm is a cluster-level term with K - p = 0 between-cluster df, so the cluster
+    variance cannot be told from the arm effect. The linear mixed model printed a Kenward-Roger t on 6.5 million
+    df (p 0.99, a variance of 18.8) and the GLMM a t on 1 df (its df floored at 1); like the GEE, the row now says
+    why it is empty."""
+    rng = np.random.default_rng(1)
+    data = pd.DataFrame({"c": np.repeat(["A", "B"], 20), "y": rng.normal(size=40),
+                         "b": (rng.random(40) < 0.4).astype(int)})
+    found = analyze_trial(data, "y" if family == "gaussian" else "b", "c", "simple", observed={"A": 1, "B": 0},
+                          family=family)
+    assert np.isnan(found.mixed.effect) and np.isnan(found.mixed.p_value)
+    assert "no between-cluster degrees of freedom" in found.mixed.note
+    assert found.permutation.p_value == 1.0  # the test that exists is still given

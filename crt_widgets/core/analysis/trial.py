@@ -37,6 +37,7 @@ import pandas as pd
 from scipy import stats
 
 from crt_widgets.core.analysis.estimands import EstimandEstimate, estimate_estimands
+from crt_widgets.core.models.ddf import between_within_df
 from crt_widgets.core.models.gee import SE_LABELS, SEPARATION_NOTE, fit_gee_arrays, gee_notes, sandwich_covariances
 from crt_widgets.core.models.icc import latent_icc
 from crt_widgets.core.models.residuals import check_family, constant_outcome_note
@@ -158,6 +159,16 @@ def gee_estimate(prep, alpha: float = 0.05, se: str = "md") -> ModelEstimate:
 def mixed_estimate(prep, alpha: float = 0.05) -> ModelEstimate:
     """Random-intercept model for the cluster: REML LMM, or a maximum-likelihood GLMM for binary/count."""
     x = _design(prep)
+    # the arm is a cluster-level term: with as many cluster-level coefficients as clusters (one cluster per arm)
+    # no between-cluster df remain and the cluster variance cannot be told from the arm effect
+    between = int(between_within_df(x, prep.cluster_index)[1])
+    if between < 1:
+        k = len(prep.cluster_sizes)
+        method = ("Mixed model (random cluster intercept, REML)" if prep.family == "gaussian"
+                  else "Mixed model (random cluster intercept, ML, adaptive quadrature)")
+        return ModelEstimate.absent(method, f"not fitted: {k} clusters and {k - between} cluster-level coefficients "
+                                            "leave no between-cluster degrees of freedom (the cluster variance "
+                                            "cannot be told from the arm effect)")
     if prep.family == "gaussian":
         from crt_widgets.core.models.mixed import mixed_model
 
@@ -183,7 +194,7 @@ def mixed_estimate(prep, alpha: float = 0.05) -> ModelEstimate:
     effect, se = float(fit.coef[1]), float(fit.se[1])
     # a Wald t on the between-within df (Li and Redden 2015): the arm is a cluster-level term, so clusters minus
     # the cluster-level parameters; with few clusters a Wald z is anti-conservative
-    df = int(max(fit.df[1], 1))
+    df = int(fit.df[1])  # at least 1: checked above
     q = stats.t.ppf(1 - alpha / 2, df)
     p = float(2 * stats.t.sf(abs(effect / se), df))
     icc = latent_icc(fit.sigma**2, prep.family, float(np.mean(prep.y)))
