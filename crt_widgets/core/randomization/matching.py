@@ -247,6 +247,8 @@ def _set_arrangements(size: int, n_arms: int) -> np.ndarray:
 class MatchedAllocation(AllocationRecord):
     """One allocation drawn within the matched sets: ``allocation`` has the cluster, its set and its arm."""
 
+    file_stem = "match"  # the files the command line's `match` writes
+
     @property
     def allocation(self) -> pd.DataFrame:
         """Cluster, set (NA if unmatched), arm index and arm label."""

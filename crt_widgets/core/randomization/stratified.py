@@ -618,6 +618,8 @@ def verify_allocations(draws: np.ndarray, strata: Sequence | np.ndarray | pd.Ser
 class StratifiedAllocation(AllocationRecord):
     """One drawn allocation: unit ids, strata, arm index and arm label (one row per unit in ``.table``)."""
 
+    file_stem = "stratify"  # the files the command line's `stratify` writes
+
     @property
     def strata(self) -> np.ndarray:
         return self.design.strata
