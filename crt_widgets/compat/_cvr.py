@@ -14,6 +14,7 @@ Deliberate differences from cvcrand, one sentence each:
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -53,6 +54,15 @@ def _check_sizes(data: pd.DataFrame, ntotal_cluster: int, ntrt_cluster: int) -> 
         raise ValueError(f"ntotal_cluster: {ntotal_cluster} does not match the {len(data)} rows of x")
     if not 0 < ntrt_cluster < ntotal_cluster:
         raise ValueError(f"ntrt_cluster: must be between 1 and {ntotal_cluster - 1}, got {ntrt_cluster}")
+
+
+def _check_free(**files: str | None) -> None:
+    """Refuse, before any work, a ``savedata``/``savebscores`` name that is taken (R's write.csv would replace it;
+    we never replace a file the trial produced, and cvcrand's interface has no argument to allow it)."""
+    for argument, name in files.items():
+        if name is not None and Path(name).exists():
+            raise FileExistsError(f"{argument}: {name} exists already: a file the trial produced is never "
+                                  "overwritten; give another file name, or move the old file away first")
 
 
 def _common(allocation: Allocation, check_validity: bool) -> dict[str, Any]:
@@ -114,6 +124,7 @@ def cvrall(
     if ntotal_cluster is None or ntrt_cluster is None:
         raise ValueError("ntotal_cluster and ntrt_cluster are required")
     _check_sizes(data, ntotal_cluster, ntrt_cluster)
+    _check_free(savedata=savedata, savebscores=savebscores)
     design = ConstrainedDesign(
         data, covariates, ntrt_cluster, categorical=_names(data[covariates], categorical),
         cluster_id=cid, metric=balancemetric, weights=weights,
@@ -164,6 +175,7 @@ def cvrcov(
     if ntotal_cluster is None or ntrt_cluster is None:
         raise ValueError("ntotal_cluster and ntrt_cluster are required")
     _check_sizes(data, ntotal_cluster, ntrt_cluster)
+    _check_free(savedata=savedata)
     design = ConstrainedDesign(
         data, covariates, ntrt_cluster, categorical=_names(data[covariates], categorical),
         cluster_id=cid, constraints=list(constraints), size=size,
