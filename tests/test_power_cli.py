@@ -90,3 +90,12 @@ def test_bad_input_prints_one_line(capsys, argv, message):
     assert main(argv) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("error:") and message in err and "\n" not in err
+
+
+def test_the_help_says_what_effect_means_in_each_mode(capsys):
+    """--effect's help said "binary: in proportions" for every mode; power design reads a binary effect as a log
+    odds ratio and a count effect as a log rate ratio, so 0.1 meant for 10 points was a log odds ratio of 0.1."""
+    with pytest.raises(SystemExit):
+        main(["power", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "the log odds ratio (binary, control proportion 0.3)" in text and "the log rate ratio (count" in text

@@ -24,7 +24,10 @@ HELP = ("Power of a CRT: analytic (every outcome, solving for any one input), de
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("mode", nargs="?", default="analytic", choices=["analytic", "design", "chapter"],
                    help="analytic formula (default), design-stage simulation, or simulation from historical data")
-    p.add_argument("--effect", type=float, help="difference in means (binary: in proportions; design: SD units)")
+    p.add_argument("--effect", type=float,
+                   help="analytic: difference in means (binary: in proportions; a ratio with --scale); design: the "
+                        "mean difference in SD units, or the log odds ratio (binary, control proportion 0.3), or the "
+                        "log rate ratio (count, control mean 2)")
     p.add_argument("--icc", type=float, help="intra-cluster correlation")
     p.add_argument("--cluster-size", type=float, help="mean cluster size")
     p.add_argument("--cv", type=float, default=0.0, help="coefficient of variation of cluster sizes (analytic)")
