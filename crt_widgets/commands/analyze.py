@@ -36,7 +36,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    "for the unconstrained space (with --treatment)")
     p.add_argument("--audit", type=Path, help="the audit record to verify the space file against (default: the "
                    "audit JSON the design saved beside it, when there is one)")
-    p.add_argument("--treatment", help="0/1 arm column (constant within cluster); needed with --space simple")
+    p.add_argument("--treatment", help="0/1 arm column (constant within cluster); needed with --space simple, and "
+                                        "checked against the allocation a saved space marks as used")
     comparison = p.add_mutually_exclusive_group()
     comparison.add_argument("--factor", help="multi-arm space: the main effect of this factor (arms with it "
                             "against arms without)")
@@ -71,7 +72,12 @@ def _observed_arms(args, data: pd.DataFrame, cluster: str) -> dict:
     arms = data[[cluster, args.treatment]].dropna().drop_duplicates()
     if arms[cluster].duplicated().any():
         raise ValueError(f"--treatment: {args.treatment!r} varies within a cluster; it must be the cluster's arm")
-    return dict(zip(arms[cluster], arms[args.treatment].astype(int)))
+    values = pd.unique(arms[args.treatment])
+    numeric = pd.to_numeric(pd.Series(values), errors="coerce")
+    if numeric.isna().any() or not numeric.isin([0, 1]).all():
+        shown = ", ".join(repr(v.item() if hasattr(v, "item") else v) for v in sorted(values, key=str)[:4])
+        raise ValueError(f"--treatment: {args.treatment!r} must hold each cluster's arm as 0 or 1, got {shown}")
+    return dict(zip(arms[cluster], pd.to_numeric(arms[args.treatment]).astype(int)))
 
 
 def run(args: argparse.Namespace) -> int:
@@ -111,6 +117,8 @@ def run(args: argparse.Namespace) -> int:
         audit = None  # verified as it was read
     elif args.control_arms:
         raise ValueError("--control-arms: goes with --treated-arms (the arms compared with them)")
+    if args.treatment and observed is None:  # a saved space marks the allocation used: the column must agree
+        observed = _observed_arms(args, data, cluster)
     if args.estimands and not args.ci:
         raise ValueError("--estimands: goes with --ci (the model-based analysis)")
     if args.ci:

@@ -126,6 +126,7 @@ def resolve_space(space: Any, *, cluster_ids: Sequence | None = None, observed: 
     if len(ids) != schemes.n_clusters:
         raise ValueError(f"cluster_ids: {len(ids)} labels for a space of {schemes.n_clusters} clusters")
     if observed is not None:
+        marked = position  # the allocation a space file or a drawn allocation says was used
         if isinstance(observed, dict):
             observed = _arm_from_mapping(observed, ids)
         if np.ndim(observed) == 0:
@@ -134,6 +135,10 @@ def resolve_space(space: Any, *, cluster_ids: Sequence | None = None, observed: 
                 raise ValueError(f"observed: scheme {position} is out of range (0..{len(schemes) - 1})")
         else:
             position = _find_scheme(schemes, observed)
+        if marked is not None and position != marked:
+            raise ValueError(f"observed: the allocation given is not the one the space marks as used (scheme "
+                             f"{marked + 1:,}; the one given is scheme {position + 1:,}): is this the space of this "
+                             "trial, and the treatment column the arms the clusters received?")
     if position is None:
         raise ValueError("observed: say which scheme was used (the space does not mark one)")
     if len(schemes) < 2:
