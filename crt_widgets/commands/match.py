@@ -69,6 +69,8 @@ def run(args: argparse.Namespace) -> int:
                               group_size=args.group_size)
     design = MatchedDesign(matching, args.arms, max_enumerate=args.max_enumerate, size=args.size, seed=args.seed)
     print(matching)
+    default = " (every float column; name others with --covariates)" if args.covariates is None else ""
+    print(f"matched on: {', '.join(map(str, matching.covariates))}{default}")
     if args.group_size == 2:
         print("\nTotal within-pair distance\n" + compare_matchings(data, args.covariates, cluster_id=cluster_id).to_string())
     if matching.unmatched:
