@@ -32,11 +32,11 @@ _EXPORTS = {
     # analysis: clustered permutation test
     "permutation_test": "crt_widgets.core.permutation.test",
     # multi-arm, factorial and matched designs
-    "stratified_arms": "crt_widgets.core.randomization.stratified",
+    "stratified_arms": "crt_widgets.core.randomization.balanced_sampler",
     "StratifiedDesign": "crt_widgets.core.randomization.stratified",
-    "Arms": "crt_widgets.core.randomization.stratified",
-    "verify_allocations": "crt_widgets.core.randomization.stratified",
-    "count_allocations": "crt_widgets.core.randomization.stratified",
+    "Arms": "crt_widgets.core.randomization.arms",
+    "verify_allocations": "crt_widgets.core.randomization.verification",
+    "count_allocations": "crt_widgets.core.randomization.balanced_sampler",
     "MultiArmDesign": "crt_widgets.core.randomization.multiarm",
     "read_multiarm_space": "crt_widgets.core.io.spacefiles",
     "match_clusters": "crt_widgets.core.randomization.matching",

@@ -65,8 +65,9 @@ def test_permutation_test_without_interval_and_a_constant_count():
     data = load_dickinson_outcome().assign(outcome=2)
     result = crt.permutation_test(data, "outcome", "county", dickinson_cvcrand_space_path(), family="poisson")
     assert result.p_value == 1.0 and result.estimate is None
-    # (the bundled cvcrand CSV has no audit beside it: its "could not be verified" note comes first)
+    # cvcrand's CSV has no audit beside it: a notice says it cannot be verified, then the constant outcome's note
     assert result.notes[-1] == "the outcome is 2 for everyone (constant): every scheme gives U = 0, so p = 1"
+    assert len(result.notes) == 2 and "could not be verified" in result.notes[0]
     with_ci = crt.permutation_test(data, "outcome", "county", dickinson_cvcrand_space_path(), family="poisson", ci=True)
     assert with_ci.estimate == 0.0 and with_ci.conf_int == (0.0, 0.0)  # any shift makes the arms' counts differ
 

@@ -19,7 +19,7 @@ from crt_widgets.commands._inputs import add_data_source, add_output, check_out_
 
 from crt_widgets.commands.stratify import read_data
 from crt_widgets.core.randomization.multiarm import BALANCES, METRICS, MultiArmDesign
-from crt_widgets.core.randomization.stratified import METHODS
+from crt_widgets.core.randomization.balanced_sampler import METHODS
 
 NAME = "multiarm"
 HELP = "Covariate-constrained randomization of clusters to K arms or a factorial, optionally stratified."

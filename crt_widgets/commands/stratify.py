@@ -18,7 +18,8 @@ from crt_widgets.commands._inputs import (add_data_source, add_output, check_out
                                           read_csv_argument, save_run_files)
 from crt_widgets.core.io.files import from_chunks
 from crt_widgets.core.io.spacefiles import arm_space_chunks
-from crt_widgets.core.randomization.stratified import METHODS, StratifiedDesign
+from crt_widgets.core.randomization.balanced_sampler import METHODS
+from crt_widgets.core.randomization.stratified import StratifiedDesign
 from crt_widgets.core.sizes import format_count
 
 NAME = "stratify"

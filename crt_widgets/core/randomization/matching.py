@@ -41,7 +41,7 @@ from crt_widgets.core.randomization.allocation import AllocationRecord
 from crt_widgets.core.randomization.protocol import Design
 from crt_widgets.core.seeds import check_seed
 from crt_widgets.core.spaces.space import RandomizationSpace
-from crt_widgets.core.randomization.stratified import _check_int
+from crt_widgets.core.randomization.balanced_sampler import check_whole_number
 from crt_widgets.core.diagnostics.validity import Validity, cluster_coincidence
 from crt_widgets.core.sizes import format_count
 
@@ -175,7 +175,7 @@ def _prepare(data, covariates, cluster_id, group_size) -> tuple[np.ndarray, np.n
     covariates = matching_covariates(data, covariates, cluster_id)
     x = scaled_covariates(data, covariates)
     ids = cluster_labels(data, cluster_id)
-    group_size = _check_int(group_size, "group_size", 2)
+    group_size = check_whole_number(group_size, "group_size", 2)
     if group_size > len(ids):
         raise ValueError(f"group_size: {group_size} is larger than the {len(ids)} clusters")
     return distance_matrix(x), ids, group_size, tuple(covariates)
@@ -301,11 +301,11 @@ class MatchedDesign(Design):
         if not isinstance(matching, Matching):
             raise ValueError(f"matching: expected a Matching, got {type(matching).__name__}")
         self.matching = matching
-        self.n_arms = _check_int(n_arms, "n_arms", 2)
+        self.n_arms = check_whole_number(n_arms, "n_arms", 2)
         if matching.group_index and self.n_arms > matching.group_size:
             raise ValueError(f"n_arms: {self.n_arms} arms do not fit in sets of {matching.group_size}")
-        self.max_enumerate = _check_int(max_enumerate, "max_enumerate", 1)
-        self.size = _check_int(size, "size", 2)
+        self.max_enumerate = check_whole_number(max_enumerate, "max_enumerate", 1)
+        self.size = check_whole_number(size, "size", 2)
         self._streams = np.random.SeedSequence(self.seed).spawn(2)
         sets = list(matching.group_index) + [(i,) for i in matching.unmatched_index]
         self._sets = sets

@@ -55,7 +55,9 @@ from crt_widgets.core.seeds import check_seed
 from crt_widgets.core.io.files import from_chunks
 from crt_widgets.core.io.spacefiles import arm_space_chunks, write_arm_space
 from crt_widgets.core.spaces.space import RandomizationSpace
-from crt_widgets.core.randomization.stratified import Arms, StratifiedDesign, _check_int, check_draws_memory
+from crt_widgets.core.randomization.arms import Arms
+from crt_widgets.core.randomization.balanced_sampler import check_whole_number, check_draws_memory
+from crt_widgets.core.randomization.stratified import StratifiedDesign
 from crt_widgets.core.diagnostics.tables import baseline_table, score_summary
 from crt_widgets.core.diagnostics.validity import Validity, cluster_coincidence, pair_table_limit
 
@@ -336,7 +338,7 @@ class MultiArmDesign(ScoredDesign):
             labels = pd.Series(["all"] * len(data))
         self.rule = CutoffRule.check(cutoff, n_best)
         self.cutoff, self.n_best = self.rule.cutoff, self.rule.n_best
-        self.size = _check_int(size, "size", 2)
+        self.size = check_whole_number(size, "size", 2)
         check_draws_memory(self.size, len(data) if isinstance(data, pd.DataFrame) else 0, "size")
         self.covariate_matrix  # validates covariates, categorical, cluster_id, weights
         # independent streams: one seeds the candidate generator, the other the final choice
