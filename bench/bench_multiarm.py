@@ -28,7 +28,7 @@ def run_case(name: str) -> dict:
     import numpy as np
 
     from crt_widgets.core.randomization.multiarm import MultiArmDesign
-    from crt_widgets.core.randomization.stratified import _generate, stratified_arms
+    from crt_widgets.core.randomization.balanced_sampler import _generate, stratified_arms
     from crt_widgets.datasets import simulate_edlead
 
     strata = np.repeat(np.arange(len(EDLEAD_SIZES)), EDLEAD_SIZES)

@@ -42,16 +42,27 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit status."""
     parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
     args = parser.parse_args(argv)
+    args._argv = argv  # the command line, for the audit record
     with warnings.catch_warnings():
         warnings.simplefilter("always")
         warnings.showwarning = _show_warning
         try:
             return int(args._run(args) or 0)
-        except (ValueError, FileNotFoundError, KeyError) as exc:
-            message = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
-            print(f"error: {message}", file=sys.stderr)
+        except (ValueError, KeyError, OSError) as exc:  # OSError: a file or folder the system refused
+            print(f"error: {_message(exc)}", file=sys.stderr)
             return 2
+
+
+def _message(exc: BaseException) -> str:
+    """One line for the user: a KeyError's key, an OS error's file and reason, else the message."""
+    if isinstance(exc, KeyError) and exc.args:
+        return str(exc.args[0])
+    if isinstance(exc, OSError) and exc.strerror:
+        where = " -> ".join(str(f) for f in (exc.filename, exc.filename2) if f)
+        return f"{where}: {exc.strerror}" if where else exc.strerror
+    return str(exc)
 
 
 def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:

@@ -92,7 +92,8 @@ def test_bad_choices_are_messages_and_recover(dash, change, message):
 def test_bad_files_are_messages(dash):
     dash.upload_space.value = _file("space.csv", b"not,a\nspace,file\n")
     assert "space.csv" in dash.message.value
-    assert round(dash.state.result.permutation.p_value * 1287) == 54  # the analysis shown still stands
+    # the previous file's results go: nothing on screen may look like the result of the file just chosen
+    assert dash.state.result is None and dash.statement.value == "" and dash.histogram.layout.display == "none"
     dash.upload_data.value = _file("one.csv", b"x\n1\n")
     assert "at least two columns" in dash.message.value
 
@@ -256,19 +257,23 @@ def test_a_space_that_expands_too_far_is_refused(monkeypatch):
         analysis.read_uploaded_space(bomb, "bomb.gz")
 
 
-def test_a_file_above_the_limit_greys_the_result_beside_the_message(dash):
-    """The page sends a few bytes in place of a file above the limit, with the file's true size."""
+def test_a_file_above_the_limit_is_a_message_and_no_stale_result_stays(dash):
+    """The page sends a few bytes in place of a file above the limit, with the file's true size. A space
+    that cannot be read takes the previous file's results with it; outcomes that cannot be read leave
+    the result of the outcomes before, greyed, with the message beside it."""
     assert dash.state.result is not None and "crt-stale" not in dash.results._dom_classes
-    big = ({"name": "huge.csv", "type": "text/csv", "size": 300_000_000, "content": memoryview(b"not sent"),
-            "last_modified": dt.datetime(2026, 11, 23)},)
-    dash.upload_space.value = big
-    assert "huge.csv is 300.0 MB, more than the 200 MB one upload can carry" in dash.message.value
+    big = {"name": "huge.csv", "type": "text/csv", "size": 300_000_000, "content": memoryview(b"not sent"),
+           "last_modified": dt.datetime(2026, 11, 23)}
+    dash.upload_data.value = ({**big, "name": "huge_outcomes.csv"},)
+    assert "huge_outcomes.csv is 300.0 MB, more than the 200 MB one upload can carry" in dash.message.value
     assert "crt-stale" in dash.results._dom_classes and dash.state.result is not None
     assert "for the inputs before this file" in dash.message.value
-    dash.upload_data.value = ({**big[0], "name": "huge_outcomes.csv"},)
-    assert "huge_outcomes.csv is 300.0 MB" in dash.message.value
+    dash.upload_space.value = (big,)
+    assert "huge.csv is 300.0 MB, more than the 200 MB one upload can carry" in dash.message.value
+    assert dash.state.result is None and dash.pvalue.value == "" and dash.histogram.layout.display == "none"
     dash.upload_space.value = _file("space.csv", dickinson_cvcrand_space_path().read_bytes())
     assert dash.message.value == "" and "crt-stale" not in dash.results._dom_classes
+    assert round(dash.state.result.permutation.p_value * 1287) == 54
     assert all("crt-upload-limit-200000000" in u._dom_classes for u in (dash.upload_data, dash.upload_space))
 
 

@@ -129,3 +129,26 @@ def test_json_with_an_unbounded_interval_is_strict_json(capsys, tmp_path):
     out = capsys.readouterr().out
     doc = json.loads(out, parse_constant=lambda c: pytest.fail(f"non-standard JSON constant {c}"))
     assert doc["conf_int"] == ["-inf", "inf"] and "too small" in doc["notes"][0]
+
+
+def test_treatment_column_is_checked_against_a_saved_space(capsys, tmp_path, outcomes_csv):
+    """--treatment with a saved space was ignored without a word (a column that disagreed with the space's used
+    allocation gave the space's p-value), and text arms were "invalid literal for int() with base 10"."""
+    import pandas as pd
+
+    data = pd.read_csv(outcomes_csv)
+    space = str(dickinson_cvcrand_space_path())
+    argv = ["analyze", "--space", space, "--outcome", "outcome", "--cluster", "county", "--family", "binomial",
+            "--treatment", "arm", "--data"]
+    assert main([*argv, str(outcomes_csv)]) == 0
+    assert "p-value = 0.004662" in capsys.readouterr().out  # unadjusted (cvcrand's 0.042 adjusts for 5 covariates)
+    swapped = tmp_path / "swapped.csv"
+    data.assign(arm=1 - data["arm"]).to_csv(swapped, index=False)
+    assert main([*argv, str(swapped)]) == 2
+    assert "observed: the allocation given is not the one the space marks as used" in capsys.readouterr().err
+    text = tmp_path / "text.csv"
+    data.assign(arm=data["arm"].map({0: "control", 1: "treated"})).to_csv(text, index=False)
+    assert main(["analyze", "--space", "simple", "--outcome", "outcome", "--cluster", "county", "--treatment", "arm",
+                 "--data", str(text)]) == 2
+    assert "--treatment: 'arm' must hold each cluster's arm as 0 or 1, got 'control', 'treated'" in \
+        capsys.readouterr().err

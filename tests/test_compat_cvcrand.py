@@ -64,3 +64,19 @@ def test_cvrcov_needs_constraints(dickinson):
         cvrcov(x=dickinson[["inciis"]], ntotal_cluster=16, ntrt_cluster=8)
     with pytest.raises(ValueError, match="DataFrame"):
         cvrcov(x=[1, 2], ntotal_cluster=16, ntrt_cluster=8, constraints=["any"])
+
+
+def test_savedata_and_savebscores_are_checked_before_anything_is_written(dickinson, tmp_path):
+    """An existing savebscores file was found only after savedata had been written (one of the two files saved),
+    and the message said "overwrite=True replaces it", an argument cvrall does not have. Both names are checked
+    before the design is built, and the message names cvcrand's argument."""
+    (tmp_path / "scores.csv").write_text("mine")
+    args = dict(clustername=dickinson["county"], x=dickinson[PAPER_COVARIATES], ntotal_cluster=16, ntrt_cluster=8,
+                categorical=["location", "incomecat"], seed=1)
+    with pytest.raises(FileExistsError, match=r"^savebscores: .*scores.csv exists already.*another file name"):
+        cvrall(savedata=str(tmp_path / "space.csv"), savebscores=str(tmp_path / "scores.csv"), **args)
+    assert not (tmp_path / "space.csv").exists() and (tmp_path / "scores.csv").read_text() == "mine"
+    with pytest.raises(FileExistsError, match=r"^savedata: .*scores.csv exists already") as error:
+        cvrcov(savedata=str(tmp_path / "scores.csv"), constraints=["any", "mf.5", "any", "any", "any"],
+               **{k: v for k, v in args.items()})
+    assert "overwrite=True" not in str(error.value)

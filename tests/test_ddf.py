@@ -277,3 +277,22 @@ def test_bad_input_of_the_algebra_and_the_intervals(frames):
     g = fit_random_intercept_glmm(glmm.y.to_numpy(), x, glmm.cluster.to_numpy(), "binomial", n_quad=3)
     with pytest.raises(ValueError, match="alpha must be in"):
         g.conf_int(alpha=0)
+
+
+def test_satterthwaite_at_a_variance_estimated_on_its_boundary():
+    """A stepped-wedge trial whose cluster-period variance is estimated at 0 (lme4: a singular fit). The fast
+    engine stops at 2e-19, not exactly 0, so the component stayed in the Satterthwaite algebra, whose information
+    matrix is then singular: df of -0.02 and NaN p-values and intervals. A variance under lme4's singularity
+    tolerance (theta < 1e-4, i.e. 1e-8 of the residual variance) drops out, as in lmerTest (pinned:
+    tests/data/ddf_boundary_R.R)."""
+    reference = json.loads((DATA / "ddf_boundary_R.json").read_text())
+    data = pd.read_csv(DATA / "ddf_boundary.csv")
+    fit = mixed_model("y ~ treatment + C(period)", data, ["cluster", "period"], ddf="satterthwaite")
+    names = {"(Intercept)": "Intercept", **{f"period{k}": f"C(period)[T.{k}]" for k in range(2, 6)}}
+    terms = [names.get(t, t) for t in reference["terms"]]
+    assert fit.variance_components["period"] < 1e-8 * fit.variance_components["residual"]
+    assert fit.df[terms].to_numpy() == pytest.approx(reference["satterthwaite_df"], rel=1e-4)
+    assert fit.pvalues[terms].to_numpy() == pytest.approx(reference["satterthwaite_p"], rel=1e-4)
+    kr = mixed_model("y ~ treatment + C(period)", data, ["cluster", "period"], ddf="kenward-roger")
+    assert kr.bse[terms].to_numpy() == pytest.approx(reference["kr_se"], rel=1e-4)
+    assert kr.df[terms].to_numpy() == pytest.approx(reference["kr_df"], rel=1e-3)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import warnings
 
 import numpy as np
+import pandas as pd
 import pytest
 
 import crt_widgets as crt
@@ -64,7 +65,9 @@ def test_permutation_test_without_interval_and_a_constant_count():
     data = load_dickinson_outcome().assign(outcome=2)
     result = crt.permutation_test(data, "outcome", "county", dickinson_cvcrand_space_path(), family="poisson")
     assert result.p_value == 1.0 and result.estimate is None
-    assert result.notes == ["the outcome is 2 for everyone (constant): every scheme gives U = 0, so p = 1"]
+    # cvcrand's CSV has no audit beside it: a notice says it cannot be verified, then the constant outcome's note
+    assert result.notes[-1] == "the outcome is 2 for everyone (constant): every scheme gives U = 0, so p = 1"
+    assert len(result.notes) == 2 and "could not be verified" in result.notes[0]
     with_ci = crt.permutation_test(data, "outcome", "county", dickinson_cvcrand_space_path(), family="poisson", ci=True)
     assert with_ci.estimate == 0.0 and with_ci.conf_int == (0.0, 0.0)  # any shift makes the arms' counts differ
 
@@ -101,3 +104,29 @@ def test_no_events_in_one_arm_leaves_the_models_empty_but_not_the_risk_differenc
     assert np.isfinite(rd.se) and rd.conf_int[0] < rd.estimate < rd.conf_int[1]
     assert rr.estimate == np.inf and np.isnan(rr.se)
     assert rr.note == "the control arm's standardized mean is 0 (no events): no interval"
+
+
+def test_an_outcome_constant_within_clusters_says_why_the_mixed_model_is_empty():
+    """A cluster-level outcome repeated on its people: the mixed model's row said "the fitting routine failed
+    on these data (e.g. no events in one arm)", for a continuous outcome; it now gives the model's own reason."""
+    data = load_dickinson_outcome()
+    data = data.assign(level=data["county"] * 0.5)  # one value per county
+    found = analyze_trial(data, "level", "county", dickinson_cvcrand_space_path())
+    assert np.isnan(found.mixed.effect)
+    assert "does not vary within any 'cluster' group" in found.mixed.note and "no events" not in found.mixed.note
+
+
+@pytest.mark.parametrize("family", ["gaussian", "binomial"])
+def test_two_clusters_leave_the_mixed_model_without_between_cluster_df(family):
+    """One cluster per arm: the arm is a cluster-level term with K - p = 0 between-cluster df, so the cluster
+    variance cannot be told from the arm effect. The linear mixed model printed a Kenward-Roger t on 6.5 million
+    df (p 0.99, a variance of 18.8) and the GLMM a t on 1 df (its df floored at 1); like the GEE, the row now says
+    why it is empty."""
+    rng = np.random.default_rng(1)
+    data = pd.DataFrame({"c": np.repeat(["A", "B"], 20), "y": rng.normal(size=40),
+                         "b": (rng.random(40) < 0.4).astype(int)})
+    found = analyze_trial(data, "y" if family == "gaussian" else "b", "c", "simple", observed={"A": 1, "B": 0},
+                          family=family)
+    assert np.isnan(found.mixed.effect) and np.isnan(found.mixed.p_value)
+    assert "no between-cluster degrees of freedom" in found.mixed.note
+    assert found.permutation.p_value == 1.0  # the test that exists is still given

@@ -150,3 +150,31 @@ def test_the_permutation_test_takes_any_draw(design):
     if design.space.n_arms == 2:
         again = permutation_test(data, "y", "unit", design, observed=a.arm)
         assert again.p_value == result.p_value
+
+
+def test_every_draw_saves_its_files_and_the_saved_space_gives_the_same_test(design, tmp_path):
+    """StratifiedAllocation and MatchedAllocation had no save() (the README's allocation.save("results/") raised
+    AttributeError for them; only their command-line runs wrote files). Every draw saves its allocation, its space
+    and its audit, refuses a second save, and the saved space gives the test the draw itself gives."""
+    from crt_widgets import read_multiarm_space, read_space
+
+    a = design.draw()
+    files = a.save(tmp_path)
+    assert files["audit"].name.endswith("_audit.json") and list(files)[-1] == "audit"
+    audit = json.loads(files["audit"].read_text())
+    assert audit["chosen_space_position"] == a.space_position and audit["space_files"]
+    with pytest.raises(FileExistsError):
+        a.save(tmp_path)
+    if design.space.n_arms != 2 or isinstance(design, SteppedWedgeDesign):
+        return
+    data = outcomes_for(design.unit_ids)
+    expected = permutation_test(data, "y", "unit", a).p_value
+    readable = [p for kind, p in files.items() if p.name.endswith(".json.gz") or "cvcrand" in p.name]
+    for path in readable:
+        assert read_space(path).notes == ()
+        assert permutation_test(data, "y", "unit", path).p_value == expected
+    labels = list(design.space.arm_labels)
+    arm_csv = [p for kind, p in files.items() if kind == "space" and p.suffix == ".csv"]
+    for path in arm_csv:
+        two = read_multiarm_space(path).two_arm(treated=[labels[1]], control=[labels[0]])
+        assert permutation_test(data, "y", "unit", two).p_value == expected

@@ -13,7 +13,7 @@ import pytest
 from support import PAPER_CATEGORICAL, PAPER_COVARIATES
 
 from crt_widgets import ConstrainedDesign, MultiArmDesign
-from crt_widgets.core.io.drawlog import DrawLog, arms_of, draw_entry, draw_seed, write_new_files
+from crt_widgets.core.io.drawlog import DrawLog, arms_of, draw_entry, draw_seed
 from crt_widgets.core.io.spacefiles import read_multiarm_space, read_space, read_space_json
 from crt_widgets.core.io.spacehash import sha256_of_space
 from crt_widgets.core.spaces.saved import SavedSpace
@@ -91,7 +91,7 @@ def test_record_writes_a_new_folder_and_appends_a_line(tmp_path, design):
     entries = log.entries()
     assert [e["folder"] for e in entries] == [first.name, second.name]
     assert json.loads((first / "draw.json").read_text())["folder"] == first.name
-    assert not list(tmp_path.rglob(".*.partial"))  # no temporary file left behind
+    assert not list(tmp_path.rglob(".*.part"))  # no temporary file left behind
 
 
 def test_the_log_is_appended_never_rewritten(tmp_path, design):
@@ -121,20 +121,31 @@ def test_concurrent_appends_keep_every_line_whole(tmp_path):
         assert [e["i"] for e in entries if e["worker"] == w] == list(range(200))
 
 
-def test_files_are_never_overwritten(tmp_path):
-    write_new_files(tmp_path, {"report.html": "first"})
-    with pytest.raises(FileExistsError, match="a record is never overwritten"):
-        write_new_files(tmp_path, {"report.html": "second"})
-    assert (tmp_path / "report.html").read_text() == "first"
+def test_a_draw_folder_is_new_and_its_files_all_or_nothing(tmp_path, design):
+    log = DrawLog(tmp_path)
+    entry = draw_entry(design.draw(1), number=1, seed_source="typed")
+    taken = log.new_folder("20240101000000_draw1_seed1")
+    assert taken.name == "20240101000000_draw1_seed1" and log.new_folder(taken.name).name == taken.name + "_2"
+
+    def fails(fh):
+        fh.write(b"half a file")
+        raise OSError("disk full")
+
+    with pytest.raises(OSError, match="disk full"):
+        log.record(entry, {"allocation.csv": "county,arm\n", "space.csv": fails, "audit_seed1.json": "{}"})
+    folder = tmp_path / log.entries()[-1]["folder"]
+    assert list(folder.iterdir()) == []  # nothing under a final name, no temporary file left
+    assert log.entries()[-1]["files_error"] == "disk full"
 
 
 def test_a_files_error_is_logged_with_the_draw(tmp_path, design, monkeypatch):
     import crt_widgets.core.io.drawlog as drawlog
 
-    def refuse(folder, files):
-        raise OSError("disk full")
+    class Refusing:
+        def __init__(self, folder):
+            raise OSError("disk full")
 
-    monkeypatch.setattr(drawlog, "write_new_files", refuse)
+    monkeypatch.setattr(drawlog, "FileSet", Refusing)
     with pytest.raises(OSError, match="disk full"):
         DrawLog(tmp_path).record(draw_entry(design.draw(5), number=1, seed_source="typed"), {"a.csv": "x"})
     (entry,) = DrawLog(tmp_path).entries()

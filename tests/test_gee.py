@@ -259,3 +259,32 @@ def test_too_few_clusters_and_constant_outcomes():
         crt.gee("y ~ arm", SMALL.to_numpy(), "cluster")
     with pytest.raises(ValueError, match="data: no rows left"):
         crt.gee("y ~ arm", SMALL.assign(y=np.nan), "cluster")
+
+
+
+def test_a_correlation_below_the_positive_definite_range_falls_back_to_independence():
+    """12 clinics of 5 to 23 people whose outcomes are negatively correlated within clinics: the moment estimate
+    of rho (-0.0455) is below -1 / (23 - 1), where no exchangeable working correlation is positive definite in
+    the largest clinic. Clipped to 1e-8 inside the range, that clinic's working matrix was singular: no
+    convergence in 100 iterations and SEs of 336,230 for the arm (geepack carries on with the indefinite
+    matrix). Outside the range the fit uses the independence working correlation, and says so."""
+    data = pd.read_csv(DATA / "gee_negative_rho.csv")
+    fit = crt.gee("y ~ arm + x", data, "clinic")
+    independence = crt.gee("y ~ arm + x", data, "clinic", corr="independence")
+    assert fit.converged and fit.corr_param == 0
+    assert fit.params.to_numpy() == pytest.approx(independence.params.to_numpy(), rel=1e-10)
+    assert fit.bse.to_numpy() == pytest.approx(independence.bse.to_numpy(), rel=1e-10)
+    assert fit.bse["arm"] == pytest.approx(0.2099, abs=5e-5)
+    assert any("independence working correlation" in note for note in fit.notes)
+
+
+def test_the_trial_table_says_when_the_gee_fell_back_to_independence():
+    """analyze_trial's GEE row dropped the fit's note on the working correlation (the row read as a plain
+    exchangeable GEE)."""
+    from crt_widgets.core.analysis.trial import analyze_trial
+
+    data = pd.read_csv(DATA / "gee_negative_rho.csv")
+    observed = data.drop_duplicates("clinic").set_index("clinic")["arm"].to_dict()
+    gee = analyze_trial(data, "y", "clinic", "simple", ["x"], observed=observed, models=["gee"]).gee
+    assert gee.effect == pytest.approx(crt.gee("y ~ arm + x", data, "clinic", corr="independence").params["arm"])
+    assert "independence working correlation" in gee.note

@@ -208,3 +208,28 @@ def test_docstring_examples():
     import crt_widgets.core.randomization.matching as matching
 
     assert doctest.testmod(matching).failed == 0
+
+
+def test_the_matching_says_which_covariates_it_used():
+    """Without covariates the matching uses every float column (Buisson 2021), so an integer column such as a
+    size is left out, and a float cluster id was matched on as if it were a covariate; neither the Matching nor
+    the command line said which columns were used. The id is never a covariate, and both say what was used."""
+    import pandas as pd
+
+    from crt_widgets.core.randomization.matching import optimal_match
+
+    data = pd.DataFrame({"site": [1.0, 2.0, 3.0, 4.0], "size": [10, 50, 12, 48], "rate": [0.1, 0.9, 0.2, 0.8]})
+    matching = optimal_match(data, cluster_id="site")
+    assert matching.covariates == ("rate",) and "on rate" in repr(matching)
+    assert optimal_match(data, ["size", "rate"], cluster_id="site").covariates == ("size", "rate")
+
+
+def test_match_command_prints_the_covariates_it_matched_on(tmp_path, capsys):
+    import pandas as pd
+
+    from crt_widgets.cli import main
+
+    path = tmp_path / "sites.csv"
+    pd.DataFrame({"site": list("ABCD"), "size": [10, 50, 12, 48], "rate": [0.1, 0.9, 0.2, 0.8]}).to_csv(path, index=False)
+    assert main(["match", "--data", str(path), "--cluster-id", "site", "--seed", "1"]) == 0
+    assert "matched on: rate (every float column; name others with --covariates)" in capsys.readouterr().out

@@ -133,6 +133,12 @@ def test_variance_standard_errors_match_balanced_anova_theory():
     assert fit.variance_se["residual"] == pytest.approx(theory_e, rel=1e-3)
 
 
+def test_params_is_the_fixed_effects_as_in_every_result(calls):
+    """MixedResult had no ``params`` (GEEResult and statsmodels' results have it): the fixed effects."""
+    fit = mixed_model(FORMULA, calls, NESTED)
+    assert fit.params.equals(fit.fe_params) and list(fit.params.index) == list(fit.bse.index)
+
+
 def test_inner_labels_are_nested_within_outer(calls):
     # relabelling reps 1..k inside every centre (labels reused across centres) gives the same fit
     relabelled = calls.assign(rep_ID=calls.groupby("center_ID").rep_ID.rank(method="dense").astype(int))
@@ -179,10 +185,17 @@ def test_random_slopes_go_to_statsmodels(calls):
         (dict(alpha=1.5), "alpha must be in"),
         (dict(formula="call_CSAT ~ age", groups=["center_ID"], re_formula="1 + age", ddf="satterthwaite"),
          "with random slopes"),
+        # a constant outcome was a ZeroDivisionError from the df algebra; constant within every group, the
+        # residual variance is 0 and the fit is meaningless
+        (dict(formula="one ~ age"), "outcome 'one': the outcome is 1 for everyone"),
+        (dict(formula="rep_mean ~ age", groups=["center_ID", "rep_ID"]), "does not vary within any 'rep_ID' group"),
+        (dict(formula="center_mean ~ age", groups=["center_ID"]), "does not vary within any 'center_ID' group"),
     ],
 )
 def test_bad_input_raises_clear_value_error(calls, kwargs, message):
-    data = calls.assign(one=1, age2=calls.age * 2)
+    data = calls.assign(one=1, age2=calls.age * 2,
+                        center_mean=calls.groupby("center_ID")["call_CSAT"].transform("mean"),
+                        rep_mean=calls.groupby(["center_ID", "rep_ID"])["call_CSAT"].transform("mean"))
     if kwargs.get("data") == "empty":
         kwargs = {**kwargs, "data": data.iloc[:0]}
     args = dict(formula=FORMULA, data=data, groups=NESTED) | kwargs

@@ -12,7 +12,8 @@ from crt_widgets.core.covariates import prepare_covariates
 from crt_widgets.core.randomization.constrained import ConstrainedDesign
 from crt_widgets.core.io.spacefiles import read_multiarm_space
 from crt_widgets.core.randomization.multiarm import MultiArmDesign, multiarm_scores, unique_rows, unconstrained_same_arm
-from crt_widgets.core.randomization.stratified import Arms, stratified_arms
+from crt_widgets.core.randomization.arms import Arms
+from crt_widgets.core.randomization.balanced_sampler import stratified_arms
 from crt_widgets.datasets import load_dickinson, simulate_edlead
 
 DICK = dict(covariates=["location", "inciis", "uptodateonimmunizations", "hispanic", "incomecat"],

@@ -40,7 +40,7 @@ def test_stratify_writes_allocation_and_space(tmp_path, eds_csv, capsys):
     assert audit["seed"] == 4 and audit["arguments"]["factors"] == ["a", "b", "c"]
     assert audit["input"] == {"file": str(eds_csv), "sha256": hashlib.sha256(eds_csv.read_bytes()).hexdigest()}
     assert [r["arm_label"] for r in audit["allocation"]] == alloc.arm_label.tolist()
-    from crt_widgets.core.randomization.stratified import count_allocations
+    from crt_widgets.core.randomization.balanced_sampler import count_allocations
 
     expected = count_allocations(pd.read_csv(eds_csv).health_system, 8)
     assert f"sampler exact; allocations satisfying the rule: {expected:,};" in capsys.readouterr().out

@@ -396,7 +396,7 @@ BAD_POWER = [
     (lambda: multiperiod_power(SW, 0.3, outcome="binary", **OK), "p_control .* is needed"),
     (lambda: multiperiod_power(SW, 0.3, outcome="binary", p_control=1.0, **OK), r"p_control must be in \(0, 1\)"),
     (lambda: multiperiod_power(SW, 0.8, outcome="binary", p_control=0.3, **OK), "p_control \\+ effect must be in"),
-    (lambda: multiperiod_power(SW, [0.1, 0.2], icc=[0.1, 0.2, 0.3], cluster_size=10), "do not broadcast"),
+    (lambda: multiperiod_power(SW, [0.1, 0.2], icc=[0.1, 0.2, 0.3], cluster_size=10), r"do not broadcast to one shape: effect \(2,\), icc \(3,\)"),  # effect was left out
     (lambda: multiperiod_power(SW, 0.3, icc=0.05, size_matrix=np.ones(5)), "size_matrix must give one size"),
     (lambda: multiperiod_power(SW, 0.3, icc=0.05, size_matrix=-np.ones(6)), "size_matrix must hold sizes >= 0"),
     (lambda: multiperiod_power(SW, 0.3, icc=0.05, iac=0.2, size_matrix=np.tile([10, 10, 12, 10], (6, 1))),

@@ -328,3 +328,24 @@ def test_unlabelled_space_with_text_ids_out_of_natural_order_is_noted(outcomes):
     assert any("sorted text order (C1, C10, C11, C12, ...)" in n for n in result.notes)
     plain = permutation_test(outcomes, "outcome", "county", dickinson_cvcrand_space_path(), family="binomial")
     assert not any("sorted text order" in n for n in plain.notes)
+
+
+def test_an_observed_allocation_that_contradicts_the_space_file_is_refused(outcomes, tmp_path):
+    """A space file marks the allocation used; an ``observed`` that names another replaced it without a word, so
+    the test ran on an allocation the file says was not used (the CLI's --treatment with a saved space was worse:
+    ignored). Both are refused unless they agree."""
+    from crt_widgets.datasets import load_dickinson
+
+    design = ConstrainedDesign(load_dickinson(), ["inciis", "hispanic"], 8, cluster_id="county", seed=3)
+    allocation = design.draw()
+    files = allocation.save(tmp_path)
+    used = dict(zip(design.cluster_ids, allocation.arm))
+    same = permutation_test(outcomes, "outcome", "county", files["space_json"], family="binomial", observed=used)
+    assert same.p_value == permutation_test(outcomes, "outcome", "county", allocation, family="binomial").p_value
+    other = design.space.arm_matrix()[(allocation.space_position + 1) % len(design.space)]
+    with pytest.raises(ValueError, match="observed: the allocation given is not the one the space marks as used"):
+        permutation_test(outcomes, "outcome", "county", files["space_json"], family="binomial",
+                         observed=dict(zip(design.cluster_ids, other)))
+    with pytest.raises(ValueError, match="observed: the allocation given is not the one the space marks as used"):
+        permutation_test(outcomes, "outcome", "county", allocation, family="binomial",
+                         observed=dict(zip(design.cluster_ids, other)))

@@ -87,6 +87,9 @@ def test_unequal_arms_equal_the_two_sample_t_power_on_cluster_means(k_treat, k_c
         (dict(alpha=0), "alpha"),
         (dict(clusters_control=0), "clusters_control"),
         (dict(clusters_control=2.5), "clusters_control"),
+        # arrays that do not broadcast: numpy's "operands could not be broadcast together" named no argument
+        (dict(icc=[0.01, 0.05], cluster_size=[10, 20, 30]),
+         r"icc \(shape \(2,\)\) and cluster_size \(shape \(3,\)\) do not broadcast"),
     ],
 )
 def test_bad_input(kwargs, message):

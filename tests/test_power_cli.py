@@ -76,9 +76,26 @@ def test_chapter_simulation_on_the_example(capsys):
           "--test", "z"], "--test z is for power analytic"),
         (["power", "chapter"], "needs --data"),
         (["power", "chapter", "--data", "no/such.csv"], "no such file"),
+        # options of another mode were ignored without a word: the power printed was not the one asked for
+        (["power", "--effect", "0.3", "--icc", "0.1", "--cluster-size", "20", "--clusters-per-arm", "5",
+          "--trials", "100"], "--trials is for power design; power analytic does not use it"),
+        (["power", "design", "--effect", "0.3", "--icc", "0.1", "--cluster-size", "20", "--n-clusters", "8",
+          "--cv", "0.5", "--clusters-per-arm", "4"], "--cv, --clusters-per-arm are for power analytic; power design"),
+        (["power", "chapter", "--example", "callcenter", "--icc", "0.1"], "--icc is for power analytic or design"),
+        (["power", "design", "--effect", "0.3", "--icc", "0.1", "--cluster-size", "20.5", "--n-clusters", "8"],
+         "--cluster-size: power design simulates whole clusters; got 20.5"),
     ],
 )
 def test_bad_input_prints_one_line(capsys, argv, message):
     assert main(argv) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("error:") and message in err and "\n" not in err
+
+
+def test_the_help_says_what_effect_means_in_each_mode(capsys):
+    """--effect's help said "binary: in proportions" for every mode; power design reads a binary effect as a log
+    odds ratio and a count effect as a log rate ratio, so 0.1 meant for 10 points was a log odds ratio of 0.1."""
+    with pytest.raises(SystemExit):
+        main(["power", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "the log odds ratio (binary, control proportion 0.3)" in text and "the log rate ratio (count" in text

@@ -2,6 +2,7 @@
 runs made small), and the numbers their comments state hold."""
 from __future__ import annotations
 
+import ast
 import re
 from pathlib import Path
 
@@ -10,36 +11,28 @@ import numpy as np
 README = (Path(__file__).parents[1] / "README.md").read_text()
 BLOCKS = re.findall(r"```python\n(.*?)```", README, re.S)
 
-# what a block takes from its context, found by a phrase of the block (blocks can be added in any order)
-PRELUDES = {
-    "permutation_test(outcomes, \"outcome\", \"county\", \"results/design_space.json.gz\"":
-        "outcomes = crt.datasets.load_dickinson_outcome()\n"
-        "space = 'results/design_space.json.gz'\n"
-        "covariates = ['location', 'inciis', 'uptodateonimmunizations', 'hispanic', 'incomecat']\n"
-        "categorical = ['location', 'incomecat']\n",
-    "crt.stratified_arms(strata": "eds = crt.datasets.simulate_edlead(seed=1)\n"
-                                  "strata = eds['health_system']\n"
-                                  "clusters = crt.datasets.load_dickinson()\n"
-                                  "covariates = ['inciis', 'uptodateonimmunizations', 'hispanic']\n",
-    "crt.mixed_model(\"call_CSAT": "calls = crt.datasets.simulate_callcenter(n_calls=3000, seed=1)\n",
-    "smd_distribution(design)": "design = crt.ConstrainedDesign(crt.datasets.load_dickinson(), n_treat=8, cluster_id='county',\n"
-                                "    covariates=['location', 'inciis', 'uptodateonimmunizations', 'hispanic', 'incomecat'],\n"
-                                "    categorical=['location', 'incomecat'], seed=12345)\n",
-}
 # benchmark-sized calls made small (the API is the same)
 SMALLER = {"n_draws=1_000_000": "n_draws=1_000", "n_trials=1000": "n_trials=4",
            "cutoff=0.01, seed=7)": "cutoff=0.01, seed=7, size=20_000)"}
 
 
-def prelude(block: str) -> str:
-    found = [text for phrase, text in PRELUDES.items() if phrase in block]
-    assert len(found) <= 1, f"two preludes fit one README block: {block[:80]!r}"
-    return found[0] if found else ""
-
-
-def test_every_prelude_has_its_block():
-    for phrase in PRELUDES:
-        assert sum(phrase in block for block in BLOCKS) == 1, f"no README block (or several) holds {phrase!r}"
+def test_no_block_uses_a_name_it_does_not_define_first():
+    """Run as written, one after the other in a fresh session, as a reader copies them: no block may lean on a
+    name only a later block (or a test's prelude) defines. The README once used outcomes, space, covariates,
+    categorical, strata, eds, clusters and calls without defining them; the test defined them itself."""
+    import builtins
+    defined = set(dir(builtins)) | {"crt"}
+    for number, block in enumerate(BLOCKS, start=1):
+        tree = ast.parse(block)
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store):
+                defined.add(node.id)
+            elif isinstance(node, (ast.Import, ast.ImportFrom)):
+                defined.update((alias.asname or alias.name).split(".")[0] for alias in node.names)
+            elif isinstance(node, ast.ExceptHandler) and node.name:
+                defined.add(node.name)
+        used = {node.id for node in ast.walk(tree) if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Load)}
+        assert not used - defined, f"README block {number} uses {sorted(used - defined)} before any block defines it"
 
 
 def test_readme_python_examples_run_and_their_comments_hold(tmp_path, monkeypatch):
@@ -52,7 +45,6 @@ def test_readme_python_examples_run_and_their_comments_hold(tmp_path, monkeypatc
     for number, block in enumerate(BLOCKS, start=1):
         for original, small in SMALLER.items():
             block = block.replace(original, small)
-        exec(prelude(block), names)
         exec(compile(block, f"README block {number}", "exec"), names)
         checked += assert_comment_numbers(block, names)
         if "design = crt.ConstrainedDesign(" in block:
@@ -89,12 +81,15 @@ def test_readme_python_examples_run_and_their_comments_hold(tmp_path, monkeypatc
                 line.rstrip() for line in shown.splitlines()]
             curve = names["curve"]
             assert len(curve) == 2 * 27 and (curve.power_low <= curve.power).all() and (curve.power <= curve.power_high).all()
-        if "smd_distribution(design)" in block:
+        if "smd_distribution(counties)" in block:
             from crt_widgets.core.diagnostics.smd import smd_distribution
             from crt_widgets.core.io.spacehash import sha256_of_space
 
-            assert smd_distribution(names["design"]).attrs["n_schemes"] == 1288  # the comment's number
-            assert len(sha256_of_space(names["design"])) == 64
+            counties = names["counties"]
+            table = smd_distribution(counties)
+            assert table.attrs["n_schemes"] == len(counties.space_index) and list(table.index) == [
+                "inciis (mean (sd))", "hispanic (mean (sd))", "location = Urban (%)"]
+            assert sha256_of_space(counties) == counties.draw(7).audit()["space"]["sha256"]
         if "crt.multiperiod_power_grid(" in block:
             assert len(names["grid"]) == 54 and names["sw"].n_clusters == 24
         if "crt.SteppedWedgeDesign(" in block:
@@ -102,6 +97,9 @@ def test_readme_python_examples_run_and_their_comments_hold(tmp_path, monkeypatc
             saved = sorted(p.name for p in (tmp_path / "results").iterdir())
             assert "stepped_wedge_space.csv" in saved and "stepped_wedge_audit.json" in saved
             assert assert_comment_numbers(block, names) == 6  # every number stated in the block is checked
+        if "except FileExistsError as error:" in block:  # the second save was refused, the saved space verified
+            assert "trial/design_allocation.csv exists already" in names["refused"]
+            assert names["space"].notes == () and len(names["space"].schemes) == len(names["drawn"].design.space)
     assert checked >= 10  # the numbers the README states are checked, not only run
 
 

@@ -333,3 +333,18 @@ def test_a_period_without_outcomes_and_no_rows_left():
     with pytest.raises(ValueError, match="data: no rows left after dropping rows with missing values"):
         stepped_wedge_permutation_test(SMALL.assign(y=np.nan), "y", "cluster", "period", "simple",
                                        design=crt.stepped_wedge(4, 3), observed=SMALL_SEQUENCES)
+
+
+def test_an_outcome_that_does_not_vary_gives_p_1_and_says_so():
+    """A constant outcome gave statistic NaN and p = 0 (NaN compared as "less extreme" under every order): the
+    strongest evidence from no information. Every order gives the estimate 0, so p = 1, as the parallel test."""
+    data, design, observed = small_trial(seed=4, effect=0.6)
+    result = stepped_wedge_permutation_test(data.assign(y=2.5), "y", "cluster", "period", "simple", design=design,
+                                            observed=observed, ci=True)
+    assert result.p_value == 1 and set(result.p_values.values()) == {1.0}
+    assert result.statistic == 0 and np.all(result.distribution == 0) and result.n_schemes == 90
+    assert result.conf_int == (-np.inf, np.inf)
+    assert any("2.5 for everyone" in note for note in result.notes)
+    analysis = crt.stepped_wedge_analysis
+    with pytest.raises(ValueError, match="2.5 for everyone"):
+        analysis(data.assign(y=2.5), "y", "cluster", "period", "treatment")

@@ -262,9 +262,11 @@ def test_saving_replaces_files_whole(tmp_path, monkeypatch):
     def broken(self):
         raise RuntimeError("disk full")
 
+    with pytest.raises(FileExistsError, match="stepped_wedge_allocation.csv exists already"):
+        a.save(tmp_path)  # a drawn allocation is never replaced unless asked
     monkeypatch.setattr(type(a), "audit", broken)
     with pytest.raises(RuntimeError, match="disk full"):
-        a.save(tmp_path)
+        a.save(tmp_path, overwrite=True)
     assert files["audit"].read_text() == before  # the earlier record is intact
     assert not [p for p in tmp_path.iterdir() if p.name.endswith(".part")]
 

@@ -16,9 +16,10 @@ import pytest
 from scipy import stats
 
 import crt_widgets as crt
-from crt_widgets.core.randomization.stratified import (Arms, StratifiedDesign, _extras_sequential, _generate,
-                                         _initial_capacity, _Layout, count_allocations,
-                                         stratified_arms, verify_allocations)
+from crt_widgets.core.randomization.arms import Arms
+from crt_widgets.core.randomization.balanced_sampler import _extras_sequential, _generate, _initial_capacity, _Layout, count_allocations, stratified_arms
+from crt_widgets.core.randomization.stratified import StratifiedDesign
+from crt_widgets.core.randomization.verification import verify_allocations
 
 SEED_SIZES = [12, 1, 11, 5, 4, 7]  # the seed's worked example (40 EDs, 8 arms)
 EDLEAD_SIZES = [12, 11, 9, 8, 7, 6, 6, 5, 4, 4, 3, 2, 2, 1]  # ED-LEAD (80 EDs, 8 arms)

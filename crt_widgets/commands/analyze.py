@@ -34,7 +34,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     add_data_source(p, "individual", "dickinson", "cvcrand's example outcomes and saved space")
     p.add_argument("--space", type=Path, help="the saved space (cvcrand CSV or crt-widgets JSON), or 'simple' "
                    "for the unconstrained space (with --treatment)")
-    p.add_argument("--treatment", help="0/1 arm column (constant within cluster); needed with --space simple")
+    p.add_argument("--audit", type=Path, help="the audit record to verify the space file against (default: the "
+                   "audit JSON the design saved beside it, when there is one)")
+    p.add_argument("--treatment", help="0/1 arm column (constant within cluster); needed with --space simple, and "
+                                        "checked against the allocation a saved space marks as used")
     comparison = p.add_mutually_exclusive_group()
     comparison.add_argument("--factor", help="multi-arm space: the main effect of this factor (arms with it "
                             "against arms without)")
@@ -69,7 +72,12 @@ def _observed_arms(args, data: pd.DataFrame, cluster: str) -> dict:
     arms = data[[cluster, args.treatment]].dropna().drop_duplicates()
     if arms[cluster].duplicated().any():
         raise ValueError(f"--treatment: {args.treatment!r} varies within a cluster; it must be the cluster's arm")
-    return dict(zip(arms[cluster], arms[args.treatment].astype(int)))
+    values = pd.unique(arms[args.treatment])
+    numeric = pd.to_numeric(pd.Series(values), errors="coerce")
+    if numeric.isna().any() or not numeric.isin([0, 1]).all():
+        shown = ", ".join(repr(v.item() if hasattr(v, "item") else v) for v in sorted(values, key=str)[:4])
+        raise ValueError(f"--treatment: {args.treatment!r} must hold each cluster's arm as 0 or 1, got {shown}")
+    return dict(zip(arms[cluster], pd.to_numeric(arms[args.treatment]).astype(int)))
 
 
 def run(args: argparse.Namespace) -> int:
@@ -94,7 +102,9 @@ def run(args: argparse.Namespace) -> int:
     # the example's categorical columns apply to its own covariates only
     example_categorical = [c for c in defaults.get("categorical", []) if c in covariates]
     categorical = args.categorical if args.categorical is not None else example_categorical
-    observed = None
+    observed, audit = None, args.audit
+    if audit is not None and str(space) == "simple":
+        raise ValueError("--audit: verifies a saved space file; the simple space is not a file")
     if str(space) == "simple":
         if args.factor or args.treated_arms:
             raise ValueError("--factor/--treated-arms: they choose a comparison of a saved multi-arm space")
@@ -102,21 +112,24 @@ def run(args: argparse.Namespace) -> int:
     elif args.factor or args.treated_arms:
         from crt_widgets.core.io.spacefiles import read_multiarm_space
 
-        space = read_multiarm_space(space).two_arm(factor=args.factor, treated=args.treated_arms,
-                                                   control=args.control_arms)
+        space = read_multiarm_space(space, audit=audit).two_arm(factor=args.factor, treated=args.treated_arms,
+                                                                control=args.control_arms)
+        audit = None  # verified as it was read
     elif args.control_arms:
         raise ValueError("--control-arms: goes with --treated-arms (the arms compared with them)")
+    if args.treatment and observed is None:  # a saved space marks the allocation used: the column must agree
+        observed = _observed_arms(args, data, cluster)
     if args.estimands and not args.ci:
         raise ValueError("--estimands: goes with --ci (the model-based analysis)")
     if args.ci:
         report = analyze_trial(data, outcome, cluster, space, covariates, categorical, family, alpha=args.alpha,
                                alternative=args.alternative, observed=observed, simple_size=args.simple_size,
-                               seed=args.seed, gee_se=args.gee_se, estimands=args.estimands)
+                               seed=args.seed, gee_se=args.gee_se, estimands=args.estimands, audit=audit)
         result, table = report.permutation, report.table()
     else:
         result = permutation_test(data, outcome, cluster, space, covariates, categorical, family,
                                   alternative=args.alternative, alpha=args.alpha, observed=observed,
-                                  simple_size=args.simple_size, seed=args.seed)
+                                  simple_size=args.simple_size, seed=args.seed, audit=audit)
         table = None
     compared = space.metadata if isinstance(space, SavedSpace) and "comparison" in space.metadata else None
     if args.json:

@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import argparse
+import errno
 import os
 import socket
 import sys
@@ -26,9 +27,26 @@ def port_number(text: str) -> int:
     return port
 
 
+def ip_address(text: str) -> str:
+    """An argparse type: an IPv4 or IPv6 address, or ``localhost``.
+
+    >>> ip_address("127.0.0.1"), ip_address("::1")
+    ('127.0.0.1', '::1')
+    """
+    import ipaddress
+
+    if text == "localhost":
+        return "127.0.0.1"
+    try:
+        return str(ipaddress.ip_address(text))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a valid IP address (for example 127.0.0.1 for this machine "
+                                         "only, or 0.0.0.0 for every network interface)") from None
+
+
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--port", type=port_number, default=8866, help="port (default 8866; the next free one if it is taken)")
-    p.add_argument("--ip", default="127.0.0.1", help="address to listen on (default: this machine only)")
+    p.add_argument("--ip", type=ip_address, default="127.0.0.1", help="address to listen on (default: this machine only)")
     p.add_argument("--notebook", type=Path, help="serve this notebook instead of the bundled app "
                                                  "(e.g. notebooks/design.ipynb or notebooks/analysis_dashboard.ipynb)")
     p.add_argument("--records", type=Path, metavar="DIR",
@@ -50,13 +68,17 @@ def voila_command(notebook: Path, port: int, ip: str) -> list[str]:
 
 
 def free_port(ip: str, port: int, tries: int = 20) -> int | None:
-    """``port`` if nothing listens there, else the next free one of ``tries`` (None if all are taken)."""
+    """``port`` if nothing listens there, else the next free one of ``tries`` (None if all are taken).
+    An address this machine cannot listen on at all is a ValueError, not a busy port."""
     for candidate in range(port, min(port + tries, 65536)):
         with socket.socket(socket.AF_INET6 if ":" in ip else socket.AF_INET) as s:
             try:
                 s.bind((ip, candidate))
-            except OSError:
-                continue
+            except OSError as exc:
+                if exc.errno in (errno.EADDRINUSE, errno.EACCES):
+                    continue
+                raise ValueError(f"--ip: cannot listen on {ip} ({exc.strerror or exc}); is it an address of "
+                                 "this machine?") from None
             return candidate
     return None
 
@@ -77,8 +99,15 @@ def run(args: argparse.Namespace) -> int:
     from crt_widgets.widgets.notebook import PACKAGED_APP
 
     notebook = args.notebook or PACKAGED_APP
-    if not notebook.exists():
+    if not notebook.is_file():
         raise FileNotFoundError(f"--notebook: no such file {notebook}")
+    if args.records is not None:
+        if args.records.exists() and not args.records.is_dir():
+            raise ValueError(f"--records: {args.records} is a file; give a folder for the drawn allocations' files")
+        try:
+            args.records.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise ValueError(f"--records: cannot make the folder {args.records} ({exc.strerror or exc})") from None
     port = free_port(args.ip, args.port)
     if port is None:
         print(f"crt-widgets dashboard: ports {args.port} to {args.port + 19} are all in use; "
@@ -91,7 +120,6 @@ def run(args: argparse.Namespace) -> int:
     # become Voila, so that signals (Ctrl-C, a test's terminate) reach the server itself
     command = voila_command(notebook, port, args.ip)
     if args.records is not None:
-        args.records.mkdir(parents=True, exist_ok=True)
         print(f"crt-widgets dashboard: every draw is logged in {args.records.resolve() / 'draws.jsonl'}, its files in a "
               "folder of its own there", flush=True)
     os.execve(command[0], command, voila_environment(args.records))

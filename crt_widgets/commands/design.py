@@ -7,11 +7,11 @@ from __future__ import annotations
 
 import argparse
 import json
-from pathlib import Path
 
 import pandas as pd
 
-from crt_widgets.commands._inputs import add_data_source, read_csv_argument
+from crt_widgets.commands._inputs import (add_data_source, add_output, check_out_folder, print_fresh_seed,
+                                          read_csv_argument, run_record)
 
 from crt_widgets.core.randomization.constrained import ConstrainedDesign
 
@@ -43,7 +43,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                      help="enumerate every scheme whatever the size")
     how.add_argument("--sample", dest="enumerate", action="store_false", help="sample even a small space")
     p.add_argument("--seed", type=int, help="seed (default: fresh entropy, printed for the record)")
-    p.add_argument("--out", type=Path, help="folder for the allocation, the space (cvcrand CSV and JSON) and the audit file")
+    add_output(p, "the allocation, the space (cvcrand CSV and JSON) and the audit file")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
 
 
@@ -62,7 +62,9 @@ def build_design(args: argparse.Namespace) -> ConstrainedDesign:
         raise ValueError("--covariates: name the columns to balance")
     if n_treat is None:
         raise ValueError("--n-treat: how many clusters go to treatment?")
-    categorical = args.categorical if args.categorical is not None else defaults.get("categorical", [])
+    # the example's categorical columns apply to its own covariates only
+    example_categorical = [c for c in defaults.get("categorical", []) if c in covariates]
+    categorical = args.categorical if args.categorical is not None else example_categorical
     rule = {}
     if args.constraints:
         rule["constraints"] = args.constraints
@@ -77,15 +79,21 @@ def build_design(args: argparse.Namespace) -> ConstrainedDesign:
         seed=args.seed, **rule)
 
 
+FILES = ["design_allocation.csv", "design_space_cvcrand.csv", "design_space.json.gz", "design_audit.json"]
+
+
 def run(args: argparse.Namespace) -> int:
+    check_out_folder(args, FILES)
     design = build_design(args)
     allocation = design.draw()
-    files = allocation.save(args.out) if args.out else {}
+    print_fresh_seed(args, design.seed)
+    files = allocation.save(args.out, overwrite=args.force, record=run_record(args, NAME)) if args.out else {}
     if args.json:
         from crt_widgets.core.io.files import json_ready
 
         doc = {**allocation.audit(), "bscores": allocation.summary["value"].to_dict(),
-               "cluster_coin_des": allocation.validity.table().to_dict(orient="index"),
+               "cluster_coin_des": (allocation.validity.table().to_dict(orient="index") if allocation.validity.available
+                                    else allocation.validity.unavailable),
                "files": {k: str(v) for k, v in files.items()}}
         print(json.dumps(json_ready(doc), indent=2))
         return 0
@@ -95,7 +103,9 @@ def run(args: argparse.Namespace) -> int:
         print("\nBalance scores (bscores)\n" + allocation.summary.round(3).to_string())
         print("\nAllocation (1 = treatment)\n" + allocation.allocation.to_string(index=False))
         print("\nBaseline table\n" + allocation.baseline_table.to_string())
-        print("\nRandomization validity (cluster_coin_des)\n" + allocation.validity.table().round(3).to_string())
+        v = allocation.validity
+        print("\nRandomization validity (cluster_coin_des)\n"
+              + (v.table().round(3).to_string() if v.available else v.unavailable))
         for text in design.diagnostics:
             print(f"warning: {text}")
         for kind, path in files.items():

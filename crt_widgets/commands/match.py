@@ -12,17 +12,17 @@ used marked). With two arms also ``match_space.json.gz``, the two-arm space (arm
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from crt_widgets.commands._inputs import add_data_source, read_csv_argument, write_run_audit
+from crt_widgets.commands._inputs import (add_data_source, add_output, check_out_folder, print_fresh_seed,
+                                          read_csv_argument, save_run_files)
 from crt_widgets.core.randomization.matching import MatchedDesign, compare_matchings, match_clusters
-from crt_widgets.core.io.spacefiles import write_arm_space
+from crt_widgets.core.io.files import data_sha256, from_chunks
+from crt_widgets.core.io.spacefiles import arm_space_chunks, space_json_bytes
 from crt_widgets.core.spaces.schemes import SchemeSet
-from crt_widgets.core.io.files import data_sha256
-from crt_widgets.core.io.spacefiles import write_space_json
+from crt_widgets.core.sizes import format_count
 
 NAME = "match"
 HELP = "Match clusters into pairs (greedy or optimal) or groups and randomize within them."
@@ -38,7 +38,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--max-enumerate", type=int, default=2 ** 16, help="enumerate the space up to this size")
     p.add_argument("--size", type=int, default=50_000, help="schemes sampled when the space is larger")
     p.add_argument("--seed", type=int, help="seed (default: fresh entropy, printed)")
-    p.add_argument("--out", type=Path, help="folder for match_allocation.csv, match_space.csv and match_audit.json")
+    add_output(p, "match_allocation.csv, match_space.csv (and match_space.json.gz) and match_audit.json")
 
 
 def callcenter_centres() -> pd.DataFrame:
@@ -59,12 +59,18 @@ def read(args: argparse.Namespace) -> tuple[pd.DataFrame, str | None]:
     return read_csv_argument(args.data), args.cluster_id
 
 
+FILES = ["match_allocation.csv", "match_space.csv", "match_space.json.gz", "match_audit.json"]
+
+
 def run(args: argparse.Namespace) -> int:
+    check_out_folder(args, FILES)
     data, cluster_id = read(args)
     matching = match_clusters(data, args.covariates, method=args.method, cluster_id=cluster_id,
                               group_size=args.group_size)
     design = MatchedDesign(matching, args.arms, max_enumerate=args.max_enumerate, size=args.size, seed=args.seed)
     print(matching)
+    default = " (every float column; name others with --covariates)" if args.covariates is None else ""
+    print(f"matched on: {', '.join(map(str, matching.covariates))}{default}")
     if args.group_size == 2:
         print("\nTotal within-pair distance\n" + compare_matchings(data, args.covariates, cluster_id=cluster_id).to_string())
     if matching.unmatched:
@@ -73,24 +79,21 @@ def run(args: argparse.Namespace) -> int:
     space, chosen = design.space.arm_matrix(), drawn.space_position
     allocation = drawn.allocation[["cluster", "group", "arm"]]
     how = "all enumerated" if design.enumerated else f"{len(space):,} sampled"
-    print(f"\n{design.n_possible:,} within-set assignments ({how}); allocation = scheme {chosen + 1} (seed {design.seed})")
+    print(f"\n{format_count(design.n_possible)} within-set assignments ({how}); allocation = scheme {chosen + 1} (seed {design.seed})")
     print("\nAllocation\n" + allocation.to_string(index=False))
+    print_fresh_seed(args, design.seed)
     if args.out:
-        args.out.mkdir(parents=True, exist_ok=True)
-        path_a = args.out / "match_allocation.csv"
-        allocation.to_csv(path_a, index=False)
-        path_s = write_arm_space(args.out / "match_space.csv", matching.cluster_ids, space,
-                                 [str(a) for a in range(design.n_arms)], chosen)
-        print(f"wrote allocation: {path_a}\nwrote space: {path_s}")
+        files = {"allocation": ("match_allocation.csv", allocation.to_csv(index=False), None),
+                 "space": ("match_space.csv", from_chunks(arm_space_chunks(
+                     matching.cluster_ids, space, [str(a) for a in range(design.n_arms)], chosen)), len(space))}
         if design.n_arms == 2:  # the space the permutation test reads as it is
             parameters = {"method": f"{args.method} matching, randomization within sets", "covariates": args.covariates,
                           "group_size": args.group_size, "n_possible": design.n_possible}
-            path_j = write_space_json(args.out / "match_space.json.gz", SchemeSet.from_matrix(space.astype(np.uint8)),
-                                      chosen, matching.cluster_ids, parameters=parameters, draw_seed=design.seed,
-                                      data_sha256=data_sha256(data))
-            print(f"wrote two-arm space: {path_j}")
-        path_r = write_run_audit(args.out / "match_audit.json", "match", args, design.seed, allocation,
-                                 method=args.method, n_possible=design.n_possible, space_size=len(space),
-                                 chosen_scheme=chosen + 1)
-        print(f"wrote audit: {path_r}")
+            files["two_arm_space"] = ("match_space.json.gz", space_json_bytes(
+                SchemeSet.from_matrix(space.astype(np.uint8)), chosen, matching.cluster_ids, parameters=parameters,
+                draw_seed=design.seed, data_sha256=data_sha256(data)), len(space))
+        written = save_run_files(args, NAME, files, design.seed, allocation, method=args.method,
+                                 n_possible=design.n_possible, space_size=len(space), chosen_scheme=chosen + 1)
+        for kind, path in written.items():
+            print(f"wrote {kind.replace('_', ' ')}: {path}")
     return 0

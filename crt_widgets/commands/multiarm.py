@@ -12,15 +12,14 @@ constrained space, arm labels, the one used marked ``chosen = 1``) and ``multiar
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
 import pandas as pd
 
-from crt_widgets.commands._inputs import add_data_source
+from crt_widgets.commands._inputs import add_data_source, add_output, check_out_folder, print_fresh_seed, run_record
 
 from crt_widgets.commands.stratify import read_data
 from crt_widgets.core.randomization.multiarm import BALANCES, METRICS, MultiArmDesign
-from crt_widgets.core.randomization.stratified import METHODS
+from crt_widgets.core.randomization.balanced_sampler import METHODS
 
 NAME = "multiarm"
 HELP = "Covariate-constrained randomization of clusters to K arms or a factorial, optionally stratified."
@@ -46,8 +45,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--size", type=int, default=100_000, help="candidate allocations to draw")
     p.add_argument("--method", choices=METHODS, default="auto", help="stratified sampler")
     p.add_argument("--seed", type=int, help="seed (default: fresh entropy, printed)")
-    p.add_argument("--out", type=Path,
-                   help="folder for multiarm_allocation.csv, multiarm_space.csv and multiarm_audit.json")
+    add_output(p, "multiarm_allocation.csv, multiarm_space.csv and multiarm_audit.json")
 
 
 EDLEAD = {"covariates": ["volume", "location"], "categorical": ["location"], "cluster_id": "ed",
@@ -60,7 +58,8 @@ def build_design(args: argparse.Namespace) -> MultiArmDesign:
     covariates = args.covariates or defaults.get("covariates")
     if not covariates:
         raise ValueError("--covariates: name the columns to balance")
-    categorical = args.categorical if args.categorical is not None else defaults.get("categorical", [])
+    example_categorical = [c for c in defaults.get("categorical", []) if c in covariates]
+    categorical = args.categorical if args.categorical is not None else example_categorical
     factors = args.factors or (None if args.arms or args.arm_labels else defaults.get("factors"))
     rule = {"n_best": args.n_best} if args.n_best is not None else {"cutoff": 0.1 if args.cutoff is None else args.cutoff}
     return MultiArmDesign(data, covariates, args.arm_labels or args.arms, factors=factors, categorical=categorical,
@@ -70,9 +69,14 @@ def build_design(args: argparse.Namespace) -> MultiArmDesign:
                           method=args.method, seed=args.seed, **rule)
 
 
+FILES = ["multiarm_allocation.csv", "multiarm_space.csv", "multiarm_audit.json"]
+
+
 def run(args: argparse.Namespace) -> int:
+    check_out_folder(args, FILES)
     design = build_design(args)
     allocation = design.draw()
+    print_fresh_seed(args, design.seed)
     print(design)
     print(f"{len(design.scores):,} distinct candidates ({design.n_duplicates:,} duplicates removed); "
           f"constrained space: {len(design.space_index):,}; cutoff score {design.cutoff_score:.4f}; "
@@ -82,10 +86,10 @@ def run(args: argparse.Namespace) -> int:
         print("\nBaseline table\n" + allocation.baseline_table.to_string())
         print("\nAllocation\n" + allocation.allocation.to_string(index=False))
         v = allocation.validity
-        print(f"\nValidity: {v}\n" + v.pairs(10).round(4).to_string(index=False))
+        print(f"\nValidity: {v}" + (("\n" + v.pairs(10).round(4).to_string(index=False)) if v.available else ""))
     for text in v.messages():
         print(f"warning: {text}")
     if args.out:
-        for kind, path in allocation.save(args.out).items():
+        for kind, path in allocation.save(args.out, overwrite=args.force, record=run_record(args, NAME)).items():
             print(f"wrote {kind}: {path}")
     return 0

@@ -24,7 +24,10 @@ HELP = ("Power of a CRT: analytic (every outcome, solving for any one input), de
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("mode", nargs="?", default="analytic", choices=["analytic", "design", "chapter"],
                    help="analytic formula (default), design-stage simulation, or simulation from historical data")
-    p.add_argument("--effect", type=float, help="difference in means (binary: in proportions; design: SD units)")
+    p.add_argument("--effect", type=float,
+                   help="analytic: difference in means (binary: in proportions; a ratio with --scale); design: the "
+                        "mean difference in SD units, or the log odds ratio (binary, control proportion 0.3), or the "
+                        "log rate ratio (count, control mean 2)")
     p.add_argument("--icc", type=float, help="intra-cluster correlation")
     p.add_argument("--cluster-size", type=float, help="mean cluster size")
     p.add_argument("--cv", type=float, default=0.0, help="coefficient of variation of cluster sizes (analytic)")
@@ -71,7 +74,35 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", action="store_true", help="print the result as JSON")
 
 
+# the modes that read each option (an option not listed here is read by every mode)
+OPTION_MODES = {
+    **dict.fromkeys(["cv", "clusters_per_arm", "target_power", "sd", "p_control", "sides", "scale", "rate_control",
+                     "person_time", "rate_cv", "cluster_sizes", "r2_cluster", "r2_individual", "clusters_control",
+                     "n_arms", "multiplicity", "direction"], ("analytic",)),
+    **dict.fromkeys(["n_clusters", "covariates", "covariate_r2", "trials"], ("design",)),
+    **dict.fromkeys(["effect", "icc", "cluster_size", "outcome", "alpha", "test"], ("analytic", "design")),
+    **dict.fromkeys(["data", "example", "effects", "calls_per_rep", "analysis"], ("chapter",)),
+    **dict.fromkeys(["seed", "jobs", "dask", "progress"], ("design", "chapter")),
+}
+
+
+def _check_options_for_mode(args: argparse.Namespace) -> None:
+    """A ValueError naming the options given that this mode does not read: each mode reads its own, and an option
+    ignored without a word gives a result that is not the one asked for."""
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    defaults = vars(parser.parse_args([]))
+    foreign: dict[tuple[str, ...], list[str]] = {}
+    for name, modes in OPTION_MODES.items():
+        if args.mode not in modes and getattr(args, name) != defaults[name]:
+            foreign.setdefault(modes, []).append(f"--{name.replace('_', '-')}")
+    for modes, flags in foreign.items():
+        raise ValueError(f"{', '.join(flags)} {'is' if len(flags) == 1 else 'are'} for power {' or '.join(modes)}; "
+                         f"power {args.mode} does not use {'it' if len(flags) == 1 else 'them'}")
+
+
 def run(args: argparse.Namespace) -> int:
+    _check_options_for_mode(args)
     if args.mode == "analytic":
         result = _analytic(args)
     elif args.mode == "design":
@@ -137,6 +168,8 @@ def _design(args) -> dict:
     from crt_widgets.core.power.design_simulation import design_power_simulation, permutation_analysis
 
     _require(args, "effect", "icc", "cluster_size", "n_clusters")
+    if not float(args.cluster_size).is_integer():
+        raise ValueError(f"--cluster-size: power design simulates whole clusters; got {args.cluster_size:g}")
     res = design_power_simulation(
         analysis=_design_analysis(args, permutation_analysis), n_clusters=args.n_clusters, cluster_size=int(args.cluster_size), icc=args.icc, effect=args.effect,
         outcome=args.outcome, n_covariates=args.covariates, covariate_r2=args.covariate_r2, n_trials=args.trials,

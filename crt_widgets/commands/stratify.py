@@ -11,14 +11,16 @@ the design, arm labels, the allocation used marked ``chosen = 1``; ``score`` is 
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
 import pandas as pd
 
-from crt_widgets.commands._inputs import add_data_source, read_csv_argument, write_run_audit
-
-from crt_widgets.core.io.spacefiles import write_arm_space
-from crt_widgets.core.randomization.stratified import METHODS, StratifiedDesign
+from crt_widgets.commands._inputs import (add_data_source, add_output, check_out_folder, print_fresh_seed,
+                                          read_csv_argument, save_run_files)
+from crt_widgets.core.io.files import from_chunks
+from crt_widgets.core.io.spacefiles import arm_space_chunks
+from crt_widgets.core.randomization.balanced_sampler import METHODS
+from crt_widgets.core.randomization.stratified import StratifiedDesign
+from crt_widgets.core.sizes import format_count
 
 NAME = "stratify"
 HELP = "Perfectly balanced stratified randomization of units to K arms or a 2^F factorial."
@@ -36,8 +38,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--space-size", type=int, default=1000, help="draws written to the space file")
     p.add_argument("--verify", type=int, metavar="N", help="also check the procedure on N draws")
     p.add_argument("--seed", type=int, help="seed (default: fresh entropy, printed)")
-    p.add_argument("--out", type=Path,
-                   help="folder for stratify_allocation.csv, stratify_space.csv and stratify_audit.json")
+    add_output(p, "stratify_allocation.csv, stratify_space.csv and stratify_audit.json")
 
 
 def read_data(args: argparse.Namespace) -> tuple[pd.DataFrame, dict]:
@@ -71,15 +72,23 @@ def build_design(args: argparse.Namespace) -> StratifiedDesign:
                             method=args.method, size=args.space_size, seed=args.seed)
 
 
+FILES = ["stratify_allocation.csv", "stratify_space.csv", "stratify_audit.json"]
+
+
 def run(args: argparse.Namespace) -> int:
+    # every argument is checked before any draw is made or printed
+    if args.verify is not None and args.verify < 1:
+        raise ValueError(f"--verify: the number of draws to check must be at least 1, got {args.verify}")
+    check_out_folder(args, FILES)
     design = build_design(args)
     # the allocation used: one of the space's independent draws, picked with the design's seed
     allocation = design.draw()
     space, chosen = design.space.arm_matrix(), allocation.space_position
     print(design)
-    count = "too many to count" if design.n_possible is None else f"{design.n_possible:,}"
+    count = "too many to count" if design.n_possible is None else format_count(design.n_possible)
     print(f"seed {design.seed}; sampler {design.method}; allocations satisfying the rule: {count}; "
           f"allocation = draw {chosen + 1} of {len(space):,}")
+    print_fresh_seed(args, design.seed)
     print("\nArm sizes\n" + allocation.arm_sizes().to_string())
     with pd.option_context("display.width", 120, "display.max_rows", 200):
         print("\nAllocation\n" + allocation.table.to_string(index=False))
@@ -92,11 +101,11 @@ def run(args: argparse.Namespace) -> int:
             print("\nExpected (stratum size / K)\n" + v.expected_counts.iloc[:, :1].round(3).T.to_string())
         print(f"\n{v}")
     if args.out:
-        args.out.mkdir(parents=True, exist_ok=True)
-        path_a = args.out / "stratify_allocation.csv"
-        allocation.table.to_csv(path_a, index=False)
-        path_s = write_arm_space(args.out / "stratify_space.csv", design.unit_ids, space, design.arms.labels, chosen)
-        path_r = write_run_audit(args.out / "stratify_audit.json", "stratify", args, design.seed, allocation.table,
-                                 sampler=design.method, space_size=len(space), chosen_draw=chosen + 1)
-        print(f"wrote allocation: {path_a}\nwrote space: {path_s}\nwrote audit: {path_r}")
+        space_csv = from_chunks(arm_space_chunks(design.unit_ids, space, design.arms.labels, chosen))
+        files = save_run_files(args, NAME, {
+            "allocation": ("stratify_allocation.csv", allocation.table.to_csv(index=False), None),
+            "space": ("stratify_space.csv", space_csv, len(space))},
+            design.seed, allocation.table, sampler=design.method, space_size=len(space), chosen_draw=chosen + 1)
+        for kind, path in files.items():
+            print(f"wrote {kind}: {path}")
     return 0

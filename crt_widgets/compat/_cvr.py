@@ -8,16 +8,20 @@ Deliberate differences from cvcrand, one sentence each:
 * ``stratify`` restricts the space to schemes balancing every stratum exactly, which the
   weight-1000 trick only approximates, and the score then uses the other covariates.
 * Our random numbers come from numpy, so the same ``seed`` selects a different scheme than R.
+* ``savedata`` and ``savebscores`` never replace an existing file (R's ``write.csv`` does): a space
+  already saved under that name is refused with a message.
 """
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from crt_widgets.core.randomization.constrained import Allocation, ConstrainedDesign
+from crt_widgets.core.io.files import write_file
 
 
 def _frame(x: Any, clustername: Any) -> tuple[pd.DataFrame, str | None]:
@@ -50,6 +54,15 @@ def _check_sizes(data: pd.DataFrame, ntotal_cluster: int, ntrt_cluster: int) -> 
         raise ValueError(f"ntotal_cluster: {ntotal_cluster} does not match the {len(data)} rows of x")
     if not 0 < ntrt_cluster < ntotal_cluster:
         raise ValueError(f"ntrt_cluster: must be between 1 and {ntotal_cluster - 1}, got {ntrt_cluster}")
+
+
+def _check_free(**files: str | None) -> None:
+    """Refuse, before any work, a ``savedata``/``savebscores`` name that is taken (R's write.csv would replace it;
+    we never replace a file the trial produced, and cvcrand's interface has no argument to allow it)."""
+    for argument, name in files.items():
+        if name is not None and Path(name).exists():
+            raise FileExistsError(f"{argument}: {name} exists already: a file the trial produced is never "
+                                  "overwritten; give another file name, or move the old file away first")
 
 
 def _common(allocation: Allocation, check_validity: bool) -> dict[str, Any]:
@@ -111,6 +124,7 @@ def cvrall(
     if ntotal_cluster is None or ntrt_cluster is None:
         raise ValueError("ntotal_cluster and ntrt_cluster are required")
     _check_sizes(data, ntotal_cluster, ntrt_cluster)
+    _check_free(savedata=savedata, savebscores=savebscores)
     design = ConstrainedDesign(
         data, covariates, ntrt_cluster, categorical=_names(data[covariates], categorical),
         cluster_id=cid, metric=balancemetric, weights=weights,
@@ -128,7 +142,7 @@ def cvrall(
     if savebscores:
         # float64 as cvcrand writes them (a large enumeration holds float32 scores for its histogram)
         bscores = design.candidates.scores(design.column_weights, design.metric)
-        pd.DataFrame({"bscores": bscores}).to_csv(savebscores, index=False)
+        write_file(savebscores, pd.DataFrame({"bscores": bscores}).to_csv(index=False))
     return out
 
 
@@ -161,6 +175,7 @@ def cvrcov(
     if ntotal_cluster is None or ntrt_cluster is None:
         raise ValueError("ntotal_cluster and ntrt_cluster are required")
     _check_sizes(data, ntotal_cluster, ntrt_cluster)
+    _check_free(savedata=savedata)
     design = ConstrainedDesign(
         data, covariates, ntrt_cluster, categorical=_names(data[covariates], categorical),
         cluster_id=cid, constraints=list(constraints), size=size,

@@ -15,6 +15,9 @@ import numpy as np
 
 from crt_widgets.core.seeds import check_seed
 
+# seconds to wait for a Dask scheduler named by its address (distributed's own default is 30)
+DASK_CONNECT_TIMEOUT = 5
+
 
 def spawn_generators(seed: int | np.random.SeedSequence | None, n: int) -> list[np.random.SeedSequence]:
     """``n`` independent child seed sequences of ``seed`` (picklable; make Generators from them)."""
@@ -35,8 +38,9 @@ def run_tasks(
     """``[func(task, rng_i) for i, task in enumerate(tasks)]`` in parallel, results in task order.
 
     ``n_jobs``: joblib workers (1 runs in this process; -1 all cores). ``client``: a
-    ``dask.distributed.Client`` or a scheduler address (``"tcp://host:8786"``); when given, the
-    tasks run on that cluster instead. ``progress`` shows a tqdm bar (terminal or notebook).
+    ``dask.distributed.Client`` or a scheduler address (``"tcp://host:8786"``, given up on after
+    ``DASK_CONNECT_TIMEOUT`` seconds with a ValueError); when given, the tasks run on that cluster
+    instead. ``progress`` shows a tqdm bar (terminal or notebook).
     """
     if seed is None:
         raise ValueError("seed is required so that simulations are reproducible")
@@ -68,11 +72,27 @@ def _call(func, task, seed_sequence):
     return func(task, np.random.default_rng(seed_sequence))
 
 
+def connect_dask(address: str, timeout: float | None = None):
+    """A ``dask.distributed.Client`` of the scheduler at ``address``; a ValueError naming the address when
+    Dask is not installed or nothing answers there within ``timeout`` seconds (``DASK_CONNECT_TIMEOUT``)."""
+    timeout = DASK_CONNECT_TIMEOUT if timeout is None else timeout
+    try:
+        from distributed import Client
+    except ImportError:
+        raise ValueError("client: running on a Dask cluster needs the dask extra "
+                         "(pip install 'crt-widgets[dask]')") from None
+    try:
+        return Client(address, timeout=timeout)
+    except (OSError, TimeoutError, ValueError, TypeError) as exc:
+        raise ValueError(f"client: no Dask scheduler answered at {address} within {timeout:g} s ({exc}); "
+                         "is it running, and is the address right?") from None
+
+
 def _run_dask(func, tasks, seeds, client, bar) -> list:
-    from distributed import Client, as_completed
+    from distributed import as_completed
 
     own = isinstance(client, str)
-    client = Client(client) if own else client
+    client = connect_dask(client) if own else client
     try:
         futures = client.map(_call, [func] * len(tasks), list(tasks), list(seeds), pure=False)
         for _ in as_completed(futures):

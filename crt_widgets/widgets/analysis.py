@@ -119,12 +119,13 @@ def space_format(content: bytes) -> str:
     return "cvcrand"
 
 
-def read_uploaded_space(content: bytes, name: str, limit: int = UPLOAD_LIMIT_BYTES,
+def read_uploaded_space(content: bytes, name: str, audit: bytes | None = None, limit: int = UPLOAD_LIMIT_BYTES,
                         declared_size: int | None = None) -> SavedSpace | SavedMultiArmSpace:
     """A saved space from uploaded bytes: cvcrand's CSV, our JSON or a multi-arm CSV, each plain or
     gzip-compressed, told apart by their content (gzip's magic bytes, then the text), never by the name;
-    a ValueError naming the file otherwise (too large, damaged, not a space). ``declared_size``: the size
-    the browser gave (the page sends a few bytes in place of a file above the limit).
+    verified against ``audit`` (the bytes of the audit record uploaded with it) when given; a ValueError
+    naming the file otherwise (too large, damaged, not a space, not the file the audit lists).
+    ``declared_size``: the size the browser gave (the page sends a few bytes in place of a file above the limit).
 
     >>> from crt_widgets.datasets import dickinson_cvcrand_space_path
     >>> import gzip
@@ -137,21 +138,42 @@ def read_uploaded_space(content: bytes, name: str, limit: int = UPLOAD_LIMIT_BYT
         raise ValueError(message)
     if not content.strip():
         raise ValueError(f"{name}: the file is empty")
-    if content[:2] == b"\x1f\x8b":
-        content = _gunzip(content, name, UNCOMPRESSED_LIMIT_BYTES)
-    kind = space_format(content)
-    with tempfile.TemporaryDirectory() as folder:
-        path = Path(folder) / ("space.json" if kind == "json" else "space.csv")
-        path.write_bytes(content)
-        try:
-            if kind == "json":
-                return read_space_json(path)
+    safe = Path(name).name or "space.csv"
+    text = _gunzip(content, name, UNCOMPRESSED_LIMIT_BYTES) if content[:2] == b"\x1f\x8b" else content
+    kind = space_format(text)
+    try:
+        record = None
+        if audit is not None:
+            record = json.loads(audit.decode("utf-8-sig"))
+            if not isinstance(record, dict):
+                raise ValueError("the audit record is not a JSON object")
+        with tempfile.TemporaryDirectory() as folder:
+            if kind == "json":  # the core reads our JSON plain or compressed: the uploaded bytes, as the audit lists them
+                path = Path(folder) / (safe if safe.endswith((".json", ".gz")) else "space.json")
+                path.write_bytes(content)
+                return read_space_json(path, audit=record)
+            # a CSV compressed by hand: the text it holds, under the name the audit lists the CSV by
+            path = Path(folder) / (safe[:-3] if text is not content and safe.endswith(".gz") else safe)
+            path.write_bytes(text)
             if kind == "multiarm":
-                return read_multiarm_space(path)
-            return read_cvcrand_csv(path)
-        except (ValueError, KeyError, UnicodeDecodeError) as exc:
-            text = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
-            raise ValueError(f"{name}: {text}") from None
+                return read_multiarm_space(path, audit=record)
+            return read_cvcrand_csv(path, audit=record)
+    except (ValueError, KeyError, UnicodeDecodeError) as exc:
+        detail = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
+        raise ValueError(f"{name}: {detail}") from None
+
+
+def is_audit_record(content: bytes) -> bool:
+    """Whether uploaded bytes are an audit record (a JSON object listing space files), not a space.
+
+    >>> is_audit_record(b'{"space_files": {}}'), is_audit_record(b'"SchemeChosen",""')
+    (True, False)
+    """
+    try:
+        doc = json.loads(content.decode("utf-8-sig"))
+    except (ValueError, UnicodeDecodeError):
+        return False
+    return isinstance(doc, dict) and "space_files" in doc
 
 
 # -- guessing the columns from the data's structure -------------------------------------------------
@@ -489,7 +511,8 @@ class AnalysisDashboard:
                                   description="Example")
         self.upload_data = w.FileUpload(accept=".csv", multiple=False, description="Outcomes (CSV)",
                                         layout=w.Layout(width="auto"))
-        self.upload_space = w.FileUpload(accept=".csv,.json,.gz", multiple=False,
+        # the space file, and optionally the audit record saved with it (selected together) to verify it
+        self.upload_space = w.FileUpload(accept=".csv,.json,.gz", multiple=True,
                                          description="Space file (CSV, JSON, .gz)", layout=w.Layout(width="auto"))
         for upload in (self.upload_data, self.upload_space):
             # the page refuses a file above the limit before sending it (the crt-offline template reads this)
@@ -603,15 +626,21 @@ class AnalysisDashboard:
         self.state.load(data, uploaded[0])
 
     def _on_space(self, change) -> None:
-        uploaded = self._uploaded(change, self.upload_space)
-        if uploaded is None:
+        files = [self._uploaded({"new": [f]}, self.upload_space) for f in (change["new"] or ())]
+        if not files:
             return
-        try:
-            space = read_uploaded_space(uploaded[1], uploaded[0], declared_size=uploaded[2])
-        except ValueError as exc:
+        audits = [content for _, content, _ in files if is_audit_record(content)]
+        spaces = [(name, content, size) for name, content, size in files if not is_audit_record(content)]
+        try:  # a damaged or changed file is a message, and the previous file's results go
+            if len(spaces) != 1 or len(audits) > 1:
+                raise ValueError("choose one space file (and, to verify it, the audit record saved with it)")
+            space = read_uploaded_space(spaces[0][1], spaces[0][0], audits[0] if audits else None,
+                                        declared_size=spaces[0][2])
+        except (ValueError, OSError, EOFError) as exc:
+            self.state.space, self.state.space_source = None, ""
             self.state.error = str(exc)
             return
-        self.state.space, self.state.space_source = space, uploaded[0]
+        self.state.space, self.state.space_source = space, spaces[0][0]
 
     # -- views -----------------------------------------------------------------------------------
     def _follow_state(self, change=None) -> None:

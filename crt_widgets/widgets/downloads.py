@@ -39,6 +39,9 @@ def allocation_files(allocation, draw: dict | None = None, earlier: Sequence[dic
     >>> [label for _, _, label in allocation_files(a).values()][:4]
     ['Allocation (CSV)', 'Constrained space (cvcrand CSV)', 'Constrained space (JSON, labelled)', 'Audit record (JSON)']
     """
+    import hashlib
+
+    from crt_widgets.core.io.audits import SPACE_FILES, space_file_entry
     from crt_widgets.core.io.files import json_ready
     from crt_widgets.widgets.report import allocation_report, input_data_name
 
@@ -62,7 +65,12 @@ def allocation_files(allocation, draw: dict | None = None, earlier: Sequence[dic
                         d.space_scores)
         spaces[f"constrained_space_seed{seed}.csv"] = (buffer.getvalue(), "text/csv",
                                                        "Constrained space (CSV, arm labels)")
-    audit = allocation.audit() if draw is None else {**allocation.audit(), "draw": draw}
+    # the audit lists each space file's SHA-256 and size, so that the analysis can verify it
+    listed = {}
+    for name, (content, _mime, _label) in spaces.items():
+        raw = content.encode("utf-8") if isinstance(content, str) else content
+        listed[name] = space_file_entry(Path(name), hashlib.sha256(raw).hexdigest(), len(d.space), size=len(raw))
+    audit = {**allocation.audit(), SPACE_FILES: listed, **({} if draw is None else {"draw": draw})}
     return {
         f"allocation_seed{seed}.csv": (allocation.allocation.to_csv(index=False), "text/csv", "Allocation (CSV)"),
         **spaces,

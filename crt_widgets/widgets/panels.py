@@ -11,7 +11,6 @@ the state and only format what the core computed.
 from __future__ import annotations
 
 import html
-import io
 
 import ipywidgets as w
 import numpy as np
@@ -19,6 +18,7 @@ import pandas as pd
 
 from crt_widgets.commands._voila import MB, UPLOAD_LIMIT_BYTES
 from crt_widgets.core.io.drawlog import draw_seed
+from crt_widgets.core.io.tables import read_table
 from crt_widgets.widgets.charts import HEATMAP_MAX_CLUSTERS, too_many_for_heatmap
 from crt_widgets.widgets.formatting import STALE_CSS, message_html, smd_distribution_html, smd_table_html
 from crt_widgets.widgets.state import DesignState
@@ -57,31 +57,15 @@ def load_example(key: str) -> tuple[pd.DataFrame, dict]:
 
 
 def read_uploaded_csv(content: bytes, name: str) -> pd.DataFrame:
-    """Parse an uploaded CSV (comma, semicolon or tab separated, as spreadsheets export it);
-    a problem is a ValueError with a message for the panel.
+    """Parse an uploaded CSV (comma, semicolon or tab separated, as spreadsheets export it, see
+    :func:`~crt_widgets.core.io.tables.read_table`); a problem is a ValueError with a message for the panel,
+    and ``frame.attrs["notes"]`` says which columns were read as text and why.
 
     >>> read_uploaded_csv(b"site;size\\n1;10\\n2;12\\n", "eu.csv").columns.tolist()
     ['site', 'size']
     """
-    if not content or not content.strip():
-        raise ValueError(f"{name} is empty")
-    try:
-        text = content.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        try:  # spreadsheets on Windows often save CSV as cp1252 / latin-1 text
-            text = content.decode("cp1252")
-        except UnicodeDecodeError:
-            raise ValueError(f"{name} is not a text CSV file (is it a spreadsheet? save it as CSV first)") from None
-    if "\x00" in text:
-        raise ValueError(f"{name} is not a text CSV file (is it a spreadsheet? save it as CSV first)")
-    header = text.splitlines()[0]
-    # the separator that splits the header most (a European spreadsheet writes ';', some exports a tab)
-    sep = max([",", ";", "\t"], key=header.count)
-    decimal = "," if sep == ";" else "."
-    try:
-        frame = pd.read_csv(io.StringIO(text), sep=sep, decimal=decimal)
-    except (pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
-        raise ValueError(f"{name} could not be read as CSV: {exc}") from None
+    frame, notes = read_table(content, name)
+    frame.attrs["notes"] = notes  # columns read as text, and why (shown beside the data)
     if frame.shape[1] < 2 or len(frame) < 2:
         raise ValueError(f"{name} needs a header row, at least two columns (a cluster id and a covariate) "
                          f"and one row per cluster; it has {frame.shape[1]} column(s) and {len(frame)} row(s)")
@@ -152,7 +136,7 @@ class DataPanel:
             self.message.value = message_html(str(exc))
             return
         self.state.load(data, name)
-        self.message.value = message_html(self.state.error)
+        self.message.value = message_html(self.state.error) or message_html(" ".join(data.attrs["notes"]), "warning")
 
     def set_data(self, data: pd.DataFrame, name: str = "data") -> None:
         """Load a DataFrame directly (for notebooks and tests)."""
@@ -433,15 +417,16 @@ class OutputPanel:
     def _render(self, d, drawn) -> None:
         chosen = None if drawn is None else drawn.score  # marked only once drawn
         self.histogram.spec = self._histogram_spec(self._histogram_data(d), d.cutoff_score, chosen, self._zoom_data(d))
-        if len(d.cluster_ids) > HEATMAP_MAX_CLUSTERS:
+        if len(d.cluster_ids) > HEATMAP_MAX_CLUSTERS or not d.validity.available:
             self.heatmap.spec = too_many_for_heatmap(len(d.cluster_ids))
         else:
             self.heatmap.spec = self._heatmap_spec(d.validity.same_fraction, d.cluster_ids, *self._heatmap_reference(d))
         self.smd.value = "" if self.state.smd is None else smd_distribution_html(self.state.smd)
         self.probabilities.value = probabilities_html(d.probabilities())
-        self.validity.value = d.validity.table().to_html(float_format=lambda v: f"{v:.3f}", border=0)
-        messages = [d.assignment_message, d.scheme_message, d.cutoff_message]
-        self.messages.value = "".join(f"<div>{html.escape(m)}</div>" for m in messages)
+        self.validity.value = (d.validity.table().to_html(float_format=lambda v: f"{v:.3f}", border=0)
+                               if d.validity.available else message_html(d.validity.unavailable))
+        # the design's messages (cvcrand's assignment, scheme and cutoff); the choice comes with the draw
+        self.messages.value = "".join(f"<div>{html.escape(m)}</div>" for m in d.messages.values())
 
 
 def probabilities_html(probabilities: pd.DataFrame) -> str:

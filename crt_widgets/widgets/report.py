@@ -125,7 +125,7 @@ def allocation_report(allocation, draw: dict | None = None, earlier: Sequence[di
             if constraints is None else f"schemes satisfying the constraints {', '.join(constraints)}")
     hist = _svg(score_histogram(histogram_data(d), d.cutoff_score, allocation.score, zoom_data(d)))
     # a static file can hold a big heatmap, but past a few hundred clusters it is unreadable and heavy
-    heat = ("" if len(d.cluster_ids) > 4 * HEATMAP_MAX_CLUSTERS else
+    heat = ("" if len(d.cluster_ids) > 4 * HEATMAP_MAX_CLUSTERS or not d.validity.available else
             _svg(coincidence_heatmap(d.validity.same_fraction, d.cluster_ids, *heatmap_reference(d))))
     params = pd.DataFrame({"value": {k: json.dumps(v) if isinstance(v, (list, dict)) else str(v)
                                      for k, v in audit["parameters"].items()}})
@@ -137,7 +137,8 @@ def allocation_report(allocation, draw: dict | None = None, earlier: Sequence[di
                                      "chosen score": f"{audit['chosen_score']:.4f}"}})
     messages = "".join(f"<li>{html.escape(m)}</li>" for m in allocation.messages.values())
     warnings = "".join(f"<li>{html.escape(m)}</li>" for m in d.diagnostics) or "<li>none</li>"
-    validity = d.validity.table()
+    validity = (_table(d.validity.table()) if d.validity.available
+                else f"<p>{html.escape(d.validity.unavailable)}</p>")
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>Randomization report</title>
 <style>body{{font-family:system-ui,sans-serif;max-width:960px;margin:2em auto;color:#222}}
@@ -155,7 +156,7 @@ table.t{{border-collapse:collapse;margin:.5em 0 1.5em}} .t td,.t th{{padding:2px
 <h2>Balance scores</h2>{hist}{_table(allocation.summary)}
 <h2>Baseline characteristics by arm</h2>{smd_table_html(allocation.baseline_table, 't')}
 <p><small>Standardized mean differences above 0.1 are shaded, above 0.2 in bold red.</small></p>
-<h2>Randomization validity</h2><p>How often each pair of clusters shares an arm across the constrained space (Greene 2017).</p>{_table(validity)}<h3>Warnings</h3><ul>{warnings}</ul>{heat}
+<h2>Randomization validity</h2><p>How often each pair of clusters shares an arm across the constrained space (Greene 2017).</p>{validity}<h3>Warnings</h3><ul>{warnings}</ul>{heat}
 <h2>Reproduce</h2><p>With the input data file and crt-widgets {html.escape(str(audit["package_version"]))}:</p>
 <pre style="background:#f6f8fa;padding:10px;overflow:auto">{html.escape(reproduce_code(allocation))}</pre>
 </body></html>"""

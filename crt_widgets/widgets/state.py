@@ -48,6 +48,7 @@ from crt_widgets.core.randomization.constrained import ConstrainedDesign
 from crt_widgets.core.power.analytic import AnalyticPower, crt_clusters_needed, crt_power, power_curve
 from crt_widgets.core.power.design_simulation import DesignPower, design_space_power
 from crt_widgets.core.seeds import check_seed
+from crt_widgets.core.sizes import format_count
 
 # traits whose change needs new candidate schemes, and those that only re-score them
 STRUCTURAL = ("data", "cluster_id", "covariates", "categorical", "stratify", "n_treat", "n_arms", "size",
@@ -345,7 +346,7 @@ class DesignState(t.HasTraits):
         planned = design(None if enumerate_ else enumerate_)
         listed = planned.enumerated or enumerate_
         if listed and planned.n_possible > MAX_SCHEMES:
-            raise ValueError(f"enumerate: there are {planned.n_possible:,} possible schemes, more than the "
+            raise ValueError(f"enumerate: there are {format_count(planned.n_possible)} possible schemes, more than the "
                              f"{MAX_SCHEMES:,} the dashboard can hold; choose 'sample' (or 'enumerate if small')")
         if not listed and int(self.size) > MAX_SCHEMES:
             raise ValueError(f"sample size: at most {MAX_SCHEMES:,} schemes in the dashboard")

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import contextlib
-import os
 import socket
 import subprocess
 import sys
@@ -10,7 +9,7 @@ import time
 import urllib.request
 
 import pytest
-from support import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS
+from support import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, missing_chromium
 
 
 def free_port() -> int:
@@ -62,8 +61,7 @@ def voila_url(records):
 
 @pytest.fixture(scope="session")
 def browser():
-    if not os.path.exists(CHROMIUM):
-        pytest.skip("Debian's chromium is not installed (scripts/install_chromium.sh installs it)")
+    missing_chromium()
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as pw:

@@ -37,7 +37,8 @@ import pandas as pd
 from scipy import stats
 
 from crt_widgets.core.analysis.estimands import EstimandEstimate, estimate_estimands
-from crt_widgets.core.models.gee import SE_LABELS, SEPARATION_NOTE, fit_gee_arrays, sandwich_covariances
+from crt_widgets.core.models.ddf import between_within_df
+from crt_widgets.core.models.gee import SE_LABELS, SEPARATION_NOTE, fit_gee_arrays, gee_notes, sandwich_covariances
 from crt_widgets.core.models.icc import latent_icc
 from crt_widgets.core.models.residuals import check_family, constant_outcome_note
 from crt_widgets.core.permutation.test import ALTERNATIVES, PermutationResult, prepare_test, run_test
@@ -147,11 +148,8 @@ def gee_estimate(prep, alpha: float = 0.05, se: str = "md") -> ModelEstimate:
     q = stats.t.ppf(1 - alpha / 2, df)
     p_value = float(2 * stats.t.sf(abs(effect / se_value), df))
     others = ", ".join(f"{kind} {value:.4g}" for kind, value in ses.items() if kind != se)
-    notes = []
-    if not fit.converged:
-        notes.append("the GEE did not converge: treat with caution")
-    if top >= 1 - 1e-8 and se in ("md", "kc", "avg"):
-        notes.append("a cluster has leverage 1 (it alone determines a coefficient): this correction is undefined")
+    # the same notes as crt.gee's (a leverage of 1 matters only to the corrections that divide by 1 - leverage)
+    notes = gee_notes(fit, top if se in ("md", "kc", "avg") else 0.0)
     # the exchangeable working correlation: the ICC on the response scale
     return ModelEstimate(method, effect, se_value, (effect - q * se_value, effect + q * se_value), p_value,
                          f"SE with the other corrections: {others}; t on {df} df (K - p)", fit.corr_param, df,
@@ -161,6 +159,16 @@ def gee_estimate(prep, alpha: float = 0.05, se: str = "md") -> ModelEstimate:
 def mixed_estimate(prep, alpha: float = 0.05) -> ModelEstimate:
     """Random-intercept model for the cluster: REML LMM, or a maximum-likelihood GLMM for binary/count."""
     x = _design(prep)
+    # the arm is a cluster-level term: with as many cluster-level coefficients as clusters (one cluster per arm)
+    # no between-cluster df remain and the cluster variance cannot be told from the arm effect
+    between = int(between_within_df(x, prep.cluster_index)[1])
+    if between < 1:
+        k = len(prep.cluster_sizes)
+        method = ("Mixed model (random cluster intercept, REML)" if prep.family == "gaussian"
+                  else "Mixed model (random cluster intercept, ML, adaptive quadrature)")
+        return ModelEstimate.absent(method, f"not fitted: {k} clusters and {k - between} cluster-level coefficients "
+                                            "leave no between-cluster degrees of freedom (the cluster variance "
+                                            "cannot be told from the arm effect)")
     if prep.family == "gaussian":
         from crt_widgets.core.models.mixed import mixed_model
 
@@ -186,7 +194,7 @@ def mixed_estimate(prep, alpha: float = 0.05) -> ModelEstimate:
     effect, se = float(fit.coef[1]), float(fit.se[1])
     # a Wald t on the between-within df (Li and Redden 2015): the arm is a cluster-level term, so clusters minus
     # the cluster-level parameters; with few clusters a Wald z is anti-conservative
-    df = int(max(fit.df[1], 1))
+    df = int(fit.df[1])  # at least 1: checked above
     q = stats.t.ppf(1 - alpha / 2, df)
     p = float(2 * stats.t.sf(abs(effect / se), df))
     icc = latent_icc(fit.sigma**2, prep.family, float(np.mean(prep.y)))
@@ -278,9 +286,10 @@ def _fit_quietly(method: str, fit) -> ModelEstimate:
         warnings.simplefilter("always")
         try:
             estimate = fit()
-        except (ValueError, np.linalg.LinAlgError, ArithmeticError):
-            return ModelEstimate.absent(method, "not fitted: the fitting routine failed on these data "
-                                                "(e.g. no events in one arm)")
+        except ValueError as error:  # the models' own messages say what is wrong with these data
+            return ModelEstimate.absent(method, f"not fitted: {error}")
+        except (np.linalg.LinAlgError, ArithmeticError):
+            return ModelEstimate.absent(method, "not fitted: the fitting routine failed on these data")
     if caught and not estimate.note:
         estimate = replace(estimate, note="the fitting routine reported a numerical problem: treat with caution")
     return estimate
@@ -290,7 +299,7 @@ def analyze_trial(data: pd.DataFrame, outcome: str, cluster: str, space: Any, co
                   categorical: Sequence[str] = (), family: str = "gaussian", *, alternative: str = "two-sided",
                   alpha: float = 0.05, models: Sequence[str] = MODELS, gee_se: str = "md", estimands: bool = False,
                   cluster_ids: Sequence | None = None, observed: Any = None, simple_size: int = 50_000,
-                  seed: int | None = None) -> TrialAnalysis:
+                  seed: int | None = None, audit: Any = None) -> TrialAnalysis:
     """Permutation test with its interval, plus GEE and mixed-model estimates of the same effect.
 
     Arguments as :func:`crt_widgets.permutation_test`; ``models`` picks the companions
@@ -314,7 +323,8 @@ def analyze_trial(data: pd.DataFrame, outcome: str, cluster: str, space: Any, co
     if gee_se not in SE_LABELS:
         raise ValueError(f"gee_se: must be one of {', '.join(SE_LABELS)}, got {gee_se!r}")
     perm_space, prep = prepare_test(data, outcome, cluster, space, covariates, categorical, family,
-                                    cluster_ids=cluster_ids, observed=observed, simple_size=simple_size, seed=seed)
+                                    cluster_ids=cluster_ids, observed=observed, simple_size=simple_size, seed=seed,
+                                    audit=audit)
     perm = run_test(prep, perm_space, alternative=alternative, ci=True, alpha=alpha)
     full = prep
     if perm_space.control is not None:  # the models compare the same two groups: the clusters of the others go

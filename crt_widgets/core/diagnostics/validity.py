@@ -4,10 +4,16 @@ Constraining the space can link clusters: a pair that is always together (or nev
 in the constrained space has lost the randomization's protection. Counts for all pairs come
 from one matrix product per arm, never a loop over pairs.
 
+The pair counts take an (n, n) matrix and about S n^2 / 2 multiply-adds for S schemes of n clusters:
+past ``MAX_PAIR_CLUSTERS`` clusters or ``MAX_PAIR_WORK`` multiply-adds they are not computed, and the
+validity says why (:attr:`Validity.unavailable`) while the design keeps every other result.
+
 >>> import numpy as np
 >>> v = cluster_coincidence(np.array([[1, 1, 0, 0], [0, 0, 1, 1]]))
 >>> v.always_together
 [(1, 2), (3, 4)]
+>>> pair_table_limit(20_000, 50_000)[:60]
+'20,000 clusters make 199,990,000 pairs; the pair table is co'
 """
 from __future__ import annotations
 
@@ -21,6 +27,11 @@ from crt_widgets.core.spaces.schemes import CHUNK_ROWS, SchemeSet
 
 SAMEARMHI = 0.75
 SAMEARMLO = 0.25
+# an (n, n) int64 matrix of 3,000 clusters is 72 MB; the product work bounds the time (seconds, not hours)
+MAX_PAIR_CLUSTERS = 3_000
+MAX_PAIR_WORK = 2e11
+# float32 block of at most this many entries (256 MB) per matrix product
+_BLOCK_ENTRIES = 1 << 26
 _STATS = ["Mean", "Std Dev", "Minimum", "25th Pctl", "Median", "75th Pctl", "Maximum"]
 
 
@@ -34,7 +45,7 @@ def same_arm_counts(assignments: SchemeSet | np.ndarray, n_arms: int = 2) -> np.
         n, total = assignments.n_clusters, len(assignments)
         together = np.zeros((n, n))
         treated = np.zeros(n)
-        for _, m in assignments.chunks(CHUNK_ROWS, np.float32):
+        for _, m in assignments.chunks(_block_rows(n), np.float32):
             # float32 products are exact for integer counts below 2**24 (the chunk size is far below)
             together += (m.T @ m).astype(np.float64)
             treated += m.sum(axis=0, dtype=np.float64)
@@ -43,12 +54,30 @@ def same_arm_counts(assignments: SchemeSet | np.ndarray, n_arms: int = 2) -> np.
     arms = np.asarray(assignments)
     n = arms.shape[1]
     together = np.zeros((n, n))
-    for start in range(0, len(arms), CHUNK_ROWS):
-        block = arms[start: start + CHUNK_ROWS]
+    rows = _block_rows(n)
+    for start in range(0, len(arms), rows):
+        block = arms[start: start + rows]
         for a in range(n_arms):
             m = (block == a).astype(np.float32)
             together += (m.T @ m).astype(np.float64)
     return np.rint(together).astype(np.int64)
+
+
+def _block_rows(n_clusters: int) -> int:
+    return int(min(CHUNK_ROWS, max(1, _BLOCK_ENTRIES // max(n_clusters, 1))))
+
+
+def pair_table_limit(n_clusters: int, n_schemes: int) -> str:
+    """Why the pair counts of ``n_schemes`` schemes of ``n_clusters`` clusters are not computed ("" when they are)."""
+    pairs = n_clusters * (n_clusters - 1) // 2
+    if n_clusters > MAX_PAIR_CLUSTERS:
+        return (f"{n_clusters:,} clusters make {pairs:,} pairs; the pair table is computed up to "
+                f"{MAX_PAIR_CLUSTERS:,} clusters (it holds an n x n matrix of counts), so the validity "
+                "diagnostics are not available for this design")
+    if float(n_schemes) * pairs > MAX_PAIR_WORK:
+        return (f"{n_schemes:,} schemes x {pairs:,} pairs is more than the {MAX_PAIR_WORK:.0e} operations the "
+                "pair table is computed up to, so the validity diagnostics are not available for this space")
+    return ""
 
 
 @dataclass(frozen=True)
@@ -62,47 +91,61 @@ class Validity:
     n_schemes : size of the space.
     expected_fraction : how often a pair shares an arm without constraints (for reference).
     samearmhi, samearmlo : thresholds for "too often" and "too rarely" together.
+    unavailable : why the pair counts were not computed (a space too large, see :func:`pair_table_limit`);
+        then ``same_counts`` is None, :meth:`messages` says why and the tables raise a ValueError.
     """
 
     cluster_ids: np.ndarray
-    same_counts: np.ndarray
+    same_counts: np.ndarray | None
     n_schemes: int
     expected_fraction: float | None = None
     samearmhi: float = SAMEARMHI
     samearmlo: float = SAMEARMLO
+    unavailable: str = ""
+
+    @property
+    def available(self) -> bool:
+        """Whether the pair counts were computed."""
+        return self.same_counts is not None
+
+    def _counts(self) -> np.ndarray:
+        if self.same_counts is None:
+            raise ValueError(f"validity: {self.unavailable}")
+        return self.same_counts
 
     def _pairs(self, mask: np.ndarray) -> list[tuple]:
-        i, j = np.nonzero(np.triu(mask, k=1))
+        i, j = np.nonzero(np.triu(mask, k=1)) if self.available else (np.array([], int), np.array([], int))
         ids = self.cluster_ids
         return [(ids[a].item() if hasattr(ids[a], "item") else ids[a],
                  ids[b].item() if hasattr(ids[b], "item") else ids[b]) for a, b in zip(i, j)]
 
     @property
     def same_fraction(self) -> np.ndarray:
-        return self.same_counts / self.n_schemes
+        return self._counts() / self.n_schemes
 
     def pair_values(self) -> np.ndarray:
         """Same-arm counts of the n(n-1)/2 distinct pairs (upper triangle, row by row)."""
+        counts = self._counts()
         i, j = np.triu_indices(len(self.cluster_ids), k=1)
-        return self.same_counts[i, j]
+        return counts[i, j]
 
     @property
     def always_together(self) -> list[tuple]:
-        return self._pairs(self.same_counts == self.n_schemes)
+        return self._pairs(self.same_counts == self.n_schemes) if self.available else []
 
     @property
     def never_together(self) -> list[tuple]:
-        return self._pairs(self.same_counts == 0)
+        return self._pairs(self.same_counts == 0) if self.available else []
 
     @property
     def often_together(self) -> list[tuple]:
         """Pairs together in at least ``samearmhi`` of the schemes."""
-        return self._pairs(self.same_fraction >= self.samearmhi)
+        return self._pairs(self.same_fraction >= self.samearmhi) if self.available else []
 
     @property
     def rarely_together(self) -> list[tuple]:
         """Pairs together in at most ``samearmlo`` of the schemes."""
-        return self._pairs(self.same_fraction <= self.samearmlo)
+        return self._pairs(self.same_fraction <= self.samearmlo) if self.available else []
 
     @property
     def at_risk(self) -> bool:
@@ -119,10 +162,12 @@ class Validity:
 
     def matrix(self) -> pd.DataFrame:
         """cvcrand's ``cluster_coincidence``: the (n, n) same-arm counts labelled by cluster."""
-        return pd.DataFrame(self.same_counts, index=self.cluster_ids, columns=self.cluster_ids)
+        return pd.DataFrame(self._counts(), index=self.cluster_ids, columns=self.cluster_ids)
 
     def messages(self) -> list[str]:
         """Plain-language warnings about lost validity (empty when none)."""
+        if not self.available:
+            return [f"validity not checked: {self.unavailable}"]
         out = []
         for label, pairs in [("always in the same arm", self.always_together),
                              ("never in the same arm", self.never_together)]:
@@ -137,6 +182,8 @@ class Validity:
         return out
 
     def __repr__(self) -> str:
+        if not self.available:
+            return f"Validity(n_schemes={self.n_schemes}, not computed: {self.unavailable})"
         f = self.pair_values() / self.n_schemes
         return (f"Validity(n_schemes={self.n_schemes}, same-arm fraction {f.min():.3f}..{f.max():.3f}, "
                 f"always={len(self.always_together)}, never={len(self.never_together)})")
@@ -171,5 +218,6 @@ def cluster_coincidence(assignments: SchemeSet | np.ndarray, cluster_ids: Sequen
     ids = np.arange(1, n + 1) if cluster_ids is None else np.asarray(cluster_ids)
     if len(ids) != n:
         raise ValueError(f"cluster_ids: got {len(ids)} labels for {n} clusters")
-    return Validity(ids, same_arm_counts(assignments, n_arms), len(assignments),
-                    expected_fraction, samearmhi, samearmlo)
+    reason = pair_table_limit(n, len(assignments))
+    counts = None if reason else same_arm_counts(assignments, n_arms)
+    return Validity(ids, counts, len(assignments), expected_fraction, samearmhi, samearmlo, reason)

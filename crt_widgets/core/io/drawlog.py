@@ -3,7 +3,8 @@ each draw's files in a folder of its own. Nothing is ever overwritten or truncat
 
 A line is appended with one ``write`` to a file opened with ``O_APPEND``: the operating system puts each
 line whole at the end, even when two sessions share the folder, and a crash cannot cut an earlier line.
-A draw's files are written under temporary names and renamed into a folder that did not exist before.
+A draw's files are written under temporary names and renamed, all or nothing, into a folder that did not
+exist before (:class:`~crt_widgets.core.io.files.FileSet`, which never overwrites a file).
 
 Trial randomization services keep every allocation request (sealed envelopes, REDCap's randomization
 module); this log does the same for constrained randomization, where a user could otherwise draw until
@@ -33,7 +34,7 @@ from typing import Any
 
 import numpy as np
 
-from crt_widgets.core.io.files import json_ready
+from crt_widgets.core.io.files import FileSet, json_ready
 from crt_widgets.core.io.spacehash import sha256_of_space
 from crt_widgets.core.seeds import check_seed
 
@@ -159,9 +160,10 @@ class DrawLog:
         raise OSError(f"{self.directory}: no free folder name for {stem}")  # pragma: no cover
 
     def record(self, entry: Mapping[str, Any], files: Mapping[str, str | bytes]) -> Path:
-        """Keep one draw: write ``files`` (name -> content) into a new folder, with the entry as
-        ``draw.json``, then append the entry (with its folder's name) to the log. The line is appended even
-        when the files cannot be written (the draw happened either way); the error is raised after it."""
+        """Keep one draw: write ``files`` (name -> content) into a new folder, all or nothing (see
+        :class:`~crt_widgets.core.io.files.FileSet`; an audit record last, then the entry as ``draw.json``),
+        then append the entry (with its folder's name) to the log. The line is appended even when the files
+        cannot be written (the draw happened either way); the error is raised after it."""
         stamp = re.sub(r"[^0-9]", "", str(entry.get("time", "")))[:14] or dt.datetime.now(dt.timezone.utc).strftime(
             "%Y%m%d%H%M%S")
         entry = dict(entry)
@@ -170,7 +172,11 @@ class DrawLog:
         try:
             folder = self.new_folder(f"{stamp}_draw{entry.get('draw', '')}_seed{entry.get('seed', '')}")
             entry["folder"] = folder.name
-            write_new_files(folder, {**files, "draw.json": json.dumps(json_ready(entry), indent=2)})
+            audits = [name for name in files if name.startswith("audit")]
+            with FileSet(folder) as out:
+                for name in [n for n in files if n not in audits] + audits:
+                    out.add(name, files[name])
+                out.add("draw.json", json.dumps(json_ready(entry), indent=2))
         except OSError as exc:
             problem = exc
             entry["files_error"] = str(exc)
@@ -178,31 +184,3 @@ class DrawLog:
         if problem is not None:
             raise problem
         return folder
-
-
-def write_new_files(folder: str | Path, files: Mapping[str, str | bytes]) -> list[Path]:
-    """Write each file under a temporary name in ``folder`` and rename it into place; a name that
-    already exists is refused (a record is never overwritten).
-
-    >>> import tempfile
-    >>> folder = tempfile.mkdtemp()
-    >>> [p.name for p in write_new_files(folder, {"a.txt": "x"})]
-    ['a.txt']
-    >>> write_new_files(folder, {"a.txt": "y"})
-    Traceback (most recent call last):
-    ...
-    FileExistsError: a.txt: already in ... (a record is never overwritten)
-    """
-    folder = Path(folder)
-    written = []
-    for name, content in files.items():
-        target = folder / name
-        if target.exists():
-            raise FileExistsError(f"{name}: already in {folder} (a record is never overwritten)")
-        temporary = folder / f".{name}.partial"
-        raw = content.encode("utf-8") if isinstance(content, str) else bytes(content)
-        with open(temporary, "xb") as fh:
-            fh.write(raw)
-        os.replace(temporary, target)
-        written.append(target)
-    return written

@@ -52,6 +52,7 @@ from scipy import linalg
 from crt_widgets.core.models.mixed_fast import NestedStats, centring_matrix, weighted_quadratic
 
 DDF_METHODS = ("satterthwaite", "kenward-roger", "z")
+SINGULAR_VARIANCE_RATIO = 1e-8  # lme4's isSingular tolerance 1e-4 on theta = sd / sigma, squared
 
 
 def check_ddf(ddf: str, method: str) -> str:
@@ -203,7 +204,10 @@ class NestedDdf:
     def satterthwaite(self, L=None) -> np.ndarray:
         """Satterthwaite df of each contrast row (lmerTest's): ``2 var^2 / (g' C g)``."""
         var, grad = self._gradients(self._contrasts(L))
-        free = self.variances > 0                                         # a zero variance drops out (see module)
+        # a variance at zero drops out (see the module docstring); an optimiser stops near the boundary, not on
+        # it (1e-19 is seen), so "zero" is lme4's singularity tolerance: theta = sd / sigma below 1e-4
+        free = self.variances > SINGULAR_VARIANCE_RATIO * self.variances[-1]
+        free[-1] = True
         info = self.observed_information[np.ix_(free, free)]
         g = grad[:, free]
         denom = np.einsum("qk,kq->q", g, np.linalg.solve(info, g.T))

@@ -62,7 +62,7 @@ from scipy import special, stats
 from crt_widgets.core.models.residuals import check_family, check_outcome, constant_outcome_note
 
 __all__ = ["CORRELATIONS", "SE_LABELS", "SE_TYPES", "GEEFit", "GEEResult", "check_se", "corrected_scores",
-           "fit_gee_arrays", "gee", "sandwich_covariances"]
+           "fit_gee_arrays", "gee", "gee_notes", "sandwich_covariances"]
 
 SE_TYPES = ("robust", "md", "kc", "fg", "avg")
 SE_LABELS = {"robust": "robust (Liang-Zeger) SE", "md": "Mancl-DeRouen SE", "kc": "Kauermann-Carroll SE",
@@ -94,6 +94,36 @@ class GEEFit:
     converged: bool
     corr_clipped: bool = False
     boundary: bool = False  # fitted means numerically 0 or 1 (separation): the coefficients diverge
+
+
+def _in_range(rho: float, rho_low: float) -> tuple[float, bool]:
+    """The working correlation used for a moment estimate ``rho``, and whether it had to change: 0 (independence)
+    at or below ``rho_low`` (no exchangeable matrix is positive definite in the largest cluster), just under 1
+    above it."""
+    if rho <= rho_low:
+        return 0.0, True
+    if rho > 1 - 1e-8:
+        return 1 - 1e-8, True
+    return float(rho), False
+
+
+def gee_notes(fit: "GEEFit", top_leverage: float) -> list[str]:
+    """What a reader of a GEE fit must know, in words: no convergence, separation, the working correlation
+    replaced, a cluster with leverage 1 (shared by :func:`gee` and the trial analysis table)."""
+    notes = []
+    if not fit.converged:
+        notes.append(f"not converged in {fit.iterations} iterations")
+    if fit.boundary:
+        notes.append(SEPARATION_NOTE)
+    if fit.corr_clipped:
+        notes.append("rho's moment estimate is outside the range where an exchangeable working correlation is "
+                     "positive definite in every cluster (above -1 / (largest size - 1), below 1): fitted with the "
+                     "independence working correlation" if fit.corr_param == 0 else
+                     "rho's moment estimate is 1 or above: the working correlation was set just below 1")
+    if top_leverage >= 1 - LEVERAGE_TOL:
+        notes.append("a cluster has leverage 1 (it alone determines a coefficient): the MD, KC and average "
+                     "corrections are undefined (NaN)")
+    return notes
 
 
 def _mean_and_variance(eta: np.ndarray, family: str) -> tuple[np.ndarray, np.ndarray]:
@@ -159,8 +189,13 @@ def fit_gee_arrays(y: np.ndarray, x: np.ndarray, clusters: np.ndarray, family: s
     w = np.ones_like(y) if weights is None else groups.rows(np.asarray(weights, dtype=float))
     sizes = groups.sizes.astype(float)
     exchangeable = corr == "exchangeable"
-    # the working correlation must stay positive definite in the largest cluster
-    rho_low = -1.0 / (sizes.max() - 1) + 1e-8 if sizes.max() > 1 else -1.0
+    # An exchangeable working correlation is positive definite in every cluster only for rho > -1 / (n_max - 1).
+    # A moment estimate at or below that bound (outcomes negatively correlated within clusters, sizes unequal)
+    # has no exchangeable matrix to stand for: clipped to the edge, the largest cluster's matrix is singular to
+    # rounding and the fit diverges (SEs of 1e5 were seen), and geepack's indefinite matrix weights clusters
+    # negatively. The independence working correlation (rho = 0) is then used: the GEE stays consistent with
+    # any working correlation (Liang and Zeger 1986), and the sandwich keeps the SE honest.
+    rho_low = -1.0 / (sizes.max() - 1) if sizes.max() > 1 else -np.inf
     pair_weight = float(np.sum((groups.sums(w) ** 2 - groups.sums(w * w)) / 2)) if exchangeable else 0.0
     beta = _start(y, x, w, family)
     rho, clipped, converged, iterations = 0.0, False, False, 0
@@ -177,7 +212,7 @@ def fit_gee_arrays(y: np.ndarray, x: np.ndarray, clusters: np.ndarray, family: s
 
     for iterations in range(1, max_iter + 1):
         v, resid, phi, rho = moments(beta)
-        rho, clipped = float(np.clip(rho, rho_low, 1 - 1e-8)), not rho_low <= rho <= 1 - 1e-8
+        rho, clipped = _in_range(rho, rho_low)
         xt = x * np.sqrt(w * v)[:, None]
         c = rho / (1 + (sizes - 1) * rho)
         s, t = groups.sums(xt), groups.sums(resid)
@@ -193,7 +228,7 @@ def fit_gee_arrays(y: np.ndarray, x: np.ndarray, clusters: np.ndarray, family: s
             converged = True
             break
     v, resid, phi, rho = moments(beta)
-    rho, clipped = float(np.clip(rho, rho_low, 1 - 1e-8)), clipped or not rho_low <= rho <= 1 - 1e-8
+    rho, clipped = _in_range(rho, rho_low)
     xt = x * np.sqrt(w * v)[:, None]
     c = rho / (1 + (sizes - 1) * rho)
     s, t = groups.sums(xt), groups.sums(resid)
@@ -472,17 +507,7 @@ def gee(formula: str, data: pd.DataFrame, cluster: str, family: str = "gaussian"
         raise ValueError(f"formula: the terms of {formula!r} are collinear (rank {np.linalg.matrix_rank(x)} < {p})")
     fit = fit_gee_arrays(y, x, codes, family, corr, tol=tol, max_iter=max_iter)
     covariances, top = sandwich_covariances(fit.cluster_information, fit.cluster_scores, fg_bound)
-    notes = []
-    if not fit.converged:
-        notes.append(f"not converged in {max_iter} iterations")
-    if fit.boundary:
-        notes.append(SEPARATION_NOTE)
-    if fit.corr_clipped:
-        notes.append("the moment estimate of rho left the range where the working correlation is positive "
-                     "definite; it was clipped to that range")
-    if top >= 1 - LEVERAGE_TOL:
-        notes.append("a cluster has leverage 1 (it alone determines a coefficient): the MD, KC and average "
-                     "corrections are undefined (NaN)")
+    notes = gee_notes(fit, top)
     sizes = fit.cluster_sizes
     return GEEResult(
         formula=formula, outcome=outcome, family=family, corr=corr, se=se,

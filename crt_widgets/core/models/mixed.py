@@ -33,6 +33,7 @@ from scipy import stats as sps
 
 from crt_widgets.core.models import mixed_fast
 from crt_widgets.core.models.ddf import NestedDdf, check_ddf
+from crt_widgets.core.models.residuals import constant_outcome_note
 
 ENGINES = ("auto", "fast", "statsmodels")
 METHODS = ("reml", "ml")
@@ -88,6 +89,12 @@ class MixedResult:
             object.__setattr__(self, "df", pd.Series(np.inf, index=self.fe_params.index, name="df"))
         if self.cov_params_model is None:
             object.__setattr__(self, "cov_params_model", self.cov_params)
+
+    @property
+    def params(self) -> pd.Series:
+        """The fixed effects (``fe_params``; statsmodels' MixedLM also lists the variance parameters in its
+        ``params``, here they are in ``variance_components``)."""
+        return self.fe_params
 
     @property
     def bse(self) -> pd.Series:
@@ -394,7 +401,23 @@ def _prepare(formula: str, data: pd.DataFrame, groups, re_formula: str | None = 
     infinite = [name for name, column in zip([outcome_name, *X_df.columns], [y, *X.T]) if np.isinf(column).any()]
     if infinite:
         raise ValueError(f"infinite values in {', '.join(map(repr, infinite))}; fix or drop those rows first")
+    _check_outcome_varies(y, codes[-1], outcome_name, group_names[-1])
     return (outcome_name, y), X, list(X_df.columns), codes, group_names, frame.loc[rows]
+
+
+def _check_outcome_varies(y: np.ndarray, finest: np.ndarray, outcome: str, group: str) -> None:
+    """A ValueError when the residual variance is 0 by construction: an outcome that is one value for everyone,
+    or one value within every group of the finest level (a group-level outcome repeated on its rows), where the
+    likelihood has no maximum and the df algebra divides by the residual variance."""
+    note = constant_outcome_note(y, "gaussian")
+    if note:
+        raise ValueError(f"outcome {outcome!r}: {note}")
+    sizes = np.bincount(finest)
+    spread = np.abs(y - (np.bincount(finest, y) / np.maximum(sizes, 1))[finest])
+    if spread.max() <= 1e-12 * max(np.abs(y).max(), 1.0):
+        raise ValueError(f"outcome {outcome!r} does not vary within any {group!r} group (one value repeated on each "
+                         f"group's rows): the residual variance is 0 and a random-intercept model is not "
+                         f"identified; analyse the {group!r} means, one row per group, instead")
 
 
 def _formula_names(formula: str) -> set[str]:

@@ -435,7 +435,8 @@ def multiperiod_power(design: MultiPeriodDesign, effect: Any, *, icc: Any, cac: 
         shape = np.broadcast_shapes(scenario_effect.shape, *(v.shape for v in named.values()))
     except ValueError:
         raise ValueError("the scenario arguments (effect, icc, cac/decay, iac, cluster_size, sd/p_control) do not "
-                         "broadcast to one shape: " + ", ".join(f"{k} {v.shape}" for k, v in named.items())) from None
+                         "broadcast to one shape: " + ", ".join(f"{k} {v.shape}" for k, v in
+                                                                  {"effect": scenario_effect, **named}.items())) from None
     named = {k: np.broadcast_to(v, shape) for k, v in named.items()}
     effects = np.broadcast_to(effects, shape + ((n_effects,) if n_effects > 1 else ()))
     if outcome == "binary":

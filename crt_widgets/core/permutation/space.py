@@ -39,6 +39,7 @@ class PermutationSpace:
     cluster_ids: np.ndarray
     note: str = ""  # how the space was made, when the result should say (a sampled simple space)
     control: SchemeSet | None = None  # each scheme's control clusters when not the complement (others left out)
+    notes: tuple[str, ...] = ()  # what the space's file says of itself (a CSV that could not be verified)
 
     @property
     def observed_arm(self) -> np.ndarray:
@@ -68,7 +69,7 @@ def _find_scheme(schemes: SchemeSet, arm: np.ndarray) -> int:
 
 
 def resolve_space(space: Any, *, cluster_ids: Sequence | None = None, observed: Any = None,
-                  data_clusters: np.ndarray | None = None) -> PermutationSpace:
+                  data_clusters: np.ndarray | None = None, audit: Any = None) -> PermutationSpace:
     """Turn what the user passed as the space into schemes, labelled clusters and the observed scheme.
 
     ``space`` may be a path to a saved space (cvcrand's CSV or our JSON), a :class:`SavedSpace`, any
@@ -79,15 +80,20 @@ def resolve_space(space: Any, *, cluster_ids: Sequence | None = None, observed: 
     labels: its columns are taken to be the data's clusters in sorted order (as cptest does), unless
     ``cluster_ids`` says otherwise.
     ``observed`` is a scheme index, a 0/1 arm per cluster, or a mapping cluster -> arm.
+    A space file is verified against the audit record saved beside it, or ``audit`` (a path or the record);
+    see :mod:`crt_widgets.core.io.audits`.
     """
     position = None
     ids = None
     control = None
     note = ""
     if isinstance(space, (str, Path)):
-        space = read_space(space)
+        space = read_space(space, audit=audit)
+    elif audit is not None:
+        raise ValueError("audit: verifies a space file; give the space as the path of the file the design saved")
     if isinstance(space, (Design, AllocationRecord)):  # every design and allocation says its two-group space
         space = space.to_permutation_space()
+    file_notes = space.notes if isinstance(space, SavedSpace) else ()
     if isinstance(space, SavedSpace):
         schemes, position, ids, control = space.schemes, space.chosen, space.cluster_ids, space.control
     elif isinstance(space, RandomizationSpace):  # a design's space, with ``observed`` given
@@ -120,6 +126,7 @@ def resolve_space(space: Any, *, cluster_ids: Sequence | None = None, observed: 
     if len(ids) != schemes.n_clusters:
         raise ValueError(f"cluster_ids: {len(ids)} labels for a space of {schemes.n_clusters} clusters")
     if observed is not None:
+        marked = position  # the allocation a space file or a drawn allocation says was used
         if isinstance(observed, dict):
             observed = _arm_from_mapping(observed, ids)
         if np.ndim(observed) == 0:
@@ -128,6 +135,10 @@ def resolve_space(space: Any, *, cluster_ids: Sequence | None = None, observed: 
                 raise ValueError(f"observed: scheme {position} is out of range (0..{len(schemes) - 1})")
         else:
             position = _find_scheme(schemes, observed)
+        if marked is not None and position != marked:
+            raise ValueError(f"observed: the allocation given is not the one the space marks as used (scheme "
+                             f"{marked + 1:,}; the one given is scheme {position + 1:,}): is this the space of this "
+                             "trial, and the treatment column the arms the clusters received?")
     if position is None:
         raise ValueError("observed: say which scheme was used (the space does not mark one)")
     if len(schemes) < 2:
@@ -136,7 +147,7 @@ def resolve_space(space: Any, *, cluster_ids: Sequence | None = None, observed: 
     n_control = schemes.n_clusters - counts if control is None else control.treated_counts()
     if counts.min() == 0 or n_control.min() == 0:  # formula (5) needs both arms
         raise ValueError("space: some schemes have no treated or no control cluster")
-    return PermutationSpace(schemes, int(position), ids, note=note, control=control)
+    return PermutationSpace(schemes, int(position), ids, note=note, control=control, notes=tuple(file_notes))
 
 
 def _unlabelled_order_note(ids: np.ndarray) -> str:

@@ -53,6 +53,7 @@ from scipy import optimize
 
 from crt_widgets.core.io.spacefiles import read_multiarm_space
 from crt_widgets.core.models import mixed_fast
+from crt_widgets.core.models.residuals import constant_outcome_note
 from crt_widgets.core.multiperiod.designs import MultiPeriodDesign
 from crt_widgets.core.permutation.data import as_extreme, p_values
 from crt_widgets.core.permutation.interval import _bracket
@@ -502,6 +503,9 @@ def stepped_wedge_permutation_test(
     if len(seq_space) < 2:
         raise ValueError("space: a permutation test needs at least 2 assignments")
     cells = prepare_cells(data, outcome, cluster, period, seq_space, treatment)
+    constant = constant_outcome_note(cells.y, "gaussian")
+    if constant:  # no variance to estimate: every order's estimate is 0 (the null components would divide by 0)
+        return _constant_outcome_result(cells, seq_space, alternative, ci, alpha, bool(nested), constant)
     stat = SequenceStatistic(cells, seq_space, bool(nested))
     u = stat.estimates(0.0)
     observed_u = float(u[seq_space.observed])
@@ -528,6 +532,25 @@ def stepped_wedge_permutation_test(
         n_dropped=cells.n_dropped, observed_sequence=seq_space.observed_sequence + 1,
         cluster_ids=seq_space.cluster_ids, variance_components=components, nested=bool(nested), estimate=estimate,
         conf_int=interval, conf_level=1 - alpha if ci else None, notes=notes)
+
+
+def _constant_outcome_result(cells, seq_space, alternative: str, ci: bool, alpha: float, nested: bool,
+                             constant: str) -> SteppedWedgePermutationResult:
+    """The test of an outcome that does not vary: every order's estimate is 0, so p = 1 whatever the side, and
+    every effect is as compatible with the data as any other (the interval is the whole line)."""
+    u = np.zeros(len(seq_space))
+    notes = ([seq_space.note] if seq_space.note else []) + list(cells.notes)
+    notes.append(f"{constant.split(':')[0]}: every order gives the estimate 0, so p = 1")
+    if ci:
+        notes.append("no interval: an outcome that does not vary rejects no effect, so the interval is the whole line")
+    components = {"cluster": 0.0, **({"cluster_period": 0.0} if nested else {}), "residual": 0.0}
+    return SteppedWedgePermutationResult(
+        statistic=0.0, distribution=u, p_value=1.0, p_values=p_values(u, 0.0), alternative=alternative,
+        n_schemes=len(seq_space), n_clusters=len(seq_space.cluster_ids), n_individuals=len(cells.y),
+        n_dropped=cells.n_dropped, observed_sequence=seq_space.observed_sequence + 1,
+        cluster_ids=seq_space.cluster_ids, variance_components=components, nested=nested,
+        estimate=0.0 if ci else None, conf_int=(-np.inf, np.inf) if ci else None, conf_level=1 - alpha if ci else None,
+        notes=notes)
 
 
 def _point_estimate(stat: SequenceStatistic, at_zero: float, scale: float) -> float:

@@ -164,6 +164,7 @@ def permutation_test(
     observed: Any = None,
     simple_size: int = 50_000,
     seed: int | None = None,
+    audit: Any = None,
 ) -> PermutationResult:
     """Clustered permutation test of the treatment effect over the randomization space.
 
@@ -186,20 +187,24 @@ def permutation_test(
     simple_size, seed : ``space="simple"`` enumerates every scheme with the observed number of treated
         clusters when there are at most ``simple_size``, else samples that many from ``seed``
         (the observed scheme included; the seed used is in ``notes``).
+    audit : the audit record to verify a space file against (a path or the record); by default the one
+        saved beside it. A space file changed since the design saved it is refused; a CSV space with no
+        audit is used with a note that it could not be verified.
     """
     if alternative not in ALTERNATIVES:
         raise ValueError(f"alternative: must be one of {', '.join(ALTERNATIVES)}, got {alternative!r}")
     if not 0 < alpha < 1:
         raise ValueError(f"alpha: must be in (0, 1), got {alpha}")
     perm_space, prep = prepare_test(data, outcome, cluster, space, covariates, categorical, family,
-                                    cluster_ids=cluster_ids, observed=observed, simple_size=simple_size, seed=seed)
+                                    cluster_ids=cluster_ids, observed=observed, simple_size=simple_size, seed=seed,
+                                    audit=audit)
     return run_test(prep, perm_space, alternative=alternative, ci=ci, alpha=alpha)
 
 
 def prepare_test(data: pd.DataFrame, outcome: str, cluster: str, space: Any, covariates: Sequence[str] = (),
                  categorical: Sequence[str] = (), family: str = "gaussian", *, cluster_ids: Sequence | None = None,
-                 observed: Any = None, simple_size: int = 50_000,
-                 seed: int | None = None) -> tuple[PermutationSpace, PreparedData]:
+                 observed: Any = None, simple_size: int = 50_000, seed: int | None = None,
+                 audit: Any = None) -> tuple[PermutationSpace, PreparedData]:
     """Resolve the space and validate the data once (the test and the model-based companions share them)."""
     family = check_family(family)
     covariates, categorical = column_names(covariates, "covariates"), column_names(categorical, "categorical")
@@ -208,7 +213,7 @@ def prepare_test(data: pd.DataFrame, outcome: str, cluster: str, space: Any, cov
         perm_space = simple_from_observed(data, cluster, observed, cluster_ids, simple_size, seed)
     else:
         perm_space = resolve_space(space, cluster_ids=cluster_ids, observed=observed,
-                                   data_clusters=data[cluster].dropna().to_numpy())
+                                   data_clusters=data[cluster].dropna().to_numpy(), audit=audit)
     return perm_space, prepare_data(data, outcome, cluster, perm_space, covariates, categorical, family)
 
 
@@ -222,7 +227,7 @@ def run_test(prep: PreparedData, perm_space: PermutationSpace, *, alternative: s
         u = np.zeros_like(u)
     observed_u = float(u[perm_space.observed])
     pv = p_values(u, observed_u)
-    notes = [perm_space.note] if perm_space.note else []
+    notes = list(perm_space.notes) + ([perm_space.note] if perm_space.note else [])
     if prep.n_dropped:
         notes.append(f"{prep.n_dropped} row(s) with missing values were dropped")
     arm = perm_space.observed_arm

@@ -486,6 +486,7 @@ def crt_power(
                r2_cluster=r2_cluster, r2_individual=r2_individual, alpha=alpha, sides=sides,
                clusters_control=clusters_control, n_arms=n_arms, power=power)
     q = {name: (None if value is None else _number(value, name)) for name, value in raw.items()}
+    _check_broadcast(q)
     if outcome == "count":
         q["icc"] = np.array(np.nan)
     spec = _Spec(outcome, scale, test, multiplicity, direction, sizes)
@@ -513,6 +514,25 @@ def crt_power(
         r2_individual=q["r2_individual"], solved_for=solve, target_power=target,
         inputs={name: value for name, value in q.items() if value is not None})
     return _scalars(result) if scalar else _broadcast(result)
+
+
+def _check_broadcast(arrays: dict[str, np.ndarray | None]) -> None:
+    """A ValueError naming the first two arguments whose shapes do not broadcast together (numpy's own message
+    names none), before any work."""
+    given = [(name, np.shape(value)) for name, value in arrays.items() if value is not None and np.ndim(value)]
+    for i, (name, shape) in enumerate(given):
+        for other, other_shape in given[:i]:
+            try:
+                np.broadcast_shapes(shape, other_shape)
+            except ValueError:
+                raise ValueError(f"{other} (shape {other_shape}) and {name} (shape {shape}) do not broadcast "
+                                 "together: give arrays of one length, or shapes such as (n, 1) and (m,) for a "
+                                 "grid") from None
+    try:
+        np.broadcast_shapes(*(shape for _, shape in given))
+    except ValueError:
+        raise ValueError("the array arguments (" + ", ".join(f"{n} {s}" for n, s in given)
+                         + ") do not broadcast together") from None
 
 
 def _scalars(result: AnalyticPower) -> AnalyticPower:

@@ -25,9 +25,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from crt_widgets.core.io.audits import SPACE_FILES, space_file_entry
+from crt_widgets.core.io.files import Content, FileSet, from_chunks, json_text, write_file
+from crt_widgets.core.io.spacefiles import arm_space_chunks, space_json_bytes
 from crt_widgets.core.randomization.protocol import two_group_space_of
 from crt_widgets.core.spaces.comparisons import arm_groups, two_arm_space
 from crt_widgets.core.spaces.saved import SavedSpace
+from crt_widgets.core.spaces.schemes import SchemeSet
 
 
 class AllocationRecord:
@@ -132,11 +136,55 @@ class AllocationRecord:
         }
         return {**record, **d.audit_fields()}
 
-    def to_csv(self, path: str | Path) -> Path:
-        """Write the allocation table."""
-        path = Path(path)
-        self.allocation.to_csv(path, index=False)
-        return path
+    def to_csv(self, path: str | Path, *, overwrite: bool = False) -> Path:
+        """Write the allocation table (atomically; an existing file is refused unless ``overwrite``)."""
+        return write_file(path, self.allocation.to_csv(index=False), overwrite=overwrite)
+
+    file_stem = "allocation"  # the saved files' name prefix (a design's command-line name)
+
+    def save(self, directory: str | Path, stem: str | None = None, *, overwrite: bool = False,
+             record: dict[str, Any] | None = None) -> dict[str, Path]:
+        """Write the allocation CSV, the space, and last the audit JSON (with each space file's SHA-256 and count,
+        and ``record``'s entries). The space is the one multi-arm CSV (``scheme,chosen,score,<unit ids>``, arm
+        labels in the unit columns); a two-arm design also writes the labelled JSON space the permutation test
+        reads as it is. All or nothing, never over an existing file unless ``overwrite`` (see :meth:`save_files`).
+        Designs with files of their own (cvcrand's CSV, a treatment matrix) extend it.
+
+        >>> import tempfile
+        >>> from crt_widgets import MatchedDesign, optimal_match
+        >>> from crt_widgets.datasets import load_dickinson
+        >>> pairs = MatchedDesign(optimal_match(load_dickinson(), ["inciis"], cluster_id="county"), seed=2)
+        >>> sorted(path.name for path in pairs.draw().save(tempfile.mkdtemp()).values())
+        ['match_allocation.csv', 'match_audit.json', 'match_space.csv', 'match_space.json.gz']
+        """
+        stem = stem or self.file_stem
+        design, space = self.design, self.design.space
+        arms, labels = space.arm_matrix(), [str(label) for label in space.arm_labels]
+        files: dict[str, tuple[str, Content, int | None]] = {
+            "allocation": (f"{stem}_allocation.csv", self.allocation.to_csv(index=False), None),
+            "space": (f"{stem}_space.csv", from_chunks(arm_space_chunks(space.unit_ids, arms, labels,
+                                                                        self.space_position, space.scores)), len(space))}
+        if space.n_arms == 2:
+            files["two_arm_space"] = (f"{stem}_space.json.gz", space_json_bytes(
+                SchemeSet.from_matrix(arms.astype(np.uint8)), self.space_position, space.unit_ids, space.scores,
+                parameters=design.parameters(), draw_seed=self.seed, data_sha256=design.data_hash()), len(space))
+        return self.save_files(directory, files, f"{stem}_audit.json", overwrite=overwrite, record=record)
+
+    def save_files(self, directory: str | Path, files: dict[str, tuple[str, Content, int | None]], audit_name: str,
+                   *, overwrite: bool = False, record: dict[str, Any] | None = None) -> dict[str, Path]:
+        """Save ``files`` (kind -> (file name, content, number of schemes for a space file, else None)) and then
+        the audit record, which lists every space file's SHA-256 and scheme count (plus ``record``'s entries:
+        the input file, the command line). All or nothing: each file goes to a temporary name first, and the
+        names taken already are refused before anything is written (unless ``overwrite``)."""
+        with FileSet(directory, overwrite=overwrite) as out:
+            out.check_free([name for name, _, _ in files.values()] + [audit_name])
+            written = {kind: out.add(name, content) for kind, (name, content, _) in files.items()}
+            spaces = {w.path.name: space_file_entry(w.path, w.sha256, files[kind][2], w.size)
+                      for kind, w in written.items() if files[kind][2] is not None}
+            allocation = {w.path.name: w.sha256 for kind, w in written.items() if files[kind][2] is None}
+            audit = {**self.audit(), **(record or {}), SPACE_FILES: spaces, "file_sha256": allocation}
+            written["audit"] = out.add(audit_name, json_text(audit))
+        return {kind: w.path for kind, w in written.items()}
 
     def __repr__(self) -> str:
         sizes = ", ".join(f"{k}: {v}" for k, v in self.arm_sizes().items())

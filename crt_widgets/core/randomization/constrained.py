@@ -37,9 +37,10 @@ from crt_widgets.core.randomization.acceptance import CutoffRule, rule_changes
 from crt_widgets.core.randomization.allocation import AllocationRecord
 from crt_widgets.core.randomization.scored import ScoredDesign
 from crt_widgets.core.seeds import check_seed
+from crt_widgets.core.sizes import check_memory, fits_in_memory, format_count
 from crt_widgets.core.spaces.space import RandomizationSpace
-from crt_widgets.core.io.files import write_json_audit
-from crt_widgets.core.io.spacefiles import write_cvcrand_csv, write_space_json
+from crt_widgets.core.io.files import from_chunks
+from crt_widgets.core.io.spacefiles import cvcrand_csv_chunks, space_json_bytes, write_cvcrand_csv, write_space_json
 from crt_widgets.core.diagnostics.tables import baseline_table, score_summary
 from crt_widgets.core.diagnostics.validity import SAMEARMHI, SAMEARMLO, Validity, cluster_coincidence
 
@@ -171,9 +172,18 @@ class ConstrainedDesign(ScoredDesign):
             if bad:
                 raise ValueError(f"stratify: missing values in {', '.join(bad)}")
         self.covariate_matrix  # validates data, covariates, categorical, cluster_id, weights
+        unknown = [c for c in self.categorical if c not in self.covariates]
+        if unknown:  # a categorical column that is not balanced on would otherwise be ignored without a word
+            raise ValueError(f"categorical: {', '.join(map(str, unknown))} not among the covariates "
+                             f"({', '.join(map(str, self.covariates))})")
+        # a sample's packed schemes and scores must fit in memory: checked before any scheme is drawn
+        sampled = self.size * ((self.n_clusters + 7) // 8 + 24.0)
+        if (self.enumerate is not True and self.size <= MAX_CANDIDATES and not fits_in_memory(sampled)
+                and not self.enumerated):
+            check_memory(sampled, "size", f"{self.size:,} sampled schemes of {self.n_clusters:,} clusters")
         # size is also the threshold below which the space is enumerated: only a sample of it is limited
         if self.enumerated and self.n_possible > MAX_CANDIDATES:
-            raise ValueError(f"enumerate: there are {self.n_possible:,} possible schemes, too many to list "
+            raise ValueError(f"enumerate: there are {format_count(self.n_possible)} possible schemes, too many to list "
                              f"(at most {MAX_CANDIDATES:,}); sample them instead (enumerate=False, a size "
                              "of at most that many)")
         if not self.enumerated and self.size > MAX_CANDIDATES:
@@ -341,9 +351,9 @@ class ConstrainedDesign(ScoredDesign):
     def scheme_message(self) -> str:
         strata = f" balancing every stratum of {', '.join(self.stratify)}" if self.stratify else ""
         if self.enumerated:
-            return f"There are {self.n_possible:,} possible schemes{strata}; all were enumerated"
+            return f"There are {format_count(self.n_possible)} possible schemes{strata}; all were enumerated"
         c = self.candidates
-        return (f"There are {self.n_possible:,} possible schemes{strata}, more than size = {self.size:,}: "
+        return (f"There are {format_count(self.n_possible)} possible schemes{strata}, more than size = {self.size:,}: "
                 f"{self.size:,} were drawn at random and {c.n_duplicates:,} duplicate(s) removed, "
                 f"leaving {len(c):,}")
 
@@ -456,28 +466,37 @@ class Allocation(AllocationRecord):
     def audit_arms(self) -> dict[str, int]:
         return {str(k): int(v) for k, v in zip(self.design.cluster_ids, self.arm)}
 
-    def save_space(self, path: str | Path, format: str | None = None) -> Path:
+    def save_space(self, path: str | Path, format: str | None = None, *, overwrite: bool = False) -> Path:
         """Write the constrained space: ``"cvcrand"`` CSV, or our self-describing ``"json"``
-        (chosen by the file name when ``format`` is None: .csv -> cvcrand, .json/.json.gz -> json)."""
+        (chosen by the file name when ``format`` is None: .csv -> cvcrand, .json/.json.gz -> json);
+        atomically, and an existing file is refused unless ``overwrite``."""
         path = Path(path)
         fmt = format or ("cvcrand" if path.suffix == ".csv" else "json")
         d = self.design
         if fmt == "cvcrand":
-            return write_cvcrand_csv(path, d.space.schemes, self.space_position, d.cluster_ids)
+            return write_cvcrand_csv(path, d.space.schemes, self.space_position, d.cluster_ids, overwrite=overwrite)
         if fmt != "json":
             raise ValueError(f"format: must be 'cvcrand' or 'json', got {format!r}")
         return write_space_json(path, d.space.schemes, self.space_position, d.cluster_ids, d.space_scores,
-                                parameters=d.parameters(), draw_seed=self.seed,
-                                data_sha256=d.data_hash(), created=self.created,
-                                cutoff_score=d.cutoff_score)
+                                overwrite=overwrite, **self._space_metadata())
 
-    def save(self, directory: str | Path, stem: str = "design") -> dict[str, Path]:
-        """Write everything: allocation CSV, the space (cvcrand CSV and JSON), the audit JSON."""
-        directory = Path(directory)
-        directory.mkdir(parents=True, exist_ok=True)
-        return {
-            "allocation": self.to_csv(directory / f"{stem}_allocation.csv"),
-            "space_cvcrand": self.save_space(directory / f"{stem}_space_cvcrand.csv"),
-            "space_json": self.save_space(directory / f"{stem}_space.json.gz"),
-            "audit": write_json_audit(directory / f"{stem}_audit.json", self.audit()),
-        }
+    def _space_metadata(self) -> dict[str, Any]:
+        d = self.design
+        return dict(parameters=d.parameters(), draw_seed=self.seed, data_sha256=d.data_hash(), created=self.created,
+                    cutoff_score=d.cutoff_score)
+
+    def save(self, directory: str | Path, stem: str = "design", *, overwrite: bool = False,
+             record: dict[str, Any] | None = None) -> dict[str, Path]:
+        """Write everything: allocation CSV, the space (cvcrand CSV and JSON), and last the audit JSON (with
+        each space file's SHA-256 and scheme count, and ``record``'s entries). All or nothing, never over an
+        existing file unless ``overwrite`` (see :meth:`save_files`)."""
+        d = self.design
+        chunks = from_chunks(cvcrand_csv_chunks(d.space.schemes, self.space_position, d.cluster_ids))
+        json_space = space_json_bytes(d.space.schemes, self.space_position, d.cluster_ids, d.space_scores,
+                                      **self._space_metadata())
+        n = len(d.space)
+        return self.save_files(directory, {
+            "allocation": (f"{stem}_allocation.csv", self.allocation.to_csv(index=False), None),
+            "space_cvcrand": (f"{stem}_space_cvcrand.csv", chunks, n),
+            "space_json": (f"{stem}_space.json.gz", json_space, n),
+        }, f"{stem}_audit.json", overwrite=overwrite, record=record)

@@ -41,28 +41,41 @@ from crt_widgets.core.randomization.allocation import AllocationRecord
 from crt_widgets.core.randomization.protocol import Design
 from crt_widgets.core.seeds import check_seed
 from crt_widgets.core.spaces.space import RandomizationSpace
-from crt_widgets.core.randomization.stratified import _check_int
+from crt_widgets.core.randomization.balanced_sampler import check_whole_number
 from crt_widgets.core.diagnostics.validity import Validity, cluster_coincidence
+from crt_widgets.core.sizes import format_count
 
 # distances are turned into integers on this scale for the blossom algorithm (exact arithmetic)
 _WEIGHT_SCALE = 2 ** 40
 DEFAULT_MAX_ENUMERATE = 2 ** 16
 
 
-def scaled_covariates(data: pd.DataFrame, covariates: Sequence[str] | None = None) -> np.ndarray:
-    """Min-max scale the covariates to [0, 1] (Buisson's (2021) MinMaxScaler; constant columns give 0).
+def matching_covariates(data: pd.DataFrame, covariates: Sequence[str] | None = None,
+                        cluster_id: str | None = None) -> list[str]:
+    """The columns matched on: ``covariates``, or without them every float column but the cluster id, as in
+    Buisson (2021) (an integer column is left out: name it to use it).
 
-    Without ``covariates``, every float column is used, as in Buisson (2021).
+    >>> matching_covariates(pd.DataFrame({"id": [1.0, 2.0], "n": [3, 4], "x": [0.5, 0.7]}), cluster_id="id")
+    ['x']
     """
     if not isinstance(data, pd.DataFrame):
         raise ValueError(f"data: expected a pandas DataFrame, got {type(data).__name__}")
     if covariates is None:
-        covariates = [c for c in data.columns if data[c].dtype == np.float64]
+        covariates = [c for c in data.columns if data[c].dtype == np.float64 and c != cluster_id]
         if not covariates:
             raise ValueError("covariates: the data has no float columns; name the covariates to match on")
     if isinstance(covariates, str):
         raise ValueError("covariates: give a list of column names, not a single string")
-    covariates = list(covariates)
+    return list(covariates)
+
+
+def scaled_covariates(data: pd.DataFrame, covariates: Sequence[str] | None = None,
+                      cluster_id: str | None = None) -> np.ndarray:
+    """Min-max scale the covariates to [0, 1] (Buisson's (2021) MinMaxScaler; constant columns give 0).
+
+    Without ``covariates``, every float column but the cluster id is used (:func:`matching_covariates`).
+    """
+    covariates = matching_covariates(data, covariates, cluster_id)
     if not covariates:
         raise ValueError("covariates: choose at least one covariate to match on")
     missing = [c for c in covariates if c not in data.columns]
@@ -97,6 +110,7 @@ class Matching:
     unmatched_index : positions of clusters left unmatched.
     distances : the (n, n) distance matrix used.
     method : ``"greedy"`` or ``"optimal"``.
+    covariates : the columns matched on.
     """
 
     cluster_ids: np.ndarray
@@ -104,6 +118,7 @@ class Matching:
     unmatched_index: tuple[int, ...]
     distances: np.ndarray
     method: str
+    covariates: tuple[str, ...] = ()
 
     @staticmethod
     def _id(value):
@@ -145,22 +160,25 @@ class Matching:
 
     def record(self) -> dict:
         """The matching as plain values for an audit record: method, the sets, the unmatched, the distance."""
-        return {"method": self.method, "group_size": self.group_size, "groups": [list(g) for g in self.groups],
+        return {"method": self.method, "covariates": list(self.covariates), "group_size": self.group_size,
+                "groups": [list(g) for g in self.groups],
                 "unmatched": self.unmatched, "total_distance": self.total_distance}
 
     def __repr__(self) -> str:
         un = f", unmatched={self.unmatched}" if self.unmatched_index else ""
-        return (f"Matching(method={self.method!r}, {len(self.group_index)} sets of {self.group_size}, "
+        on = f" on {', '.join(map(str, self.covariates))}" if self.covariates else ""
+        return (f"Matching(method={self.method!r}, {len(self.group_index)} sets of {self.group_size}{on}, "
                 f"total distance {self.total_distance:.4f}{un})")
 
 
-def _prepare(data, covariates, cluster_id, group_size) -> tuple[np.ndarray, np.ndarray, int]:
+def _prepare(data, covariates, cluster_id, group_size) -> tuple[np.ndarray, np.ndarray, int, tuple[str, ...]]:
+    covariates = matching_covariates(data, covariates, cluster_id)
     x = scaled_covariates(data, covariates)
     ids = cluster_labels(data, cluster_id)
-    group_size = _check_int(group_size, "group_size", 2)
+    group_size = check_whole_number(group_size, "group_size", 2)
     if group_size > len(ids):
         raise ValueError(f"group_size: {group_size} is larger than the {len(ids)} clusters")
-    return distance_matrix(x), ids, group_size
+    return distance_matrix(x), ids, group_size, tuple(covariates)
 
 
 def greedy_match(data: pd.DataFrame, covariates: Sequence[str] | None = None, *, cluster_id: str | None = None,
@@ -172,7 +190,7 @@ def greedy_match(data: pd.DataFrame, covariates: Sequence[str] | None = None, *,
     >>> greedy_match(pd.DataFrame({"x": [0.0, 0.3, 0.35, 1.0]}), ["x"]).groups
     [(1, 2), (3, 4)]
     """
-    d, ids, k = _prepare(data, covariates, cluster_id, group_size)
+    d, ids, k, covariates = _prepare(data, covariates, cluster_id, group_size)
     n = len(ids)
     available = np.ones(n, dtype=bool)
     groups = []
@@ -187,14 +205,14 @@ def greedy_match(data: pd.DataFrame, covariates: Sequence[str] | None = None, *,
         group = (i, *sorted(int(j) for j in nearest))
         available[list(group)] = False
         groups.append(tuple(sorted(group)))
-    return Matching(ids, tuple(groups), tuple(np.flatnonzero(available).tolist()), d, "greedy")
+    return Matching(ids, tuple(groups), tuple(np.flatnonzero(available).tolist()), d, "greedy", covariates)
 
 
 def optimal_match(data: pd.DataFrame, covariates: Sequence[str] | None = None, *,
                   cluster_id: str | None = None) -> Matching:
     """Pairs minimising the total within-pair distance (one cluster unmatched when n is odd,
     chosen so the total is minimal)."""
-    d, ids, _ = _prepare(data, covariates, cluster_id, 2)
+    d, ids, _, covariates = _prepare(data, covariates, cluster_id, 2)
     n = len(ids)
     top = float(d.max()) or 1.0
     # integer weights C - d (C larger than any distance): maximum cardinality first, then the
@@ -207,7 +225,7 @@ def optimal_match(data: pd.DataFrame, covariates: Sequence[str] | None = None, *
     pairs = nx.max_weight_matching(graph, maxcardinality=True)
     groups = sorted(tuple(sorted((int(a), int(b)))) for a, b in pairs)
     matched = {i for g in groups for i in g}
-    return Matching(ids, tuple(groups), tuple(i for i in range(n) if i not in matched), d, "optimal")
+    return Matching(ids, tuple(groups), tuple(i for i in range(n) if i not in matched), d, "optimal", covariates)
 
 
 def match_clusters(data: pd.DataFrame, covariates: Sequence[str] | None = None, *, method: str = "optimal",
@@ -246,6 +264,8 @@ def _set_arrangements(size: int, n_arms: int) -> np.ndarray:
 class MatchedAllocation(AllocationRecord):
     """One allocation drawn within the matched sets: ``allocation`` has the cluster, its set and its arm."""
 
+    file_stem = "match"  # the files the command line's `match` writes
+
     @property
     def allocation(self) -> pd.DataFrame:
         """Cluster, set (NA if unmatched), arm index and arm label."""
@@ -281,11 +301,11 @@ class MatchedDesign(Design):
         if not isinstance(matching, Matching):
             raise ValueError(f"matching: expected a Matching, got {type(matching).__name__}")
         self.matching = matching
-        self.n_arms = _check_int(n_arms, "n_arms", 2)
+        self.n_arms = check_whole_number(n_arms, "n_arms", 2)
         if matching.group_index and self.n_arms > matching.group_size:
             raise ValueError(f"n_arms: {self.n_arms} arms do not fit in sets of {matching.group_size}")
-        self.max_enumerate = _check_int(max_enumerate, "max_enumerate", 1)
-        self.size = _check_int(size, "size", 2)
+        self.max_enumerate = check_whole_number(max_enumerate, "max_enumerate", 1)
+        self.size = check_whole_number(size, "size", 2)
         self._streams = np.random.SeedSequence(self.seed).spawn(2)
         sets = list(matching.group_index) + [(i,) for i in matching.unmatched_index]
         self._sets = sets
@@ -355,4 +375,4 @@ class MatchedDesign(Design):
         how = "enumerated" if self.enumerated else f"sampled ({len(self.space):,} distinct)"
         return (f"MatchedDesign({len(self.matching.group_index)} sets of {self.matching.group_size}, "
                 f"{len(self.matching.unmatched_index)} unmatched, n_arms={self.n_arms}, "
-                f"{self.n_possible:,} schemes {how}, seed={self.seed})")
+                f"{format_count(self.n_possible)} schemes {how}, seed={self.seed})")

@@ -52,12 +52,14 @@ from crt_widgets.core.randomization.acceptance import CutoffRule, rule_changes
 from crt_widgets.core.randomization.allocation import AllocationRecord
 from crt_widgets.core.randomization.scored import ScoredDesign
 from crt_widgets.core.seeds import check_seed
-from crt_widgets.core.io.files import write_json_audit
-from crt_widgets.core.io.spacefiles import write_arm_space
+from crt_widgets.core.io.files import from_chunks
+from crt_widgets.core.io.spacefiles import arm_space_chunks, write_arm_space
 from crt_widgets.core.spaces.space import RandomizationSpace
-from crt_widgets.core.randomization.stratified import Arms, StratifiedDesign, _check_int
+from crt_widgets.core.randomization.arms import Arms
+from crt_widgets.core.randomization.balanced_sampler import check_whole_number, check_draws_memory
+from crt_widgets.core.randomization.stratified import StratifiedDesign
 from crt_widgets.core.diagnostics.tables import baseline_table, score_summary
-from crt_widgets.core.diagnostics.validity import Validity, cluster_coincidence
+from crt_widgets.core.diagnostics.validity import Validity, cluster_coincidence, pair_table_limit
 
 METRICS = ("l2", "l1")
 BALANCES = ("arms", "margins")
@@ -168,11 +170,20 @@ class PairValidity:
     """
 
     constrained: Validity
-    unconstrained_fraction: np.ndarray
+    unconstrained_fraction: np.ndarray | None  # None when the space is too large for pair counts
 
     @property
     def cluster_ids(self) -> np.ndarray:
         return self.constrained.cluster_ids
+
+    @property
+    def available(self) -> bool:
+        """Whether the pair counts were computed (see :attr:`Validity.unavailable`)."""
+        return self.constrained.available
+
+    @property
+    def unavailable(self) -> str:
+        return self.constrained.unavailable
 
     @property
     def same_fraction(self) -> np.ndarray:
@@ -207,6 +218,8 @@ class PairValidity:
     def messages(self, tolerance: float = 0.0) -> list[str]:
         """Pairs the constraint ties together or keeps apart, beyond what the unconstrained design does
         (pairs of a small stratum are never together by design and are not reported)."""
+        if not self.constrained.available:
+            return self.constrained.messages()
         i, j = np.triu_indices(len(self.cluster_ids), k=1)
         f, u = self.same_fraction[i, j], self.unconstrained_fraction[i, j]
         ids = self.cluster_ids
@@ -221,6 +234,8 @@ class PairValidity:
 
     def __repr__(self) -> str:
         v = self.constrained
+        if not v.available:
+            return f"PairValidity(n_schemes={v.n_schemes:,}, not computed: {v.unavailable})"
         f = v.pair_values() / v.n_schemes
         return (f"PairValidity(n_schemes={v.n_schemes:,}, same-arm fraction {f.min():.3f}..{f.max():.3f}, "
                 f"largest departure from unconstrained {self.max_abs_difference:.3f}, "
@@ -323,7 +338,8 @@ class MultiArmDesign(ScoredDesign):
             labels = pd.Series(["all"] * len(data))
         self.rule = CutoffRule.check(cutoff, n_best)
         self.cutoff, self.n_best = self.rule.cutoff, self.rule.n_best
-        self.size = _check_int(size, "size", 2)
+        self.size = check_whole_number(size, "size", 2)
+        check_draws_memory(self.size, len(data) if isinstance(data, pd.DataFrame) else 0, "size")
         self.covariate_matrix  # validates covariates, categorical, cluster_id, weights
         # independent streams: one seeds the candidate generator, the other the final choice
         candidates_seq, self._choice_seed = np.random.SeedSequence(self.seed).spawn(2)
@@ -395,6 +411,9 @@ class MultiArmDesign(ScoredDesign):
     @cached_property
     def validity(self) -> PairValidity:
         """Pair coincidence in the constrained space against the unconstrained design."""
+        reason = pair_table_limit(self.n_clusters, len(self.space_index))
+        if reason:  # no (n, n) matrices: the validity says why
+            return PairValidity(Validity(self.cluster_ids, None, len(self.space_index), unavailable=reason), None)
         reference = self._unconstrained_same_arm
         i, j = np.triu_indices(self.n_clusters, k=1)
         constrained = cluster_coincidence(self.space.arm_matrix(), self.cluster_ids, n_arms=self.n_arms,
@@ -504,11 +523,12 @@ class MultiArmAllocation(AllocationRecord):
     def validity(self) -> PairValidity:
         return self.design.validity
 
-    def save_space(self, path: str | Path) -> Path:
-        """Write the constrained space as CSV (see the module docstring for the format)."""
+    def save_space(self, path: str | Path, *, overwrite: bool = False) -> Path:
+        """Write the constrained space as CSV (see the module docstring for the format), atomically; an
+        existing file is refused unless ``overwrite``."""
         d = self.design
         return write_arm_space(path, d.cluster_ids, d.space.arm_matrix(), d.arms.labels, self.space_position,
-                               d.space_scores)
+                               d.space_scores, overwrite=overwrite)
 
     def two_arm(self, *, factor: str | None = None, treated: Sequence[str] | None = None,
                 control: Sequence[str] | None = None):
@@ -523,8 +543,11 @@ class MultiArmAllocation(AllocationRecord):
         """
         return super().two_arm(factor=factor, treated=treated, control=control)
 
-    def save(self, directory: str | Path, stem: str = "multiarm") -> dict[str, Path]:
-        """Write everything: allocation CSV, the constrained space CSV, the audit JSON.
+    def save(self, directory: str | Path, stem: str = "multiarm", *, overwrite: bool = False,
+             record: dict[str, Any] | None = None) -> dict[str, Path]:
+        """Write everything: allocation CSV, the constrained space CSV, and last the audit JSON (with the space
+        file's SHA-256 and allocation count, and ``record``'s entries). All or nothing, never over an existing
+        file unless ``overwrite`` (see :meth:`save_files`).
 
         >>> import json, tempfile
         >>> from crt_widgets.datasets import load_dickinson
@@ -533,13 +556,13 @@ class MultiArmAllocation(AllocationRecord):
         >>> json.loads(files["audit"].read_text())["parameters"]["seed"]
         1
         """
-        directory = Path(directory)
-        directory.mkdir(parents=True, exist_ok=True)
-        return {
-            "allocation": self.to_csv(directory / f"{stem}_allocation.csv"),
-            "space": self.save_space(directory / f"{stem}_space.csv"),
-            "audit": write_json_audit(directory / f"{stem}_audit.json", self.audit()),
-        }
+        d = self.design
+        chunks = from_chunks(arm_space_chunks(d.cluster_ids, d.space.arm_matrix(), d.arms.labels,
+                                              self.space_position, d.space_scores))
+        return self.save_files(directory, {
+            "allocation": (f"{stem}_allocation.csv", self.allocation.to_csv(index=False), None),
+            "space": (f"{stem}_space.csv", chunks, len(d.space)),
+        }, f"{stem}_audit.json", overwrite=overwrite, record=record)
 
     def __repr__(self) -> str:
         return (f"MultiArmAllocation(score={self.score:.4f}, arm sizes {self.arm_sizes().tolist()}, "

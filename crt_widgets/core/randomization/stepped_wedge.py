@@ -48,7 +48,6 @@ from __future__ import annotations
 
 import itertools
 import math
-import os
 from collections.abc import Mapping, Sequence
 from functools import cached_property
 from pathlib import Path
@@ -60,8 +59,8 @@ import pandas as pd
 from crt_widgets.core.covariates import CovariateMatrix, prepare_covariates
 from crt_widgets.core.diagnostics.tables import baseline_table, score_summary
 from crt_widgets.core.diagnostics.validity import cluster_coincidence
-from crt_widgets.core.io.files import write_json_audit
-from crt_widgets.core.io.spacefiles import write_arm_space
+from crt_widgets.core.io.files import from_chunks
+from crt_widgets.core.io.spacefiles import arm_space_chunks, write_arm_space
 from crt_widgets.core.multiperiod.designs import MultiPeriodDesign, design_grid, stepped_wedge
 from crt_widgets.core.randomization.acceptance import CutoffRule, rule_changes
 from crt_widgets.core.randomization.allocation import AllocationRecord
@@ -619,18 +618,6 @@ class SteppedWedgeDesign(ScoredDesign):
                 f"balance={self.balance!r}, metric={self.metric!r}, {rule}, seed={self.seed})")
 
 
-def _write_replacing(path: Path, write) -> Path:
-    """Write through a temporary file in the same folder, then rename it over ``path``: a reader never sees a
-    half-written file, and an earlier file stays whole if the writing fails."""
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.part")
-    try:
-        write(temporary)
-        os.replace(temporary, path)
-    finally:
-        temporary.unlink(missing_ok=True)
-    return path
-
-
 def _multiperiod(design: Any, n_clusters: int) -> MultiPeriodDesign:
     if isinstance(design, MultiPeriodDesign):
         if design.n_clusters != n_clusters:
@@ -723,15 +710,19 @@ class SteppedWedgeAllocation(AllocationRecord):
         """Not a two-group space: see :func:`crt_widgets.stepped_wedge_permutation_test`."""
         raise ValueError(TWO_GROUP_MESSAGE)
 
-    def save_space(self, path: str | Path) -> Path:
+    def save_space(self, path: str | Path, *, overwrite: bool = False) -> Path:
         """Write the constrained space as CSV: ``scheme,chosen,score,<cluster ids...>``, sequence numbers in the
-        cluster columns (read back by :func:`crt_widgets.read_multiarm_space`)."""
+        cluster columns (read back by :func:`crt_widgets.read_multiarm_space`); atomically, and an existing file
+        is refused unless ``overwrite``."""
         d = self.design
         return write_arm_space(path, d.cluster_ids, d.space.arm_matrix(), d.space.arm_labels, self.space_position,
-                               d.space_scores)
+                               d.space_scores, overwrite=overwrite)
 
-    def save(self, directory: str | Path, stem: str = "stepped_wedge") -> dict[str, Path]:
-        """Write the allocation, the treatment matrix, the constrained space (CSV) and the audit JSON.
+    def save(self, directory: str | Path, stem: str = "stepped_wedge", *, overwrite: bool = False,
+             record: dict[str, Any] | None = None) -> dict[str, Path]:
+        """Write the allocation, the treatment matrix, the constrained space (CSV) and last the audit JSON (with the
+        space file's SHA-256 and count). All or nothing, never over an existing file unless ``overwrite`` (see
+        :meth:`save_files`).
 
         >>> import json, tempfile
         >>> import crt_widgets as crt
@@ -741,15 +732,14 @@ class SteppedWedgeAllocation(AllocationRecord):
         >>> sorted(files), json.loads(files["audit"].read_text())["parameters"]["seed"]
         (['allocation', 'audit', 'space', 'treatment_matrix'], 1)
         """
-        directory = Path(directory)
-        directory.mkdir(parents=True, exist_ok=True)
-        writers = {
-            "allocation": (f"{stem}_allocation.csv", self.to_csv),
-            "treatment_matrix": (f"{stem}_treatment_matrix.csv", lambda path: self.treatment_matrix().to_csv(path)),
-            "space": (f"{stem}_space.csv", self.save_space),
-            "audit": (f"{stem}_audit.json", lambda path: write_json_audit(path, self.audit())),
-        }
-        return {key: _write_replacing(directory / name, write) for key, (name, write) in writers.items()}
+        d = self.design
+        space = from_chunks(arm_space_chunks(d.cluster_ids, d.space.arm_matrix(), d.space.arm_labels,
+                                             self.space_position, d.space_scores))
+        return self.save_files(directory, {
+            "allocation": (f"{stem}_allocation.csv", self.allocation.to_csv(index=False), None),
+            "treatment_matrix": (f"{stem}_treatment_matrix.csv", self.treatment_matrix().to_csv(), None),
+            "space": (f"{stem}_space.csv", space, len(d.space)),
+        }, f"{stem}_audit.json", overwrite=overwrite, record=record)
 
     def __repr__(self) -> str:
         return (f"SteppedWedgeAllocation(score={self.score:.4g}, clusters per sequence {self.arm_sizes().tolist()}, "

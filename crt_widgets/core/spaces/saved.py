@@ -31,6 +31,7 @@ class SavedSpace:
     metadata : parameters, seed, package version, ... (our format only).
     control : the control group of each scheme when it is not the complement of ``schemes`` (a
         comparison of two arms of a multi-arm design, the other arms left out); None otherwise.
+    notes : what the reader of the file should know (a file that could not be verified), one line each.
     """
 
     schemes: SchemeSet
@@ -39,6 +40,7 @@ class SavedSpace:
     scores: np.ndarray | None = None
     metadata: dict[str, Any] = field(default_factory=dict)
     control: SchemeSet | None = None
+    notes: tuple[str, ...] = ()
 
     @property
     def chosen_scheme(self) -> np.ndarray:
