@@ -216,3 +216,15 @@ def test_chapter_simulation_accepts_an_analysis_callable(history):
     np.testing.assert_array_equal(custom.trials.decision, builtin.trials.decision)
     assert custom.trials.estimate.isna().all() and custom.settings["analysis"] == "one_sided_wald"
     assert 0 < builtin.trials.decision.sum() < len(builtin.trials)
+
+
+@pytest.mark.parametrize("n_jobs", [0, -0.5, 2.5, "2"])
+def test_a_worker_count_that_means_nothing_is_named(n_jobs):
+    """n_jobs=0 (or --jobs 0) ended in joblib's "n_jobs == 0 in Parallel has no meaning"; the check is made before
+    any trial runs, with the argument's name."""
+    from crt_widgets.core.parallel import run_tasks
+
+    with pytest.raises(ValueError, match=r"^n_jobs: .*1 or more workers, or -1 for every core"):
+        run_tasks(lambda task, rng: task, [1, 2], seed=1, n_jobs=n_jobs)
+    with pytest.raises(ValueError, match=r"^n_jobs: "):
+        design_power_simulation(n_clusters=8, cluster_size=5, icc=0.05, effect=0.3, n_trials=2, seed=1, n_jobs=n_jobs)

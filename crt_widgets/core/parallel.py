@@ -44,6 +44,9 @@ def run_tasks(
     """
     if seed is None:
         raise ValueError("seed is required so that simulations are reproducible")
+    # joblib reads -2 as "all cores but one"; 0 and fractions mean nothing (its own message names no argument)
+    if isinstance(n_jobs, bool) or not isinstance(n_jobs, (int, np.integer)) or n_jobs == 0:
+        raise ValueError(f"n_jobs: give 1 or more workers, or -1 for every core (-2 for all but one); got {n_jobs!r}")
     seeds = spawn_generators(seed, len(tasks))
     bar = _progress_bar(progress, len(tasks), desc)
     try:
