@@ -42,6 +42,9 @@ from crt_widgets.core.permutation.test import ALTERNATIVES
 from crt_widgets.core.io.files import data_sha256, json_ready
 from crt_widgets.core.io.spacefiles import read_space
 from crt_widgets.core.spaces.saved import SavedSpace
+from crt_widgets.widgets.accessibility import PageHelpers, hide_file_count, name_control
+from crt_widgets.widgets.embedding import chart_widget
+from crt_widgets.widgets.words import DEFAULT_TWO_ARMS
 from crt_widgets.widgets.formatting import STALE_CSS, message_html
 from crt_widgets.widgets.panels import read_uploaded_csv
 from crt_widgets.widgets.state import ID_NAME
@@ -488,6 +491,17 @@ class AnalysisState(t.HasTraits):
         }
 
 
+def alternative_options(arm_names) -> list[tuple[str, str]]:
+    """The alternative hypotheses in the arms' words (control first in ``arm_names``).
+
+    >>> alternative_options(["Usual care", "Reminders"])[1]
+    ('Reminders > Usual care', 'greater')
+    """
+    control, intervention = arm_names
+    return [("two-sided", "two-sided"), (f"{intervention} > {control}", "greater"),
+            (f"{intervention} < {control}", "less")]
+
+
 class AnalysisDashboard:
     """Panels over one :class:`AnalysisState`; ``.widget`` is what a notebook displays.
 
@@ -517,6 +531,10 @@ class AnalysisDashboard:
         for upload in (self.upload_data, self.upload_space):
             # the page refuses a file above the limit before sending it (the crt-offline template reads this)
             upload.add_class(f"crt-upload-limit-{UPLOAD_LIMIT_BYTES}")
+            hide_file_count(upload)
+        name_control(self.upload_data, "Upload the outcomes (CSV, one row per person)")
+        name_control(self.upload_space, "Upload the space file (CSV, JSON or .gz), with its audit record")
+        name_control(self.example, "Example trial to analyse")
         self.sources = w.HTML()
         self.outcome = w.Dropdown(description="outcome")
         self.cluster = w.Dropdown(description="cluster")
@@ -524,8 +542,10 @@ class AnalysisDashboard:
         self.adjust_note = w.HTML()
         self.categorical = w.SelectMultiple(description="categorical", rows=4)
         self.family = w.ToggleButtons(options=list(FAMILIES.items()), description="outcome type")
-        self.alternative = w.Dropdown(options=[("two-sided", "two-sided"), ("treatment > control", "greater"),
-                                               ("treatment < control", "less")], description="alternative")
+        name_control(self.family, "Outcome type")
+        self.arm_names = list(DEFAULT_TWO_ARMS)  # the Design section's names when it follows one
+        self.alternative = w.Dropdown(options=alternative_options(self.arm_names), description="alternative")
+        name_control(self.alternative, "Alternative hypothesis")
         self.alpha = w.FloatText(description="alpha")
         # shown only for a multi-arm space: which two groups of arms the test compares
         self.comparison = w.Dropdown(description="compare", layout=w.Layout(width="400px"))
@@ -535,7 +555,7 @@ class AnalysisDashboard:
         self.statement = w.HTML()
         self.table = w.HTML()
         self.downloads = w.HTML()
-        self.histogram = alt.JupyterChart(alt.Chart(pd.DataFrame({"x": []})).mark_bar())
+        self.histogram = chart_widget("crt_permutation_distribution", "bar")
         # the column lists depend on the data, so the inputs follow the state by hand (a link would
         # set a value before its options exist)
         self._inputs = {"outcome": self.outcome, "cluster": self.cluster, "covariates": self.covariates,
@@ -560,7 +580,7 @@ class AnalysisDashboard:
         heading = ([w.HTML("<h2 style='margin:0'>crt-widgets: analysis by the clustered permutation test</h2>")]
                    if title else [])
         self.widget = w.VBox([
-            w.HTML(STALE_CSS), *heading,
+            w.HTML(STALE_CSS), PageHelpers(), *heading,
             w.HTML("<p style='margin:0 0 6px'>Upload the outcomes (one row per person) and the space the design "
                    "saved (cvcrand's CSV, the JSON space, either gzip-compressed), or draw in the Design section: "
                    "the allocation drawn there is analysed here, no file in between. The test, its interval and the "
@@ -577,12 +597,30 @@ class AnalysisDashboard:
         """Analyse over ``space`` (an allocation, a design, a :class:`SavedSpace` or a file path)."""
         self.state.space, self.state.space_source = space, label or _describe_space(space)
 
+    def set_arm_names(self, names) -> None:
+        """Call the two groups compared ``names`` (control first) in the choices and the chart."""
+        self.arm_names = [str(n) for n in names]
+        self._syncing = True
+        try:
+            value = self.alternative.value
+            self.alternative.options = alternative_options(self.arm_names)
+            self.alternative.value = value
+        finally:
+            self._syncing = False
+        self._show()
+
     def follow(self, design_dashboard) -> None:
         """Analyse over the allocation a :class:`DesignDashboard` draws, as soon as it is drawn (same session)."""
         def drawn(change) -> None:
             if change["new"] is not None:
                 self.use_space(change["new"])
+
+        def named(change=None) -> None:
+            names = design_dashboard.state.arm_names
+            self.set_arm_names(names if len(names) == 2 else DEFAULT_TWO_ARMS)
         design_dashboard.state.observe(drawn, names="allocation")
+        design_dashboard.state.observe(named, names="arm_names")
+        named()
         if design_dashboard.state.allocation is not None:
             self.use_space(design_dashboard.state.allocation)
 
@@ -700,7 +738,7 @@ class AnalysisDashboard:
         notes = "".join(f"<li>{html.escape(n)}</li>" for n in r.permutation.notes)
         self.statement.value = (f'<p class="crt-statement"><b>{html.escape(r.permutation.statement)}</b></p>'
                                 + (f'<ul class="crt-notes" style="margin:0 0 6px">{notes}</ul>' if notes else ""))
-        self.histogram.chart = permutation_histogram(r.permutation)
+        self.histogram.chart = permutation_histogram(r.permutation, arm_names=self.arm_names)
         self.table.value = r.table().to_html(float_format=lambda v: f"{v:.4g}", border=0, na_rep="",
                                              classes="crt-models")
         record = json.dumps(json_ready(s.record()), indent=2, allow_nan=False)

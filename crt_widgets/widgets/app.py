@@ -17,8 +17,10 @@ from __future__ import annotations
 
 import ipywidgets as w
 
+from crt_widgets.widgets.accessibility import PageHelpers
 from crt_widgets.widgets.analysis import AnalysisDashboard
 from crt_widgets.widgets.dashboard import DesignDashboard
+from crt_widgets.widgets.glossary import glossary_html
 from crt_widgets.widgets.power_panel import PowerSection
 
 SECTIONS = ("Design", "Analysis", "Power")
@@ -47,7 +49,9 @@ class TrialApp:
         for i, name in enumerate(SECTIONS):
             self.sections.set_title(i, name)
         self.sections.add_class("crt-sections")
-        self.widget = w.VBox([w.HTML(TITLE), self.sections])
+        # the glossary (terms, references) under the sections; the page helper names the controls for screen readers
+        self.glossary = w.HTML(glossary_html())
+        self.widget = w.VBox([w.HTML(TITLE), PageHelpers(), self.sections, self.glossary])
 
     def _repr_mimebundle_(self, **kwargs):
         return self.widget._repr_mimebundle_(**kwargs)

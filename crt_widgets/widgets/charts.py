@@ -199,30 +199,37 @@ PERMUTATION_PARTS = ["at least as extreme", "less extreme", "observed"]
 PERMUTATION_COLOURS = ["#d62728", "#c9d6e3", "#222222"]
 
 
-def permutation_histogram(result, bins: int = 40) -> alt.LayerChart:
+def permutation_histogram(result, bins: int = 40, arm_names=("Control", "Intervention")) -> alt.LayerChart:
     """The permutation distribution of a :class:`~crt_widgets.core.permutation.PermutationResult`
-    (binned in numpy), schemes at least as extreme as the observed statistic in red, a rule at it.
+    (binned in numpy), schemes at least as extreme as the observed statistic in red, a rule at it; a red
+    triangle under every bin that holds any, so that a handful among thousands stays visible (a bar of
+    height 1 beside bars of hundreds is less than a pixel). ``arm_names``: control first.
 
     >>> import numpy as np
     >>> from crt_widgets.core.permutation.test import PermutationResult
     >>> r = PermutationResult(1.0, np.array([-2.0, -1.0, 0.0, 0.5, 1.0, 3.0]), 4 / 6, {}, "two-sided",
     ...                       "gaussian", 6, 4, 40, 0, np.array([1, 1, 0, 0]), np.arange(4))
     >>> [layer["mark"]["type"] for layer in permutation_histogram(r, bins=5).to_dict()["layer"]]
-    ['bar', 'bar', 'rule']
+    ['bar', 'bar', 'point', 'rule']
     """
     counts = result.histogram(bins)
+    control, intervention = arm_names
     colour = {"scale": alt.Scale(domain=PERMUTATION_PARTS, range=PERMUTATION_COLOURS),
               "legend": alt.Legend(title=None, orient="top")}
     base = alt.Chart(counts).encode(
-        x=alt.X("left:Q", title="statistic U (treated minus control mean residual)"), x2="right:Q",
+        x=alt.X("left:Q", title=f"statistic U ({intervention} minus {control} mean residual)"), x2="right:Q",
         tooltip=[alt.Tooltip("left:Q", format=".4f", title="from"), alt.Tooltip("right:Q", format=".4f", title="to"),
                  alt.Tooltip("total:Q", title="schemes"), alt.Tooltip("extreme:Q", title="as extreme")])
     extreme = base.mark_bar(binSpacing=0).encode(y=alt.Y("extreme:Q", title="schemes", axis=COUNT_AXIS),
                                                  y2=alt.datum(0), color=alt.ColorDatum("at least as extreme"))
     rest = base.mark_bar(binSpacing=0).encode(y="total:Q", y2="extreme:Q", color=alt.ColorDatum("less extreme"))
+    centres = counts.assign(centre=(counts["left"] + counts["right"]) / 2)[counts["extreme"] > 0]
+    markers = alt.Chart(centres).mark_point(shape="triangle-up", filled=True, size=60, opacity=1, yOffset=7).encode(
+        x="centre:Q", y=alt.datum(0), color=alt.ColorDatum("at least as extreme"),
+        tooltip=[alt.Tooltip("left:Q", format=".4f", title="from"), alt.Tooltip("right:Q", format=".4f", title="to"),
+                 alt.Tooltip("extreme:Q", title="schemes at least as extreme")])
     observed = alt.Chart(pd.DataFrame({"value": [result.statistic], "what": ["observed"]})).mark_rule(
         strokeWidth=2).encode(x="value:Q", color=alt.Color("what:N", **colour),
                               tooltip=[alt.Tooltip("value:Q", format=".4f", title="observed U")])
     title = f"Permutation distribution over {result.n_schemes:,} schemes (p = {result.p_value:.4g}, {result.alternative})"
-    return alt.layer(extreme, rest, observed, title=title).properties(width=420, height=220)
-
+    return alt.layer(extreme, rest, markers, observed, title=title).properties(width=420, height=220)

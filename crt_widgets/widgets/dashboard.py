@@ -10,6 +10,8 @@ import os
 
 import ipywidgets as w
 
+from crt_widgets.widgets.accessibility import PageHelpers
+from crt_widgets.widgets.glossary import glossary_html
 from crt_widgets.widgets.panels import (EXAMPLES, ArmPanel, CovariatePanel, CutoffPanel, DataPanel, DrawPanel, OutputPanel,
                                         WeightPanel, load_example)
 from crt_widgets.widgets.power_panel import PowerPanel
@@ -65,7 +67,9 @@ class DesignDashboard:
         left = w.VBox([self.tabs, self.cutoff.status, self.draw.widget],
                       layout=w.Layout(width="470px", min_width="470px"))
         right = w.VBox([self.outputs.widget], layout=w.Layout(flex="1 1 auto", overflow="auto"))
-        self.widget = w.VBox([w.HTML(TITLE if title else INTRO), self.data.widget, w.HBox([left, right])])
+        # on its own the dashboard carries the glossary and the page helper (in the app, the app carries them)
+        extras = [PageHelpers(), w.HTML(glossary_html())] if title else []
+        self.widget = w.VBox([w.HTML(TITLE if title else INTRO), self.data.widget, w.HBox([left, right]), *extras])
         self.widget.add_class("crt-section")
         # the user's own file: choosing the cluster id and covariates comes first
         self.state.observe(self._new_source, names="source")

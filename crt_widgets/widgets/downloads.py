@@ -18,6 +18,7 @@ import numpy as np
 
 from crt_widgets.core.randomization.constrained import Allocation
 from crt_widgets.core.io.spacefiles import write_cvcrand_csv
+from crt_widgets.widgets.words import default_arm_names
 
 
 def download_link(filename: str, content: str | bytes, mime: str, label: str) -> str:
@@ -28,10 +29,13 @@ def download_link(filename: str, content: str | bytes, mime: str, label: str) ->
             f'style="margin-right:1em;color:#1a5fb4;text-decoration:underline">{html.escape(label)}</a>')
 
 
-def allocation_files(allocation, draw: dict | None = None, earlier: Sequence[dict] = ()) -> dict[str, tuple]:
+def allocation_files(allocation, draw: dict | None = None, earlier: Sequence[dict] = (),
+                     arm_names: Sequence[str] | None = None) -> dict[str, tuple]:
     """filename -> (content, mime, label) for everything the trial's records need; ``draw`` is the draw's
     log entry (:func:`~crt_widgets.core.io.drawlog.draw_entry`) and ``earlier`` the session's earlier
-    ones, which the report and the audit record name.
+    ones, which the report and the audit record name. ``arm_names`` (default Control, Intervention for two
+    arms) name the arms in the report; the CSV and JSON files keep the program's codes and names (cvcrand's),
+    and the audit record maps each code to its name (``arm_names``).
 
     >>> from crt_widgets import ConstrainedDesign
     >>> from crt_widgets.datasets import load_dickinson
@@ -47,6 +51,7 @@ def allocation_files(allocation, draw: dict | None = None, earlier: Sequence[dic
 
     d = allocation.design
     seed = allocation.seed
+    names = list(arm_names) if arm_names is not None else default_arm_names(getattr(d, "n_arms", 2))
     spaces = {}
     if isinstance(allocation, Allocation):
         space_csv = write_cvcrand_csv(io.StringIO(), d.space.schemes, allocation.space_position,
@@ -70,13 +75,14 @@ def allocation_files(allocation, draw: dict | None = None, earlier: Sequence[dic
     for name, (content, _mime, _label) in spaces.items():
         raw = content.encode("utf-8") if isinstance(content, str) else content
         listed[name] = space_file_entry(Path(name), hashlib.sha256(raw).hexdigest(), len(d.space), size=len(raw))
-    audit = {**allocation.audit(), SPACE_FILES: listed, **({} if draw is None else {"draw": draw})}
+    audit = {**allocation.audit(), SPACE_FILES: listed, **({} if draw is None else {"draw": draw}),
+             "arm_names": {str(code): name for code, name in enumerate(names)}}
     return {
         f"allocation_seed{seed}.csv": (allocation.allocation.to_csv(index=False), "text/csv", "Allocation (CSV)"),
         **spaces,
         f"audit_seed{seed}.json": (json.dumps(json_ready(audit), indent=2), "application/json",
                                    "Audit record (JSON)"),
-        f"randomization_report_seed{seed}.html": (allocation_report(allocation, draw, earlier), "text/html",
+        f"randomization_report_seed{seed}.html": (allocation_report(allocation, draw, earlier, names), "text/html",
                                                   "Report (HTML)"),
         # the data exactly as the design used them: re-running the report's code on this file reproduces the draw
         input_data_name(allocation): (d.data.to_csv(index=False), "text/csv", "Input data (CSV)"),

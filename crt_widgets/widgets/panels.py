@@ -3,7 +3,10 @@
 Every panel has a ``.widget`` to display. Inputs are linked to the state's traits; outputs observe
 the state and only format what the core computed.
 
->>> from crt_widgets.widgets.state import DesignState
+>>> from crt_widgets.widgets.glossary import help_html
+from crt_widgets.widgets.state import DesignState
+from crt_widgets.widgets.words import (allocation_words, assignment_words, baseline_words, position_words,
+                                       validity_table_words)
 >>> panel = CutoffPanel(DesignState())
 >>> panel.quantile.min, panel.quantile.max
 (-3.0, 0.0)
@@ -19,9 +22,14 @@ import pandas as pd
 from crt_widgets.commands._voila import MB, UPLOAD_LIMIT_BYTES
 from crt_widgets.core.io.drawlog import draw_seed
 from crt_widgets.core.io.tables import read_table
+from crt_widgets.widgets.accessibility import hide_file_count, name_control
 from crt_widgets.widgets.charts import HEATMAP_MAX_CLUSTERS, too_many_for_heatmap
+from crt_widgets.widgets.embedding import chart_widget
 from crt_widgets.widgets.formatting import STALE_CSS, message_html, smd_distribution_html, smd_table_html
+from crt_widgets.widgets.glossary import help_html
 from crt_widgets.widgets.state import DesignState
+from crt_widgets.widgets.words import (allocation_words, assignment_words, baseline_words, position_words,
+                                       validity_table_words)
 
 EXAMPLES = {
     "Dickinson counties (cvcrand paper)": "dickinson",
@@ -93,6 +101,7 @@ class DataPanel:
                                   description="Example", layout=w.Layout(width="420px"))
         self.upload = w.FileUpload(accept=".csv", multiple=False, description="Upload CSV")
         self.upload.add_class(f"crt-upload-limit-{UPLOAD_LIMIT_BYTES}")  # the page's guard reads the limit here
+        name_control(hide_file_count(self.upload), "Upload a CSV of the clusters (one row each)")
         self.message = w.HTML()
         self.preview = w.HTML()
         self._syncing = False
@@ -162,6 +171,8 @@ class CovariatePanel:
         self.cluster_id = w.Dropdown(description="Cluster id", options=[""])
         self.covariates = w.SelectMultiple(rows=8, layout=w.Layout(width="225px"))
         self.categorical = w.SelectMultiple(rows=8, layout=w.Layout(width="190px"))
+        name_control(self.covariates, "Covariates to balance on")
+        name_control(self.categorical, "Categorical covariates")
         self.note = w.HTML()
         state.observe(self._refresh, names=["data", "covariates", "categorical", "cluster_id"])
         self.cluster_id.observe(lambda c: self._push("cluster_id", c["new"] or ""), names="value")
@@ -209,7 +220,8 @@ class WeightPanel:
         self.stratify: dict[str, w.Checkbox] = {}
         self.box = w.VBox()
         self._syncing = False
-        self.widget = w.VBox([w.HTML("<b>Weights</b> (0 switches a covariate off)"), self.box])
+        self.widget = w.VBox([w.HTML("<b>Weights</b> (0 switches a covariate off)"),
+                              w.HTML(help_html("weights", "weights") + help_html("stratify", "stratify")), self.box])
         state.observe(self._rebuild, names=["covariates", "categorical"])
         state.observe(self._sync, names=["weights", "stratify"])
         self._rebuild()
@@ -219,19 +231,31 @@ class WeightPanel:
         self.sliders, self.stratify = {}, {}
         for name in self.state.covariates:
             s = w.FloatSlider(value=float(self.state.weights.get(name, 1.0)), min=0, max=5, step=0.1,
-                              description=name, tooltip=name, continuous_update=True, readout_format=".1f",
-                              style={"description_width": "170px"}, layout=w.Layout(width="380px"))
+                              description=name, tooltip=f"Weight of {name}", continuous_update=True,
+                              readout_format=".1f", style={"description_width": "170px"},
+                              layout=w.Layout(width="380px"))
+            name_control(s, f"Weight of {name}")
             s.observe(self._on_weight, names="value")
             self.sliders[name] = s
             row = [s]
             if name in self.state.categorical:
                 box = w.Checkbox(value=name in self.state.stratify, description="stratify", indent=False,
-                                 layout=w.Layout(width="90px"))
+                                 tooltip=f"Stratify on {name}", layout=w.Layout(width="90px"))
+                name_control(box, f"Stratify on {name}")
                 box.observe(self._on_stratify, names="value")
                 self.stratify[name] = box
                 row.append(box)
             rows.append(w.HBox(row))
         self.box.children = rows
+        self._weights_in_use()
+
+    def _weights_in_use(self) -> None:
+        # a stratified covariate is balanced exactly: its weight does nothing, so it cannot be moved
+        for name, s in self.sliders.items():
+            exact = name in self.state.stratify
+            s.disabled = exact
+            s.tooltip = (f"Weight of {name}: not used, {name} is balanced exactly by stratification" if exact
+                         else f"Weight of {name}")
 
     def _sync(self, change=None) -> None:
         # showing the state's values must not write half-updated values back (one re-score per change)
@@ -241,6 +265,7 @@ class WeightPanel:
                 s.value = float(self.state.weights.get(name, 1.0))
             for name, box in self.stratify.items():
                 box.value = name in self.state.stratify
+            self._weights_in_use()
         finally:
             self._syncing = False
 
@@ -269,10 +294,14 @@ class CutoffPanel:
         self.state = state
         # a fine step on the log scale, and q kept to 3 significant digits: a typed 0.05 is recorded as 0.05
         self.quantile = w.FloatLogSlider(value=state.cutoff, base=10, min=-3, max=0, step=0.0001,
-                                         description="cutoff q", readout_format=".3f", continuous_update=True,
+                                         description="cutoff q", readout_format=".3g", continuous_update=True,
                                          layout=w.Layout(width="420px"))
+        # the readout shows q to 3 significant digits (0.0104, not 0.010), which the slider also announces
+        name_control(self.quantile, "Cutoff quantile q (share of schemes kept)")
         self.mode = w.ToggleButtons(options=[("quantile", False), ("best N", True)], value=state.use_n_best)
+        name_control(self.mode, "Cutoff rule")
         self.n_best = w.BoundedIntText(value=state.n_best, min=2, max=10**9, description="N", layout=w.Layout(width="200px"))
+        name_control(self.n_best, "Keep the best N schemes")
         self.count = w.HTML()
         self.warnings = w.HTML()
         w.link((self.quantile, "value"), (state, "cutoff"), transform=(significant, lambda q: q))
@@ -281,7 +310,9 @@ class CutoffPanel:
         state.observe(self._show, names=["design", "error", "warnings"])
         state.observe(self._mode, names="use_n_best")
         # the dashboard shows the controls in a tab and the count and warnings below the tabs (always in view)
-        self.controls = w.VBox([self.mode, self.quantile, self.n_best])
+        self.controls = w.VBox([self.mode, self.quantile, self.n_best,
+                                w.HTML(help_html("cutoff", "cutoff q") + help_html("best_n", "best N")
+                                       + help_html("score", "balance score"))])
         self.status = w.VBox([self.count, self.warnings])
         self.widget = w.VBox([self.controls, self.status])
         self._mode()
@@ -311,21 +342,45 @@ class ArmPanel:
     def __init__(self, state: DesignState) -> None:
         self.state = state
         # unbounded on purpose: a bad count is reported by the core in the panel, not clamped silently
-        self.n_treat = w.IntText(value=state.n_treat, description="treated", tooltip="clusters in treatment (two arms)")
+        self.n_treat = w.IntText(value=state.n_treat, description="intervention",
+                                 tooltip="clusters in the intervention arm (two arms)")
         self.n_arms = w.BoundedIntText(value=state.n_arms, min=2, max=64, description="arms")
+        name_control(self.n_arms, "Number of arms")
+        # the arms' names (the screen and the report); the files keep the codes 0, 1, ...
+        self.arm_names = w.Text(value=state.arm_names_text, description="arm names",
+                                placeholder="Control, Intervention", continuous_update=False,
+                                layout=w.Layout(width="420px"))
+        name_control(self.arm_names, "Arm names, separated by commas")
+        self.arm_names_note = w.HTML()
+        w.link((self.arm_names, "value"), (state, "arm_names_text"))
         self.metric = w.ToggleButtons(options=["l2", "l1"], value=state.metric, description="metric")
+        name_control(self.metric, "Balance score metric")
         self.sampling = w.Dropdown(options=[("enumerate if small", "auto"), ("enumerate all", "enumerate"),
                                             ("sample", "sample")], value=state.sampling, description="schemes")
         self.size = w.IntText(value=state.size, step=10_000, description="sample size")  # limits: a message
         # which candidates a sampled space holds; the draw's own seed is chosen at the draw (Draw panel)
         self.seed = w.IntText(value=state.seed, description="sampling seed", style={"description_width": "initial"})
+        name_control(self.size, "Schemes to sample")
+        name_control(self.sampling, "List all schemes or sample them")
         self.status = w.HTML()
         for widget, name in ((self.n_treat, "n_treat"), (self.n_arms, "n_arms"), (self.metric, "metric"),
                              (self.sampling, "sampling"), (self.size, "size"), (self.seed, "seed")):
             w.link((widget, "value"), (state, name))
         state.observe(self._show, names=["busy", "design", "data", "n_arms"])
-        self.widget = w.VBox([self.n_arms, self.n_treat, self.metric, self.sampling, self.size, self.seed, self.status])
+        state.observe(self._show_names, names=["arm_names", "arm_names_error"])
+        self.widget = w.VBox([self.n_arms, self.arm_names, self.arm_names_note, self.n_treat, self.metric,
+                              self.sampling, self.size, self.seed, self.status,
+                              w.HTML(help_html("arms", "arms") + help_html("arm_names", "arm names")
+                                     + help_html("n_treat", "intervention clusters") + help_html("metric", "metric")
+                                     + help_html("schemes", "schemes and seed"))])
         self._show()
+        self._show_names()
+
+    def _show_names(self, change=None) -> None:
+        s = self.state
+        self.arm_names_note.value = message_html(s.arm_names_error)
+        intervention = s.arm_names[1] if len(s.arm_names) == 2 else "intervention"
+        name_control(self.n_treat, f"Clusters in the {intervention} arm")
 
     def _show(self, change=None) -> None:
         s = self.state
@@ -367,24 +422,25 @@ class OutputPanel:
         self._histogram_spec, self._heatmap_spec = histogram_spec, heatmap_spec
         self._heatmap_reference = heatmap_reference
         self.state = state
-        self.histogram = alt.JupyterChart(alt.Chart(pd.DataFrame({"x": []})).mark_bar())
-        self.heatmap = alt.JupyterChart(alt.Chart(pd.DataFrame({"x": []})).mark_rect())
+        # the charts' menu exports (named files) and never offers the outside Vega Editor
+        self.histogram = chart_widget("crt_balance_scores", "bar")
+        self.heatmap = chart_widget("crt_pairs_same_arm", "rect")
         self.smd = w.HTML()
         self.probabilities = w.HTML()
         self.validity = w.HTML()
         self.messages = w.HTML()
         self.problem = w.HTML()
         self.progress = w.HTML()
-        state.observe(self._show, names=["design", "allocation"])
+        state.observe(self._show, names=["design", "allocation", "arm_names"])
         state.observe(self._stale, names="error")
         state.observe(self._busy, names="busy")
         self.results = w.VBox([
-            self.histogram, self.messages,
+            self.histogram, w.HTML(help_html("score", "balance score")), self.messages,
             w.HTML("<h4>Balance across the constrained space: each covariate's |SMD| over the kept schemes "
                    "(the scheme to be drawn stays concealed; above 0.1 shaded, above 0.2 red)</h4>"), self.smd,
-            w.HTML("<h4>Each cluster's probability of treatment in the constrained space</h4>"), self.probabilities,
+            w.HTML("<h4>Each cluster's probability of each arm in the constrained space</h4>"), self.probabilities,
             w.HTML("<h4>Randomization validity: how often each pair of clusters shares an arm in the constrained "
-                   "space</h4>"), self.validity, self.heatmap])
+                   "space</h4>" + help_html("validity", "validity")), self.validity, self.heatmap])
         self.results.add_class("crt-results")
         self.widget = w.VBox([w.HTML(STALE_CSS), self.progress, self.problem, self.results])
         self._show()
@@ -422,25 +478,30 @@ class OutputPanel:
         else:
             self.heatmap.spec = self._heatmap_spec(d.validity.same_fraction, d.cluster_ids, *self._heatmap_reference(d))
         self.smd.value = "" if self.state.smd is None else smd_distribution_html(self.state.smd)
-        self.probabilities.value = probabilities_html(d.probabilities())
-        self.validity.value = (d.validity.table().to_html(float_format=lambda v: f"{v:.3f}", border=0)
-                               if d.validity.available else message_html(d.validity.unavailable))
-        # the design's messages (cvcrand's assignment, scheme and cutoff); the choice comes with the draw
-        self.messages.value = "".join(f"<div>{html.escape(m)}</div>" for m in d.messages.values())
+        names = self.state.arm_names
+        self.probabilities.value = probabilities_html(d.probabilities(), names)
+        self.validity.value = (validity_table_words(d.validity.table()).to_html(
+            float_format=lambda v: f"{v:.3f}", border=0, classes="crt-validity")
+            if d.validity.available else message_html(d.validity.unavailable))
+        # the design's messages (the assignment, scheme and cutoff); the choice comes with the draw
+        self.messages.value = "".join(f"<div>{html.escape(assignment_words(m, names))}</div>"
+                                      for m in d.messages.values())
 
 
-def probabilities_html(probabilities: pd.DataFrame) -> str:
-    """Each cluster's probability of treatment (two arms: arms "0" and "1") or of each arm, one column per
-    cluster, scrolling sideways.
+def probabilities_html(probabilities: pd.DataFrame, arm_names=("Control", "Intervention")) -> str:
+    """Each cluster's probability of the intervention arm (two arms: arms "0" and "1") or of each arm, one
+    column per cluster, scrolling sideways; the arms are called ``arm_names``.
 
-    >>> "P(treatment)" in probabilities_html(pd.DataFrame({"0": [0.5, 0.5], "1": [0.5, 0.5]}, index=["a", "b"]))
+    >>> "P(Reminders)" in probabilities_html(pd.DataFrame({"0": [0.5, 0.5], "1": [0.5, 0.5]}, index=["a", "b"]),
+    ...                                      ["Usual care", "Reminders"])
     True
     """
     frame = probabilities.to_frame() if isinstance(probabilities, pd.Series) else probabilities
     if [str(c) for c in frame.columns] == ["0", "1"]:
-        frame = frame.iloc[:, [1]].set_axis(["P(treatment)"], axis=1)
+        frame = frame.iloc[:, [1]].set_axis([f"P({arm_names[1]})"], axis=1)
     else:
-        frame = frame.set_axis([f"P(arm {c})" for c in frame.columns], axis=1)
+        named = list(arm_names) if len(arm_names) == frame.shape[1] else [f"arm {c}" for c in frame.columns]
+        frame = frame.set_axis([f"P({name})" for name in named], axis=1)
     frame = frame.rename_axis("cluster").T
     return ("<div style='max-width:100%;overflow-x:auto'>"
             + frame.to_html(float_format=lambda v: f"{v:.2f}", border=0, classes="crt-probabilities") + "</div>")
@@ -458,6 +519,7 @@ class DrawPanel:
         self.commitment = w.HTML()
         self.seed = w.Text(value=state.draw_seed_text, description="draw seed",
                            placeholder="empty: the OS's entropy at the draw", layout=w.Layout(width="420px"))
+        name_control(self.seed, "Draw seed (empty: the operating system's entropy at the draw)")
         self.seed_note = w.HTML()  # what Draw will do with the seed as the kernel has it
         self.button = w.Button(description="Draw allocation", button_style="primary", icon="random")
         self.question = w.HTML()
@@ -475,10 +537,11 @@ class DrawPanel:
         state.observe(self._show_seed, names="draw_seed_text")
         state.observe(self._show_commitment, names=["space_sha256", "design"])
         state.observe(self._show_question, names=["pending", "draw_error", "design"])
-        state.observe(self._show, names=["allocation", "design", "error"])
+        state.observe(self._show, names=["allocation", "design", "error", "arm_names"])
         state.observe(self._show_history, names=["draws", "allocation"])
-        self.widget = w.VBox([self.commitment, self.seed, self.seed_note, self.button, self.confirmation, self.result,
-                              self.downloads, self.earlier])
+        self.widget = w.VBox([self.commitment, self.seed, self.seed_note,
+                              w.HTML(help_html("draw_seed", "draw seed") + help_html("commitment", "commitment")),
+                              self.button, self.confirmation, self.result, self.downloads, self.earlier])
         self._show_seed()
         self._show_commitment()
         self._show_question()
@@ -519,8 +582,12 @@ class DrawPanel:
             self.question.value = message_html(s.draw_error)
             return
         how = "typed by you" if p["seed_source"] == "typed" else "just drawn from the operating system's entropy"
+        names = p.get("arm_names") or s.arm_names
+        arms = " and ".join(html.escape(n) for n in names) if len(names) == 2 else ", ".join(
+            html.escape(n) for n in names)
         self.question.value = (
-            f'<div class="crt-question" style="white-space:normal">Draw one scheme from the {p["n_schemes"]:,} of space '
+            f'<div class="crt-question" style="white-space:normal">Allocate the clusters to '
+            f'<span class="crt-pending-arms">{arms}</span> by drawing one scheme from the {p["n_schemes"]:,} of space '
             f"<code>{p['space_sha256'][:16]}…</code> with seed <b class='crt-pending-seed'>{p['seed']}</b> ({how})? "
             "The draw is final and recorded with the earlier ones.</div>")
 
@@ -533,19 +600,22 @@ class DrawPanel:
             self.downloads.value = ""
             return
         entry = s.draws[-1]
-        if hasattr(a, "treated_clusters"):
-            what = "Treatment: " + ", ".join(map(str, a.treated_clusters))
-        else:
-            what = "Clusters per arm: " + ", ".join(f"arm {k}: {v}" for k, v in a.arm_sizes().items())
+        names = s.draw_arm_names(entry["draw"])  # as they were named at the draw (the report says the same)
+        named = allocation_words(a.allocation, names)
+        ids = named.columns[0]
+        what = "; ".join(f"{name}: " + ", ".join(map(str, named.loc[named["arm"] == name, ids]))
+                         for name in (names[::-1] if len(names) == 2 else names))
         how = {"typed": "typed", "entropy": "from the operating system's entropy"}[entry["seed_source"]]
         # one row per cluster, scrolling: a trial of 80 clusters must not widen the column
-        table = a.allocation.to_html(border=0, index=False, classes="crt-allocation")
+        table = named.to_html(border=0, index=False, classes="crt-allocation")
+        chosen = position_words(a.space_position, len(a.design.space))
         self.result.value = (f'<div class="crt-drawn" style="white-space:normal"><b>Draw {entry["draw"]} of this '
-                             f"session</b> (seed {a.seed}, {how}; score {a.score:.3f}). {html.escape(what)}</div>"
-                             f"<div>{html.escape(a.choice_message)}</div>"
+                             f"session</b> (seed {a.seed}, {how}; balance score {a.score:.3f}). "
+                             f"{html.escape(what)}</div>"
+                             f"<div>{html.escape(chosen[0].upper() + chosen[1:])} was drawn.</div>"
                              f"<div style='max-height:260px;overflow:auto;display:inline-block'>{table}</div>"
                              "<h4>Baseline by arm (the allocation drawn; SMD above 0.1 shaded, above 0.2 red)</h4>"
-                             + smd_table_html(a.baseline_table))
+                             + smd_table_html(baseline_words(a.baseline_table, names)))
         saved = s.saved_to
         note = ("" if not saved else message_html(f"Could not save a copy on disk ({saved})", "warning")
                 if saved.startswith("not saved") else

@@ -19,6 +19,8 @@ import html
 import ipywidgets as w
 import pandas as pd
 
+from crt_widgets.widgets.accessibility import name_control
+from crt_widgets.widgets.embedding import embed_options
 from crt_widgets.widgets.formatting import STALE_CSS, message_html
 from crt_widgets.widgets.state import DesignState, analytic_power, power_curves
 
@@ -35,6 +37,7 @@ class PowerPanel:
         style = {"description_width": "150px"}
         self.outcome = w.ToggleButtons(options=["continuous", "binary"], value=q.outcome, description="outcome",
                                        style=style)
+        name_control(self.outcome, "Outcome type for the power")
         self.effect = w.FloatText(value=q.effect, step=0.05, description="difference in means", style=style)
         self.sd = w.FloatText(value=q.sd, step=0.1, description="SD of an individual", style=style)
         self.p_control = w.FloatText(value=q.p_control, step=0.01, description="control proportion", style=style)
@@ -49,7 +52,7 @@ class PowerPanel:
         for name in ("outcome", "effect", "sd", "p_control", "p_treatment", "icc", "cluster_size", "cv", "alpha"):
             w.link((getattr(self, name), "value"), (q, name))
         q.observe(self._show, names=list(q.trait_names()))
-        state.observe(self._show, names=["data", "n_treat", "n_arms"])
+        state.observe(self._show, names=["data", "n_treat", "n_arms", "arm_names"])
         self.widget = w.VBox([
             w.HTML("<b>Analytic power</b> (design effect 1 + ((CV&sup2; + 1) m &minus; 1) ICC; "
                    "t test on clusters &minus; 2 df)"),
@@ -85,13 +88,13 @@ class PowerCurvePanel:
 
         self.state = state
         empty = alt.Chart(pd.DataFrame({"x": []})).mark_line()
-        self.by_clusters = alt.JupyterChart(empty)
-        self.by_icc = alt.JupyterChart(empty)
+        self.by_clusters = alt.JupyterChart(empty, embed_options=embed_options("crt_power_by_clusters"))
+        self.by_icc = alt.JupyterChart(empty, embed_options=embed_options("crt_power_by_icc"))
         self.message = w.HTML()
         self.charts = w.HBox([self.by_clusters, self.by_icc])
         q = state.power_inputs
         q.observe(self._show, names=list(q.trait_names()))
-        state.observe(self._show, names=["data", "n_treat", "n_arms"])
+        state.observe(self._show, names=["data", "n_treat", "n_arms", "arm_names"])
         self.widget = w.VBox([w.HTML("<b>Power curves</b> (analytic; the red point is the design being made)"),
                               self.message, self.charts])
         self._show()

@@ -11,7 +11,6 @@ True
 from __future__ import annotations
 
 import html
-import json
 from collections.abc import Sequence
 
 import pandas as pd
@@ -20,6 +19,8 @@ from crt_widgets.core.io.spacehash import sha256_of_space
 from crt_widgets.widgets.charts import (HEATMAP_MAX_CLUSTERS, coincidence_heatmap, heatmap_reference,
                                        score_histogram)
 from crt_widgets.widgets.formatting import smd_table_html
+from crt_widgets.widgets.words import (allocation_words, arm_name_map, assignment_words, baseline_words,
+                                       default_arm_names, position_words, setting_words, validity_table_words)
 
 METHOD = ("Covariate-constrained randomization (Raab and Butcher 2001; Li et al. 2016, 2017), as implemented "
           "by cvcrand (Yu et al. 2019): every candidate scheme was scored by the {metric} balance metric over the "
@@ -78,9 +79,10 @@ def _plain(value):
     return value
 
 
-def draw_section(draw: dict | None, earlier: Sequence[dict] = ()) -> str:
+def draw_section(draw: dict | None, earlier: Sequence[dict] = (), arm_names: Sequence[str] | None = None) -> str:
     """The report's account of the draw: which draw of the session it is, how its seed was chosen, the
-    space's SHA-256, and every earlier draw of the session (none is hidden).
+    space's SHA-256, and every earlier draw of the session (none is hidden); ``arm_names`` name the arms
+    (the log's codes "0", "1", ... otherwise).
 
     >>> "draw 2 of this session" in draw_section({"draw": 2, "seed": 5, "seed_source": "typed", "time": "t",
     ...     "space_sha256": "ab", "n_schemes": 9, "allocation": {"1": [1]}}, [{"draw": 1, "seed": 4,
@@ -92,6 +94,7 @@ def draw_section(draw: dict | None, earlier: Sequence[dict] = ()) -> str:
     from crt_widgets.core.io.drawlog import SEED_SOURCES
 
     n = int(draw["draw"])
+    named = {} if arm_names is None else arm_name_map(arm_names)
     lead = (f"<p>This is <b>draw {n} of this session</b>"
             + (f" (session {html.escape(str(draw.get('session')))})" if draw.get("session") else "")
             + f", made at {html.escape(str(draw['time']))} with seed <code>{html.escape(str(draw['seed']))}</code>, "
@@ -103,20 +106,24 @@ def draw_section(draw: dict | None, earlier: Sequence[dict] = ()) -> str:
     rows = "".join(
         f"<tr><td>{int(e['draw'])}</td><td>{html.escape(str(e['time']))}</td><td>{html.escape(str(e['seed']))}</td>"
         f"<td>{html.escape(str(e['seed_source']))}</td><td><code>{html.escape(e['space_sha256'][:16])}…</code></td>"
-        f"<td>{html.escape('; '.join(f'arm {k}: ' + ', '.join(map(str, v)) for k, v in e['allocation'].items()))}</td></tr>"
+        f"<td>{html.escape('; '.join(named.get(str(k), f'arm {k}') + ': ' + ', '.join(map(str, v)) for k, v in e['allocation'].items()))}</td></tr>"
         for e in earlier)
     return (lead + f"<p>Earlier draws of this session ({len(earlier)}):</p><table class='t'><tr><th>draw</th>"
             "<th>time (UTC)</th><th>seed</th><th>seed chosen</th><th>space SHA-256</th><th>clusters by arm</th></tr>"
             f"{rows}</table>")
 
 
-def allocation_report(allocation, draw: dict | None = None, earlier: Sequence[dict] = ()) -> str:
+def allocation_report(allocation, draw: dict | None = None, earlier: Sequence[dict] = (),
+                      arm_names: Sequence[str] | None = None) -> str:
     """A self-contained HTML document describing the design, the draw and its checks
     (a two-arm :class:`Allocation` or a multi-arm allocation); ``draw`` and ``earlier``: the draw's log
-    entry and the session's earlier ones (see :func:`draw_section`)."""
+    entry and the session's earlier ones (see :func:`draw_section`). The arms are called ``arm_names``
+    (Control and Intervention for two arms by default), settings and tables are in words, and each
+    setting's program name stands beside it for whoever reads the audit record or the code."""
     from crt_widgets.widgets.binning import histogram_data, zoom_data
 
     d = allocation.design
+    names = list(arm_names) if arm_names is not None else default_arm_names(getattr(d, "n_arms", 2))
     audit = allocation.audit()
     best = d.n_best
     constraints = getattr(d, "constraints", None)
@@ -127,17 +134,19 @@ def allocation_report(allocation, draw: dict | None = None, earlier: Sequence[di
     # a static file can hold a big heatmap, but past a few hundred clusters it is unreadable and heavy
     heat = ("" if len(d.cluster_ids) > 4 * HEATMAP_MAX_CLUSTERS or not d.validity.available else
             _svg(coincidence_heatmap(d.validity.same_fraction, d.cluster_ids, *heatmap_reference(d))))
-    params = pd.DataFrame({"value": {k: json.dumps(v) if isinstance(v, (list, dict)) else str(v)
-                                     for k, v in audit["parameters"].items()}})
+    params = setting_words(audit["parameters"], list(getattr(d, "covariates", [])) or None, names)
     record = pd.DataFrame({"value": {"package": f"crt-widgets {audit['package_version']}", "created (UTC)": audit["created"],
                                      "draw seed": str(audit["draw_seed"]), "input data SHA-256": audit["data_sha256"],
+                                     "arms (code in the files)": ", ".join(f"{n} ({i})" for i, n in enumerate(names)),
+                                     "scheme drawn": position_words(allocation.space_position, len(d.space)),
                                      "space SHA-256": sha256_of_space(d),
                                      "candidate schemes": f"{audit['n_candidates']:,}",
                                      "constrained space": f"{audit['n_constrained']:,}",
                                      "chosen score": f"{audit['chosen_score']:.4f}"}})
-    messages = "".join(f"<li>{html.escape(m)}</li>" for m in allocation.messages.values())
+    messages = "".join(f"<li>{html.escape(assignment_words(m, names))}</li>" for key, m in allocation.messages.items()
+                       if key != "choice_message")
     warnings = "".join(f"<li>{html.escape(m)}</li>" for m in d.diagnostics) or "<li>none</li>"
-    validity = (_table(d.validity.table()) if d.validity.available
+    validity = (_table(validity_table_words(d.validity.table())) if d.validity.available
                 else f"<p>{html.escape(d.validity.unavailable)}</p>")
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>Randomization report</title>
@@ -146,17 +155,24 @@ table.t{{border-collapse:collapse;margin:.5em 0 1.5em}} .t td,.t th{{padding:2px
 .t th{{text-align:left}} h2{{border-bottom:2px solid #2b7bba;padding-bottom:2px}}</style></head>
 <body><h1>Randomization report</h1>
 <p>{html.escape(METHOD.format(metric=d.metric, rule=rule))}</p>
-<h2>Record</h2>{draw_section(draw, earlier)}{_table(record)}
-<h2>Parameters</h2>{_table(params)}
+<h2>Record</h2>{draw_section(draw, earlier, names)}{_table(record)}
+<h2>Settings</h2>{params.to_html(index=False, border=0, classes="t")}
 <h2>Messages</h2><ul>{messages}</ul>
 <h2>Input data</h2><p>{len(d.data)} clusters; SHA-256 of the CSV below
 (downloaded as <code>{html.escape(input_data_name(allocation))}</code>): <code>{audit["data_sha256"]}</code></p>
 <div style="overflow-x:auto;font-size:85%">{d.data.to_html(index=False, border=0, classes="t")}</div>
-<h2>Allocation</h2>{_table(allocation.allocation.set_index(allocation.allocation.columns[0]))}
+<h2>Allocation</h2>{_table(_allocation_table(allocation.allocation, names))}
 <h2>Balance scores</h2>{hist}{_table(allocation.summary)}
-<h2>Baseline characteristics by arm</h2>{smd_table_html(allocation.baseline_table, 't')}
+<h2>Baseline characteristics by arm</h2>{smd_table_html(baseline_words(allocation.baseline_table, names), 't')}
 <p><small>Standardized mean differences above 0.1 are shaded, above 0.2 in bold red.</small></p>
 <h2>Randomization validity</h2><p>How often each pair of clusters shares an arm across the constrained space (Greene 2017).</p>{validity}<h3>Warnings</h3><ul>{warnings}</ul>{heat}
 <h2>Reproduce</h2><p>With the input data file and crt-widgets {html.escape(str(audit["package_version"]))}:</p>
 <pre style="background:#f6f8fa;padding:10px;overflow:auto">{html.escape(reproduce_code(allocation))}</pre>
 </body></html>"""
+
+
+def _allocation_table(allocation: pd.DataFrame, names: Sequence[str]) -> pd.DataFrame:
+    """Each cluster's arm by name, with the code the allocation CSV gives it."""
+    frame = allocation_words(allocation, names)
+    frame["code in the files"] = allocation["arm"].to_numpy()
+    return frame.set_index(frame.columns[0])

@@ -49,6 +49,7 @@ from crt_widgets.core.power.analytic import AnalyticPower, crt_clusters_needed, 
 from crt_widgets.core.power.design_simulation import DesignPower, design_space_power
 from crt_widgets.core.seeds import check_seed
 from crt_widgets.core.sizes import format_count
+from crt_widgets.widgets.words import DEFAULT_TWO_ARMS, default_arm_names, parse_arm_names
 
 # traits whose change needs new candidate schemes, and those that only re-score them
 STRUCTURAL = ("data", "cluster_id", "covariates", "categorical", "stratify", "n_treat", "n_arms", "size",
@@ -241,6 +242,10 @@ class DesignState(t.HasTraits):
     last_update_ms = t.Float(0.0)
     records_dir = t.Unicode("")                # if set, every draw is logged and its files written here
     saved_to = t.Unicode("")                   # the folder of the last draw's files (or why they could not be)
+    # what the arms are called on the screen and in the report (the files keep the codes 0, 1, ...)
+    arm_names_text = t.Unicode(", ".join(DEFAULT_TWO_ARMS))  # as typed, separated by commas
+    arm_names = t.List(t.Unicode(), default_value=list(DEFAULT_TWO_ARMS))
+    arm_names_error = t.Unicode("")            # why the typed names were not taken
     power_inputs = t.Instance(PowerInputs, ())  # the analytic power question (see analytic_power)
     simulation = t.Instance(SimulationRun, ())  # the simulated power of the design being made
 
@@ -257,6 +262,9 @@ class DesignState(t.HasTraits):
         # a confirmation names the seed as typed: a later keystroke (which can arrive after the click on Draw)
         # names the new one
         self.observe(lambda change: self.propose_draw() if self.pending is not None else None, names="draw_seed_text")
+        self._draw_arm_names: dict[int, list[str]] = {}  # each draw's arm names, as they were at the draw
+        self.observe(self._on_arm_names_text, names="arm_names_text")
+        self.observe(self._on_arm_count, names="n_arms")
         # a simulated power belongs to the design and inputs it was run for
         self.observe(lambda change: self.simulation.clear(), names="design")
         self.power_inputs.observe(lambda change: self.simulation.clear(), names=list(PowerInputs.class_trait_names()))
@@ -412,6 +420,26 @@ class DesignState(t.HasTraits):
             self.busy = False
             self.last_update_ms = (time.perf_counter() - start) * 1000
 
+    # -- arm names --------------------------------------------------------------------------------
+    def _on_arm_names_text(self, change=None) -> None:
+        try:
+            names = parse_arm_names(self.arm_names_text, self.n_arms)
+        except ValueError as exc:
+            self.arm_names_error = str(exc)
+            return
+        self.arm_names_error = ""
+        self.arm_names = names
+        if self.pending is not None:
+            self.propose_draw()  # the confirmation names the arms as they are now
+
+    def _on_arm_count(self, change) -> None:
+        if len(self.arm_names) != int(self.n_arms):  # names for another number of arms: the defaults for this one
+            self.arm_names_text = ", ".join(default_arm_names(max(int(self.n_arms), 2)))
+
+    def draw_arm_names(self, number: int) -> list[str]:
+        """The arm names of draw ``number`` (1 = the session's first), as they were when it was drawn."""
+        return list(self._draw_arm_names.get(number, self.arm_names))
+
     # -- results ----------------------------------------------------------------------------------
     @property
     def kept(self) -> int:
@@ -432,7 +460,7 @@ class DesignState(t.HasTraits):
             return
         self.draw_error = ""
         self.pending = {"seed": seed, "seed_source": how, "space_sha256": self.space_sha256,
-                        "n_schemes": self.kept}
+                        "n_schemes": self.kept, "arm_names": list(self.arm_names)}
 
     def cancel_draw(self) -> None:
         """Withdraw the proposed draw (nothing was drawn, nothing is logged)."""
@@ -452,6 +480,7 @@ class DesignState(t.HasTraits):
         allocation = self.design.draw(proposal["seed"])
         entry = draw_entry(allocation, number=len(self.draws) + 1, seed_source=proposal["seed_source"],
                            session=self.session, space_sha256=self.space_sha256)
+        self._draw_arm_names[entry["draw"]] = list(proposal.get("arm_names", self.arm_names))
         saved = self._record(allocation, entry)
         with self.hold_trait_notifications():
             self.pending = None
@@ -475,7 +504,7 @@ class DesignState(t.HasTraits):
             from crt_widgets.widgets.downloads import allocation_files
 
             self._files[number] = allocation_files(self.history[number - 1], self.draws[number - 1],
-                                                   self.draws[:number - 1])
+                                                   self.draws[:number - 1], arm_names=self.draw_arm_names(number))
         return self._files[number]
 
     def _record(self, allocation, entry: dict) -> str:
@@ -485,7 +514,7 @@ class DesignState(t.HasTraits):
 
         log = DrawLog(self.records_dir)
         try:
-            files = allocation_files(allocation, entry, self.draws)
+            files = allocation_files(allocation, entry, self.draws, arm_names=self.draw_arm_names(entry["draw"]))
             self._files[entry["draw"]] = files
             written = {name: content for name, (content, _mime, _label) in files.items()}
         except Exception as exc:  # the draw is logged even when its files cannot be made
@@ -566,7 +595,8 @@ def _power_question(state: DesignState) -> tuple[float, dict, int, int, str]:
         raise ValueError("effect: a difference of zero has no power to speak of; enter the effect to detect")
     if state.n_arms == 2:
         k_treat, k_control = int(state.n_treat), n - int(state.n_treat)
-        comparison = f"treatment ({k_treat} clusters) against control ({k_control})"
+        control, intervention = state.arm_names if len(state.arm_names) == 2 else DEFAULT_TWO_ARMS
+        comparison = f"{intervention} ({k_treat} clusters) against {control} ({k_control})"
     else:
         k_treat = k_control = n // int(state.n_arms)
         comparison = f"any two of the {state.n_arms} arms ({k_treat} clusters each, the smallest arm size)"
