@@ -51,7 +51,7 @@ def test_initial_state_equals_the_core(dash, dickinson):
     assert dash.state.allocation is None and dash.state.history == [] and not hasattr(dash.state, "preview")
     pd.testing.assert_frame_equal(dash.state.smd, smd_distribution(core))
     assert f"{smd_distribution(core).iloc[1, 1]:.3f}" in dash.outputs.smd.value
-    assert "P(treatment)" in dash.outputs.probabilities.value and "0.50" in dash.outputs.probabilities.value
+    assert "P(Intervention)" in dash.outputs.probabilities.value and "0.50" in dash.outputs.probabilities.value
     bins = histogram_data(dash.state.design)
     counts, edges = np.histogram(core.scores, bins=60)
     np.testing.assert_array_equal(bins["total"], counts)
@@ -298,12 +298,15 @@ def test_multi_arm_designs_in_the_dashboard():
     pd.testing.assert_frame_equal(state.smd, smd_distribution(core))  # the largest SMD over pairs of arms
     _draw(dash, 12345)
     np.testing.assert_array_equal(state.allocation.arm, core.draw(12345).arm)
-    assert "Clusters per arm: arm 1: 10, arm 2: 10" in dash.draw.result.value
+    named = dict(zip(state.arm_names, state.allocation.arm_sizes()))
+    assert named == {"Control": 10, "Intervention A": 10, **{f"Intervention {c}": 10 for c in "BCDEFG"}}
+    assert "Control: " in dash.draw.result.value and "Intervention G: " in dash.draw.result.value
     assert "Could not" not in dash.draw.downloads.value
     # the messages and the heatmap's neutral colour come from the core's numbers
     drawn = core.draw(12345)
-    assert (f"Allocation {drawn.space_position + 1:,} of the {len(core.space_index):,} in the constrained space "
-            f"was selected (seed 12345); its balance score is {drawn.score:.3f}") in dash.draw.result.value
+    assert (f"Scheme {drawn.space_position + 1:,} of the {len(core.space_index):,} in the constrained space "
+            f"(the audit file counts from 0: position {drawn.space_position:,}) was drawn") in dash.draw.result.value
+    assert f"balance score {drawn.score:.3f}" in dash.draw.result.value
     assert f"cutoff score {core.cutoff_score:.3f}" in dash.outputs.messages.value
     heat = dash.outputs.heatmap.spec
     assert heat["encoding"]["color"]["scale"]["domain"][1] == pytest.approx(core.validity.constrained.expected_fraction)
@@ -516,7 +519,7 @@ def test_large_trial_skips_the_pair_heatmap_but_not_the_numbers():
     assert dash.state.kept == len(core.space_index)
     spec = dash.outputs.heatmap.spec
     assert spec["mark"]["type"] == "text" and "150 clusters" in spec["data"]["values"][0]["t"]
-    assert "samefrac" in dash.outputs.validity.value and dash.outputs.problem.value == ""
+    assert "pairs in the same arm: share of schemes" in dash.outputs.validity.value and dash.outputs.problem.value == ""
 
 
 def _files(links_html: str) -> dict[str, bytes]:
@@ -617,7 +620,7 @@ def test_the_app_conceals_the_allocation_until_the_draw(dickinson):
     _draw(app.design, 20240611)
     after = _everything_shown(app.widget)
     np.testing.assert_array_equal(app.design.state.allocation.arm, allocation.arm)
-    assert f"Treatment: {treated}" in after and f"Treatment: {treated}" not in before
+    assert f"Intervention: {treated}" in after and f"Intervention: {treated}" not in before
     assert f"score {allocation.score:.3f}" in after and f"{allocation.score:.3f}" not in before
     assert "chosen scheme" in after and "chosen scheme" not in before  # the histogram's mark, once drawn
     # the analysis follows the draw in the same session: no file in between

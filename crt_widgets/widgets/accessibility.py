@@ -6,7 +6,8 @@ of their own (WCAG 2.1 success criteria 1.3.1 and 4.1.2). Python marks each such
 :func:`name_control` (a CSS class carrying its name, percent-encoded); :class:`PageHelpers`, a widget
 without a visible part placed once in the app, runs a small script in the page that copies those names
 onto the focusable elements, makes every slider announce the value its readout shows (the cutoff slider
-moves on a log10 scale: it announces "0.0104", not "-1.98"), marks the pressed toggle button
+moves on a log10 scale: it announces "0.0104", not "-1.98"; :func:`log_keys` makes its arrow keys move it
+by a twentieth of a decade), marks the pressed toggle button
 (``aria-pressed``), hides the icon glyphs from screen readers and drops the file counter that the upload
 buttons append to their text ("Upload CSV (0)" after an upload). The same widget works in Voila and in
 JupyterLab: nothing is fetched, the script travels with the widget.
@@ -27,6 +28,7 @@ import ipywidgets as w
 
 PREFIX = "crt-aria-"
 NO_COUNT = "crt-upload-nocount"  # an upload button whose "(n)" file counter the page hides
+LOG_KEYS = "crt-log-keys"  # a log-scale slider the arrow keys move by a twentieth of a decade
 
 _SCRIPT = r"""
 const PREFIX = "crt-aria-";
@@ -59,6 +61,8 @@ function apply() {
   document.querySelectorAll(".widget-toggle-button, .jupyter-widget-toggle-button").forEach((b) =>
     set(b, "aria-pressed", b.classList.contains("mod-active") ? "true" : "false"));
   document.querySelectorAll(".jupyter-widgets i.fa, .jupyter-button i.fa").forEach((i) => set(i, "aria-hidden", "true"));
+  // ipywidgets writes title="null" on labels without a tooltip: a hover would show the word "null"
+  document.querySelectorAll('label[title="null"]').forEach((l) => l.removeAttribute("title"));
   document.querySelectorAll(".crt-upload-nocount").forEach((b) => {
     b.childNodes.forEach((n) => {
       if (n.nodeType === 3 && / \(\d+\)$/.test(n.textContent)) n.textContent = n.textContent.replace(/ \(\d+\)$/, "");
@@ -71,13 +75,39 @@ function schedule() {
   scheduled = true;
   requestAnimationFrame(() => { scheduled = false; apply(); });
 }
+// a log-scale slider (class crt-log-keys) moves by a twentieth of a decade per arrow key (half a decade with
+// Page Up/Down, its ends with Home/End) to values of two significant digits: its own step, fine enough for any
+// typed q, would need hundreds of presses. The value goes in through the readout, as if typed there.
+function logKeys(event) {
+  const handle = event.target && event.target.closest && event.target.closest(".crt-log-keys .noUi-handle");
+  if (!handle) return;
+  const moves = { ArrowRight: 0.05, ArrowUp: 0.05, ArrowLeft: -0.05, ArrowDown: -0.05, PageUp: 0.5, PageDown: -0.5 };
+  const slider = handle.closest(".crt-log-keys");
+  const readout = slider.querySelector(".widget-readout, .jupyter-widget-readout");
+  const low = Number(handle.getAttribute("aria-valuemin")), high = Number(handle.getAttribute("aria-valuemax"));
+  let exponent;
+  if (event.key === "Home") exponent = low;
+  else if (event.key === "End") exponent = high;
+  else if (event.key in moves && readout) exponent = Math.log10(Number(readout.textContent)) + moves[event.key];
+  else return;
+  if (!isFinite(exponent) || !readout) return;
+  event.preventDefault();
+  event.stopImmediatePropagation();
+  const value = Number(Math.pow(10, Math.min(high, Math.max(low, exponent))).toPrecision(2));
+  readout.textContent = String(value);
+  const enter = new KeyboardEvent("keydown", { key: "Enter", bubbles: true });
+  Object.defineProperty(enter, "keyCode", { get: () => 13 });
+  readout.dispatchEvent(enter);
+  handle.focus();
+}
 function render({ el }) {
   el.style.display = "none";
   if (window.__crtPageHelpers) { schedule(); return; }
   window.__crtPageHelpers = true;
+  document.addEventListener("keydown", logKeys, true);
   new MutationObserver(schedule).observe(document.body, {
     subtree: true, childList: true, characterData: true, attributes: true,
-    attributeFilter: ["class", "aria-valuetext"],
+    attributeFilter: ["class", "aria-valuetext", "title"],
   });
   schedule();
 }
@@ -110,6 +140,13 @@ def accessible_name(widget: w.DOMWidget) -> str:
         if token.startswith(PREFIX):
             return unquote(token[len(PREFIX):])
     return str(getattr(widget, "description", "") or "")
+
+
+def log_keys(slider: w.FloatLogSlider) -> w.FloatLogSlider:
+    """Let the arrow keys move a log-scale slider by a twentieth of a decade (Page Up/Down: half a decade,
+    Home/End: its ends), to values of two significant digits; its own fine step is kept for typed values."""
+    slider.add_class(LOG_KEYS)
+    return slider
 
 
 def hide_file_count(upload: w.FileUpload) -> w.FileUpload:

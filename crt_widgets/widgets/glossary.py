@@ -82,13 +82,14 @@ REFERENCES = [
 
 
 def help_html(key: str, label: str | None = None) -> str:
-    """An info toggle with the help for ``key`` (see :data:`HELP`); ``label`` names it for a screen reader."""
+    """An info toggle "About <label>" with the help for ``key`` (see :data:`HELP`); toggles sit side by side
+    and open in place (click, Enter or Space)."""
     text = HELP[key]
-    name = html.escape(f"Help: {label or key.replace('_', ' ')}")
-    return (f'<details class="crt-help" style="font-size:90%;margin:0 0 4px"><summary aria-label="{name}" '
-            f'title="{name}" style="cursor:pointer;color:#1a5fb4;width:fit-content">&#9432; '
-            f'{html.escape(label or "help")}</summary><div style="white-space:normal;max-width:440px">'
-            f"{html.escape(text)}</div></details>")
+    label = label or key.replace("_", " ")
+    name = html.escape(f"About {label}")
+    return (f'<details class="crt-help" style="display:inline-block;vertical-align:top;font-size:90%;'
+            f'margin:0 1.2em 4px 0"><summary aria-label="{name}" style="cursor:pointer;color:#1a5fb4">'
+            f'{name}</summary><div style="white-space:normal;max-width:440px">{html.escape(text)}</div></details>')
 
 
 def glossary_html() -> str:

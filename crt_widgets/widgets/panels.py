@@ -3,13 +3,10 @@
 Every panel has a ``.widget`` to display. Inputs are linked to the state's traits; outputs observe
 the state and only format what the core computed.
 
->>> from crt_widgets.widgets.glossary import help_html
-from crt_widgets.widgets.state import DesignState
-from crt_widgets.widgets.words import (allocation_words, assignment_words, baseline_words, position_words,
-                                       validity_table_words)
+>>> from crt_widgets.widgets.state import DesignState
 >>> panel = CutoffPanel(DesignState())
->>> panel.quantile.min, panel.quantile.max
-(-3.0, 0.0)
+>>> panel.quantile.min, panel.quantile.max, format(0.0104, panel.quantile.readout_format)
+(-3.0, 0.0, '0.0104')
 """
 from __future__ import annotations
 
@@ -22,7 +19,7 @@ import pandas as pd
 from crt_widgets.commands._voila import MB, UPLOAD_LIMIT_BYTES
 from crt_widgets.core.io.drawlog import draw_seed
 from crt_widgets.core.io.tables import read_table
-from crt_widgets.widgets.accessibility import hide_file_count, name_control
+from crt_widgets.widgets.accessibility import hide_file_count, log_keys, name_control
 from crt_widgets.widgets.charts import HEATMAP_MAX_CLUSTERS, too_many_for_heatmap
 from crt_widgets.widgets.embedding import chart_widget
 from crt_widgets.widgets.formatting import STALE_CSS, message_html, smd_distribution_html, smd_table_html
@@ -297,7 +294,7 @@ class CutoffPanel:
                                          description="cutoff q", readout_format=".3g", continuous_update=True,
                                          layout=w.Layout(width="420px"))
         # the readout shows q to 3 significant digits (0.0104, not 0.010), which the slider also announces
-        name_control(self.quantile, "Cutoff quantile q (share of schemes kept)")
+        name_control(log_keys(self.quantile), "Cutoff quantile q (share of schemes kept)")
         self.mode = w.ToggleButtons(options=[("quantile", False), ("best N", True)], value=state.use_n_best)
         name_control(self.mode, "Cutoff rule")
         self.n_best = w.BoundedIntText(value=state.n_best, min=2, max=10**9, description="N", layout=w.Layout(width="200px"))

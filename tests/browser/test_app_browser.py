@@ -120,8 +120,8 @@ def test_one_app_draws_twice_then_analyses_a_large_space(page, voila_url, record
         treated = core.draw(entry["seed"]).treated_clusters
         assert entry["allocation"]["1"] == treated
         # what Draw returned was nowhere on the page before it: no list of treated clusters, no chosen score
-        assert f"Treatment: {', '.join(map(str, treated))}" not in before_text
-    assert f"Treatment: {', '.join(map(str, log[0]['allocation']['1']))}" in drawn_text
+        assert f"Intervention: {', '.join(map(str, treated))}" not in before_text
+    assert f"Intervention: {', '.join(map(str, log[0]['allocation']['1']))}" in drawn_text
     assert "chosen scheme" not in before_html and f"{core.draw(int(first_seed)).score:.3f}" not in before_text
     report = (records / log[1]["folder"] / f"randomization_report_seed{second_seed}.html").read_text()
     assert "draw 2 of this session" in report and "Earlier draws of this session (1)" in report
