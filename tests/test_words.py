@@ -263,3 +263,22 @@ def test_report_settings_in_words_with_the_program_names_beside():
     text = re.sub(r"<[^>]+>", " ", re.sub(r"<svg.*?</svg>", "", report, flags=re.S))
     assert "inciis 2, hispanic 0.5" in text and "None" not in text.split("Reproduce")[0]
     assert "pairs in the same arm: share of schemes" in text and "samefrac" not in text
+
+
+def test_the_dashboard_command_prints_the_address_once_the_server_listens(capsys):
+    import socket
+    import threading
+
+    from crt_widgets.commands.dashboard import announce_when_ready
+
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        port = server.getsockname()[1]
+        # nothing listens yet: nothing is printed
+        assert not announce_when_ready("127.0.0.1", port, f"http://127.0.0.1:{port}/", timeout=0.5, poll=0.05)
+        assert capsys.readouterr().out == ""
+        listening = threading.Timer(0.3, server.listen)  # the server comes up while the watcher waits
+        listening.start()
+        assert announce_when_ready("0.0.0.0", port, f"http://0.0.0.0:{port}/", timeout=30, poll=0.05)
+        listening.join()
+    assert capsys.readouterr().out == f"crt-widgets dashboard: ready at http://0.0.0.0:{port}/  (Ctrl-C to stop)\n"

@@ -83,6 +83,31 @@ def free_port(ip: str, port: int, tries: int = 20) -> int | None:
     return None
 
 
+def announce_when_ready(ip: str, port: int, url: str, timeout: float = 600.0, poll: float = 0.25) -> bool:
+    """Print ``url`` once something accepts connections on ``ip:port`` (a wildcard address is tried on the
+    loopback); False, and nothing printed, if ``timeout`` seconds pass or the process that started this one
+    (the server) ends first.
+
+    >>> announce_when_ready("127.0.0.1", free_port("127.0.0.1", 50123), "http://127.0.0.1/", timeout=0.3)
+    False
+    """
+    import time
+
+    target = {"0.0.0.0": "127.0.0.1", "::": "::1"}.get(ip, ip)
+    parent = os.getppid()
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and os.getppid() == parent:
+        try:
+            with socket.create_connection((target, port), timeout=1):
+                pass
+        except OSError:
+            time.sleep(poll)
+            continue
+        print(f"crt-widgets dashboard: ready at {url}  (Ctrl-C to stop)", flush=True)
+        return True
+    return False
+
+
 def voila_environment(records: Path | None = None) -> dict[str, str]:
     """The environment with our template directory on Jupyter's data path (and the records folder,
     which the dashboard's kernel reads)."""
@@ -116,11 +141,22 @@ def run(args: argparse.Namespace) -> int:
     if port != args.port:
         print(f"crt-widgets dashboard: port {args.port} is in use, using {port}", flush=True)
     host = f"[{args.ip}]" if ":" in args.ip else args.ip
-    print(f"crt-widgets dashboard: http://{host}:{port}/  (Ctrl-C to stop)", flush=True)
+    url = f"http://{host}:{port}/"
     # become Voila, so that signals (Ctrl-C, a test's terminate) reach the server itself
     command = voila_command(notebook, port, args.ip)
     if args.records is not None:
         print(f"crt-widgets dashboard: every draw is logged in {args.records.resolve() / 'draws.jsonl'}, its files in a "
               "folder of its own there", flush=True)
+    if hasattr(os, "fork"):
+        # the address is printed once the server accepts connections (a browser opened on it earlier is refused):
+        # a small watcher process waits for the port while this process becomes Voila
+        print(f"crt-widgets dashboard: starting the server on port {port}...", flush=True)
+        if os.fork() == 0:  # pragma: no cover - the watcher (announce_when_ready is tested on its own)
+            try:
+                announce_when_ready(args.ip, port, url)
+            finally:
+                os._exit(0)
+    else:  # pragma: no cover - no fork (Windows): say where it will be
+        print(f"crt-widgets dashboard: {url}  (Ctrl-C to stop)", flush=True)
     os.execve(command[0], command, voila_environment(args.records))
     return 0  # pragma: no cover - execv does not return
