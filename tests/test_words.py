@@ -282,3 +282,12 @@ def test_the_dashboard_command_prints_the_address_once_the_server_listens(capsys
         assert announce_when_ready("0.0.0.0", port, f"http://0.0.0.0:{port}/", timeout=30, poll=0.05)
         listening.join()
     assert capsys.readouterr().out == f"crt-widgets dashboard: ready at http://0.0.0.0:{port}/  (Ctrl-C to stop)\n"
+
+
+def test_the_zoom_axis_drops_labels_that_would_collide():
+    from crt_widgets.widgets.charts import histogram_spec
+
+    bins = pd.DataFrame({"left": [0.0, 1.0], "right": [1.0, 2.0], "total": [5, 3], "kept": [5, 1]})
+    zoom = pd.DataFrame({"left": [0.0123, 0.0124], "right": [0.0124, 0.0125], "count": [2, 4]})
+    axis = histogram_spec(bins, 1.2, None, zoom)["hconcat"][1]["layer"][0]["encoding"]["x"]["axis"]
+    assert axis == {"labelFlush": True, "labelOverlap": "greedy", "tickCount": 4}

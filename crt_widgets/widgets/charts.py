@@ -76,8 +76,11 @@ def _histogram_layers(bins, marks, zoom, zoom_marks, chosen: bool = True) -> alt
     rest = base.mark_bar(binSpacing=0).encode(y="total:Q", y2="kept:Q",
                                               color=alt.ColorDatum("not kept"))
     full = alt.layer(kept, rest, _rules(marks, chosen), title=HISTOGRAM_TITLE).properties(width=330, height=220)
+    # the zoom is narrow: few ticks, and a label that would overlap its neighbour is dropped (multi-arm scores
+    # such as 0.0123 are wide)
     zoomed = alt.Chart(zoom).mark_bar(binSpacing=0).encode(
-        x=alt.X("left:Q", title="balance score", scale=alt.Scale(zero=False)), x2="right:Q",
+        x=alt.X("left:Q", title="balance score", scale=alt.Scale(zero=False),
+                axis=alt.Axis(tickCount=4, labelOverlap="greedy", labelFlush=True)), x2="right:Q",
         y=alt.Y("count:Q", title="kept schemes", axis=COUNT_AXIS), y2=alt.datum(0), color=alt.ColorDatum("kept"),
         tooltip=[alt.Tooltip("left:Q", format=".3f", title="from"), alt.Tooltip("right:Q", format=".3f", title="to"),
                  alt.Tooltip("count:Q", title="schemes")])
