@@ -177,8 +177,9 @@ def test_draw_is_a_confirmed_act_with_a_named_seed(dickinson):
 
 def test_bad_inputs_show_in_the_panel(dash):
     dash.arms.n_treat.value = 40
-    assert dash.state.design is None and "n_treat" in dash.state.error
-    assert "n_treat" in dash.cutoff.warnings.value and "n_treat" in dash.data.message.value
+    assert dash.state.design is None and dash.state.error.startswith("intervention clusters: must be between 1 and 15")
+    assert "intervention clusters" in dash.cutoff.warnings.value and "intervention clusters" in dash.data.message.value
+    assert "n_treat" not in dash.cutoff.warnings.value + dash.data.message.value  # the program's name stays off screen
     dash.arms.n_treat.value = 8
     assert dash.state.error == "" and dash.state.kept == 1288
     dash.covariates.categorical.value = ("incomecat",)  # location (text) no longer categorical
@@ -403,9 +404,9 @@ def test_enumerating_an_astronomical_space_is_refused_with_a_message():
 
 
 @pytest.mark.parametrize("field,value,match", [
-    ("seed", -3, "seed: expected a whole number of at least 0"),
-    ("size", 0, "size: must be a whole number of at least 2"),
-    ("n_treat", 0, "n_treat: must be between 1 and 15"),
+    ("seed", -3, "sampling seed: expected a whole number of at least 0"),
+    ("size", 0, "sample size: must be a whole number of at least 2"),
+    ("n_treat", 0, "intervention clusters: must be between 1 and 15"),
 ])
 def test_bad_settings_are_messages_and_recover(field, value, match):
     dash = DesignDashboard(example="dickinson", offline=False)
@@ -654,7 +655,7 @@ def test_stale_design_results_are_greyed_beside_the_message():
     assert "crt-stale" not in dash.outputs.results._dom_classes
     dash.arms.n_treat.value = 40
     assert "crt-stale" in dash.outputs.results._dom_classes
-    assert "n_treat" in dash.outputs.problem.value and "last valid inputs" in dash.outputs.problem.value
+    assert "intervention clusters: must be" in dash.outputs.problem.value and "last valid inputs" in dash.outputs.problem.value
     assert dash.draw.commitment.value == "" and dash.draw.button.disabled
     dash.arms.n_treat.value = 8
     assert "crt-stale" not in dash.outputs.results._dom_classes and dash.outputs.problem.value == ""

@@ -49,7 +49,7 @@ from crt_widgets.core.power.analytic import AnalyticPower, crt_clusters_needed, 
 from crt_widgets.core.power.design_simulation import DesignPower, design_space_power
 from crt_widgets.core.seeds import check_seed
 from crt_widgets.core.sizes import format_count
-from crt_widgets.widgets.words import DEFAULT_TWO_ARMS, default_arm_names, parse_arm_names
+from crt_widgets.widgets.words import DEFAULT_TWO_ARMS, default_arm_names, parse_arm_names, plain_message
 
 # traits whose change needs new candidate schemes, and those that only re-score them
 STRUCTURAL = ("data", "cluster_id", "covariates", "categorical", "stratify", "n_treat", "n_arms", "size",
@@ -408,7 +408,8 @@ class DesignState(t.HasTraits):
         except Exception as exc:  # any problem is a message in the panel, never a traceback in the browser
             known = isinstance(exc, (ValueError, KeyError, TypeError))
             text = str(exc.args[0] if exc.args else exc)
-            self.error = text if known else f"Unexpected problem ({type(exc).__name__}): {text}"
+            # the screen names the control, not the core's argument ("intervention clusters: ...", not "n_treat: ...")
+            self.error = plain_message(text) if known else f"Unexpected problem ({type(exc).__name__}): {text}"
             self.design, self.smd, self.space_sha256 = None, None, ""
         else:
             self.error = ""

@@ -62,6 +62,27 @@ SETTING_WORDS = {
 METRIC_WORDS = {"l2": "l2 (sum of weighted squared differences)", "l1": "l1 (sum of weighted absolute differences)"}
 
 
+# a message from the core starts with the argument it is about; the screen names the control instead
+CONTROL_WORDS = {
+    "n_treat": "intervention clusters", "size": "sample size", "seed": "sampling seed", "n_best": "best N",
+    "n_schemes": "best N", "cutoff": "cutoff q", "n_arms": "arms", "cluster_id": "cluster id",
+    "covariates": "covariates", "categorical": "categorical", "stratify": "stratify", "weights": "weights",
+    "enumerate": "schemes", "metric": "metric", "strata": "stratify",
+}
+
+
+def plain_message(text: str) -> str:
+    """A core message with its leading argument name ("n_treat: ...") replaced by the control's words.
+
+    >>> plain_message("n_treat: must be between 1 and 15 for 16 clusters, got 20")
+    'intervention clusters: must be between 1 and 15 for 16 clusters, got 20'
+    """
+    name, colon, rest = str(text).partition(":")
+    if colon and name in CONTROL_WORDS:
+        return CONTROL_WORDS[name] + colon + rest
+    return str(text)
+
+
 def default_arm_names(n_arms: int, labels: Sequence[str] | None = None) -> list[str]:
     """Names for ``n_arms`` arms: Control and Intervention for two; Control, Intervention A, B, ... for more;
     a factorial design's own arm labels (its factor levels) when ``labels`` names them.
