@@ -291,3 +291,29 @@ def test_the_zoom_axis_drops_labels_that_would_collide():
     zoom = pd.DataFrame({"left": [0.0123, 0.0124], "right": [0.0124, 0.0125], "count": [2, 4]})
     axis = histogram_spec(bins, 1.2, None, zoom)["hconcat"][1]["layer"][0]["encoding"]["x"]["axis"]
     assert axis == {"labelFlush": True, "labelOverlap": "greedy", "tickCount": 4}
+
+
+def test_the_dashboard_command_says_it_is_starting_then_becomes_voila(monkeypatch, capsys):
+    import argparse
+    import os
+
+    from crt_widgets.commands import dashboard
+
+    class BecameVoila(Exception):
+        pass
+
+    def execve(path, command, env):
+        raise BecameVoila(command)
+
+    forked = []
+    monkeypatch.setattr(os, "fork", lambda: forked.append(True) or 4242)  # the parent's side of the fork
+    monkeypatch.setattr(os, "execve", execve)
+    parser = argparse.ArgumentParser()
+    dashboard.add_arguments(parser)
+    args = parser.parse_args(["--port", str(dashboard.free_port("127.0.0.1", 47100))])
+    with pytest.raises(BecameVoila) as became:
+        dashboard.run(args)
+    assert forked == [True] and f"--port={args.port}" in became.value.args[0]
+    out = capsys.readouterr().out
+    # the address itself is printed by the watcher once the port answers, never before
+    assert out == f"crt-widgets dashboard: starting the server on port {args.port}...\n"
