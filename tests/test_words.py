@@ -25,7 +25,8 @@ from crt_widgets.widgets.words import default_arm_names, parse_arm_names, settin
 
 # the program's names the issue found on the screen; they belong in the downloaded files only
 PROGRAM_WORDS = ["samecount", "samefrac", "diffcount", "difffrac", "n_treat", "samearmhi", "samearmlo",
-                 "arm = 0", "arm = 1", "n_schemes None", "P(treatment)", "chosen_space_position"]
+                 "arm = 0", "arm = 1", "n_schemes None", "P(treatment)", "chosen_space_position", "ci_low",
+                 "p_value"]
 # a control's name must say which control it is
 GENERIC = {"", "stratify", "upload", "n"}
 
@@ -112,6 +113,11 @@ def test_the_screen_says_it_in_words_and_the_downloads_keep_the_program_names(ap
     assert audit["arm_names"] == {"0": "Control", "1": "Intervention"}
     csv = next(content for name, (content, _, _) in files.items() if name.startswith("allocation_"))
     assert csv.splitlines()[0] == "county,arm" and set(pd.read_csv(pd.io.common.StringIO(csv))["arm"]) == {0, 1}
+    assert "95% CI from" in app.analysis.table.value
+    results = re.search(r'download="analysis_results.csv" href="data:text/csv;base64,([^"]+)"', app.analysis.downloads.value)
+    import base64
+
+    assert base64.b64decode(results.group(1)).decode().splitlines()[0].startswith("method,effect,se,ci_low,ci_high")
     space = next(content for name, (content, _, _) in files.items() if name.endswith(".csv")
                  and name.startswith("constrained_space"))
     assert space.startswith('"SchemeChosen"')

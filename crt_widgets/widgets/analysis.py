@@ -44,7 +44,7 @@ from crt_widgets.core.io.spacefiles import read_space
 from crt_widgets.core.spaces.saved import SavedSpace
 from crt_widgets.widgets.accessibility import PageHelpers, hide_file_count, name_control
 from crt_widgets.widgets.embedding import chart_widget
-from crt_widgets.widgets.words import DEFAULT_TWO_ARMS
+from crt_widgets.widgets.words import DEFAULT_TWO_ARMS, result_columns_words
 from crt_widgets.widgets.formatting import STALE_CSS, message_html
 from crt_widgets.widgets.panels import read_uploaded_csv
 from crt_widgets.widgets.state import ID_NAME
@@ -739,8 +739,9 @@ class AnalysisDashboard:
         self.statement.value = (f'<p class="crt-statement"><b>{html.escape(r.permutation.statement)}</b></p>'
                                 + (f'<ul class="crt-notes" style="margin:0 0 6px">{notes}</ul>' if notes else ""))
         self.histogram.chart = permutation_histogram(r.permutation, arm_names=self.arm_names)
-        self.table.value = r.table().to_html(float_format=lambda v: f"{v:.4g}", border=0, na_rep="",
-                                             classes="crt-models")
+        # the columns in words on the screen; the CSV below keeps their program names
+        self.table.value = result_columns_words(r.table(), s.alpha).to_html(
+            float_format=lambda v: f"{v:.4g}", border=0, na_rep="", classes="crt-models")
         record = json.dumps(json_ready(s.record()), indent=2, allow_nan=False)
         self.downloads.value = (download_link("analysis_record.json", record, "application/json", "Analysis record (JSON)")
                                 + download_link("analysis_results.csv", r.table().to_csv(), "text/csv", "Results (CSV)"))

@@ -159,7 +159,8 @@ def _heatmap_chart(source, ids: list[str], expected: float, caption: str) -> alt
         y=alt.Y("b:N", sort=ids, title="cluster", axis=alt.Axis(labelOverlap="parity", labelFontSize=9)),
         color=alt.Color("fraction:Q", title="same arm",
                         scale=alt.Scale(domain=[0, expected, 1], range=["#b2182b", "#f7f7f7", "#2166ac"])),
-        tooltip=["a:N", "b:N", alt.Tooltip("fraction:Q", format=".3f")],
+        tooltip=[alt.Tooltip("a:N", title="cluster"), alt.Tooltip("b:N", title="and cluster"),
+                 alt.Tooltip("fraction:Q", format=".3f", title="share of schemes in the same arm")],
     ).properties(width=300, height=300, title=caption)
 
 

@@ -83,6 +83,21 @@ def plain_message(text: str) -> str:
     return str(text)
 
 
+def result_columns_words(table: pd.DataFrame, alpha: float = 0.05) -> pd.DataFrame:
+    """The analysis table's columns in words for the screen (the CSV download keeps ``ci_low``, ``p_value``, ...).
+
+    >>> result_columns_words(pd.DataFrame(columns=["effect", "se", "ci_low", "ci_high", "p_value"])).columns.tolist()
+    ['estimate', 'SE', '95% CI from', '95% CI to', 'p-value']
+    """
+    level = f"{1 - float(alpha):.0%}"
+    words = {"effect": "estimate", "se": "SE", "ci_low": f"{level} CI from", "ci_high": f"{level} CI to",
+             "p_value": "p-value", "icc": "ICC"}
+    out = table.rename(columns=words)
+    if out.index.name == "method":
+        out.index.name = None
+    return out
+
+
 def default_arm_names(n_arms: int, labels: Sequence[str] | None = None) -> list[str]:
     """Names for ``n_arms`` arms: Control and Intervention for two; Control, Intervention A, B, ... for more;
     a factorial design's own arm labels (its factor levels) when ``labels`` names them.
