@@ -199,6 +199,10 @@ def test_every_control_has_a_name_of_its_own(app):
     names = [accessible_name(x) for x in controls]
     generic = [(type(x).__name__, n) for x, n in zip(controls, names) if n.strip().casefold() in GENERIC]
     assert not generic
+    # the name holds the words the control shows (WCAG 2.5.3, label in name): speech users say what they see
+    hidden = [(x.description, n) for x, n in zip(controls, names)
+              if getattr(x, "description", "") and x.description.casefold() not in n.casefold()]
+    assert not hidden, hidden
     weights = app.design.weights
     assert {accessible_name(s) for s in weights.sliders.values()} == {f"Weight of {c}" for c in PAPER_COVARIATES}
     assert {accessible_name(b) for b in weights.stratify.values()} == {"Stratify on location", "Stratify on incomecat"}

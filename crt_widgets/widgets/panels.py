@@ -98,7 +98,7 @@ class DataPanel:
                                   description="Example", layout=w.Layout(width="420px"))
         self.upload = w.FileUpload(accept=".csv", multiple=False, description="Upload CSV")
         self.upload.add_class(f"crt-upload-limit-{UPLOAD_LIMIT_BYTES}")  # the page's guard reads the limit here
-        name_control(hide_file_count(self.upload), "Upload a CSV of the clusters (one row each)")
+        name_control(hide_file_count(self.upload), "Upload CSV of the clusters (one row each)")
         self.message = w.HTML()
         self.preview = w.HTML()
         self._syncing = False
@@ -294,7 +294,7 @@ class CutoffPanel:
                                          description="cutoff q", readout_format=".3g", continuous_update=True,
                                          layout=w.Layout(width="420px"))
         # the readout shows q to 3 significant digits (0.0104, not 0.010), which the slider also announces
-        name_control(log_keys(self.quantile), "Cutoff quantile q (share of schemes kept)")
+        name_control(log_keys(self.quantile), "cutoff q (share of schemes kept)")
         self.mode = w.ToggleButtons(options=[("quantile", False), ("best N", True)], value=state.use_n_best)
         name_control(self.mode, "Cutoff rule")
         self.n_best = w.BoundedIntText(value=state.n_best, min=2, max=10**9, description="N", layout=w.Layout(width="200px"))
@@ -357,7 +357,7 @@ class ArmPanel:
         self.size = w.IntText(value=state.size, step=10_000, description="sample size")  # limits: a message
         # which candidates a sampled space holds; the draw's own seed is chosen at the draw (Draw panel)
         self.seed = w.IntText(value=state.seed, description="sampling seed", style={"description_width": "initial"})
-        name_control(self.size, "Schemes to sample")
+        name_control(self.size, "sample size (schemes to sample)")
         name_control(self.sampling, "List all schemes or sample them")
         self.status = w.HTML()
         for widget, name in ((self.n_treat, "n_treat"), (self.n_arms, "n_arms"), (self.metric, "metric"),
@@ -377,7 +377,7 @@ class ArmPanel:
         s = self.state
         self.arm_names_note.value = message_html(s.arm_names_error)
         intervention = s.arm_names[1] if len(s.arm_names) == 2 else "intervention"
-        name_control(self.n_treat, f"Clusters in the {intervention} arm")
+        name_control(self.n_treat, f"intervention: clusters in the {intervention} arm")
 
     def _show(self, change=None) -> None:
         s = self.state

@@ -71,8 +71,8 @@ def test_every_control_of_the_three_sections_has_a_name_of_its_own(page, voila_u
     covariates = ["location", "inciis", "uptodateonimmunizations", "hispanic", "incomecat"]
     assert {f"Weight of {c}" for c in covariates} <= names
     assert {"Stratify on location", "Stratify on incomecat"} <= names
-    assert {"Covariates to balance on", "Categorical covariates", "Cutoff quantile q (share of schemes kept)",
-            "Arm names, separated by commas", "Upload the outcomes (CSV, one row per person)",
+    assert {"Covariates to balance on", "Categorical covariates", "cutoff q (share of schemes kept)",
+            "Arm names, separated by commas", "Outcomes (CSV): upload, one row per person",
             "Simulate power"} <= names
     # every group of toggle buttons is a named group (its buttons are named by their options)
     groups = page.eval_on_selector_all(".widget-toggle-buttons", "els => els.map(e => [e.getAttribute('role'), "
@@ -91,7 +91,7 @@ def test_every_control_of_the_three_sections_has_a_name_of_its_own(page, voila_u
 def test_sliders_announce_the_readout_and_move_with_the_keyboard(page, voila_url):
     _open(page, voila_url)
     page.get_by_role("tab", name="Balance", exact=True).click()
-    cutoff = page.get_by_role("slider", name="Cutoff quantile q (share of schemes kept)")
+    cutoff = page.get_by_role("slider", name="cutoff q (share of schemes kept)")
     cutoff_readout = page.locator(".widget-slider", has=cutoff).locator(".widget-readout")
     # the log-scale slider announces q as the readout shows it, never the exponent (-1)
     expect(cutoff).to_have_attribute("aria-valuetext", cutoff_readout.inner_text(), timeout=30_000)
