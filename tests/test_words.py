@@ -327,3 +327,24 @@ def test_the_dashboard_command_says_it_is_starting_then_becomes_voila(monkeypatc
     out = capsys.readouterr().out
     # the address itself is printed by the watcher once the port answers, never before
     assert out == f"crt-widgets dashboard: starting the server on port {args.port}...\n"
+
+
+def test_a_factorial_design_names_its_arms_by_its_factor_levels():
+    from crt_widgets.core.randomization.multiarm import MultiArmDesign
+    from crt_widgets.datasets import simulate_edlead
+    from crt_widgets.widgets.downloads import allocation_files
+
+    design = MultiArmDesign(simulate_edlead(seed=1), ["volume", "location"], factors=["a", "b"],
+                            categorical=["location"], strata="health_system", cluster_id="ed", size=2000,
+                            cutoff=0.05, seed=7)
+    drawn = design.draw(3)
+    files = allocation_files(drawn)
+    audit = json.loads(next(content for name, (content, _, _) in files.items() if name.startswith("audit_")))
+    assert audit["arm_names"] == {"0": "none", "1": "a", "2": "b", "3": "a+b"}
+    report = next(content for name, (content, _, _) in files.items() if name.endswith(".html"))
+    assert "none (0), a (1), b (2), a+b (3)" in report and "arm = a+b" not in report
+    named = allocation_files(drawn, arm_names=["Usual care", "Audit", "Training", "Both"])
+    report = next(content for name, (content, _, _) in named.items() if name.endswith(".html"))
+    assert "<th>Usual care</th>" in report and "<th>Both</th>" in report
+    sizes = drawn.arm_sizes()
+    assert report.count("<td>Both</td>") == int(sizes.iloc[3])

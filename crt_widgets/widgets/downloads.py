@@ -18,7 +18,7 @@ import numpy as np
 
 from crt_widgets.core.randomization.constrained import Allocation
 from crt_widgets.core.io.spacefiles import write_cvcrand_csv
-from crt_widgets.widgets.words import default_arm_names
+from crt_widgets.widgets.words import default_arm_names, design_arm_labels
 
 
 def download_link(filename: str, content: str | bytes, mime: str, label: str) -> str:
@@ -51,7 +51,8 @@ def allocation_files(allocation, draw: dict | None = None, earlier: Sequence[dic
 
     d = allocation.design
     seed = allocation.seed
-    names = list(arm_names) if arm_names is not None else default_arm_names(getattr(d, "n_arms", 2))
+    names = list(arm_names) if arm_names is not None else default_arm_names(getattr(d, "n_arms", 2),
+                                                                             design_arm_labels(d))
     spaces = {}
     if isinstance(allocation, Allocation):
         space_csv = write_cvcrand_csv(io.StringIO(), d.space.schemes, allocation.space_position,

@@ -25,8 +25,8 @@ from crt_widgets.widgets.embedding import chart_widget
 from crt_widgets.widgets.formatting import STALE_CSS, message_html, smd_distribution_html, smd_table_html
 from crt_widgets.widgets.glossary import help_html
 from crt_widgets.widgets.state import DesignState
-from crt_widgets.widgets.words import (allocation_words, assignment_words, baseline_words, position_words,
-                                       validity_table_words)
+from crt_widgets.widgets.words import (allocation_words, assignment_words, baseline_words, design_arm_labels,
+                                       position_words, validity_table_words)
 
 EXAMPLES = {
     "Dickinson counties (cvcrand paper)": "dickinson",
@@ -612,7 +612,7 @@ class DrawPanel:
                              f"<div>{html.escape(chosen[0].upper() + chosen[1:])} was drawn.</div>"
                              f"<div style='max-height:260px;overflow:auto;display:inline-block'>{table}</div>"
                              "<h4>Baseline by arm (the allocation drawn; SMD above 0.1 shaded, above 0.2 red)</h4>"
-                             + smd_table_html(baseline_words(a.baseline_table, names)))
+                             + smd_table_html(baseline_words(a.baseline_table, names, design_arm_labels(a.design))))
         saved = s.saved_to
         note = ("" if not saved else message_html(f"Could not save a copy on disk ({saved})", "warning")
                 if saved.startswith("not saved") else

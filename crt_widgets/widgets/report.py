@@ -20,7 +20,8 @@ from crt_widgets.widgets.charts import (HEATMAP_MAX_CLUSTERS, coincidence_heatma
                                        score_histogram)
 from crt_widgets.widgets.formatting import smd_table_html
 from crt_widgets.widgets.words import (allocation_words, arm_name_map, assignment_words, baseline_words,
-                                       default_arm_names, position_words, setting_words, validity_table_words)
+                                       default_arm_names, design_arm_labels, position_words, setting_words,
+                                       validity_table_words)
 
 METHOD = ("Covariate-constrained randomization (Raab and Butcher 2001; Li et al. 2016, 2017), as implemented "
           "by cvcrand (Yu et al. 2019): every candidate scheme was scored by the {metric} balance metric over the "
@@ -79,7 +80,8 @@ def _plain(value):
     return value
 
 
-def draw_section(draw: dict | None, earlier: Sequence[dict] = (), arm_names: Sequence[str] | None = None) -> str:
+def draw_section(draw: dict | None, earlier: Sequence[dict] = (), arm_names: Sequence[str] | None = None,
+                 labels: Sequence[str] | None = None) -> str:
     """The report's account of the draw: which draw of the session it is, how its seed was chosen, the
     space's SHA-256, and every earlier draw of the session (none is hidden); ``arm_names`` name the arms
     (the log's codes "0", "1", ... otherwise).
@@ -94,7 +96,7 @@ def draw_section(draw: dict | None, earlier: Sequence[dict] = (), arm_names: Seq
     from crt_widgets.core.io.drawlog import SEED_SOURCES
 
     n = int(draw["draw"])
-    named = {} if arm_names is None else arm_name_map(arm_names)
+    named = {} if arm_names is None else arm_name_map(arm_names, labels)
     lead = (f"<p>This is <b>draw {n} of this session</b>"
             + (f" (session {html.escape(str(draw.get('session')))})" if draw.get("session") else "")
             + f", made at {html.escape(str(draw['time']))} with seed <code>{html.escape(str(draw['seed']))}</code>, "
@@ -123,7 +125,8 @@ def allocation_report(allocation, draw: dict | None = None, earlier: Sequence[di
     from crt_widgets.widgets.binning import histogram_data, zoom_data
 
     d = allocation.design
-    names = list(arm_names) if arm_names is not None else default_arm_names(getattr(d, "n_arms", 2))
+    labels = design_arm_labels(d)
+    names = list(arm_names) if arm_names is not None else default_arm_names(getattr(d, "n_arms", 2), labels)
     audit = allocation.audit()
     best = d.n_best
     constraints = getattr(d, "constraints", None)
@@ -155,7 +158,7 @@ table.t{{border-collapse:collapse;margin:.5em 0 1.5em}} .t td,.t th{{padding:2px
 .t th{{text-align:left}} h2{{border-bottom:2px solid #2b7bba;padding-bottom:2px}}</style></head>
 <body><h1>Randomization report</h1>
 <p>{html.escape(METHOD.format(metric=d.metric, rule=rule))}</p>
-<h2>Record</h2>{draw_section(draw, earlier, names)}{_table(record)}
+<h2>Record</h2>{draw_section(draw, earlier, names, labels)}{_table(record)}
 <h2>Settings</h2>{params.to_html(index=False, border=0, classes="t")}
 <h2>Messages</h2><ul>{messages}</ul>
 <h2>Input data</h2><p>{len(d.data)} clusters; SHA-256 of the CSV below
@@ -163,7 +166,7 @@ table.t{{border-collapse:collapse;margin:.5em 0 1.5em}} .t td,.t th{{padding:2px
 <div style="overflow-x:auto;font-size:85%">{d.data.to_html(index=False, border=0, classes="t")}</div>
 <h2>Allocation</h2>{_table(_allocation_table(allocation.allocation, names))}
 <h2>Balance scores</h2>{hist}{_table(allocation.summary)}
-<h2>Baseline characteristics by arm</h2>{smd_table_html(baseline_words(allocation.baseline_table, names), 't')}
+<h2>Baseline characteristics by arm</h2>{smd_table_html(baseline_words(allocation.baseline_table, names, labels), 't')}
 <p><small>Standardized mean differences above 0.1 are shaded, above 0.2 in bold red.</small></p>
 <h2>Randomization validity</h2><p>How often each pair of clusters shares an arm across the constrained space (Greene 2017).</p>{validity}<h3>Warnings</h3><ul>{warnings}</ul>{heat}
 <h2>Reproduce</h2><p>With the input data file and crt-widgets {html.escape(str(audit["package_version"]))}:</p>

@@ -138,17 +138,29 @@ def parse_arm_names(text: str, n_arms: int) -> list[str]:
     return names
 
 
-def arm_name_map(names: Sequence[str]) -> dict[str, str]:
-    """The core's arm codes (as text) to the names: two arms "0"/"1", more arms "1", "2", ... (their labels).
+def arm_name_map(names: Sequence[str], labels: Sequence[str] | None = None) -> dict[str, str]:
+    """The core's arm labels (as text) to the names: two arms "0"/"1", more arms "1", "2", ..., or the
+    design's own ``labels`` (a factorial design's "none", "a", "b", "a+b"), in the order of the arm codes.
 
     >>> arm_name_map(["Control", "Intervention"])
     {'0': 'Control', '1': 'Intervention'}
+    >>> arm_name_map(["Usual care", "Reminder", "Visit", "Both"], ["none", "a", "b", "a+b"])["a+b"]
+    'Both'
     """
+    if labels is not None and len(labels) == len(names):
+        return {str(label): str(name) for label, name in zip(labels, names)}
     start = 0 if len(names) == 2 else 1
     return {str(i + start): str(name) for i, name in enumerate(names)}
 
 
-def baseline_words(table: pd.DataFrame, names: Sequence[str]) -> pd.DataFrame:
+def design_arm_labels(design) -> list[str] | None:
+    """A design's arm labels (a multi-arm or factorial design's), or None for the two-arm design (0 and 1)."""
+    arms = getattr(design, "arms", None)
+    labels = getattr(arms, "labels", None)
+    return None if labels is None else [str(label) for label in labels]
+
+
+def baseline_words(table: pd.DataFrame, names: Sequence[str], labels: Sequence[str] | None = None) -> pd.DataFrame:
     """The core's baseline table with its columns "arm = 0", "arm = 1" (or "arm = 1", "arm = 2", ...) named
     after the arms; the SMDs it carries (``attrs``) are kept.
 
@@ -156,7 +168,7 @@ def baseline_words(table: pd.DataFrame, names: Sequence[str]) -> pd.DataFrame:
     >>> baseline_words(t, ["Usual care", "Reminders"]).columns.tolist()
     ['Usual care', 'Reminders', 'SMD']
     """
-    mapping = arm_name_map(names)
+    mapping = arm_name_map(names, labels)
     renamed = {}
     for column in table.columns:
         text = str(column)
