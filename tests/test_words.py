@@ -221,7 +221,7 @@ def test_a_stratified_covariate_cannot_be_weighted(app):
 
 def test_help_and_glossary_cite_the_methods(app):
     shown = visible_text(app.widget)
-    for key in ("weights", "stratify", "metric", "cutoff", "score", "validity", "arm_names"):
+    for key in ("weights", "stratify", "metric", "cutoff", "score", "validity", "arm_names", "adjust", "alternative"):
         assert HELP[key] in shown, key
     assert "three or more arms" in HELP["score"]  # the score's scale changes with the number of arms
     assert "25% and 75%" in HELP["validity"] and "Greene 2017" in HELP["validity"]

@@ -44,6 +44,7 @@ from crt_widgets.core.io.spacefiles import read_space
 from crt_widgets.core.spaces.saved import SavedSpace
 from crt_widgets.widgets.accessibility import PageHelpers, hide_file_count, name_control
 from crt_widgets.widgets.embedding import chart_widget
+from crt_widgets.widgets.glossary import help_html
 from crt_widgets.widgets.words import DEFAULT_TWO_ARMS, result_columns_words
 from crt_widgets.widgets.formatting import STALE_CSS, message_html
 from crt_widgets.widgets.panels import read_uploaded_csv
@@ -572,7 +573,8 @@ class AnalysisDashboard:
         s.observe(self._follow_state, names=["data", "space", "adjustable", "adjust_note", *self._inputs])
         s.observe(self._show, names=["result", "error", "source", "space_source"])
         controls = w.VBox([self.comparison, self.outcome, self.cluster, self.covariates, self.adjust_note,
-                           self.categorical, self.family, self.alternative, self.alpha, self.models],
+                           self.categorical, self.family, self.alternative, self.alpha, self.models,
+                           w.HTML(help_html("adjust", "adjustment") + help_html("alternative", "the alternative"))],
                           layout=w.Layout(width="430px", min_width="430px"))
         self.results = w.VBox([self.pvalue, self.statement, self.histogram, self.table, self.downloads])
         self.results.add_class("crt-results")

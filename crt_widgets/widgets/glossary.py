@@ -42,6 +42,10 @@ HELP = {
                 "removed). The sampling seed decides which are sampled; the draw has its own seed."),
     "draw_seed": ("Type a seed fixed in advance (for example in the protocol), or leave it empty: the operating system "
                   "then supplies one at the moment of the draw. Either way it is shown and recorded."),
+    "adjust": ("Adjust for the covariates the design balanced: the permutation test keeps its size either way, "
+               "and adjusting for prognostic covariates gains power (Li et al. 2016, 2017)."),
+    "alternative": ("Two-sided unless the protocol fixed the direction of the effect in advance; the p-value counts "
+                    "the schemes of the constrained space whose effect is at least as extreme as the one observed."),
     "commitment": ("A fingerprint (SHA-256) of the space and its settings, fixed before the seed: anyone can check "
                    "later that the draw came from this space."),
 }
