@@ -34,7 +34,10 @@ from crt_widgets.widgets.panels import DrawPanel, significant
 from crt_widgets.widgets.state import DesignState
 
 STYLE = {"description_width": "170px"}
-WIDE = w.Layout(width="400px")
+
+
+def _wide() -> w.Layout:  # one Layout per widget: hiding one input must not hide the others that share it
+    return w.Layout(width="400px")
 # which design inputs each design type uses
 DESIGN_INPUTS = {"stepped wedge": ("steps", "extra_periods"), "parallel": ("periods",),
                  "parallel with baseline": ("periods", "baseline_periods"), "two-period crossover": (),
@@ -59,14 +62,14 @@ class MultiPeriodDesignPanel:
 
         self.inputs = inputs
         self.kind = w.Dropdown(options=list(KINDS), value=inputs.kind, description="design", style=STYLE,
-                               layout=WIDE)
-        self.n_clusters = w.IntText(value=inputs.n_clusters, description="clusters", style=STYLE, layout=WIDE)
-        self.steps = w.IntText(value=inputs.steps, description="steps", style=STYLE, layout=WIDE)
+                               layout=_wide())
+        self.n_clusters = w.IntText(value=inputs.n_clusters, description="clusters", style=STYLE, layout=_wide())
+        self.steps = w.IntText(value=inputs.steps, description="steps", style=STYLE, layout=_wide())
         self.extra_periods = w.IntText(value=inputs.extra_periods, description="periods after the last step",
-                                       style=STYLE, layout=WIDE)
-        self.periods = w.IntText(value=inputs.periods, description="periods", style=STYLE, layout=WIDE)
+                                       style=STYLE, layout=_wide())
+        self.periods = w.IntText(value=inputs.periods, description="periods", style=STYLE, layout=_wide())
         self.baseline_periods = w.IntText(value=inputs.baseline_periods, description="baseline periods", style=STYLE,
-                                          layout=WIDE)
+                                          layout=_wide())
         for name in ("kind", "n_clusters", "steps", "extra_periods", "periods", "baseline_periods"):
             w.link((getattr(self, name), "value"), (inputs, name))
         self.summary = w.HTML()
@@ -112,30 +115,30 @@ class MultiPeriodPowerPanel:
 
         self.inputs = q = inputs
         self.cluster_size = w.FloatText(value=q.cluster_size, description="individuals per cluster-period",
-                                        style=STYLE, layout=WIDE)
-        self.icc = w.FloatText(value=q.icc, step=0.01, description="ICC", style=STYLE, layout=WIDE)
+                                        style=STYLE, layout=_wide())
+        self.icc = w.FloatText(value=q.icc, step=0.01, description="ICC", style=STYLE, layout=_wide())
         self.correlation = w.ToggleButtons(options=list(CORRELATIONS), value=q.correlation,
                                            description="over periods", style={"description_width": "170px",
                                                                               "button_width": "130px"})
-        self.cac = w.FloatText(value=q.cac, step=0.05, description="CAC", style=STYLE, layout=WIDE,
+        self.cac = w.FloatText(value=q.cac, step=0.05, description="CAC", style=STYLE, layout=_wide(),
                                tooltip="cluster autocorrelation: the correlation of a cluster's means in two periods")
         self.decay = w.FloatText(value=q.decay, step=0.05, description="decay (one period apart)", style=STYLE,
-                                 layout=WIDE)
+                                 layout=_wide())
         self.cohort = w.ToggleButtons(options=[("cross-sectional", False), ("closed cohort", True)], value=q.cohort,
                                       description="sampling", style={"description_width": "170px",
                                                                      "button_width": "130px"})
-        self.iac = w.FloatText(value=q.iac, step=0.05, description="IAC", style=STYLE, layout=WIDE,
+        self.iac = w.FloatText(value=q.iac, step=0.05, description="IAC", style=STYLE, layout=_wide(),
                                tooltip="individual autocorrelation: one person's outcomes in two periods")
         self.outcome = w.ToggleButtons(options=["continuous", "binary"], value=q.outcome, description="outcome",
                                        style={"description_width": "170px", "button_width": "130px"})
         self.effect = w.FloatText(value=q.effect, step=0.05, description="difference in means", style=STYLE,
-                                  layout=WIDE)
-        self.sd = w.FloatText(value=q.sd, step=0.1, description="SD of an individual", style=STYLE, layout=WIDE)
+                                  layout=_wide())
+        self.sd = w.FloatText(value=q.sd, step=0.1, description="SD of an individual", style=STYLE, layout=_wide())
         self.p_control = w.FloatText(value=q.p_control, step=0.01, description="control proportion", style=STYLE,
-                                     layout=WIDE)
+                                     layout=_wide())
         self.p_treatment = w.FloatText(value=q.p_treatment, step=0.01, description="treatment proportion",
-                                       style=STYLE, layout=WIDE)
-        self.alpha = w.FloatText(value=q.alpha, step=0.01, description="alpha (two-sided)", style=STYLE, layout=WIDE)
+                                       style=STYLE, layout=_wide())
+        self.alpha = w.FloatText(value=q.alpha, step=0.01, description="alpha (two-sided)", style=STYLE, layout=_wide())
         names = ("cluster_size", "icc", "correlation", "cac", "decay", "cohort", "iac", "outcome", "effect", "sd",
                  "p_control", "p_treatment", "alpha")
         for name in names:
@@ -219,7 +222,7 @@ class OrderPanel:
 
         self._histogram_data, self._zoom_data, self._histogram_spec = histogram_data, zoom_data, histogram_spec
         self.order = order
-        self.covariates = w.SelectMultiple(rows=5, description="balance on", style=STYLE, layout=WIDE)
+        self.covariates = w.SelectMultiple(rows=5, description="balance on", style=STYLE, layout=_wide())
         self.weights_box = w.VBox()
         self.sliders: dict[str, w.FloatSlider] = {}
         self.balance = w.ToggleButtons(options=[("across sequences", "sequences"), ("with time on treatment", "time")],
@@ -230,11 +233,11 @@ class OrderPanel:
         self.mode = w.ToggleButtons(options=[("quantile", False), ("best N", True)], value=order.use_n_best,
                                     description="keep", style={"description_width": "170px", "button_width": "90px"})
         self.cutoff = w.FloatLogSlider(value=order.cutoff, base=10, min=-3, max=0, step=0.0001, description="cutoff q",
-                                       readout_format=".3f", style=STYLE, layout=WIDE)
-        self.n_best = w.BoundedIntText(value=order.n_best, min=2, max=10**9, description="N", style=STYLE, layout=WIDE)
+                                       readout_format=".3f", style=STYLE, layout=_wide())
+        self.n_best = w.BoundedIntText(value=order.n_best, min=2, max=10**9, description="N", style=STYLE, layout=_wide())
         self.size = w.IntText(value=order.size, step=10_000, description="orders listed or sampled", style=STYLE,
-                              layout=WIDE)
-        self.seed = w.IntText(value=order.seed, description="sampling seed", style=STYLE, layout=WIDE)
+                              layout=_wide())
+        self.seed = w.IntText(value=order.seed, description="sampling seed", style=STYLE, layout=_wide())
         w.link((self.cutoff, "value"), (order, "cutoff"), transform=(significant, lambda v: v))
         for name in ("balance", "metric", "size", "seed", "n_best"):
             w.link((getattr(self, name), "value"), (order, name))
@@ -288,7 +291,7 @@ class OrderPanel:
         self.sliders = {}
         for name in o.covariates:
             slider = w.FloatSlider(value=float(o.weights.get(name, 1.0)), min=0, max=5, step=0.1, description=name,
-                                   readout_format=".1f", style=STYLE, layout=WIDE)
+                                   readout_format=".1f", style=STYLE, layout=_wide())
             slider.observe(self._on_weight, names="value")
             self.sliders[name] = slider
             sliders.append(slider)
