@@ -119,18 +119,18 @@ class MultiPeriodPowerPanel:
         self.icc = w.FloatText(value=q.icc, step=0.01, description="ICC", style=STYLE, layout=_wide())
         self.correlation = w.ToggleButtons(options=list(CORRELATIONS), value=q.correlation,
                                            description="over periods", style={"description_width": "170px",
-                                                                              "button_width": "130px"})
+                                                                              "button_width": "155px"})
         self.cac = w.FloatText(value=q.cac, step=0.05, description="CAC", style=STYLE, layout=_wide(),
                                tooltip="cluster autocorrelation: the correlation of a cluster's means in two periods")
         self.decay = w.FloatText(value=q.decay, step=0.05, description="decay (one period apart)", style=STYLE,
                                  layout=_wide())
         self.cohort = w.ToggleButtons(options=[("cross-sectional", False), ("closed cohort", True)], value=q.cohort,
                                       description="sampling", style={"description_width": "170px",
-                                                                     "button_width": "130px"})
+                                                                     "button_width": "155px"})
         self.iac = w.FloatText(value=q.iac, step=0.05, description="IAC", style=STYLE, layout=_wide(),
                                tooltip="individual autocorrelation: one person's outcomes in two periods")
         self.outcome = w.ToggleButtons(options=["continuous", "binary"], value=q.outcome, description="outcome",
-                                       style={"description_width": "170px", "button_width": "130px"})
+                                       style={"description_width": "170px", "button_width": "155px"})
         self.effect = w.FloatText(value=q.effect, step=0.05, description="difference in means", style=STYLE,
                                   layout=_wide())
         self.sd = w.FloatText(value=q.sd, step=0.1, description="SD of an individual", style=STYLE, layout=_wide())
@@ -320,7 +320,13 @@ class OrderPanel:
             chosen = None if o.allocation is None else o.allocation.score  # marked only once drawn
             self.histogram.spec = self._histogram_spec(self._histogram_data(d), d.cutoff_score, chosen,
                                                        self._zoom_data(d))
-            self.smd.value = "" if o.smd is None else smd_distribution_html(o.smd)
+            few = int(d.arm_counts.min())
+            # an SMD divides by the SD within a sequence: with one or two clusters on a sequence it is unstable
+            # (or undefined), and the balance with time on treatment below is the better guide
+            note = ("" if few >= 3 else message_html(
+                f"With {few} cluster(s) on a sequence the SMD between sequences is unstable (nan: no spread within "
+                "a sequence); judge the balance with time on treatment below.", "warning"))
+            self.smd.value = "" if o.smd is None else note + smd_distribution_html(o.smd)
             self.time_balance.value = "" if o.time_balance is None else time_balance_html(o.time_balance)
             self.validity.value = (d.validity.table().to_html(float_format=lambda v: f"{v:.3f}", border=0)
                                    if d.validity.available else message_html(d.validity.unavailable))
@@ -369,13 +375,15 @@ class MultiPeriodSection:
         self.design = MultiPeriodDesignPanel(self.inputs)
         self.power = MultiPeriodPowerPanel(self.inputs)
         self.ordering = OrderPanel(self.order)
+        # controls left, results right; on a narrow screen the results wrap below the controls
         left = w.VBox([w.HTML("<b>Design</b>"), self.design.controls, w.HTML("<b>Power</b>"), self.power.controls],
-                      layout=w.Layout(width="470px", min_width="420px"))
-        right = w.VBox([self.design.widget, self.power.widget], layout=w.Layout(flex="1 1 auto", overflow="auto"))
+                      layout=w.Layout(flex="0 1 440px", min_width="0"))
+        right = w.VBox([self.design.widget, self.power.widget],
+                       layout=w.Layout(flex="1 1 340px", min_width="0", overflow="auto"))
         order_left = w.VBox([self.ordering.controls, self.ordering.draw.widget],
-                            layout=w.Layout(width="470px", min_width="420px"))
+                            layout=w.Layout(flex="0 1 440px", min_width="0"))
         order_right = w.VBox([self.ordering.drawn, self.ordering.widget],
-                             layout=w.Layout(flex="1 1 auto", overflow="auto"))
+                             layout=w.Layout(flex="1 1 340px", min_width="0", overflow="auto"))
         heading = ("<h3>Randomizing the order</h3><p style='margin:0 0 6px'>The Design section's clusters assigned "
                    "to the sequences of this design: every order is scored for balance, the best are kept, and one is "
                    "drawn when you confirm (concealed until then, and logged like the Design section's draws).</p>")
