@@ -382,3 +382,26 @@ def test_the_app_builds_the_section_when_first_opened():
     section = app._multiperiod
     assert section is not None and app.sections.children[3].children == (section.widget,)
     assert section.order.clusters is app.design.state and section.order.design.n_clusters == 16
+
+
+def test_the_remaining_messages(section, clusters):
+    from crt_widgets.widgets.multiperiod_state import OrderState
+
+    # two clusters per step: the SMD between sequences is flagged as unstable
+    section.design.steps.value = 8
+    assert "With 2 cluster(s) on a sequence the SMD between sequences is unstable" in text(section.ordering.smd)
+    section.ordering.seed.value = -1
+    assert "sampling seed" in text(section.ordering.message) and section.order.design is None
+    section.ordering.seed.value = 12345
+    assert section.order.design is not None
+    # no clusters yet, or clusters the Design section cannot use
+    empty = OrderState(DesignState(), MultiPeriodInputs())
+    assert empty.error == "clusters: load the clusters in the Design section first" and empty.design is None
+    clusters.error = "n_treat: too many"
+    section.order.rebuild()
+    assert "clusters: the Design section's data cannot be used yet (n_treat: too many)" in text(section.ordering.message)
+    with pytest.raises(ValueError, match="steps: the power against the number of steps is for a stepped wedge"):
+        steps_curve(MultiPeriodInputs(kind="parallel"))
+    with pytest.raises(ValueError, match="baseline periods: a parallel design with baseline has baseline periods "
+                                         "between 1 and 196, got 0"):
+        build_design(MultiPeriodInputs(kind="parallel with baseline", baseline_periods=0))
