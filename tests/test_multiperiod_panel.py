@@ -397,9 +397,13 @@ def test_the_remaining_messages(section, clusters):
     # no clusters yet, or clusters the Design section cannot use
     empty = OrderState(DesignState(), MultiPeriodInputs())
     assert empty.error == "clusters: load the clusters in the Design section first" and empty.design is None
-    clusters.error = "n_treat: too many"
-    section.order.rebuild()
-    assert "clusters: the Design section's data cannot be used yet (n_treat: too many)" in text(section.ordering.message)
+    # the Design section's two-arm settings do not concern the order (its own checks do)
+    section.design.steps.value = 4
+    clusters.n_treat = 40
+    assert clusters.error and section.order.error == "" and section.order.kept == 4999
+    duplicated = load_dickinson().assign(county=[1] * 16)
+    clusters.load(duplicated, "duplicated.csv", cluster_id="county", covariates=["inciis"])
+    assert section.order.design is None and "county" in text(section.ordering.message)
     with pytest.raises(ValueError, match="steps: the power against the number of steps is for a stepped wedge"):
         steps_curve(MultiPeriodInputs(kind="parallel"))
     with pytest.raises(ValueError, match="baseline periods: a parallel design with baseline has baseline periods "

@@ -363,8 +363,6 @@ class OrderState(t.HasTraits):
         c = self.clusters
         if c.data is None:
             raise ValueError("clusters: load the clusters in the Design section first")
-        if c.error:
-            raise ValueError(f"clusters: the Design section's data cannot be used yet ({c.error})")
         multiperiod = build_design(self.inputs)
         if multiperiod.n_clusters != len(c.data):
             raise ValueError(f"clusters: the design has {multiperiod.n_clusters} clusters and the Design section's "
