@@ -406,7 +406,9 @@ class OrderState(t.HasTraits):
                 # what describes the space, never the order a draw would pick
                 smd, comparison, fingerprint = smd_distribution(design), design.balance_comparison(), \
                     sha256_of_space(design)
-                caught = [str(w.message) for w in seen]
+                # numpy's arithmetic warnings (an SMD over a sequence without spread) say nothing to a user: the
+                # panel explains small sequences itself
+                caught = [str(w.message) for w in seen if not issubclass(w.category, RuntimeWarning)]
         except Exception as exc:  # any problem is a message in the panel, never a traceback in the browser
             known = isinstance(exc, (ValueError, KeyError, TypeError))
             text = str(exc.args[0] if exc.args else exc)

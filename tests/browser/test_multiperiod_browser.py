@@ -97,11 +97,15 @@ def test_multiperiod_section_grid_power_and_a_concealed_draw(page, voila_url, re
     assert {int(r[0]): int(r[1]) for r in rows} == {int(c): int(s) + 1 for c, s in
                                                     zip(core.cluster_ids, expected.sequence)}
     assert (records / entry["folder"] / "treatment_matrix_seed777.csv").exists()
+    section.locator(".crt-mp-drawn-grid").scroll_into_view_if_needed()
     page.screenshot(path=str(ARTIFACTS / "multiperiod_drawn_1024.png"), full_page=True)
+    section.locator(".crt-drawn").scroll_into_view_if_needed()
+    page.screenshot(path=str(ARTIFACTS / "multiperiod_drawn_table_1024.png"), full_page=True)
 
     # a phone's width and the dark scheme: the section stays usable (inspected by eye)
     page.set_viewport_size({"width": 420, "height": 900})
     expect(section.locator(".crt-mp-power")).to_be_visible(timeout=30_000)
+    section.locator(".crt-mp-grid").scroll_into_view_if_needed()
     page.screenshot(path=str(ARTIFACTS / "multiperiod_420.png"), full_page=True)
     page.emulate_media(color_scheme="dark")
     page.screenshot(path=str(ARTIFACTS / "multiperiod_420_dark.png"), full_page=True)
