@@ -284,6 +284,12 @@ def test_the_order_follows_the_design_sections_clusters(section):
     assert order.design.candidates is candidates and order.kept == len(core.rescore(cutoff=0.05).space)
     section.ordering.balance.value = "time"
     assert order.kept == len(core.rescore(cutoff=0.05, balance="time").space)
+    # location spread evenly over the sequences: the core's stratified space
+    assert section.ordering.stratify.options == ("location",)
+    section.ordering.stratify.value = ("location",)
+    stratified = core_order(stratify=["location"], cutoff=0.05, balance="time")
+    assert order.design.n_possible == stratified.n_possible < core.n_possible
+    np.testing.assert_array_equal(order.design.space_scores, stratified.space_scores)
 
 
 def test_the_order_is_concealed_then_drawn_confirmed_logged_and_shown(section, clusters):
@@ -314,6 +320,7 @@ def test_the_order_is_concealed_then_drawn_confirmed_logged_and_shown(section, c
     # logged and saved as the Design section's draws: draws.jsonl, a folder with the treatment matrix
     log = [json.loads(line) for line in (Path(clusters.records_dir) / "draws.jsonl").read_text().splitlines()]
     assert [(e["draw"], e["seed"], e["seed_source"]) for e in log] == [(1, 20240611, "typed")]
+    assert log[0]["session"] == f"{clusters.session}-order"  # the app's session, the order's draws
     assert log[0]["space_sha256"] == order.space_sha256
     assert log[0]["allocation"] == {str(s): [int(c) for c in ids] for s, ids in
                                     allocation.allocation.groupby("sequence")["county"]}

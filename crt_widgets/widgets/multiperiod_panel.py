@@ -223,6 +223,8 @@ class OrderPanel:
         self._histogram_data, self._zoom_data, self._histogram_spec = histogram_data, zoom_data, histogram_spec
         self.order = order
         self.covariates = w.SelectMultiple(rows=5, description="balance on", style=STYLE, layout=_wide())
+        self.stratify = w.SelectMultiple(rows=2, description="spread evenly (strata)", style=STYLE, layout=_wide(),
+                                         tooltip="categorical covariates whose levels every sequence shares evenly")
         self.weights_box = w.VBox()
         self.sliders: dict[str, w.FloatSlider] = {}
         self.balance = w.ToggleButtons(options=[("across sequences", "sequences"), ("with time on treatment", "time")],
@@ -244,6 +246,7 @@ class OrderPanel:
         w.link((self.mode, "value"), (order, "use_n_best"))
         self._syncing = False
         self.covariates.observe(self._on_covariates, names="value")
+        self.stratify.observe(self._on_stratify, names="value")
         self.count = w.HTML()
         self.message = w.HTML()
         self.histogram = alt.JupyterChart(alt.Chart(pd.DataFrame({"x": []})).mark_bar())
@@ -261,12 +264,12 @@ class OrderPanel:
         self.draw = DrawPanel(order)
         self.drawn = alt.JupyterChart(alt.Chart(pd.DataFrame({"x": []})).mark_rect())
         self.drawn.add_class("crt-mp-drawn-grid")
-        self.controls = w.VBox([self.covariates, self.weights_box, self.balance, self.metric, self.mode, self.cutoff,
+        self.controls = w.VBox([self.covariates, self.stratify, self.weights_box, self.balance, self.metric, self.mode, self.cutoff,
                                 self.n_best, self.size, self.seed, self.count])
         self.widget = w.VBox([self.message, self.results])
         order.observe(self._show, names=["design", "error", "warnings"])
         order.observe(self._show_drawn, names=["allocation"])
-        order.observe(self._sync_covariates, names=["covariates"])
+        order.observe(self._sync_covariates, names=["covariates", "stratify"])
         order.clusters.observe(self._sync_covariates, names=["data", "cluster_id"])
         order.observe(self._mode, names="use_n_best")
         self._sync_covariates()
@@ -285,6 +288,8 @@ class OrderPanel:
             columns = [] if c.data is None else [str(k) for k in c.data.columns if str(k) != c.cluster_id]
             self.covariates.options = columns
             self.covariates.value = tuple(k for k in o.covariates if k in columns)
+            self.stratify.options = [k for k in o.covariates if k in c.categorical]
+            self.stratify.value = tuple(k for k in o.stratify if k in self.stratify.options)
         finally:
             self._syncing = False
         sliders = []
@@ -300,6 +305,10 @@ class OrderPanel:
     def _on_covariates(self, change) -> None:
         if not self._syncing:
             self.order.covariates = list(change["new"])
+
+    def _on_stratify(self, change) -> None:
+        if not self._syncing:
+            self.order.stratify = list(change["new"])
 
     def _on_weight(self, change) -> None:
         self.order.weights = {name: s.value for name, s in self.sliders.items()}

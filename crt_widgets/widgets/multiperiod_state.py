@@ -27,7 +27,6 @@ ValueError: steps: 30 steps need at least one cluster each; there are 24 cluster
 from __future__ import annotations
 
 import time
-import uuid
 import warnings
 
 import numpy as np
@@ -282,6 +281,7 @@ class OrderState(t.HasTraits):
     """
 
     covariates = t.List(t.Unicode())
+    stratify = t.List(t.Unicode())             # categorical covariates spread evenly over the sequences, exactly
     weights = t.Dict()
     balance = t.Enum(["sequences", "time"], default_value="sequences")
     metric = t.Enum(["l2", "l1"], default_value="l2")
@@ -309,13 +309,11 @@ class OrderState(t.HasTraits):
     records_dir = t.Unicode("")
     saved_to = t.Unicode("")
 
-    @t.default("session")
-    def _new_session(self) -> str:
-        return uuid.uuid4().hex[:12]
-
     def __init__(self, clusters: DesignState, inputs: MultiPeriodInputs, **kwargs) -> None:
         super().__init__(**kwargs)
         self.clusters, self.inputs = clusters, inputs
+        if "session" not in kwargs:  # the app's session, so the log ties the order's draws to the Design section's
+            self.session = f"{clusters.session}-order"
         self._files: dict[int, dict] = {}
         self._syncing = False
         if not self.records_dir:
@@ -324,7 +322,7 @@ class OrderState(t.HasTraits):
         clusters.observe(self._on_data, names=["data", "cluster_id", "covariates", "categorical"])
         inputs.observe(lambda change: self.rebuild(), names=list(DESIGN_TRAITS))
         self.observe(self._on_covariates, names=["covariates"])
-        self.observe(lambda change: self.rebuild(), names=["size", "seed"])
+        self.observe(lambda change: self.rebuild(), names=["size", "seed", "stratify"])
         self.observe(lambda change: self.rescore(), names=["weights", "balance", "metric", "cutoff", "use_n_best",
                                                             "n_best"])
         self.observe(lambda change: self.propose_draw() if self.pending is not None else None,
@@ -339,6 +337,7 @@ class OrderState(t.HasTraits):
         try:
             with self.hold_trait_notifications():
                 self.covariates = list(c.covariates)
+                self.stratify = [name for name in c.stratify if name in c.covariates]
                 self.weights = {name: float(c.weights.get(name, 1.0)) for name in c.covariates}
             if c.data is not None and self.inputs.n_clusters != len(c.data):
                 self.inputs.n_clusters = len(c.data)  # rebuilds (an observer of the inputs)
@@ -352,7 +351,12 @@ class OrderState(t.HasTraits):
     def _on_covariates(self, change) -> None:
         if self._syncing:
             return
-        self.weights = {name: self.weights.get(name, 1.0) for name in self.covariates}
+        self._syncing = True  # one rebuild for the covariates and what follows from them
+        try:
+            self.weights = {name: self.weights.get(name, 1.0) for name in self.covariates}
+            self.stratify = [name for name in self.stratify if name in self.covariates]
+        finally:
+            self._syncing = False
         self.rebuild()
 
     # -- building and scoring ----------------------------------------------------------------------------------
@@ -373,7 +377,7 @@ class OrderState(t.HasTraits):
         check_seed(self.seed, "sampling seed")
         categorical = [name for name in c.categorical if name in self.covariates]
         return SteppedWedgeDesign(c.data, self.covariates, multiperiod, cluster_id=c.cluster_id or None,
-                                  categorical=categorical, weights=[self.weights.get(k, 1.0) for k in self.covariates],
+                                  categorical=categorical, stratify=list(self.stratify), weights=[self.weights.get(k, 1.0) for k in self.covariates],
                                   metric=self.metric, balance=self.balance, size=int(self.size), seed=int(self.seed),
                                   **self._rule())
 
