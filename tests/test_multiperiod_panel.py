@@ -9,6 +9,7 @@ import json
 import re
 import subprocess
 import sys
+from pathlib import Path
 
 import ipywidgets as w
 import numpy as np
@@ -23,8 +24,6 @@ from crt_widgets.widgets.multiperiod_panel import MultiPeriodDesignPanel, MultiP
 from crt_widgets.widgets.multiperiod_state import (MultiPeriodInputs, build_design, clusters_per_step_curve,
                                                    design_power, steps_curve)
 from crt_widgets.widgets.state import DesignState
-
-from pathlib import Path
 
 R_CASES = json.loads((Path(__file__).parent / "data" / "swcrtdesign_R.json").read_text())
 COVARIATES = ["inciis", "hispanic", "location"]
@@ -203,6 +202,13 @@ def test_the_curves_are_the_cores_power_design_by_design(power_panel):
     assert power_panel.by_steps.layout.display is None
     power_panel.kind.value = "two-period crossover"
     assert power_panel.by_steps.layout.display == "none" and power_panel.by_clusters.layout.display is None
+
+
+def test_a_tiny_effect_says_how_many_clusters_it_would_take(power_panel):
+    power_panel.effect.value = 0.001
+    assert "80% power: more than 10,000 clusters per step" in text(power_panel.answer)
+    assert shown_power(power_panel) == round(crt.multiperiod_power(crt.stepped_wedge(4, 6), 0.001, icc=0.05,
+                                                                   cac=0.8, cluster_size=20).power, 3)
 
 
 def test_uneven_clusters_mark_the_designs_own_power():

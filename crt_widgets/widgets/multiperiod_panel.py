@@ -28,12 +28,14 @@ import pandas as pd
 
 from crt_widgets.core.multiperiod.power import multiperiod_clusters_needed
 from crt_widgets.widgets.formatting import message_html, smd_distribution_html
-from crt_widgets.widgets.multiperiod_state import (CORRELATIONS, KINDS, MultiPeriodInputs, OrderState, _core,
-                                                   build_design, design_power, design_power_curves, power_question)
+from crt_widgets.widgets.multiperiod_state import (CORRELATIONS, KINDS, MultiPeriodInputs, OrderState, build_design,
+                                                   design_power, design_power_curves, power_question)
 from crt_widgets.widgets.panels import DrawPanel, significant
 from crt_widgets.widgets.state import DesignState
 
 STYLE = {"description_width": "170px"}
+# the most clusters per sequence the "clusters needed" line looks for
+MAX_REPLICATES = 10_000
 
 
 def _wide() -> w.Layout:  # one Layout per widget: hiding one input must not hide the others that share it
@@ -169,7 +171,9 @@ class MultiPeriodPowerPanel:
             return
         d = result.design
         word = "step" if q.kind == "stepped wedge" else "sequence"
-        reach = "; ".join(f"{target:.0%} power: {k} clusters per {word}" for target, k in needed.items())
+        reach = "; ".join(f"{target:.0%} power: " + (f"{k} clusters per {word}" if k else
+                                                       f"more than {MAX_REPLICATES:,} clusters per {word}")
+                          for target, k in needed.items())
         correlation = (f"CAC {q.cac:g}" if q.correlation == "block exchangeable" else f"decay {q.decay:g}") + \
             (f", closed cohort (IAC {q.iac:g})" if q.cohort else ", cross-sectional")
         self.answer.value = (
@@ -181,13 +185,20 @@ class MultiPeriodPowerPanel:
         self._draw(curves)
         _hidden(self.curves, False)
 
-    def _needed(self) -> dict[float, int]:
-        """Clusters per sequence that 80% and 90% power need (the same on every sequence)."""
+    def _needed(self) -> dict[float, int | None]:
+        """Clusters per sequence that 80% and 90% power need (the same on every sequence; None: more than
+        ``MAX_REPLICATES``, said so rather than failing the whole answer)."""
         design = build_design(self.inputs)
         effect, settings = power_question(self.inputs)
         one_each = design.with_clusters(np.ones(design.n_sequences, dtype=int))
-        return {target: _core(lambda: multiperiod_clusters_needed(one_each, effect, power=target,
-                                                                  **settings)).replicates for target in (0.8, 0.9)}
+        needed = {}
+        for target in (0.8, 0.9):
+            try:
+                needed[target] = multiperiod_clusters_needed(one_each, effect, power=target,
+                                                             max_replicates=MAX_REPLICATES, **settings).replicates
+            except ValueError:
+                needed[target] = None
+        return needed
 
     def _draw(self, curves: dict[str, pd.DataFrame]) -> None:
         import altair as alt

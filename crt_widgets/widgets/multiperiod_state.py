@@ -167,8 +167,7 @@ def _core(call):
     except ValueError as exc:
         text = str(exc)
         for core_name, label in (("cluster_size", "individuals per cluster-period"), ("icc", "ICC"),
-                                 ("cac", "CAC"), ("decay", "decay"), ("iac", "IAC"), ("sd", "SD"),
-                                 ("p_control + effect", "treatment proportion")):
+                                 ("cac", "CAC"), ("decay", "decay"), ("iac", "IAC"), ("sd", "SD")):
             if text.startswith(core_name + " "):
                 text = f"{label}: {text}"
                 break
