@@ -52,6 +52,21 @@ function named(el) {
 }
 function apply() {
   document.querySelectorAll('[class*="' + PREFIX + '"]').forEach(named);
+  // a control Python did not name takes its visible label's text (ipywidgets does not link a slider's or a
+  // toggle group's label to it): no slider or group is left without a name, whichever section made it
+  document.querySelectorAll(".widget-slider, .jupyter-widget-slider").forEach((slider) => {
+    const handle = slider.querySelector(".noUi-handle");
+    const label = slider.querySelector(":scope > .widget-label");
+    if (handle && !handle.hasAttribute("aria-label") && label && label.textContent.trim())
+      set(handle, "aria-label", label.textContent.trim());
+  });
+  document.querySelectorAll(".widget-toggle-buttons, .jupyter-widget-toggle-buttons").forEach((group) => {
+    const label = group.querySelector(":scope > .widget-label");
+    if (!group.hasAttribute("aria-label") && label && label.textContent.trim()) {
+      set(group, "role", "group");
+      set(group, "aria-label", label.textContent.trim());
+    }
+  });
   // a slider announces what its readout shows (a log-scale slider's handle would say the exponent)
   document.querySelectorAll(".widget-slider, .jupyter-widget-slider").forEach((slider) => {
     const handle = slider.querySelector(".noUi-handle");

@@ -18,7 +18,7 @@ import numpy as np
 
 from crt_widgets.core.randomization.constrained import Allocation
 from crt_widgets.core.io.spacefiles import write_cvcrand_csv
-from crt_widgets.widgets.words import default_arm_names, design_arm_labels
+from crt_widgets.widgets.words import group_names
 
 
 def download_link(filename: str, content: str | bytes, mime: str, label: str) -> str:
@@ -51,8 +51,7 @@ def allocation_files(allocation, draw: dict | None = None, earlier: Sequence[dic
 
     d = allocation.design
     seed = allocation.seed
-    names = list(arm_names) if arm_names is not None else default_arm_names(getattr(d, "n_arms", 2),
-                                                                             design_arm_labels(d))
+    names = list(arm_names) if arm_names is not None else group_names(d)
     spaces = {}
     if isinstance(allocation, Allocation):
         space_csv = write_cvcrand_csv(io.StringIO(), d.space.schemes, allocation.space_position,
@@ -80,8 +79,9 @@ def allocation_files(allocation, draw: dict | None = None, earlier: Sequence[dic
     for name, (content, _mime, _label) in spaces.items():
         raw = content.encode("utf-8") if isinstance(content, str) else content
         listed[name] = space_file_entry(Path(name), hashlib.sha256(raw).hexdigest(), len(d.space), size=len(raw))
-    audit = {**allocation.audit(), SPACE_FILES: listed, **({} if draw is None else {"draw": draw}),
-             "arm_names": {str(code): name for code, name in enumerate(names)}}
+    audit = {**allocation.audit(), SPACE_FILES: listed, **({} if draw is None else {"draw": draw})}
+    if not hasattr(d, "multiperiod"):  # each arm code of the files and its name (a multi-period order has sequences)
+        audit["arm_names"] = {str(code): name for code, name in enumerate(names)}
     return {
         f"allocation_seed{seed}.csv": (allocation.allocation.to_csv(index=False), "text/csv", "Allocation (CSV)"),
         **matrix,

@@ -24,9 +24,9 @@ from crt_widgets.widgets.charts import HEATMAP_MAX_CLUSTERS, too_many_for_heatma
 from crt_widgets.widgets.embedding import chart_widget
 from crt_widgets.widgets.formatting import STALE_CSS, message_html, smd_distribution_html, smd_table_html
 from crt_widgets.widgets.glossary import help_html
-from crt_widgets.widgets.state import DesignState
+from crt_widgets.widgets.state import DesignState, arm_names_of
 from crt_widgets.widgets.words import (allocation_words, assignment_words, baseline_words, design_arm_labels,
-                                       position_words, validity_table_words)
+                                       group_names, position_words, validity_table_words)
 
 EXAMPLES = {
     "Dickinson counties (cvcrand paper)": "dickinson",
@@ -579,7 +579,8 @@ class DrawPanel:
             self.question.value = message_html(s.draw_error)
             return
         how = "typed by you" if p["seed_source"] == "typed" else "just drawn from the operating system's entropy"
-        names = p.get("arm_names") or s.arm_names
+        # states without arm names (the multi-period order, which borrows this panel) name their sequences
+        names = p.get("arm_names") or arm_names_of(s) or (group_names(s.design) if s.design is not None else [])
         arms = " and ".join(html.escape(n) for n in names) if len(names) == 2 else ", ".join(
             html.escape(n) for n in names)
         self.question.value = (
@@ -597,11 +598,15 @@ class DrawPanel:
             self.downloads.value = ""
             return
         entry = s.draws[-1]
-        names = s.draw_arm_names(entry["draw"])  # as they were named at the draw (the report says the same)
+        # the names as they were at the draw (the report says the same)
+        names = arm_names_of(s, entry["draw"]) or group_names(a.design)
         named = allocation_words(a.allocation, names)
-        ids = named.columns[0]
-        what = "; ".join(f"{name}: " + ", ".join(map(str, named.loc[named["arm"] == name, ids]))
-                         for name in (names[::-1] if len(names) == 2 else names))
+        if "arm" in a.allocation.columns:
+            ids = named.columns[0]
+            what = "; ".join(f"{name}: " + ", ".join(map(str, named.loc[named["arm"] == name, ids]))
+                             for name in (names[::-1] if len(names) == 2 else names))
+        else:  # the order of a multi-period trial: clusters per sequence
+            what = "Clusters per sequence: " + ", ".join(f"sequence {k}: {v}" for k, v in a.arm_sizes().items())
         how = {"typed": "typed", "entropy": "from the operating system's entropy"}[entry["seed_source"]]
         # one row per cluster, scrolling: a trial of 80 clusters must not widen the column
         table = named.to_html(border=0, index=False, classes="crt-allocation")

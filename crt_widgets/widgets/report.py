@@ -20,7 +20,7 @@ from crt_widgets.widgets.charts import (HEATMAP_MAX_CLUSTERS, coincidence_heatma
                                        score_histogram)
 from crt_widgets.widgets.formatting import smd_table_html
 from crt_widgets.widgets.words import (allocation_words, arm_name_map, assignment_words, baseline_words,
-                                       default_arm_names, design_arm_labels, position_words, setting_words,
+                                       design_arm_labels, group_names, position_words, setting_words,
                                        validity_table_words)
 
 METHOD = ("Covariate-constrained randomization (Raab and Butcher 2001; Li et al. 2016, 2017), as implemented "
@@ -146,7 +146,7 @@ def allocation_report(allocation, draw: dict | None = None, earlier: Sequence[di
 
     d = allocation.design
     labels = design_arm_labels(d)
-    names = list(arm_names) if arm_names is not None else default_arm_names(getattr(d, "n_arms", 2), labels)
+    names = list(arm_names) if arm_names is not None else group_names(d)
     audit = allocation.audit()
     best = d.n_best
     constraints = getattr(d, "constraints", None)
@@ -165,7 +165,8 @@ def allocation_report(allocation, draw: dict | None = None, earlier: Sequence[di
     params = setting_words(audit["parameters"], list(getattr(d, "covariates", [])) or None, names)
     record = pd.DataFrame({"value": {"package": f"crt-widgets {audit['package_version']}", "created (UTC)": audit["created"],
                                      "draw seed": str(audit["draw_seed"]), "input data SHA-256": audit["data_sha256"],
-                                     "arms (code in the files)": ", ".join(f"{n} ({i})" for i, n in enumerate(names)),
+                                     **({} if hasattr(d, "multiperiod") else {"arms (code in the files)": ", ".join(
+                                         f"{n} ({i})" for i, n in enumerate(names))}),
                                      "scheme drawn": position_words(allocation.space_position, len(d.space)),
                                      "space SHA-256": sha256_of_space(d),
                                      "candidate schemes": f"{audit['n_candidates']:,}",
@@ -200,7 +201,8 @@ table.t{{border-collapse:collapse;margin:.5em 0 1.5em}} .t td,.t th{{padding:2px
 
 
 def _allocation_table(allocation: pd.DataFrame, names: Sequence[str]) -> pd.DataFrame:
-    """Each cluster's arm by name, with the code the allocation CSV gives it."""
+    """Each cluster's arm by name, with the code the allocation CSV gives it (a multi-period order as it is)."""
     frame = allocation_words(allocation, names)
-    frame["code in the files"] = allocation["arm"].to_numpy()
+    if "arm" in allocation.columns:
+        frame["code in the files"] = allocation["arm"].to_numpy()
     return frame.set_index(frame.columns[0])

@@ -437,9 +437,9 @@ class DesignState(t.HasTraits):
         if len(self.arm_names) != int(self.n_arms):  # names for another number of arms: the defaults for this one
             self.arm_names_text = ", ".join(default_arm_names(max(int(self.n_arms), 2)))
 
-    def draw_arm_names(self, number: int) -> list[str]:
+    def draw_arm_names(self, number: int) -> list[str] | None:
         """The arm names of draw ``number`` (1 = the session's first), as they were when it was drawn."""
-        return list(self._draw_arm_names.get(number, self.arm_names))
+        return arm_names_of(self, number)
 
     # -- results ----------------------------------------------------------------------------------
     @property
@@ -461,7 +461,7 @@ class DesignState(t.HasTraits):
             return
         self.draw_error = ""
         self.pending = {"seed": seed, "seed_source": how, "space_sha256": self.space_sha256,
-                        "n_schemes": self.kept, "arm_names": list(self.arm_names)}
+                        "n_schemes": self.kept, "arm_names": arm_names_of(self)}
 
     def cancel_draw(self) -> None:
         """Withdraw the proposed draw (nothing was drawn, nothing is logged)."""
@@ -481,7 +481,10 @@ class DesignState(t.HasTraits):
         allocation = self.design.draw(proposal["seed"])
         entry = draw_entry(allocation, number=len(self.draws) + 1, seed_source=proposal["seed_source"],
                            session=self.session, space_sha256=self.space_sha256)
-        self._draw_arm_names[entry["draw"]] = list(proposal.get("arm_names", self.arm_names))
+        if proposal.get("arm_names") is not None:  # states without arm names (the multi-period order) keep none
+            if not hasattr(self, "_draw_arm_names"):
+                self._draw_arm_names = {}
+            self._draw_arm_names[entry["draw"]] = list(proposal["arm_names"])
         saved = self._record(allocation, entry)
         with self.hold_trait_notifications():
             self.pending = None
@@ -505,7 +508,7 @@ class DesignState(t.HasTraits):
             from crt_widgets.widgets.downloads import allocation_files
 
             self._files[number] = allocation_files(self.history[number - 1], self.draws[number - 1],
-                                                   self.draws[:number - 1], arm_names=self.draw_arm_names(number))
+                                                   self.draws[:number - 1], arm_names=arm_names_of(self, number))
         return self._files[number]
 
     def _record(self, allocation, entry: dict) -> str:
@@ -515,7 +518,7 @@ class DesignState(t.HasTraits):
 
         log = DrawLog(self.records_dir)
         try:
-            files = allocation_files(allocation, entry, self.draws, arm_names=self.draw_arm_names(entry["draw"]))
+            files = allocation_files(allocation, entry, self.draws, arm_names=arm_names_of(self, entry["draw"]))
             self._files[entry["draw"]] = files
             written = {name: content for name, (content, _mime, _label) in files.items()}
         except Exception as exc:  # the draw is logged even when its files cannot be made
@@ -535,6 +538,16 @@ class DesignState(t.HasTraits):
             return []
         return [c for c in self.covariates if c not in self.categorical
                 and pd.api.types.is_numeric_dtype(self.data[c]) and self.data[c].nunique() <= FEW_LEVELS]
+
+
+def arm_names_of(state, number: int | None = None) -> list[str] | None:
+    """The arm names of draw ``number`` as they were at the draw (None: the names now); None for a state
+    without arm names (the multi-period section borrows the draw protocol, and its groups are sequences)."""
+    recorded = getattr(state, "_draw_arm_names", {})
+    if number is not None and number in recorded:
+        return list(recorded[number])
+    names = getattr(state, "arm_names", None)
+    return None if names is None else list(names)
 
 
 def simulation_inputs(state: DesignState) -> dict:

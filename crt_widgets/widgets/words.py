@@ -153,6 +153,21 @@ def arm_name_map(names: Sequence[str], labels: Sequence[str] | None = None) -> d
     return {str(i + start): str(name) for i, name in enumerate(names)}
 
 
+def group_names(design) -> list[str]:
+    """The default names of a design's groups: Control and Intervention (or a factorial design's levels), and
+    "sequence 1", "sequence 2", ... for the order of a multi-period trial, whose groups are its sequences.
+
+    >>> from crt_widgets import ConstrainedDesign
+    >>> from crt_widgets.datasets import load_dickinson
+    >>> group_names(ConstrainedDesign(load_dickinson(), ["inciis"], 8, cluster_id="county"))
+    ['Control', 'Intervention']
+    """
+    n = int(getattr(design, "n_arms", 2))
+    if hasattr(design, "multiperiod"):
+        return [f"sequence {i + 1}" for i in range(n)]
+    return default_arm_names(n, design_arm_labels(design))
+
+
 def design_arm_labels(design) -> list[str] | None:
     """A design's arm labels (a multi-arm or factorial design's), or None for the two-arm design (0 and 1)."""
     arms = getattr(design, "arms", None)
@@ -201,6 +216,8 @@ def allocation_words(allocation: pd.DataFrame, names: Sequence[str]) -> pd.DataF
     1       2       Control
     """
     frame = allocation.copy()
+    if "arm" not in frame.columns:  # a multi-period order: each cluster's sequence, already in words
+        return frame
     codes = frame["arm"].astype(int)
     named = [str(names[c]) if 0 <= c < len(names) else str(c) for c in codes]
     frame = frame.drop(columns=[c for c in ("arm", "arm_label") if c in frame.columns])

@@ -66,6 +66,14 @@ def test_every_control_of_the_three_sections_has_a_name_of_its_own(page, voila_u
     unnamed = [(where, role, name) for where, controls in seen.items() for role, name in controls
                if name.casefold() in GENERIC or PRIVATE_USE.search(name)]
     assert not unnamed, unnamed
+    # the Multi-period section (built when opened): every control there has a name too, the sliders and groups
+    # its label's words where the section gave them no name of their own
+    page.get_by_role("tab", name="Multi-period", exact=True).click()
+    page.wait_for_selector(".crt-multiperiod .noUi-handle", timeout=120_000)
+    page.wait_for_function("() => !document.querySelector('.noUi-handle:not([aria-label])')", timeout=30_000)
+    periods = [(role, name) for role, name in _named_controls(cdp) if (role, name) not in everything]
+    assert any(role == "slider" for role, _ in periods), periods
+    assert all(name and not PRIVATE_USE.search(name) for _, name in periods), periods
     names = {name for _, name in everything}
     # each covariate's controls say which covariate they set
     covariates = ["location", "inciis", "uptodateonimmunizations", "hispanic", "incomecat"]
