@@ -31,7 +31,7 @@ def test_continuous_power_follows_the_inputs_and_the_arm_counts(dash):
     dash.arms.n_treat.value = 6  # 6 treated, 10 control: unequal arms
     unequal = crt_power(0.4, icc=0.02, cluster_size=30, cv=0.5, clusters_per_arm=6, clusters_control=10)
     assert _shown_power(dash) == pytest.approx(unequal.power, abs=5e-4)
-    assert "treatment (6 clusters) against control (10)" in p.answer.value and f"t on {unequal.df} df" in p.answer.value
+    assert "Intervention (6 clusters) against Control (10)" in p.answer.value and f"t on {unequal.df} df" in p.answer.value
 
 
 def test_binary_outcome_and_multi_arm_comparison(dash):
