@@ -42,6 +42,7 @@ def allocation_files(allocation, draw: dict | None = None, earlier: Sequence[dic
     import hashlib
 
     from crt_widgets.core.io.audits import SPACE_FILES, space_file_entry
+    from crt_widgets.core.io.baseline import baseline_csv, baseline_docx
     from crt_widgets.core.io.files import json_ready
     from crt_widgets.widgets.report import allocation_report, input_data_name
 
@@ -80,7 +81,20 @@ def allocation_files(allocation, draw: dict | None = None, earlier: Sequence[dic
                                                   "Report (HTML)"),
         # the data exactly as the design used them: re-running the report's code on this file reproduces the draw
         input_data_name(allocation): (d.data.to_csv(index=False), "text/csv", "Input data (CSV)"),
+        # the baseline table as shown, for the paper: the CSV and a Word document with the table
+        f"baseline_table_seed{seed}.csv": (baseline_csv(allocation.baseline_table), "text/csv", "Baseline table (CSV)"),
+        f"baseline_table_seed{seed}.docx": (baseline_docx(allocation.baseline_table, note=baseline_note(allocation)),
+                                            DOCX_MIME, "Baseline table (Word)"),
     }
+
+
+DOCX_MIME = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
+
+
+def baseline_note(allocation) -> str:
+    """The line under the Word table: what the SMD is and which draw the table describes."""
+    return (f"Clusters by arm in the allocation drawn with seed {allocation.seed}. SMD: standardized mean "
+            "difference (for a categorical characteristic, Yang and Dalton's multi-level SMD).")
 
 
 def commitment_json(design, space_sha256: str) -> str:

@@ -49,11 +49,15 @@ from crt_widgets.core.power.analytic import AnalyticPower, crt_clusters_needed, 
 from crt_widgets.core.power.design_simulation import DesignPower, design_space_power
 from crt_widgets.core.seeds import check_seed
 from crt_widgets.core.sizes import format_count
+from crt_widgets.widgets.undo import SettingsHistory
 
 # traits whose change needs new candidate schemes, and those that only re-score them
 STRUCTURAL = ("data", "cluster_id", "covariates", "categorical", "stratify", "n_treat", "n_arms", "size",
               "sampling", "seed")
 SCORING = ("weights", "metric", "cutoff", "use_n_best", "n_best")
+# every setting of the design (what a saved session keeps and Undo reverts), in the order they are applied
+DESIGN_SETTINGS = ("cluster_id", "covariates", "categorical", "stratify", "weights", "n_treat", "n_arms", "metric",
+                   "cutoff", "use_n_best", "n_best", "size", "sampling", "seed")
 # the most candidate schemes the dashboard builds (scores and packed schemes stay well under 1 GB)
 MAX_SCHEMES = 20_000_000
 
@@ -243,6 +247,7 @@ class DesignState(t.HasTraits):
     saved_to = t.Unicode("")                   # the folder of the last draw's files (or why they could not be)
     power_inputs = t.Instance(PowerInputs, ())  # the analytic power question (see analytic_power)
     simulation = t.Instance(SimulationRun, ())  # the simulated power of the design being made
+    undo_steps = t.Int(0)                       # settings changes Undo can revert (see widgets/undo.py)
 
     @t.default("session")
     def _new_session(self) -> str:
@@ -252,6 +257,7 @@ class DesignState(t.HasTraits):
         super().__init__(**kwargs)
         self._loading = False
         self._files: dict[int, dict] = {}
+        self._undo = SettingsHistory()
         self.observe(self._on_structure, names=list(STRUCTURAL))
         self.observe(self._on_scoring, names=list(SCORING))
         # a confirmation names the seed as typed: a later keystroke (which can arrive after the click on Draw)
@@ -321,11 +327,64 @@ class DesignState(t.HasTraits):
         """New candidate schemes for the current data, covariates and arm counts."""
         if self.data is None:
             return
+        self._remember()
         self.allocation = self.pending = None  # a confirmation names a space: a new one needs a new confirmation
         if self.n_arms != 2:
             self._run(self._multiarm, rebuild=True)
             return
         self._run(self._two_arm, rebuild=True)
+
+    # -- settings: saved sessions and Undo ----------------------------------------------------------
+    def settings(self) -> dict:
+        """Every design setting now in force (copies: later changes do not alter it)."""
+        out = {}
+        for key in DESIGN_SETTINGS:
+            value = getattr(self, key)
+            out[key] = dict(value) if isinstance(value, dict) else list(value) if isinstance(value, list) else value
+        return out
+
+    def _snapshot(self) -> dict:
+        return {"data": self.data, "source": self.source, **self.settings()}
+
+    def _remember(self) -> None:
+        self._undo.record(self._snapshot())
+        self.undo_steps = len(self._undo)
+
+    def restore(self, data: pd.DataFrame, settings: dict, source: str = "") -> None:
+        """Set the data and every setting exactly as given (a saved session, or an Undo), then build the space
+        once. Nothing drawn is shown again: the allocation waits for a new draw."""
+        self._loading = True
+        try:
+            with self.hold_trait_notifications():
+                self.data = data
+                self.source = source
+                for key in DESIGN_SETTINGS:
+                    if key in settings:
+                        setattr(self, key, settings[key])
+        finally:
+            self._loading = False
+        self.rebuild()
+
+    def undo(self) -> bool:
+        """Revert the last settings change (data included); False when there is nothing to undo."""
+        before = self._undo.undo()
+        self.undo_steps = len(self._undo)
+        if before is None:
+            return False
+        scoring_only = before["data"] is self.data and all(
+            before[key] == getattr(self, key) for key in DESIGN_SETTINGS if key not in SCORING)
+        if scoring_only:  # re-score the schemes already built, as the slider itself would
+            self._loading = True
+            try:
+                with self.hold_trait_notifications():
+                    for key in SCORING:
+                        setattr(self, key, before[key])
+            finally:
+                self._loading = False
+            self.rescore()
+        else:
+            self.restore(before["data"], before, before["source"])
+        return True
 
     def _check_seed(self) -> None:
         check_seed(self.seed)
@@ -377,6 +436,7 @@ class DesignState(t.HasTraits):
         if self.design is None:
             self.rebuild()
             return
+        self._remember()
         self.allocation = self.pending = None
         if self.n_arms != 2:
             self._run(self._multiarm_rescored)
