@@ -183,10 +183,10 @@ class SessionPanel:
             if len(content) > UPLOAD_LIMIT_BYTES:
                 raise ValueError(f"{name} is {len(content) / MB:.1f} MB, more than the "
                                  f"{UPLOAD_LIMIT_BYTES / MB:.0f} MB one upload can carry")
-            session = read_session(content)
+            session = read_session(content, name)
             apply_session(self.state, session)
         except ValueError as exc:
-            self.message.value = message_html(f"{name}: {exc}")
+            self.message.value = message_html(str(exc))
             return False
         rows = len(session.data)
         self.message.value = message_html(

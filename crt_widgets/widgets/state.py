@@ -121,6 +121,7 @@ class PowerInputs(t.HasTraits):
     cluster_size = t.Float(50.0)
     cv = t.Float(0.0)
     alpha = t.Float(0.05)
+    icc_band = t.List(t.Float(), maxlen=2)  # (low, high): an ICC interval (a pilot's) shaded on the power curve
 
 
 class SimulationRun(t.HasTraits):
@@ -671,13 +672,19 @@ def power_curves(state: DesignState, points: int = 41) -> dict[str, pd.DataFrame
     """
     effect, common, k_treat, k_control, _ = _power_question(state)
     ks = np.arange(2, max(3 * k_treat, 20) + 1)
+    controls = ks if k_control == k_treat else np.maximum(2, np.round(ks * k_control / k_treat)).astype(int)
     if k_control == k_treat:
         by_k = power_curve(effect, against="clusters_per_arm", values=ks, **common)
     else:
-        controls = np.maximum(2, np.round(ks * k_control / k_treat)).astype(int)
         by_k = pd.DataFrame({"clusters_per_arm": ks, "power": crt_power(
             effect, clusters_per_arm=ks, clusters_control=controls, **common).power})
         by_k.attrs["against"] = "clusters_per_arm"
+    band = state.power_inputs.icc_band
+    if len(band) == 2:  # the power at both ends of an ICC interval (a pilot's): the band the chart shades
+        low, high = (crt_power(effect, clusters_per_arm=ks, clusters_control=controls, **{**common, "icc": end}).power
+                     for end in (min(band), max(band)))
+        by_k["power_low"], by_k["power_high"] = np.minimum(low, high), np.maximum(low, high)
+        by_k.attrs["band_label"] = f"ICC from {min(band):.3g} to {max(band):.3g}"
     icc = common.pop("icc")
     iccs = np.unique(np.append(np.linspace(0.0, min(max(0.2, 2 * icc), 0.99), points), icc))
     by_icc = power_curve(effect, against="icc", values=iccs, clusters_per_arm=k_treat, clusters_control=k_control,

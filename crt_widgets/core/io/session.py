@@ -136,7 +136,7 @@ def data_from_record(record: dict[str, Any]) -> pd.DataFrame:
             elif kind == "category":
                 frame[c] = pd.Categorical(frame[c], categories=categories.get(c))
             elif kind.startswith("datetime64"):
-                frame[c] = pd.to_datetime(frame[c]).astype(kind)
+                frame[c] = pd.to_datetime(frame[c], format="ISO8601").astype(kind)
             else:
                 frame[c] = frame[c].astype(kind)
         except (TypeError, ValueError) as exc:
@@ -155,10 +155,12 @@ def session_record(data: pd.DataFrame, settings: dict[str, Any], source: str = "
         "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"), "source": str(source),
         "settings": json_ready(settings), "data": data_record(data),
     }
-    try:
-        record[INTEGRITY_KEY] = hashlib.sha256(canonical_json(record)).hexdigest()
-    except ValueError as exc:  # json's own refusal of NaN or infinity in a setting
-        raise ValueError(f"settings: a value cannot be saved in JSON ({exc})") from None
+    for part in ("settings", "data"):
+        try:
+            canonical_json(record[part])
+        except (TypeError, ValueError) as exc:  # json's own refusal of a value it cannot write
+            raise ValueError(f"{part}: a value cannot be saved in JSON ({exc})") from None
+    record[INTEGRITY_KEY] = hashlib.sha256(canonical_json(record)).hexdigest()
     return record
 
 
@@ -199,11 +201,11 @@ def write_session(path: str | Path, data: pd.DataFrame, settings: dict[str, Any]
     raise FileExistsError(f"{path}: no free name")  # pragma: no cover - thousands of concurrent writers
 
 
-def read_session(source: str | Path | bytes) -> Session:
-    """Read a session file (a path, or the bytes of an upload) and check its integrity hash. A damaged,
-    edited, truncated or foreign file is a ValueError saying which."""
+def read_session(source: str | Path | bytes, name: str | None = None) -> Session:
+    """Read a session file (a path, or the bytes of an upload, called ``name`` in messages) and check its
+    integrity hash. A damaged, edited, truncated or foreign file is a ValueError saying which."""
     if isinstance(source, (bytes, bytearray)):
-        raw, name = bytes(source), "the session file"
+        raw, name = bytes(source), name or "the session file"
     else:
         path = Path(source)
         if not path.is_file():
