@@ -200,7 +200,8 @@ class PilotIccPanel:
     """The ICC from pilot data (one row per person: a cluster column and an outcome column, guessed and
     changeable): the ANOVA estimate with Searle's interval (:func:`~crt_widgets.core.models.icc.icc`), and for
     a 0/1 outcome the latent-scale ICC of a logistic random-intercept model beside it. *Use this ICC* puts the
-    ANOVA estimate into the power inputs and shades its interval on the power curve.
+    ANOVA estimate into the power inputs (to 4 significant digits, as one would type it) and shades its
+    interval on the power curve.
 
     >>> from crt_widgets.datasets import load_dickinson, load_dickinson_outcome
     >>> state = DesignState()
@@ -208,8 +209,8 @@ class PilotIccPanel:
     >>> panel = PilotIccPanel(state)
     >>> panel.set_data(load_dickinson_outcome(), "pilot.csv", latent=False)
     >>> panel.use.click()
-    >>> round(state.power_inputs.icc, 4), [round(v, 4) for v in state.power_inputs.icc_band]
-    (0.0164, [0.0075, 0.0427])
+    >>> state.power_inputs.icc, [round(v, 4) for v in state.power_inputs.icc_band]
+    (0.01641, [0.0075, 0.0427])
     """
 
     def __init__(self, state: DesignState) -> None:
@@ -331,7 +332,7 @@ class PilotIccPanel:
             return
         q = self.state.power_inputs
         with q.hold_trait_notifications():
-            q.icc = float(self.result.estimate)
+            q.icc = float(f"{self.result.estimate:.4g}")
             q.icc_band = [float(self.result.ci_low), float(self.result.ci_high)]
 
     def _show_band(self, change=None) -> None:

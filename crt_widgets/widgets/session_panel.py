@@ -117,9 +117,12 @@ class SessionPanel:
 
         self._link = download_link
         self.state = state
-        self.save = w.Button(description="Save session", icon="save", tooltip="the data and every setting, one file")
-        self.open = w.FileUpload(accept=".json", multiple=False, description="Open session")
-        self.undo = w.Button(description="Undo", icon="undo", tooltip="revert the last settings change")
+        fit = {"width": "auto", "min_width": "110px"}  # the label decides the width: nothing cut on a phone
+        self.save = w.Button(description="Save session", icon="save", tooltip="the data and every setting, one file",
+                             layout=w.Layout(**fit))
+        self.open = w.FileUpload(accept=".json", multiple=False, description="Open session", layout=w.Layout(**fit))
+        self.undo = w.Button(description="Undo", icon="undo", tooltip="revert the last settings change",
+                             layout=w.Layout(**fit))
         self.download = w.HTML()
         self.message = w.HTML()
         self.save.on_click(lambda _: self.prepare())
@@ -127,7 +130,8 @@ class SessionPanel:
         self.undo.on_click(lambda _: self._undo())
         state.observe(self._show_undo, names="undo_steps")
         state.observe(self._outdated, names=["design", "data"])
-        self.widget = w.VBox([w.HBox([self.save, self.open, self.undo]), self.download, self.message])
+        self.widget = w.VBox([w.HBox([self.save, self.open, self.undo], layout=w.Layout(flex_flow="row wrap")),
+                              self.download, self.message])
         self.widget.add_class("crt-session")
         self._show_undo()
 
