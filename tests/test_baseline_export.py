@@ -111,3 +111,12 @@ def test_what_is_not_a_baseline_table_is_refused():
         baseline_docx(pd.DataFrame({"x": ["1"], "SMD": [""]}))
     with pytest.raises(ValueError, match="content: not a Word document"):
         docx_table(b"not a zip")
+
+
+def test_a_document_without_a_table_is_refused():
+    content = io.BytesIO()
+    with zipfile.ZipFile(content, "w") as archive:
+        archive.writestr("word/document.xml", '<w:document xmlns:w="http://schemas.openxmlformats.org/'
+                                              'wordprocessingml/2006/main"><w:body/></w:document>')
+    with pytest.raises(ValueError, match="content: the document has no table"):
+        docx_table(content.getvalue())

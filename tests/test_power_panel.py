@@ -293,3 +293,25 @@ def test_the_pilot_band_is_saved_with_the_session(section):
     pilot.use.click()
     saved = session_settings(section.design.state)["power"]
     assert saved["icc"] == 0.01641 and saved["icc_band"] == [pilot.result.ci_low, pilot.result.ci_high]
+
+
+def test_pilot_messages_for_a_large_file_and_a_failed_latent_fit(section, monkeypatch):
+    from crt_widgets.commands import _voila
+    from crt_widgets.core.models import icc as icc_module
+    from crt_widgets.datasets import load_dickinson_outcome
+
+    pilot = section.power.pilot
+    monkeypatch.setattr(_voila, "UPLOAD_LIMIT_BYTES", 10)
+    _upload(pilot.upload, b"site,y\n" + b"a,1\n" * 500_000, "big.csv")
+    assert "big.csv is 2.0 MB, more than the 0 MB one upload can carry" in pilot.answer.value
+    original = icc_module.icc
+
+    def no_latent(data, outcome, cluster, method="anova", alpha=0.05):
+        if method == "latent":
+            raise ArithmeticError("no convergence")
+        return original(data, outcome, cluster, method, alpha)
+
+    monkeypatch.setattr(icc_module, "icc", no_latent)
+    pilot.set_data(load_dickinson_outcome(), "pilot.csv")
+    assert "The latent-scale ICC was not computed (the logistic model could not be fitted)." in pilot.answer.value
+    assert pilot.result.estimate == pytest.approx(_reference_icc()["anova"]["estimate"], abs=1e-9)

@@ -250,3 +250,67 @@ def test_the_history_is_bounded():
     assert [history.undo()["cutoff"] for _ in range(3)] == [8, 7, 6] and history.undo() is None
     with pytest.raises(ValueError, match="limit: at least 1 step"):
         SettingsHistory(limit=0)
+
+
+def _resealed(record: dict) -> bytes:
+    """A session record with its integrity hash recomputed (intact, but changed by hand)."""
+    import hashlib
+
+    record = {k: v for k, v in record.items() if k != INTEGRITY_KEY}
+    record[INTEGRITY_KEY] = hashlib.sha256(canonical_json(record)).hexdigest()
+    return json.dumps(record).encode()
+
+
+@pytest.mark.parametrize("edit,message", [
+    (lambda r: r.pop("settings"), "lacks its settings or its data"),
+    (lambda r: r["data"].pop("records"), "the data part is incomplete"),
+    (lambda r: r["data"]["records"][0].pop("x"), "the data part is inconsistent"),
+    (lambda r: r["data"]["records"][0].update(x="text"), "column 'x' cannot be read as float64"),
+])
+def test_a_resealed_but_broken_file_is_refused(edit, message):
+    record = session_record(pd.DataFrame({"id": [1, 2], "x": [1.0, 2.0]}), {"cutoff": 0.1})
+    edit(record)
+    with pytest.raises(ValueError, match=message):
+        read_session(_resealed(record))
+
+
+def test_too_many_rows_are_refused(monkeypatch):
+    from crt_widgets.core.io import session as session_module
+
+    monkeypatch.setattr(session_module, "MAX_SESSION_ROWS", 3)
+    with pytest.raises(ValueError, match="data: 4 rows; a design session holds cluster-level data"):
+        session_json(pd.DataFrame({"id": [1, 2, 3, 4]}), {})
+
+
+def test_panel_messages_for_every_refusal(dash, tmp_path, monkeypatch):
+    from crt_widgets.widgets import session_panel
+
+    record = json.loads(_session_download(dash))
+    del record["settings"]["metric"]
+    assert not dash.session.open_bytes(_resealed(record), "s.json")
+    assert "the file lacks the setting(s) metric" in dash.session.message.value
+    record = json.loads(_session_download(dash))
+    record["settings"]["power"]["nonsense"] = 1
+    assert not dash.session.open_bytes(_resealed(record), "s.json")
+    assert "the power settings are not this version" in dash.session.message.value
+    monkeypatch.setattr(session_panel, "UPLOAD_LIMIT_BYTES", 10)
+    assert not dash.session.open_bytes(b"x" * 2_000_000, "big.json")
+    assert "big.json is 2.0 MB, more than the 0 MB one upload can carry" in dash.session.message.value
+    empty = DesignDashboard(example=None, offline=False)
+    assert empty.session.prepare() == "" and "Save session: load the clusters first." in empty.session.message.value
+    blocked = tmp_path / "file"
+    blocked.write_text("a file where the records folder should be")
+    dash.state.records_dir = str(blocked)
+    assert dash.session.prepare()  # the download is offered all the same
+    assert "Could not save a copy on disk" in dash.session.download.value
+    assert "Download the session (JSON)" in dash.session.download.value
+
+
+def test_a_multi_arm_session_round_trips(dash):
+    dash.state.n_arms = 3
+    dash.state.cutoff = 0.2
+    kept, sha = dash.state.kept, dash.state.space_sha256
+    content = _session_download(dash)
+    other = DesignDashboard(example=None, offline=False)
+    assert other.session.open_bytes(content, "three.json")
+    assert other.state.n_arms == 3 and other.state.kept == kept and other.state.space_sha256 == sha
