@@ -120,3 +120,22 @@ def test_a_document_without_a_table_is_refused():
                                               'wordprocessingml/2006/main"><w:body/></w:document>')
     with pytest.raises(ValueError, match="content: the document has no table"):
         docx_table(content.getvalue())
+
+
+def test_a_stepped_wedge_order_names_its_sequences():
+    import crt_widgets as crt
+    from crt_widgets.widgets.downloads import allocation_files
+
+    clinics = crt.datasets.simulate_stepped_wedge_clusters(12, seed=8)
+    design = crt.SteppedWedgeDesign(clinics, ["size", "baseline", "location"], crt.stepped_wedge(4, 3),
+                                    cluster_id="cluster", categorical=["location"], balance="time", size=40_000,
+                                    seed=2024)
+    allocation = design.draw()
+    files = allocation_files(allocation)
+    csv = pd.read_csv(io.StringIO(files[f"baseline_table_seed{allocation.seed}.csv"][0]), dtype=str,
+                      keep_default_na=False)
+    assert csv.columns.tolist() == ["Characteristic", "Sequence 1", "Sequence 2", "Sequence 3", "Sequence 4",
+                                    "Largest standardized mean difference between two sequences"]
+    assert csv.iloc[:, 1:].to_numpy().tolist() == allocation.baseline_table.to_numpy().tolist()
+    rows = docx_table(files[f"baseline_table_seed{allocation.seed}.docx"][0])
+    assert rows[0] == csv.columns.tolist() and rows[1] == ["Clusters (n)", "3", "3", "3", "3", ""]

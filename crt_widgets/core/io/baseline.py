@@ -35,10 +35,10 @@ _ZIP_TIME = (1980, 1, 1, 0, 0, 0)  # fixed: the same table gives the same bytes
 _ARM = re.compile(r"^arm = (.*)$")
 
 
-def _arm_header(label: str, labels: list[str]) -> str:
-    if labels == ["0", "1"]:
+def _arm_header(label: str, labels: list[str], group: str) -> str:
+    if labels == ["0", "1"] and group == "Arm":
         return {"0": "Control", "1": "Treatment"}[label]
-    return f"Arm {label}"
+    return f"{group} {label}"
 
 
 def _row_label(label: str) -> str:
@@ -51,8 +51,10 @@ def _row_label(label: str) -> str:
     return label
 
 
-def plain_baseline(table: pd.DataFrame) -> pd.DataFrame:
+def plain_baseline(table: pd.DataFrame, group: str = "Arm") -> pd.DataFrame:
     """The baseline table with plain-word headers and a first column ``Characteristic``; the cells unchanged.
+    ``group`` names what the columns are (``"Sequence"`` for the sequences of a stepped-wedge order); two arms
+    labelled 0 and 1 are Control and Treatment.
 
     >>> t = pd.DataFrame({"arm = a": ["4"], "arm = b": ["4"], "arm = c": ["4"], "SMD": [""]}, index=["n"])
     >>> plain_baseline(t).columns.tolist()
@@ -63,16 +65,17 @@ def plain_baseline(table: pd.DataFrame) -> pd.DataFrame:
     arms = [m.group(1) for m in (_ARM.match(str(c)) for c in table.columns) if m]
     if len(arms) != table.shape[1] - 1:
         raise ValueError(f"table: expected columns 'arm = ...' and 'SMD', got {', '.join(map(str, table.columns))}")
-    smd = "Standardized mean difference" if len(arms) == 2 else "Largest standardized mean difference between two arms"
-    headers = [_arm_header(a, arms) for a in arms] + [smd]
+    smd = ("Standardized mean difference" if len(arms) == 2 else
+           f"Largest standardized mean difference between two {group.lower()}s")
+    headers = [_arm_header(a, arms, group) for a in arms] + [smd]
     out = table.astype(str).set_axis(headers, axis=1)
     out.insert(0, "Characteristic", [_row_label(str(i)) for i in table.index])
     return out.reset_index(drop=True)
 
 
-def baseline_csv(table: pd.DataFrame) -> str:
+def baseline_csv(table: pd.DataFrame, group: str = "Arm") -> str:
     """The table as CSV text (UTF-8, comma separated, plain-word headers)."""
-    return plain_baseline(table).to_csv(index=False, lineterminator="\n")
+    return plain_baseline(table, group).to_csv(index=False, lineterminator="\n")
 
 
 _CONTENT_TYPES = ('<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
@@ -103,10 +106,11 @@ def _cell(text: str, *, bold: bool = False, right: bool = False, top: bool = Fal
     return f"<w:tc>{props}{_paragraph(text, bold=bold, right=right)}</w:tc>"
 
 
-def baseline_docx(table: pd.DataFrame, title: str = "Baseline characteristics by arm", note: str = "") -> bytes:
+def baseline_docx(table: pd.DataFrame, title: str = "Baseline characteristics by arm", note: str = "",
+                  group: str = "Arm") -> bytes:
     """The table as a Word document (.docx bytes): a title, the table (the header row repeats on each page)
     and an optional note below it."""
-    plain = plain_baseline(table)
+    plain = plain_baseline(table, group)
     n_rows = len(plain)
     rows = ["<w:tr><w:trPr><w:tblHeader/></w:trPr>"
             + "".join(_cell(str(h), bold=True, right=i > 0, top=True, bottom=True) for i, h in enumerate(plain.columns))
@@ -157,10 +161,11 @@ def docx_table(content: bytes) -> list[list[str]]:
 
 
 def save_baseline_table(folder: str | Path, table: pd.DataFrame, stem: str = "baseline_table",
-                        note: str = "") -> dict[str, Path]:
+                        note: str = "", group: str = "Arm") -> dict[str, Path]:
     """Write ``stem.csv`` and ``stem.docx`` into ``folder`` together (atomically; a file already there is
     refused, ``FileExistsError``, and nothing is written). Returns name -> path."""
-    csv, docx = baseline_csv(table), baseline_docx(table, note=note)  # a bad table before any file
+    csv = baseline_csv(table, group)  # a bad table before any file
+    docx = baseline_docx(table, note=note, group=group)
     files = FileSet(folder)
     files.check_free([f"{stem}.csv", f"{stem}.docx"])
     with files:
