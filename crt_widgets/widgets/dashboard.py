@@ -15,6 +15,7 @@ from crt_widgets.widgets.glossary import glossary_html
 from crt_widgets.widgets.panels import (EXAMPLES, ArmPanel, CovariatePanel, CutoffPanel, DataPanel, DrawPanel, OutputPanel,
                                         WeightPanel, load_example)
 from crt_widgets.widgets.power_panel import PowerPanel
+from crt_widgets.widgets.session_panel import SessionPanel
 from crt_widgets.widgets.state import DesignState
 
 RECORDS_VARIABLE = "CRT_WIDGETS_RECORDS"  # how the dashboard command tells the kernel where to keep records
@@ -57,6 +58,7 @@ class DesignDashboard:
         self.cutoff = CutoffPanel(self.state)
         self.outputs = OutputPanel(self.state)
         self.draw = DrawPanel(self.state)
+        self.session = SessionPanel(self.state)  # save, re-open, undo
         self.power = PowerPanel(self.state) if power_tab else None
         # tabs keep the controls used most (weights, cutoff) beside the histogram on a laptop screen
         balance = w.VBox([self.weights.widget, w.HTML("<b>Cutoff</b>"), self.cutoff.controls])
@@ -69,7 +71,8 @@ class DesignDashboard:
         right = w.VBox([self.outputs.widget], layout=w.Layout(flex="1 1 auto", overflow="auto"))
         # on its own the dashboard carries the glossary and the page helper (in the app, the app carries them)
         extras = [PageHelpers(), w.HTML(glossary_html())] if title else []
-        self.widget = w.VBox([w.HTML(TITLE if title else INTRO), self.data.widget, w.HBox([left, right]), *extras])
+        self.widget = w.VBox([w.HTML(TITLE if title else INTRO), self.data.widget, self.session.widget,
+                              w.HBox([left, right]), *extras])
         self.widget.add_class("crt-section")
         # the user's own file: choosing the cluster id and covariates comes first
         self.state.observe(self._new_source, names="source")
