@@ -40,15 +40,15 @@ def test_the_csv_download_has_the_numbers_on_screen(drawn):
     dash, allocation = drawn
     files = _downloads(dash)
     csv = pd.read_csv(io.BytesIO(files["baseline_table_seed2024.csv"]), dtype=str, keep_default_na=False)
-    assert csv.columns.tolist() == ["Characteristic", "Control", "Treatment", "Standardized mean difference"]
+    assert csv.columns.tolist() == ["Characteristic", "Control", "Intervention", "Standardized mean difference"]
     screen = _screen_cells(dash.draw.result.value)
     body = [row for row in screen if row[0] not in ("", "arm = 0")]  # the header rows of pandas' HTML
     assert len(body) == len(csv) == len(allocation.baseline_table) == 9
     for (label, *cells), (_, row) in zip(body, csv.iterrows()):
-        assert cells == [row["Control"], row["Treatment"], row["Standardized mean difference"]]
+        assert cells == [row["Control"], row["Intervention"], row["Standardized mean difference"]]
     assert csv["Characteristic"].tolist()[:3] == ["Clusters (n)", "location = Urban, n (%)", "inciis, mean (SD)"]
     # the numbers themselves: the arm sizes, and the SMD the core computed
-    assert csv.loc[0, ["Control", "Treatment"]].tolist() == ["8", "8"]
+    assert csv.loc[0, ["Control", "Intervention"]].tolist() == ["8", "8"]
     smd = allocation.baseline_table.attrs["smd"]["inciis (mean (sd))"]
     assert float(csv.loc[2, "Standardized mean difference"]) == pytest.approx(smd, abs=5e-4)
 

@@ -145,7 +145,7 @@ def test_a_restored_session_shows_no_allocation_until_a_new_draw(dash):
     assert dash.state.allocation is drawn and "crt-drawn" in dash.draw.result.value
     assert dash.session.open_bytes(content, "s.json")
     assert dash.state.allocation is None and dash.state.pending is None
-    assert "crt-drawn" not in dash.draw.result.value and "Treatment:" not in dash.draw.result.value
+    assert "crt-drawn" not in dash.draw.result.value and "Intervention:" not in dash.draw.result.value
     assert len(dash.state.draws) == 1  # the draw log stays the record of the session's draws
     again = dash.state.draw(5)
     assert again.treated_clusters == drawn.treated_clusters  # same space and seed: the same scheme

@@ -155,6 +155,9 @@ def test_arm_names_flow_to_tables_charts_confirmation_report_and_power(app):
     assert "Usual care (0), Text reminders (1)" in report and "<th>Usual care</th>" in report
     audit = json.loads(next(content for name, (content, _, _) in files.items() if name.startswith("audit_")))
     assert audit["arm_names"] == {"0": "Usual care", "1": "Text reminders"}
+    baseline = next(content for name, (content, _, _) in files.items() if name.startswith("baseline_table") and
+                    name.endswith(".csv"))
+    assert baseline.splitlines()[0] == "Characteristic,Usual care,Text reminders,Standardized mean difference"
     # the analysis of the draw names the groups in the chart
     app.analysis.state.load(load_dickinson_outcome(), "outcomes.csv", outcome="outcome", cluster="county")
     x_title = app.analysis.histogram.chart.to_dict()["layer"][0]["encoding"]["x"]["title"]
@@ -348,3 +351,16 @@ def test_a_factorial_design_names_its_arms_by_its_factor_levels():
     assert "<th>Usual care</th>" in report and "<th>Both</th>" in report
     sizes = drawn.arm_sizes()
     assert report.count("<td>Both</td>") == int(sizes.iloc[3])
+
+
+def test_a_saved_session_keeps_the_arm_names():
+    from crt_widgets.widgets.dashboard import DesignDashboard
+
+    dash = DesignDashboard(example="dickinson", offline=False)
+    dash.state.arm_names_text = "Usual care, Text reminders"
+    saved = dash.session.prepare().encode()   # what Save session downloads
+    assert json.loads(saved)["settings"]["arm_names_text"] == "Usual care, Text reminders"
+    fresh = DesignDashboard(example="dickinson", offline=False)
+    assert fresh.session.open_bytes(saved, "trial.json")
+    assert fresh.state.arm_names == ["Usual care", "Text reminders"]
+    assert "P(Text reminders)" in fresh.outputs.probabilities.value

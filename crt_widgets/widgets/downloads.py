@@ -18,7 +18,7 @@ import numpy as np
 
 from crt_widgets.core.randomization.constrained import Allocation
 from crt_widgets.core.io.spacefiles import write_cvcrand_csv
-from crt_widgets.widgets.words import group_names
+from crt_widgets.widgets.words import arm_name_map, design_arm_labels, group_names
 
 
 def download_link(filename: str, content: str | bytes, mime: str, label: str) -> str:
@@ -93,26 +93,28 @@ def allocation_files(allocation, draw: dict | None = None, earlier: Sequence[dic
         # the data exactly as the design used them: re-running the report's code on this file reproduces the draw
         input_data_name(allocation): (d.data.to_csv(index=False), "text/csv", "Input data (CSV)"),
         # the baseline table as shown, for the paper: the CSV and a Word document with the table
-        **baseline_files(allocation),
+        **baseline_files(allocation, None if hasattr(d, "multiperiod") else names),
     }
 
 
 DOCX_MIME = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
 
 
-def baseline_files(allocation) -> dict[str, tuple]:
-    """The baseline table of ``allocation`` as CSV and as a Word document (columns: the arms, or the sequences
-    of a multi-period order), with a note under the Word table saying which draw it describes."""
+def baseline_files(allocation, arm_names: Sequence[str] | None = None) -> dict[str, tuple]:
+    """The baseline table of ``allocation`` as CSV and as a Word document (columns: the arms, called
+    ``arm_names`` when given, or the sequences of a multi-period order), with a note under the Word table
+    saying which draw it describes."""
     from crt_widgets.core.io.baseline import baseline_csv, baseline_docx
 
     group = "Sequence" if hasattr(allocation, "treatment_matrix") else "Arm"
     table, seed = allocation.baseline_table, allocation.seed
+    named = None if arm_names is None else arm_name_map(arm_names, design_arm_labels(allocation.design))
     note = (f"Clusters by {group.lower()} in the allocation drawn with seed {seed}. SMD: standardized mean "
             "difference (for a categorical characteristic, Yang and Dalton's multi-level SMD).")
     return {
-        f"baseline_table_seed{seed}.csv": (baseline_csv(table, group), "text/csv", "Baseline table (CSV)"),
+        f"baseline_table_seed{seed}.csv": (baseline_csv(table, group, named), "text/csv", "Baseline table (CSV)"),
         f"baseline_table_seed{seed}.docx": (baseline_docx(table, f"Baseline characteristics by {group.lower()}",
-                                                          note, group), DOCX_MIME, "Baseline table (Word)"),
+                                                          note, group, named), DOCX_MIME, "Baseline table (Word)"),
     }
 
 

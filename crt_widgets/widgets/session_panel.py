@@ -35,10 +35,10 @@ SIMULATION_SETTINGS = ("n_trials", "covariate_r2", "seed")
 
 
 def session_settings(state: DesignState) -> dict:
-    """Everything a session keeps besides the data: the design's settings, the draw's typed seed, the power
-    inputs and the simulation's settings."""
+    """Everything a session keeps besides the data: the design's settings, the draw's typed seed, the arm
+    names, the power inputs and the simulation's settings."""
     q, run = state.power_inputs, state.simulation
-    return {**state.settings(), "draw_seed_text": state.draw_seed_text,
+    return {**state.settings(), "draw_seed_text": state.draw_seed_text, "arm_names_text": state.arm_names_text,
             "power": {name: getattr(q, name) for name in PowerInputs.class_trait_names()},
             "simulation": {name: getattr(run, name) for name in SIMULATION_SETTINGS}}
 
@@ -69,6 +69,7 @@ _CHECKS = {
     "n_best": (_is_int, "a whole number"), "size": (_is_int, "a whole number"),
     "sampling": (lambda v: v in ("auto", "enumerate", "sample"), "'auto', 'enumerate' or 'sample'"),
     "seed": (_is_int, "a whole number"), "draw_seed_text": (lambda v: isinstance(v, str), "text"),
+    "arm_names_text": (lambda v: isinstance(v, str), "text"),
 }
 
 
@@ -100,6 +101,8 @@ def apply_session(state: DesignState, session: Session) -> None:
     settings = session.settings
     state.draw_seed_text = settings.get("draw_seed_text", "")
     state.restore(session.data, settings, session.source)
+    if "arm_names_text" in settings:  # after the arms' number, which resets the names (sessions before arm names: none)
+        state.arm_names_text = settings["arm_names_text"]
     q = state.power_inputs
     with q.hold_trait_notifications():
         for name, value in settings.get("power", {}).items():

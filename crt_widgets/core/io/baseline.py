@@ -24,6 +24,7 @@ from __future__ import annotations
 import io
 import re
 import zipfile
+from collections.abc import Mapping
 from pathlib import Path
 from xml.sax.saxutils import escape
 
@@ -51,10 +52,10 @@ def _row_label(label: str) -> str:
     return label
 
 
-def plain_baseline(table: pd.DataFrame, group: str = "Arm") -> pd.DataFrame:
+def plain_baseline(table: pd.DataFrame, group: str = "Arm", arm_names: Mapping[str, str] | None = None) -> pd.DataFrame:
     """The baseline table with plain-word headers and a first column ``Characteristic``; the cells unchanged.
     ``group`` names what the columns are (``"Sequence"`` for the sequences of a stepped-wedge order); two arms
-    labelled 0 and 1 are Control and Treatment.
+    labelled 0 and 1 are Control and Treatment, unless ``arm_names`` (arm label -> name) names them.
 
     >>> t = pd.DataFrame({"arm = a": ["4"], "arm = b": ["4"], "arm = c": ["4"], "SMD": [""]}, index=["n"])
     >>> plain_baseline(t).columns.tolist()
@@ -67,15 +68,16 @@ def plain_baseline(table: pd.DataFrame, group: str = "Arm") -> pd.DataFrame:
         raise ValueError(f"table: expected columns 'arm = ...' and 'SMD', got {', '.join(map(str, table.columns))}")
     smd = ("Standardized mean difference" if len(arms) == 2 else
            f"Largest standardized mean difference between two {group.lower()}s")
-    headers = [_arm_header(a, arms, group) for a in arms] + [smd]
+    named = dict(arm_names or {})
+    headers = [named.get(a) or _arm_header(a, arms, group) for a in arms] + [smd]
     out = table.astype(str).set_axis(headers, axis=1)
     out.insert(0, "Characteristic", [_row_label(str(i)) for i in table.index])
     return out.reset_index(drop=True)
 
 
-def baseline_csv(table: pd.DataFrame, group: str = "Arm") -> str:
-    """The table as CSV text (UTF-8, comma separated, plain-word headers)."""
-    return plain_baseline(table, group).to_csv(index=False, lineterminator="\n")
+def baseline_csv(table: pd.DataFrame, group: str = "Arm", arm_names: Mapping[str, str] | None = None) -> str:
+    """The table as CSV text (UTF-8, comma separated, plain-word headers; the arms called ``arm_names``)."""
+    return plain_baseline(table, group, arm_names).to_csv(index=False, lineterminator="\n")
 
 
 _CONTENT_TYPES = ('<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
@@ -107,10 +109,10 @@ def _cell(text: str, *, bold: bool = False, right: bool = False, top: bool = Fal
 
 
 def baseline_docx(table: pd.DataFrame, title: str = "Baseline characteristics by arm", note: str = "",
-                  group: str = "Arm") -> bytes:
+                  group: str = "Arm", arm_names: Mapping[str, str] | None = None) -> bytes:
     """The table as a Word document (.docx bytes): a title, the table (the header row repeats on each page)
-    and an optional note below it."""
-    plain = plain_baseline(table, group)
+    and an optional note below it; the arms called ``arm_names`` (arm label -> name) when given."""
+    plain = plain_baseline(table, group, arm_names)
     n_rows = len(plain)
     rows = ["<w:tr><w:trPr><w:tblHeader/></w:trPr>"
             + "".join(_cell(str(h), bold=True, right=i > 0, top=True, bottom=True) for i, h in enumerate(plain.columns))
