@@ -78,7 +78,8 @@ function apply() {
   document.querySelectorAll(".jupyter-widgets i.fa, .jupyter-button i.fa").forEach((i) => set(i, "aria-hidden", "true"));
   // ipywidgets writes title="null" on labels without a tooltip: a hover would show the word "null"
   document.querySelectorAll('label[title="null"]').forEach((l) => l.removeAttribute("title"));
-  document.querySelectorAll(".crt-upload-nocount").forEach((b) => {
+  // every upload button of the app: the app empties the widget after reading a file, so the count says "(0)"
+  document.querySelectorAll(".crt-upload-nocount, .widget-upload, .jupyter-widget-upload").forEach((b) => {
     b.childNodes.forEach((n) => {
       if (n.nodeType === 3 && / \(\d+\)$/.test(n.textContent)) n.textContent = n.textContent.replace(/ \(\d+\)$/, "");
     });
