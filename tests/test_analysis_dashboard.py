@@ -232,13 +232,14 @@ def test_compressed_spaces_are_read_by_their_content(tmp_path):
         np.testing.assert_array_equal(np.sort(space.chosen_scheme), np.sort(allocation.arm))
 
 
+# ids by message: a parameter's bytes in the id would differ between xdist workers if they held a time
 @pytest.mark.parametrize("content,declared,match", [
     (b"", None, "space.csv: the file is empty"),
     (b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\x03\xff\xff\xff\xff", None, "space.csv: not a readable gzip file"),
-    (__import__("gzip").compress(b"\"SchemeChosen\",\"\",\"\"\n1,1,0\n")[:-12], None, "the gzip file is cut short"),
+    (__import__("gzip").compress(b"\"SchemeChosen\",\"\",\"\"\n1,1,0\n", mtime=0)[:-12], None, "the gzip file is cut short"),
     (b'{"format": "something else"}', None, "not a crt-widgets space"),
     (b"x", 300_000_000, "space.csv is 300.0 MB, more than the 200 MB one upload can carry"),
-])
+], ids=["empty", "not-gzip", "gzip-cut-short", "foreign-json", "too-large"])
 def test_bad_space_uploads_are_messages(content, declared, match):
     from crt_widgets.widgets.analysis import read_uploaded_space
 
