@@ -13,6 +13,7 @@ import ipywidgets as w
 from crt_widgets.widgets.panels import (EXAMPLES, ArmPanel, CovariatePanel, CutoffPanel, DataPanel, DrawPanel, OutputPanel,
                                         WeightPanel, load_example)
 from crt_widgets.widgets.power_panel import PowerPanel
+from crt_widgets.widgets.space_build import SpaceBuildPanel
 from crt_widgets.widgets.state import DesignState
 
 RECORDS_VARIABLE = "CRT_WIDGETS_RECORDS"  # how the dashboard command tells the kernel where to keep records
@@ -64,7 +65,8 @@ class DesignDashboard:
             self.tabs.set_title(i, name)
         left = w.VBox([self.tabs, self.cutoff.status, self.draw.widget],
                       layout=w.Layout(width="470px", min_width="470px"))
-        right = w.VBox([self.outputs.widget], layout=w.Layout(flex="1 1 auto", overflow="auto"))
+        self.building = SpaceBuildPanel(self.state.building)  # progress and Cancel while a large space is built
+        right = w.VBox([self.building.widget, self.outputs.widget], layout=w.Layout(flex="1 1 auto", overflow="auto"))
         self.widget = w.VBox([w.HTML(TITLE if title else INTRO), self.data.widget, w.HBox([left, right])])
         self.widget.add_class("crt-section")
         # the user's own file: choosing the cluster id and covariates comes first

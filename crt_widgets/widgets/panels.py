@@ -378,6 +378,7 @@ class OutputPanel:
         state.observe(self._show, names=["design", "allocation"])
         state.observe(self._stale, names="error")
         state.observe(self._busy, names="busy")
+        state.building.observe(self._building, names=["running", "cancelled"])
         self.results = w.VBox([
             self.histogram, self.messages,
             w.HTML("<h4>Balance across the constrained space: each covariate's |SMD| over the kept schemes "
@@ -391,6 +392,11 @@ class OutputPanel:
 
     def _busy(self, change) -> None:
         self.progress.value = BUSY_HTML if self.state.busy else ""
+
+    def _building(self, change=None) -> None:
+        # a space being built in the background, or cancelled, has nothing to show yet (widgets/space_build.py)
+        b = self.state.building
+        self.results.layout.display = "none" if b.running or b.cancelled else None
 
     def _stale(self, change=None) -> None:
         # results of earlier inputs stay visible but greyed, with the reason beside them
