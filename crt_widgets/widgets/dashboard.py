@@ -44,9 +44,9 @@ class DesignDashboard:
     def __init__(self, example: str | None = "dickinson", offline: bool = True,
                  records_dir: str | None = None, power_tab: bool = True, title: bool = True) -> None:
         if offline:
-            import altair as alt
+            from crt_widgets.widgets.startup import enable_offline_charts
 
-            alt.JupyterChart.enable_offline()
+            enable_offline_charts()  # the bundle kept between kernels (startup.py)
         self.state = DesignState(records_dir=records_dir if records_dir is not None
                                  else os.environ.get(RECORDS_VARIABLE, ""))
         self.data = DataPanel(self.state)
