@@ -10,7 +10,8 @@ or a second user), each a new kernel.
 Also prints, from Python, where a kernel's time goes before the chart can be drawn: the imports and the
 building of the app (``TrialApp(example="dickinson")``), each in a fresh process.
 
-    python bench/bench_first_chart.py              # 1 cold + 4 warm page loads, and the kernel's share
+    python bench/bench_first_chart.py              # 1 cold + 4 warm page loads 30 s apart, and the kernel's share
+    python bench/bench_first_chart.py --gap 0      # visitors one after the other (the pool has no time to refill)
     python bench/bench_first_chart.py --runs 8     # more warm loads
     python bench/bench_first_chart.py --no-kernel  # the browser figures only
 """
@@ -64,15 +65,18 @@ def start_server(port: int) -> subprocess.Popen:
     raise SystemExit("crt-widgets dashboard did not answer within 120 s")
 
 
-def page_loads(url: str, runs: int) -> list[dict]:
-    """Seconds from the request to the load event and to the first chart drawn, one fresh context per run."""
+def page_loads(url: str, runs: int, gap: float) -> list[dict]:
+    """Seconds from the request to the load event and to the first chart drawn, one fresh context per run,
+    visitors ``gap`` seconds apart (the server refills its preheated kernel meanwhile)."""
     from playwright.sync_api import sync_playwright
 
     out = []
     with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         try:
-            for _ in range(runs):
+            for run in range(runs):
+                if run:
+                    time.sleep(gap)  # the next visitor (a benchmark's pacing, not a wait for page state)
                 context = browser.new_context(viewport={"width": 1400, "height": 1000})
                 page = context.new_page()
                 t0 = time.perf_counter()
@@ -114,6 +118,8 @@ def kernel_share(repeat: int = 3) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=5, help="page loads (the first is the cold one)")
+    parser.add_argument("--gap", type=float, default=30.0,
+                        help="seconds between visitors (default 30: the preheated kernel is ready again)")
     parser.add_argument("--no-kernel", action="store_true", help="skip the kernel's imports and build")
     args = parser.parse_args()
     if args.runs < 1:
@@ -123,7 +129,7 @@ def main() -> None:
     server = start_server(port)
     started = time.perf_counter() - t0
     try:
-        loads = page_loads(f"http://127.0.0.1:{port}/", args.runs)
+        loads = page_loads(f"http://127.0.0.1:{port}/", args.runs, args.gap)
     finally:
         server.terminate()
         try:
@@ -132,7 +138,8 @@ def main() -> None:
             server.kill()
     load = os.getloadavg()[0]
     print(f"time to the first chart of `crt-widgets dashboard` (Dickinson example), headless Chromium; "
-          f"load average {load:.1f} on {os.cpu_count()} cores; server answered {started:.1f} s after its start")
+          f"load average {load:.1f} on {os.cpu_count()} cores; server answered {started:.1f} s after its start; "
+          f"visitors {args.gap:g} s apart")
     print(f"{'run':<34} {'load event s':>12} {'first chart s':>14}")
     print(f"{REFERENCE[0]:<34} {'':>12} {'':>14}  {REFERENCE[1]}")
     print(f"{R_ANCHOR[0]:<34} {'':>12} {'':>14}  {R_ANCHOR[1]}")

@@ -125,6 +125,10 @@ def voila_environment(records: Path | None = None) -> dict[str, str]:
 
         env[RECORDS_VARIABLE] = str(records.resolve())
     env["JUPYTER_PATH"] = os.pathsep.join(p for p in (str(SHARE), env.get("JUPYTER_PATH", "")) if p)
+    # the kernels point their charts at the offline bundle this server serves (crt_widgets.widgets.startup)
+    from crt_widgets.widgets.startup import BUNDLE_PATH, BUNDLE_URL_VARIABLE
+
+    env[BUNDLE_URL_VARIABLE] = BUNDLE_PATH
     return env
 
 

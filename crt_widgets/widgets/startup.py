@@ -8,6 +8,9 @@ the Vega-Lite and vl-convert versions, so :func:`enable_offline_charts` keeps it
 (``$XDG_CACHE_HOME/crt-widgets`` or ``~/.cache/crt-widgets``) under a name made of the SHA-256 of those inputs,
 with the bundle's own SHA-256 beside it; a file that does not match its hash is ignored and made again.
 It is written under a temporary name and renamed, so kernels starting together never read half a file.
+Under ``crt-widgets dashboard`` the charts do not carry the bundle at all: each gets a two-line loader
+(:func:`bundle_loader`) that imports it from the app's server, which serves the cached file
+(:func:`served_bundle`), so a page downloads and evaluates it once rather than once per chart.
 
 **A deferred import.** jsonschema (which Altair validates its charts with) imports ``rfc3987_syntax`` when it is installed (Jupyter's
 event schemas pull it in) to check the ``iri`` string format, and that import compiles a Lark grammar: 1 to 9 s
@@ -25,13 +28,20 @@ import contextlib
 import hashlib
 import importlib
 import importlib.util
+import json
 import os
+import re
 import sys
 import tempfile
 import types
 from pathlib import Path
 
 DEFERRED = "rfc3987_syntax"
+# set by ``crt-widgets dashboard`` for its kernels: the path (from the server's root) its server serves the
+# cached offline bundles under (see ``crt_widgets.commands._voila``)
+BUNDLE_URL_VARIABLE = "CRT_WIDGETS_CHART_BUNDLE_URL"
+BUNDLE_PATH = "/crt-widgets/charts/"
+BUNDLE_NAME = re.compile(r"altair-offline-[0-9a-f]{64}\.js")
 
 
 def _real(name: str):
@@ -46,10 +56,12 @@ def defer_slow_imports() -> bool:
     already, or the module is not installed; True when the stand-in is in place."""
     if DEFERRED in sys.modules:
         return bool(getattr(sys.modules[DEFERRED], "__crt_deferred__", False))
-    if "jsonschema" in sys.modules or importlib.util.find_spec(DEFERRED) is None:
+    spec = None if "jsonschema" in sys.modules else importlib.util.find_spec(DEFERRED)
+    if spec is None:
         return False
     stand_in = types.ModuleType(DEFERRED, "Stand-in: the real module is imported on the first check of an IRI.")
     stand_in.__crt_deferred__ = True
+    stand_in.__spec__ = spec  # asked where the module is, the stand-in answers as the real one would
 
     def is_valid_syntax(*args, **kwargs):
         return _real(DEFERRED).is_valid_syntax(*args, **kwargs)
@@ -129,10 +141,42 @@ def enable_offline_charts(folder: Path | None = None) -> str:
     bundle = _read_bundle(path)
     if bundle is not None and hasattr(chart, "_esm"):
         chart._esm, chart._is_offline = bundle, True  # what enable_offline sets, from the same inputs
-        return "cached"
-    chart.enable_offline()
-    try:
-        _write_bundle(path, chart._esm)
-    except OSError:  # a read-only home: the app works, each kernel bundles again
-        return "made, not kept"
-    return "made"
+        how = "cached"
+    else:
+        chart.enable_offline()
+        try:
+            _write_bundle(path, chart._esm)
+        except OSError:  # a read-only home: the app works, each kernel bundles again
+            return "made, not kept"
+        how = "made"
+    prefix = os.environ.get(BUNDLE_URL_VARIABLE, "")
+    if prefix:  # served by crt-widgets dashboard: every chart of the page shares one download of the bundle
+        chart._esm = bundle_loader(prefix + path.name)
+    return how
+
+
+def bundle_loader(url_path: str) -> str:
+    """A few lines of JavaScript that stand for the offline bundle in every chart of a page: the bundle is
+    imported from the app's own server (``url_path``, from the server's root), so the browser fetches and
+    evaluates it once for all the charts, where each chart would otherwise carry its own 0.9 MB copy through
+    the kernel's websocket and evaluate it again.
+
+    >>> print(bundle_loader("/crt-widgets/charts/altair-offline-0a.js"))
+    const bundle = await import(new URL("/crt-widgets/charts/altair-offline-0a.js", document.baseURI).href);
+    export default bundle.default;
+    """
+    return (f"const bundle = await import(new URL({json.dumps(url_path)}, document.baseURI).href);\n"
+            "export default bundle.default;")
+
+
+def served_bundle(name: str, folder: Path | None = None) -> bytes | None:
+    """The content of the cached bundle ``name`` (``altair-offline-<64 hex digits>.js``) if it is there and
+    matches its SHA-256, else None: what the app's server answers to the loader's request.
+
+    >>> served_bundle("../../etc/passwd") is None
+    True
+    """
+    if not BUNDLE_NAME.fullmatch(name):
+        return None
+    content = _read_bundle((folder or cache_folder()) / name)
+    return None if content is None else content.encode()
