@@ -167,24 +167,29 @@ def small_background(monkeypatch):
     monkeypatch.setattr(state_module, "BACKGROUND_SCHEMES", 1000)
 
 
-def _dashboard():
+def _dashboard(load: bool = True, **settings):
     from crt_widgets.widgets import DesignDashboard
 
     dash = DesignDashboard(example=None, offline=False)
-    dash.state.load(load_dickinson(), "Dickinson counties", cluster_id="county", n_treat=8,
-                    covariates=["inciis", "hispanic", "location"], categorical=["location"])
+    if load:
+        _load(dash, **settings)
     return dash
 
 
+def _load(dash, **settings) -> None:
+    """The Dickinson counties, with ``settings`` applied in the same load (one build, no earlier one to race)."""
+    dash.state.load(load_dickinson(), "Dickinson counties", cluster_id="county", n_treat=8,
+                    covariates=["inciis", "hispanic", "location"], categorical=["location"], **settings)
+
+
 def test_large_space_is_built_in_the_background_with_progress(small_background):
-    dash = _dashboard()
+    dash = _dashboard(load=False)
     state = dash.state
     stages = []
     state.building.observe(lambda change: stages.append(change["new"]), names="step")
     bars = []
     dash.building.bar.observe(lambda change: bars.append(change["new"]), names="value")
-    state.stratify = ["location"]      # 4,900 schemes, enumerated (at most 50,000)
-    state.sampling = "enumerate"
+    _load(dash, stratify=["location"], sampling="enumerate")   # 4,900 schemes: "large" in these tests
     assert state.wait(60) and not state.building.running
     assert state.error == "" and state.kept == 500
     plain = state._two_arm()            # the same inputs, built at once in this thread
@@ -197,7 +202,7 @@ def test_large_space_is_built_in_the_background_with_progress(small_background):
 
 
 def test_cancel_button_stops_the_build_and_the_controls_stay_usable(small_background):
-    dash = _dashboard()
+    dash = _dashboard(load=False)
     state = dash.state
     shown = []
 
@@ -207,8 +212,7 @@ def test_cancel_button_stops_the_build_and_the_controls_stay_usable(small_backgr
             dash.building.cancel.click()
 
     state.building.observe(press_cancel, names="done")
-    state.stratify = ["location"]
-    state.sampling = "enumerate"
+    _load(dash, stratify=["location"], sampling="enumerate")
     assert state.wait(60)
     from crt_widgets.widgets.space_build import CANCELLED_MESSAGE
 
@@ -218,6 +222,7 @@ def test_cancel_button_stops_the_build_and_the_controls_stay_usable(small_backgr
     assert dash.outputs.results.layout.display == "none"        # nothing of a space that was not built
     assert dash.draw.button.disabled and dash.building.widget.layout.display == "none"
     assert "Cancelled" in dash.cutoff.warnings.value
+    assert "Cancelled" in dash.outputs.problem.value and "last valid inputs" not in dash.outputs.problem.value
     state.building.unobserve_all("done")
     state.sampling = "sample"                                    # the controls still work
     assert state.wait(60)
@@ -226,9 +231,7 @@ def test_cancel_button_stops_the_build_and_the_controls_stay_usable(small_backgr
 
 
 def test_inputs_changed_during_a_build_discard_it(small_background):
-    state = _dashboard().state
-    state.stratify = ["location"]
-    state.sampling = "enumerate"
+    state = _dashboard(stratify=["location"], sampling="enumerate").state
     state.cutoff = 0.05                # while building: the build starts again with the new cutoff
     assert state.wait(60)
     assert state.error == "" and state.kept == len(_stratified_design(cutoff=0.05).space_index) == 248

@@ -63,10 +63,11 @@ class DesignDashboard:
         self.tabs = w.Tab(children=tabs)
         for i, name in enumerate(TABS[:len(tabs)]):
             self.tabs.set_title(i, name)
-        left = w.VBox([self.tabs, self.cutoff.status, self.draw.widget],
-                      layout=w.Layout(width="470px", min_width="470px"))
         self.building = SpaceBuildPanel(self.state.building)  # progress and Cancel while a large space is built
-        right = w.VBox([self.building.widget, self.outputs.widget], layout=w.Layout(flex="1 1 auto", overflow="auto"))
+        # below the tabs, with the kept count: in view on a narrow screen too, where the results column is not
+        left = w.VBox([self.tabs, self.building.widget, self.cutoff.status, self.draw.widget],
+                      layout=w.Layout(width="470px", min_width="470px"))
+        right = w.VBox([self.outputs.widget], layout=w.Layout(flex="1 1 auto", overflow="auto"))
         self.widget = w.VBox([w.HTML(TITLE if title else INTRO), self.data.widget, w.HBox([left, right])])
         self.widget.add_class("crt-section")
         # the user's own file: choosing the cluster id and covariates comes first

@@ -478,10 +478,10 @@ class DesignState(t.HasTraits):
                 caught = [str(w.message) for w in seen]
         except Cancelled:
             if current():
+                run.finish(cancelled=True)  # first: the panels then know the message is about a cancel
                 with self.hold_trait_notifications():
                     self.design, self.smd, self.space_sha256 = None, None, ""
                     self.error = CANCELLED_MESSAGE
-                run.finish(cancelled=True)
             return
         except Exception as exc:  # a message in the panel, never a traceback in a thread nobody sees
             if current():
