@@ -151,7 +151,8 @@ def enable_offline_charts(folder: Path | None = None) -> str:
         how = "made"
     prefix = os.environ.get(BUNDLE_URL_VARIABLE, "")
     if prefix:  # served by crt-widgets dashboard: every chart of the page shares one download of the bundle
-        chart._esm = bundle_loader(prefix + path.name)
+        server = os.environ.get("VOILA_SERVER_URL", "/").rstrip("/")  # Voila tells its kernels where it is served
+        chart._esm = bundle_loader(server + prefix + path.name)
     return how
 
 
