@@ -22,7 +22,8 @@ import subprocess
 import sys
 import time
 
-BEFORE = "before: generate 11.0-12.7 s, scores 8.6 s, validity 1.5 s, SMD 17.9 s; peak 1,113 MB (load ~7)"
+BEFORE = ("before: generate 5.0-12.7 s, scores 3.8-8.6 s, validity 0.3-1.5 s, SMD 17.9-18.3 s; peak 1,113 MB "
+          "(two runs, load 5-7)")
 R_ANCHOR = ("cvcrand 0.1.1 (R) has no exact stratified enumeration (stratify= weights a stratum 1000 in the score); "
             "it enumerated all 2,704,156 schemes of 24 clusters in 13.2 s and 1.38 GB (bench_time_to_result.py)")
 
@@ -74,13 +75,14 @@ def main() -> None:
     print(f"{'':<16} {'build s':>8} {'validity s':>10} {'SMD s':>7} {'total s':>8} {'peak MB':>8}  callbacks")
     print(f"{'R':<16} {R_ANCHOR}")
     print(f"{'before':<16} {BEFORE}")
-    for case in ("plain", "progress"):
-        runs = []
-        for _ in range(args.repeat):
+    results: dict[str, list[dict]] = {"plain": [], "progress": []}
+    for _ in range(args.repeat):  # the two cases alternate, so a change of the machine's load hits both
+        for case, runs in results.items():
             out = subprocess.run([sys.executable, __file__, "--case", case], capture_output=True, text=True)
             if out.returncode:
                 raise SystemExit(out.stderr)
             runs.append(json.loads(out.stdout.strip().splitlines()[-1]))
+    for case, runs in results.items():
         med = {k: statistics.median(r[k] for r in runs) for k in ("build", "validity", "smd", "peak_mb")}
         total = med["build"] + med["validity"] + med["smd"]
         print(f"{'with progress' if case == 'progress' else 'no callback':<16} {med['build']:>8.2f} "

@@ -83,6 +83,8 @@ def scheme_smds(data: pd.DataFrame, covariates: Sequence[str], categorical: Sequ
             blocks.append(("continuous", x - x.mean()))  # centred: the sums of squares below lose nothing
     if n_arms is None:
         n_arms = int(getattr(space, "n_arms", 0) or (2 if hasattr(space, "n_clusters") else np.max(space) + 1))
+    continuous = [k for k, (kind, _) in enumerate(blocks) if kind == "continuous"]
+    centred = np.column_stack([blocks[k][1] for k in continuous]) if continuous else None
     progress = as_progress(on_progress, stop)
     total, done = len(space), 0
     out = [np.empty((0, len(columns)))]
@@ -91,10 +93,14 @@ def scheme_smds(data: pd.DataFrame, covariates: Sequence[str], categorical: Sequ
         groups = [(codes == a).astype(float) for a in range(n_arms)]
         sizes = [g.sum(axis=1) for g in groups]
         smd = np.empty((len(codes), len(columns)))
+        arm_pairs = [(i, j) for i in range(n_arms) for j in range(i + 1, n_arms)]
+        if continuous:  # every continuous covariate at once: one matrix product per arm, not one per covariate
+            pairs = [np.abs(_continuous_smd(groups, sizes, centred, i, j)) for i, j in arm_pairs]
+            smd[:, continuous] = np.max(np.stack(pairs), axis=0)
         for k, (kind, x) in enumerate(blocks):
-            pairs = [_continuous_smd(groups, sizes, x, i, j) if kind == "continuous" else
-                     _categorical_smd(groups, sizes, x, i, j) for i in range(n_arms) for j in range(i + 1, n_arms)]
-            smd[:, k] = np.max(np.abs(np.column_stack(pairs)), axis=1)
+            if kind == "categorical":
+                pairs = [_categorical_smd(groups, sizes, x, i, j) for i, j in arm_pairs]
+                smd[:, k] = np.max(np.abs(np.column_stack(pairs)), axis=1)
         out.append(smd)
         done += len(codes)
         if progress.on_progress is not None:
@@ -118,8 +124,11 @@ def _arm_blocks(space, rows: int):
 
 
 def _moments(group: np.ndarray, size: np.ndarray, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Mean and variance (n - 1 denominator, 0 for a single cluster) of ``x`` in each scheme's arm."""
+    """Mean and variance (n - 1 denominator, 0 for a single cluster) of ``x`` (a column, or one per covariate)
+    in each scheme's arm."""
     total, squares = group @ x, group @ (x * x)
+    if total.ndim == 2:
+        size = size[:, None]
     mean = np.divide(total, size, out=np.zeros_like(total), where=size > 0)
     var = np.divide(squares - size * mean * mean, size - 1, out=np.zeros_like(total), where=size > 1)
     return mean, np.maximum(var, 0.0)
@@ -143,7 +152,8 @@ def _categorical_smd(groups, sizes, onehot, i, j) -> np.ndarray:
     diff = (p1 - p0)[:, 1:]  # the reference level dropped (Yang and Dalton 2012)
     q1, q0 = p1[:, 1:], p0[:, 1:]
     cov = (_diag(q1) - q1[:, :, None] * q1[:, None, :] + _diag(q0) - q0[:, :, None] * q0[:, None, :]) / 2
-    quad = np.einsum("si,sij,sj->s", diff, np.linalg.pinv(cov), diff)
+    # cov is symmetric: its pseudo-inverse from an eigendecomposition, several times faster than an SVD
+    quad = np.einsum("si,sij,sj->s", diff, np.linalg.pinv(cov, hermitian=True), diff)
     return np.where(np.any(diff != 0, axis=1), np.sqrt(np.maximum(quad, 0.0)), 0.0)
 
 
