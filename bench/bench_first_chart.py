@@ -35,8 +35,8 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-backg
 FIRST_CHART = "() => [...document.querySelectorAll('.vega-embed')].some(e => e.querySelector('svg, canvas'))"
 # issue #13's figures, measured by hand before this work (the server already up)
 REFERENCE = ("issue #13 (by hand, before)", "first load 9.4 s; 5.2 s to the first chart; target 3 s")
-R_ANCHOR = ("R anchor", "cvcrand has no app; a Shiny app of cvrall on the Dickinson data is the comparable "
-                        "R setup (not measured here: R never serves a page on this machine)")
+R_ANCHOR = ("R anchor (cvcrand 0.1.1)", "no app: Rscript bench/first_chart_R.R draws cvrall's histogram of the "
+                                        "Dickinson scores 3.0-3.7 s after the script starts (3 runs, load ~8)")
 
 
 def free_port() -> int:
