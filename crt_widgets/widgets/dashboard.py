@@ -14,6 +14,7 @@ from crt_widgets.widgets.panels import (EXAMPLES, ArmPanel, CovariatePanel, Cuto
                                         WeightPanel, load_example)
 from crt_widgets.widgets.power_panel import PowerPanel
 from crt_widgets.widgets.space_build import SpaceBuildPanel
+from crt_widgets.widgets.session_panel import SessionPanel
 from crt_widgets.widgets.state import DesignState
 
 RECORDS_VARIABLE = "CRT_WIDGETS_RECORDS"  # how the dashboard command tells the kernel where to keep records
@@ -56,6 +57,7 @@ class DesignDashboard:
         self.cutoff = CutoffPanel(self.state)
         self.outputs = OutputPanel(self.state)
         self.draw = DrawPanel(self.state)
+        self.session = SessionPanel(self.state)  # save, re-open, undo
         self.power = PowerPanel(self.state) if power_tab else None
         # tabs keep the controls used most (weights, cutoff) beside the histogram on a laptop screen
         balance = w.VBox([self.weights.widget, w.HTML("<b>Cutoff</b>"), self.cutoff.controls])
@@ -68,7 +70,8 @@ class DesignDashboard:
         left = w.VBox([self.tabs, self.building.widget, self.cutoff.status, self.draw.widget],
                       layout=w.Layout(width="470px", min_width="470px"))
         right = w.VBox([self.outputs.widget], layout=w.Layout(flex="1 1 auto", overflow="auto"))
-        self.widget = w.VBox([w.HTML(TITLE if title else INTRO), self.data.widget, w.HBox([left, right])])
+        self.widget = w.VBox([w.HTML(TITLE if title else INTRO), self.data.widget, self.session.widget,
+                              w.HBox([left, right])])
         self.widget.add_class("crt-section")
         # the user's own file: choosing the cluster id and covariates comes first
         self.state.observe(self._new_source, names="source")

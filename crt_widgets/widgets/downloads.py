@@ -61,10 +61,14 @@ def allocation_files(allocation, draw: dict | None = None, earlier: Sequence[dic
         from crt_widgets.core.io.spacefiles import write_arm_space
 
         buffer = io.StringIO()
-        write_arm_space(buffer, d.cluster_ids, d.space.arm_matrix(), d.arms.labels, allocation.space_position,
-                        d.space_scores)
+        write_arm_space(buffer, d.cluster_ids, d.space.arm_matrix(), allocation.arm_labels,
+                        allocation.space_position, d.space_scores)
         spaces[f"constrained_space_seed{seed}.csv"] = (buffer.getvalue(), "text/csv",
                                                        "Constrained space (CSV, arm labels)")
+    # a multi-period order: each cluster's condition in each period, as the trial runs it
+    matrix = ({f"treatment_matrix_seed{seed}.csv": (allocation.treatment_matrix().to_csv(), "text/csv",
+                                                    "Treatment matrix (CSV, clusters x periods)")}
+              if hasattr(allocation, "treatment_matrix") else {})
     # the audit lists each space file's SHA-256 and size, so that the analysis can verify it
     listed = {}
     for name, (content, _mime, _label) in spaces.items():
@@ -73,6 +77,7 @@ def allocation_files(allocation, draw: dict | None = None, earlier: Sequence[dic
     audit = {**allocation.audit(), SPACE_FILES: listed, **({} if draw is None else {"draw": draw})}
     return {
         f"allocation_seed{seed}.csv": (allocation.allocation.to_csv(index=False), "text/csv", "Allocation (CSV)"),
+        **matrix,
         **spaces,
         f"audit_seed{seed}.json": (json.dumps(json_ready(audit), indent=2), "application/json",
                                    "Audit record (JSON)"),
@@ -80,6 +85,27 @@ def allocation_files(allocation, draw: dict | None = None, earlier: Sequence[dic
                                                   "Report (HTML)"),
         # the data exactly as the design used them: re-running the report's code on this file reproduces the draw
         input_data_name(allocation): (d.data.to_csv(index=False), "text/csv", "Input data (CSV)"),
+        # the baseline table as shown, for the paper: the CSV and a Word document with the table
+        **baseline_files(allocation),
+    }
+
+
+DOCX_MIME = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
+
+
+def baseline_files(allocation) -> dict[str, tuple]:
+    """The baseline table of ``allocation`` as CSV and as a Word document (columns: the arms, or the sequences
+    of a multi-period order), with a note under the Word table saying which draw it describes."""
+    from crt_widgets.core.io.baseline import baseline_csv, baseline_docx
+
+    group = "Sequence" if hasattr(allocation, "treatment_matrix") else "Arm"
+    table, seed = allocation.baseline_table, allocation.seed
+    note = (f"Clusters by {group.lower()} in the allocation drawn with seed {seed}. SMD: standardized mean "
+            "difference (for a categorical characteristic, Yang and Dalton's multi-level SMD).")
+    return {
+        f"baseline_table_seed{seed}.csv": (baseline_csv(table, group), "text/csv", "Baseline table (CSV)"),
+        f"baseline_table_seed{seed}.docx": (baseline_docx(table, f"Baseline characteristics by {group.lower()}",
+                                                          note, group), DOCX_MIME, "Baseline table (Word)"),
     }
 
 
