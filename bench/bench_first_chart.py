@@ -12,6 +12,7 @@ building of the app (``TrialApp(example="dickinson")``), each in a fresh process
 
     python bench/bench_first_chart.py              # 1 cold + 4 warm page loads 30 s apart, and the kernel's share
     python bench/bench_first_chart.py --gap 0      # visitors one after the other (the pool has no time to refill)
+    python bench/bench_first_chart.py --notebook notebooks/analysis_dashboard.ipynb --no-kernel
     python bench/bench_first_chart.py --runs 8     # more warm loads
     python bench/bench_first_chart.py --no-kernel  # the browser figures only
 """
@@ -45,9 +46,10 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_server(port: int) -> subprocess.Popen:
+def start_server(port: int, notebook: str | None = None) -> subprocess.Popen:
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH", "")) if p))
-    proc = subprocess.Popen([sys.executable, "-m", "crt_widgets", "dashboard", "--port", str(port)], env=env,
+    extra = ["--notebook", notebook] if notebook else []
+    proc = subprocess.Popen([sys.executable, "-m", "crt_widgets", "dashboard", "--port", str(port), *extra], env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=ROOT)
     deadline = time.time() + 120
     while time.time() < deadline:
@@ -121,12 +123,14 @@ def main() -> None:
     parser.add_argument("--gap", type=float, default=30.0,
                         help="seconds between visitors (default 30: the preheated kernel is ready again)")
     parser.add_argument("--no-kernel", action="store_true", help="skip the kernel's imports and build")
+    parser.add_argument("--notebook", help="another served notebook (e.g. notebooks/analysis_dashboard.ipynb, whose "
+                                           "first chart is the permutation histogram)")
     args = parser.parse_args()
     if args.runs < 1:
         raise SystemExit("--runs: at least 1")
     port = free_port()
     t0 = time.perf_counter()
-    server = start_server(port)
+    server = start_server(port, args.notebook)
     started = time.perf_counter() - t0
     try:
         loads = page_loads(f"http://127.0.0.1:{port}/", args.runs, args.gap)
@@ -137,7 +141,8 @@ def main() -> None:
         except subprocess.TimeoutExpired:
             server.kill()
     load = os.getloadavg()[0]
-    print(f"time to the first chart of `crt-widgets dashboard` (Dickinson example), headless Chromium; "
+    print(f"time to the first chart of `crt-widgets dashboard{' --notebook ' + args.notebook if args.notebook else ''}` "
+          f"(Dickinson example), headless Chromium; "
           f"load average {load:.1f} on {os.cpu_count()} cores; server answered {started:.1f} s after its start; "
           f"visitors {args.gap:g} s apart")
     print(f"{'run':<34} {'load event s':>12} {'first chart s':>14}")

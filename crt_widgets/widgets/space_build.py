@@ -14,8 +14,8 @@ elapsed time scaled by what remains of it.
 >>> run = SpaceBuild()
 >>> run.begin("Generating the schemes", 1, 4)
 >>> run.report(250, 1000)
->>> run.done, run.total, run.running
-(250, 1000, True)
+>>> run.done, run.total
+(250, 1000)
 >>> panel = SpaceBuildPanel(run)
 >>> "1 of 4" in panel.label.value and "250 of 1,000" in panel.label.value
 True
