@@ -29,6 +29,7 @@ _EXPORTS = {
     "read_space": "crt_widgets.core.io.spacefiles",
     "read_cvcrand_space": "crt_widgets.core.io.spacefiles",
     "read_table": "crt_widgets.core.io.tables",
+    "Cancelled": "crt_widgets.core.progress",   # raised when a long build is stopped on request (stop=)
     # analysis: clustered permutation test
     "permutation_test": "crt_widgets.core.permutation.test",
     # multi-arm, factorial and matched designs

@@ -25,6 +25,7 @@ LAYERS = [
     ("crt_widgets.core.io",),
     ("crt_widgets.core.spaces",),
     ("crt_widgets.core.covariates", "crt_widgets.core.seeds", "crt_widgets.core.parallel", "crt_widgets.core.sizes",
+     "crt_widgets.core.progress",
      "crt_widgets.datasets"),
 ]
 # designs and models are independent of each other (same layer, no imports either way)

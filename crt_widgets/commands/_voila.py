@@ -54,9 +54,30 @@ def write_jupyter_server_config(path: str | None = None) -> str:
 
 
 def main(argv: list[str] | None = None) -> None:  # pragma: no cover - runs the server (the browser tests use it)
+    import tornado.web
+    from jupyter_server.utils import url_path_join
     from voila.app import Voila
 
-    Voila.launch_instance(argv=sys.argv[1:] if argv is None else argv, tornado_settings=server_settings())
+    from crt_widgets.widgets.startup import BUNDLE_PATH, served_bundle
+
+    class ChartBundle(tornado.web.RequestHandler):
+        """The charts' offline JavaScript, from the cache the app's kernels keep it in (verified by SHA-256):
+        one download per page instead of one copy per chart (crt_widgets.widgets.startup)."""
+
+        def get(self, name: str) -> None:
+            content = served_bundle(name)
+            if content is None:
+                raise tornado.web.HTTPError(404)
+            self.set_header("Content-Type", "text/javascript; charset=utf-8")
+            self.set_header("Cache-Control", "private, max-age=86400")
+            self.finish(content)
+
+    class App(Voila):
+        def init_handlers(self) -> list:
+            route = url_path_join(self.server_url, BUNDLE_PATH, r"([^/]+)")
+            return [(route, ChartBundle), *super().init_handlers()]  # before the app's catch-all route
+
+    App.launch_instance(argv=sys.argv[1:] if argv is None else argv, tornado_settings=server_settings())
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -27,6 +27,21 @@ def port_number(text: str) -> int:
     return port
 
 
+def kernel_count(text: str) -> int:
+    """An argparse type: how many preheated kernels, 0 to 8 (each holds the app: about 300 MB).
+
+    >>> kernel_count("2")
+    2
+    """
+    try:
+        count = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if not 0 <= count <= MAX_PREHEATED:
+        raise argparse.ArgumentTypeError(f"between 0 and {MAX_PREHEATED} kernels, got {count}")
+    return count
+
+
 def ip_address(text: str) -> str:
     """An argparse type: an IPv4 or IPv6 address, or ``localhost``.
 
@@ -49,22 +64,40 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--ip", type=ip_address, default="127.0.0.1", help="address to listen on (default: this machine only)")
     p.add_argument("--notebook", type=Path, help="serve this notebook instead of the bundled app "
                                                  "(e.g. notebooks/design.ipynb or notebooks/analysis_dashboard.ipynb)")
+    p.add_argument("--preheat", type=kernel_count, default=1, metavar="N",
+                   help="kernels kept running the app ahead of the next visitors (default 1; 0: start one per visit)")
     p.add_argument("--records", type=Path, metavar="DIR",
                    help="log every draw in DIR/draws.jsonl (one line each, never overwritten) and write each draw's "
                         "files (allocation, spaces, audit, report, input data) into a folder of its own in DIR")
 
 
+# the most kernels kept preheated (each holds a Python process with the app built, about 300 MB)
+MAX_PREHEATED = 8
 # our Voila template ("crt-offline": Voila's lab template without its CDN stylesheets) lives here
 SHARE = Path(__file__).parents[1] / "widgets" / "share"
 
 
-def voila_command(notebook: Path, port: int, ip: str) -> list[str]:
+def voila_command(notebook: Path, port: int, ip: str, preheat: int = 1) -> list[str]:
     """The Voila invocation (no browser, no code cells, offline template, listening on ``ip:port``), through
-    :mod:`crt_widgets.commands._voila`, which raises the server's websocket message limit for large uploads."""
+    :mod:`crt_widgets.commands._voila`, which raises the server's websocket message limit for large uploads.
+
+    With ``preheat`` kernels, Voila runs the app in that many kernels before anyone asks (its preheated
+    kernel pool): a visitor gets a page already rendered, the first chart drawn as soon as the browser has
+    the page, and the pool is filled again behind them. Each visitor still has a kernel and a session of
+    their own, and a kernel holds nothing a draw will pick (the draw's seed is taken at the draw).
+
+    >>> "--preheat_kernel=True" in voila_command(Path("app.ipynb"), 8866, "127.0.0.1")
+    True
+    >>> any("preheat" in part for part in voila_command(Path("app.ipynb"), 8866, "127.0.0.1", preheat=0))
+    False
+    """
     # port_retries=0: Voila must listen where we said (it would otherwise move on silently)
-    return [sys.executable, "-m", "crt_widgets.commands._voila", str(notebook), "--no-browser", f"--port={port}",
-            "--Voila.port_retries=0", f"--Voila.ip={ip}", "--strip_sources=True", "--theme=light",
-            "--template=crt-offline"]
+    command = [sys.executable, "-m", "crt_widgets.commands._voila", str(notebook), "--no-browser", f"--port={port}",
+               "--Voila.port_retries=0", f"--Voila.ip={ip}", "--strip_sources=True", "--theme=light",
+               "--template=crt-offline"]
+    if preheat:
+        command += ["--preheat_kernel=True", f"--pool_size={int(preheat)}"]
+    return command
 
 
 def free_port(ip: str, port: int, tries: int = 20) -> int | None:
@@ -117,6 +150,10 @@ def voila_environment(records: Path | None = None) -> dict[str, str]:
 
         env[RECORDS_VARIABLE] = str(records.resolve())
     env["JUPYTER_PATH"] = os.pathsep.join(p for p in (str(SHARE), env.get("JUPYTER_PATH", "")) if p)
+    # the kernels point their charts at the offline bundle this server serves (crt_widgets.widgets.startup)
+    from crt_widgets.widgets.startup import BUNDLE_PATH, BUNDLE_URL_VARIABLE
+
+    env[BUNDLE_URL_VARIABLE] = BUNDLE_PATH
     return env
 
 
@@ -143,7 +180,7 @@ def run(args: argparse.Namespace) -> int:
     host = f"[{args.ip}]" if ":" in args.ip else args.ip
     url = f"http://{host}:{port}/"
     # become Voila, so that signals (Ctrl-C, a test's terminate) reach the server itself
-    command = voila_command(notebook, port, args.ip)
+    command = voila_command(notebook, port, args.ip, getattr(args, "preheat", 1))
     if args.records is not None:
         print(f"crt-widgets dashboard: every draw is logged in {args.records.resolve() / 'draws.jsonl'}, its files in a "
               "folder of its own there", flush=True)

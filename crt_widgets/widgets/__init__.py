@@ -5,6 +5,10 @@
 """
 from __future__ import annotations
 
+from crt_widgets.widgets.startup import defer_slow_imports
+
+defer_slow_imports()  # before Altair is imported: see crt_widgets.widgets.startup
+
 from crt_widgets.widgets.analysis import AnalysisDashboard
 from crt_widgets.widgets.app import TrialApp
 from crt_widgets.widgets.dashboard import DesignDashboard

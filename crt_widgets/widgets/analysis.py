@@ -519,7 +519,9 @@ class AnalysisDashboard:
         import altair as alt
 
         if offline:
-            alt.JupyterChart.enable_offline()
+            from crt_widgets.widgets.startup import enable_offline_charts
+
+            enable_offline_charts()  # the bundle kept between kernels (startup.py)
         self.state = AnalysisState()
         s = self.state
         self.example = w.Dropdown(options=[("(choose an example)", ""), (EXAMPLE, "dickinson")], value="",

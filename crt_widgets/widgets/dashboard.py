@@ -15,6 +15,7 @@ from crt_widgets.widgets.glossary import glossary_html
 from crt_widgets.widgets.panels import (EXAMPLES, ArmPanel, CovariatePanel, CutoffPanel, DataPanel, DrawPanel, OutputPanel,
                                         WeightPanel, load_example)
 from crt_widgets.widgets.power_panel import PowerPanel
+from crt_widgets.widgets.space_build import SpaceBuildPanel
 from crt_widgets.widgets.session_panel import SessionPanel
 from crt_widgets.widgets.state import DesignState
 
@@ -46,9 +47,9 @@ class DesignDashboard:
     def __init__(self, example: str | None = "dickinson", offline: bool = True,
                  records_dir: str | None = None, power_tab: bool = True, title: bool = True) -> None:
         if offline:
-            import altair as alt
+            from crt_widgets.widgets.startup import enable_offline_charts
 
-            alt.JupyterChart.enable_offline()
+            enable_offline_charts()  # the bundle kept between kernels (startup.py)
         self.state = DesignState(records_dir=records_dir if records_dir is not None
                                  else os.environ.get(RECORDS_VARIABLE, ""))
         self.data = DataPanel(self.state)
@@ -66,7 +67,9 @@ class DesignDashboard:
         self.tabs = w.Tab(children=tabs)
         for i, name in enumerate(TABS[:len(tabs)]):
             self.tabs.set_title(i, name)
-        left = w.VBox([self.tabs, self.cutoff.status, self.draw.widget],
+        self.building = SpaceBuildPanel(self.state.building)  # progress and Cancel while a large space is built
+        # below the tabs, with the kept count: in view on a narrow screen too, where the results column is not
+        left = w.VBox([self.tabs, self.building.widget, self.cutoff.status, self.draw.widget],
                       layout=w.Layout(width="470px", min_width="470px"))
         right = w.VBox([self.outputs.widget], layout=w.Layout(flex="1 1 auto", overflow="auto"))
         # on its own the dashboard carries the glossary and the page helper (in the app, the app carries them)

@@ -431,6 +431,7 @@ class OutputPanel:
         state.observe(self._show, names=["design", "allocation", "arm_names"])
         state.observe(self._stale, names="error")
         state.observe(self._busy, names="busy")
+        state.building.observe(self._building, names=["running", "cancelled"])
         self.results = w.VBox([
             self.histogram, w.HTML(help_html("score", "balance score")), self.messages,
             w.HTML("<h4>Balance across the constrained space: each covariate's |SMD| over the kept schemes "
@@ -445,12 +446,21 @@ class OutputPanel:
     def _busy(self, change) -> None:
         self.progress.value = BUSY_HTML if self.state.busy else ""
 
+    def _building(self, change=None) -> None:
+        # a space being built in the background, or cancelled, has nothing to show yet (widgets/space_build.py)
+        b = self.state.building
+        self.results.layout.display = "none" if b.running or b.cancelled else None
+        if b.running:  # the message of earlier inputs does not belong beside the space being built
+            self.problem.value = ""
+
     def _stale(self, change=None) -> None:
         # results of earlier inputs stay visible but greyed, with the reason beside them
         s = self.state
         if s.error:
             self.results.add_class("crt-stale")
-            self.problem.value = message_html(f"{s.error} (the results below are for the last valid inputs)")
+            # a cancelled build shows no results (see _building): nothing below to speak of
+            stale = "" if s.building.cancelled else " (the results below are for the last valid inputs)"
+            self.problem.value = message_html(f"{s.error}{stale}")
         else:
             self.results.remove_class("crt-stale")
 

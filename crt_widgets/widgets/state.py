@@ -42,13 +42,15 @@ import traitlets as t
 
 from crt_widgets.core.covariates import FEW_LEVELS
 from crt_widgets.core.diagnostics.smd import smd_distribution
-from crt_widgets.core.io.drawlog import SEED_SOURCES, DrawLog, draw_entry, draw_seed
+from crt_widgets.core.io.drawlog import DrawLog, draw_entry, draw_seed
 from crt_widgets.core.io.spacehash import sha256_of_space
 from crt_widgets.core.randomization.constrained import ConstrainedDesign
 from crt_widgets.core.power.analytic import AnalyticPower, crt_clusters_needed, crt_power, power_curve
 from crt_widgets.core.power.design_simulation import DesignPower, design_space_power
 from crt_widgets.core.seeds import check_seed
+from crt_widgets.core.progress import Cancelled
 from crt_widgets.core.sizes import format_count
+from crt_widgets.widgets.space_build import BACKGROUND_SCHEMES, CANCELLED_MESSAGE, SpaceBuild
 from crt_widgets.widgets.undo import SettingsHistory
 from crt_widgets.widgets.words import DEFAULT_TWO_ARMS, default_arm_names, parse_arm_names, plain_message
 
@@ -253,6 +255,7 @@ class DesignState(t.HasTraits):
     arm_names_error = t.Unicode("")            # why the typed names were not taken
     power_inputs = t.Instance(PowerInputs, ())  # the analytic power question (see analytic_power)
     simulation = t.Instance(SimulationRun, ())  # the simulated power of the design being made
+    building = t.Instance(SpaceBuild, ())       # a large space built in the background: progress and Cancel
     undo_steps = t.Int(0)                       # settings changes Undo can revert (see widgets/undo.py)
 
     @t.default("session")
@@ -263,6 +266,8 @@ class DesignState(t.HasTraits):
         super().__init__(**kwargs)
         self._loading = False
         self._files: dict[int, dict] = {}
+        self._build_number = 0                  # which build is current: a stale background build is discarded
+        self._build_lock = threading.Lock()
         self._undo = SettingsHistory()
         self.observe(self._on_structure, names=list(STRUCTURAL))
         self.observe(self._on_scoring, names=list(SCORING))
@@ -454,6 +459,14 @@ class DesignState(t.HasTraits):
 
     def _run(self, make, rebuild: bool = False) -> None:
         start = time.perf_counter()
+        with self._build_lock:
+            self._build_number += 1
+            number = self._build_number
+        if self.building.running or self.building.cancelled:  # a build of earlier inputs stops; its message goes
+            self.building.cancel()
+            self.building.finish()
+        if rebuild and self._in_background(make, number, start):
+            return
         self.busy = rebuild
         caught: list[str] = []
         try:
@@ -501,6 +514,91 @@ class DesignState(t.HasTraits):
     def draw_arm_names(self, number: int) -> list[str] | None:
         """The arm names of draw ``number`` (1 = the session's first), as they were when it was drawn."""
         return arm_names_of(self, number)
+
+    def _in_background(self, make, number: int, start: float) -> bool:
+        """Build a space of more than :data:`BACKGROUND_SCHEMES` schemes in a thread, with progress and Cancel
+        (True), or leave a smaller one to be built at once (False). Bad inputs are reported at once either way."""
+        try:
+            design = make()
+        except Exception:  # reported by the synchronous path, which makes the design again (cheap)
+            return False
+        if not hasattr(design, "build"):
+            return False
+        planned = design.n_possible if design.enumerated else int(design.size)
+        if planned <= BACKGROUND_SCHEMES:
+            return False
+        with self.hold_trait_notifications():  # nothing of the earlier space stays beside the new inputs
+            self.design, self.smd, self.space_sha256 = None, None, ""
+            self.error, self.warnings = "", []
+        self.building.start(lambda stop: self._build(design, number, start, stop))
+        return True
+
+    def _build(self, design, number: int, start: float, stop) -> None:
+        """The background build (see :mod:`~crt_widgets.widgets.space_build`): the schemes and their scores,
+        the validity, each covariate's |SMD| over the kept schemes, the space's SHA-256."""
+        run = self.building
+        current = lambda: number == self._build_number
+
+        def stage(name: str, step: int) -> None:
+            if current():  # a build of earlier inputs never moves the bar of the current one
+                run.begin(name, step, 4)
+
+        def report(done: int, total: int) -> None:
+            if current():
+                run.report(done, total)
+
+        def build_report(done: int, total: int) -> None:
+            # the design counts each scheme twice (generated, then summed): two steps of the bar
+            half = total // 2
+            if done > half and run.step == 1:
+                stage("Computing each scheme's balance score", 2)
+            report(done - half if run.step == 2 else done, half)
+
+        caught: list[str] = []
+        try:
+            with warnings.catch_warnings(record=True) as seen:
+                warnings.simplefilter("always")
+                stage("Generating the schemes", 1)
+                design.build(on_progress=build_report, stop=stop)
+                stage("Validity: how often each pair of clusters shares an arm", 3)
+                design.validity
+                stage("Balance of each covariate over the kept schemes", 4)
+                smd = smd_distribution(design, on_progress=report, stop=stop)
+                fingerprint = sha256_of_space(design)
+                caught = [str(w.message) for w in seen]
+        except Cancelled:
+            if current():
+                run.finish(cancelled=True)  # first: the panels then know the message is about a cancel
+                with self.hold_trait_notifications():
+                    self.design, self.smd, self.space_sha256 = None, None, ""
+                    self.error = CANCELLED_MESSAGE
+            return
+        except Exception as exc:  # a message in the panel, never a traceback in a thread nobody sees
+            if current():
+                known = isinstance(exc, (ValueError, KeyError, TypeError))
+                text = str(exc.args[0] if exc.args else exc)
+                with self.hold_trait_notifications():
+                    self.design, self.smd, self.space_sha256 = None, None, ""
+                    self.error = text if known else f"Unexpected problem ({type(exc).__name__}): {text}"
+                run.finish()
+            return
+        if not current():  # the inputs changed meanwhile: a newer build is on its way
+            return
+        self.warnings = caught + list(design.diagnostics)
+        with self.hold_trait_notifications():
+            self.error = ""
+            self.smd, self.space_sha256 = smd, fingerprint
+            self.design = design
+        self.last_update_ms = (time.perf_counter() - start) * 1000
+        run.finish()
+
+    def cancel_build(self) -> None:
+        """Stop building a large space (the Cancel button): no space, and a message saying it was cancelled."""
+        self.building.cancel()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Wait for a background build to end (scripts and tests); True when none is running."""
+        return self.building.wait(timeout)
 
     # -- results ----------------------------------------------------------------------------------
     @property

@@ -26,17 +26,21 @@ import numpy as np
 import pandas as pd
 
 from crt_widgets.core.covariates import categorical_levels
+from crt_widgets.core.progress import as_progress
 
 CHUNK_ROWS = 1 << 16  # schemes per block: a block's (rows, clusters) matrices stay a few MB
 
 
-def smd_distribution(design, quantiles: Sequence[float] = (0.5, 0.95), chunk_rows: int = CHUNK_ROWS) -> pd.DataFrame:
+def smd_distribution(design, quantiles: Sequence[float] = (0.5, 0.95), chunk_rows: int = CHUNK_ROWS,
+                     on_progress=None, stop=None) -> pd.DataFrame:
     """Quantiles of each covariate's |SMD| over the kept schemes of ``design`` (a two-arm or a multi-arm
     design: anything with ``data``, ``covariates``, ``categorical`` and ``space``).
 
     Rows are named as in the baseline table; columns ``median |SMD|`` and ``95th percentile |SMD|``
     (numpy's default quantile, R's type 7). ``attrs["n_schemes"]`` is the number of schemes summarised.
     Memory: 8 bytes per scheme and covariate for the SMDs, plus one block of ``chunk_rows`` schemes.
+    ``on_progress(done, total)`` is called after each block and ``stop()`` checked before each
+    (:class:`~crt_widgets.core.progress.Cancelled`), as in :func:`scheme_smds`.
     """
     quantiles = [float(q) for q in quantiles]
     if not quantiles or any(not 0 <= q <= 1 for q in quantiles):
@@ -44,7 +48,7 @@ def smd_distribution(design, quantiles: Sequence[float] = (0.5, 0.95), chunk_row
     if int(chunk_rows) < 1:
         raise ValueError(f"chunk_rows: expected a positive number of schemes, got {chunk_rows}")
     values = scheme_smds(design.data, design.covariates, design.categorical, design.space,
-                         chunk_rows=int(chunk_rows))
+                         chunk_rows=int(chunk_rows), on_progress=on_progress, stop=stop)
     names = {0.5: "median |SMD|"}
     columns = [names.get(q, f"{100 * q:g}th percentile |SMD|") for q in quantiles]
     table = pd.DataFrame(np.quantile(values.to_numpy(), quantiles, axis=0).T if len(values) else np.nan,
@@ -54,10 +58,12 @@ def smd_distribution(design, quantiles: Sequence[float] = (0.5, 0.95), chunk_row
 
 
 def scheme_smds(data: pd.DataFrame, covariates: Sequence[str], categorical: Sequence[str], space,
-                n_arms: int | None = None, chunk_rows: int = CHUNK_ROWS) -> pd.DataFrame:
+                n_arms: int | None = None, chunk_rows: int = CHUNK_ROWS, on_progress=None, stop=None) -> pd.DataFrame:
     """Every scheme's |SMD| of every covariate: an (S, covariates) frame, one row per scheme of ``space``
     (a design's ``RandomizationSpace``, a two-arm ``SchemeSet``, or an (S, n) array of arm indices
     0..n_arms-1; ``n_arms`` defaults to the space's own count, 2 for a ``SchemeSet``).
+    ``on_progress(done, total)`` after each block of schemes, ``stop()`` before each
+    (:class:`~crt_widgets.core.progress.Cancelled`).
 
     >>> import numpy as np
     >>> data = pd.DataFrame({"x": [1.0, 2.0, 3.0, 4.0]})
@@ -77,16 +83,28 @@ def scheme_smds(data: pd.DataFrame, covariates: Sequence[str], categorical: Sequ
             blocks.append(("continuous", x - x.mean()))  # centred: the sums of squares below lose nothing
     if n_arms is None:
         n_arms = int(getattr(space, "n_arms", 0) or (2 if hasattr(space, "n_clusters") else np.max(space) + 1))
+    continuous = [k for k, (kind, _) in enumerate(blocks) if kind == "continuous"]
+    centred = np.column_stack([blocks[k][1] for k in continuous]) if continuous else None
+    progress = as_progress(on_progress, stop)
+    total, done = len(space), 0
     out = [np.empty((0, len(columns)))]
     for codes in _arm_blocks(space, chunk_rows):
+        progress.check()
         groups = [(codes == a).astype(float) for a in range(n_arms)]
         sizes = [g.sum(axis=1) for g in groups]
         smd = np.empty((len(codes), len(columns)))
+        arm_pairs = [(i, j) for i in range(n_arms) for j in range(i + 1, n_arms)]
+        if continuous:  # every continuous covariate at once: one matrix product per arm, not one per covariate
+            pairs = [np.abs(_continuous_smd(groups, sizes, centred, i, j)) for i, j in arm_pairs]
+            smd[:, continuous] = np.max(np.stack(pairs), axis=0)
         for k, (kind, x) in enumerate(blocks):
-            pairs = [_continuous_smd(groups, sizes, x, i, j) if kind == "continuous" else
-                     _categorical_smd(groups, sizes, x, i, j) for i in range(n_arms) for j in range(i + 1, n_arms)]
-            smd[:, k] = np.max(np.abs(np.column_stack(pairs)), axis=1)
+            if kind == "categorical":
+                pairs = [_categorical_smd(groups, sizes, x, i, j) for i, j in arm_pairs]
+                smd[:, k] = np.max(np.abs(np.column_stack(pairs)), axis=1)
         out.append(smd)
+        done += len(codes)
+        if progress.on_progress is not None:
+            progress.on_progress(done, total)
     return pd.DataFrame(np.vstack(out), columns=columns)
 
 
@@ -106,8 +124,11 @@ def _arm_blocks(space, rows: int):
 
 
 def _moments(group: np.ndarray, size: np.ndarray, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Mean and variance (n - 1 denominator, 0 for a single cluster) of ``x`` in each scheme's arm."""
+    """Mean and variance (n - 1 denominator, 0 for a single cluster) of ``x`` (a column, or one per covariate)
+    in each scheme's arm."""
     total, squares = group @ x, group @ (x * x)
+    if total.ndim == 2:
+        size = size[:, None]
     mean = np.divide(total, size, out=np.zeros_like(total), where=size > 0)
     var = np.divide(squares - size * mean * mean, size - 1, out=np.zeros_like(total), where=size > 1)
     return mean, np.maximum(var, 0.0)
@@ -131,7 +152,8 @@ def _categorical_smd(groups, sizes, onehot, i, j) -> np.ndarray:
     diff = (p1 - p0)[:, 1:]  # the reference level dropped (Yang and Dalton 2012)
     q1, q0 = p1[:, 1:], p0[:, 1:]
     cov = (_diag(q1) - q1[:, :, None] * q1[:, None, :] + _diag(q0) - q0[:, :, None] * q0[:, None, :]) / 2
-    quad = np.einsum("si,sij,sj->s", diff, np.linalg.pinv(cov), diff)
+    # cov is symmetric: its pseudo-inverse from an eigendecomposition, several times faster than an SVD
+    quad = np.einsum("si,sij,sj->s", diff, np.linalg.pinv(cov, hermitian=True), diff)
     return np.where(np.any(diff != 0, axis=1), np.sqrt(np.maximum(quad, 0.0)), 0.0)
 
 

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import math
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -36,6 +36,7 @@ from crt_widgets.core.spaces.schemes import (StratumRule, enumerate_schemes, enu
 from crt_widgets.core.randomization.acceptance import CutoffRule, rule_changes
 from crt_widgets.core.randomization.allocation import AllocationRecord
 from crt_widgets.core.randomization.scored import ScoredDesign
+from crt_widgets.core.progress import Cancelled, Progress, as_progress
 from crt_widgets.core.seeds import check_seed
 from crt_widgets.core.sizes import check_memory, fits_in_memory, format_count
 from crt_widgets.core.spaces.space import RandomizationSpace
@@ -251,13 +252,63 @@ class ConstrainedDesign(ScoredDesign):
             self._candidates = self._build_candidates()
         return self._candidates
 
-    def _build_candidates(self):
+    def build(self, on_progress: Callable[[int, int], None] | None = None,
+              stop: Callable[[], bool] | None = None) -> "ConstrainedDesign":
+        """Build the candidate schemes and the constrained space now, reporting progress (what an app shows
+        for a space of millions of schemes); returns the design itself.
+
+        The work is counted in steps of schemes, twice the number of candidates: each scheme is generated,
+        then its covariate sums are computed (the scores and the cutoff follow, in a fraction of that time).
+        ``on_progress(done, total)`` is called with ``done`` increasing to ``total``, chunk by chunk for a
+        stratified enumeration and explicit schemes; ``stop()`` is checked between chunks and raises
+        :class:`~crt_widgets.core.progress.Cancelled`, leaving the design as unbuilt as it was.
+
+        >>> from crt_widgets.datasets import load_dickinson
+        >>> seen = []
+        >>> d = ConstrainedDesign(load_dickinson(), ["inciis", "location"], 8, categorical=["location"],
+        ...                       cluster_id="county", stratify="location", enumerate=True, seed=1)
+        >>> len(d.build(on_progress=lambda done, total: seen.append((done, total))).space_index), seen[-1]
+        (626, (9800, 9800))
+        """
+        as_progress(on_progress, stop)  # both checked before any work
+        planned = self.n_possible if self.enumerated else int(self.size)
+        total, reported = 2 * planned, [-1]
+
+        def report(done: int) -> None:  # each count once, increasing, on the one scale of ``total``
+            if on_progress is not None and done > reported[0]:
+                reported[0] = done
+                on_progress(int(done), int(total))
+            if stop is not None and stop():
+                raise Cancelled("cancelled: building the randomization space was stopped on request")
+
+        report(0)
+        if self._candidates is None:
+            self._candidates = self._build_candidates(Progress(lambda done, _: report(done), stop))
+        candidates = self._candidates
+        n_candidates = len(candidates)
+        if n_candidates != planned:  # a sample without its duplicates: count what is there
+            total = 2 * n_candidates
+        report(n_candidates)
+        if isinstance(candidates, SchemeCandidates):
+            name, x = (("raw_sums", self.covariate_matrix.raw) if self.constraints is not None
+                       else ("standardized_sums", self.covariate_matrix.standardized))
+            if name not in candidates.__dict__:
+                sums = candidates.schemes.treated_sums(x, on_progress=lambda done, _: report(n_candidates + done),
+                                                       stop=stop)
+                candidates.__dict__[name] = sums  # the cached property, computed with progress
+        self.space_index  # the scores, the cutoff and the kept schemes
+        report(total)
+        return self
+
+    def _build_candidates(self, progress: Progress | None = None):
         cov = self.covariate_matrix
         n = self.n_clusters
         rule = self.stratum_rule
+        progress = progress or Progress()
         if self.enumerated:
             if rule is not None:
-                return SchemeCandidates(enumerate_stratified(rule), cov.standardized, cov.raw, True)
+                schemes = enumerate_stratified(rule, on_progress=progress.on_progress, stop=progress.stop)
+                return SchemeCandidates(schemes, cov.standardized, cov.raw, True)
             if self.n_possible > _EXPLICIT_LIMIT and n <= 64:
                 return EnumeratedCandidates(self.n_treat, cov.standardized, cov.raw)
             return SchemeCandidates(enumerate_schemes(n, self.n_treat), cov.standardized, cov.raw, True)

@@ -86,25 +86,36 @@ class SchemeSet:
             return np.bitwise_count(self.packed).sum(axis=1, dtype=np.int64)
         return _BYTE_BITS.sum(axis=1)[self.packed].sum(axis=1)
 
-    def treated_sums(self, x: np.ndarray) -> np.ndarray:
+    def treated_sums(self, x: np.ndarray, on_progress=None, stop=None) -> np.ndarray:
         """Column sums of ``x`` (n_clusters, k) over each scheme's treated clusters: (n_schemes, k).
 
-        One table of 256 partial sums per byte turns the sum into a few gathers.
+        One table of 256 partial sums per byte turns the sum into a few gathers, a chunk of about a million
+        schemes at a time (cache-sized temporaries, never one of the whole set); ``on_progress(done, total)``
+        after each chunk, ``stop()`` before each (:class:`~crt_widgets.core.progress.Cancelled`).
         """
+        from crt_widgets.core.progress import as_progress
+
+        progress = as_progress(on_progress, stop)
         x = np.asarray(x, dtype=float)
         if x.ndim == 1:
             x = x[:, None]
         nbytes = self.packed.shape[1]
         padded = np.zeros((nbytes * 8, x.shape[1]))
         padded[: self.n_clusters] = x
+        tables = [_BYTE_BITS.astype(float) @ padded[8 * b: 8 * b + 8] for b in range(nbytes)]
         out = np.zeros((len(self), x.shape[1]))
-        flat = out[:, 0] if x.shape[1] == 1 else None  # one column: 1-d gathers, the same sums faster
-        for b in range(nbytes):
-            table = _BYTE_BITS.astype(float) @ padded[8 * b: 8 * b + 8]
-            if flat is not None:
-                flat += table[:, 0][self.packed[:, b]]
-            else:
-                out += table[self.packed[:, b]]
+        for start in range(0, len(self), CHUNK_ROWS):
+            progress.check()
+            rows = slice(start, start + CHUNK_ROWS)
+            part, packed = out[rows], self.packed[rows]
+            flat = part[:, 0] if x.shape[1] == 1 else None  # one column: 1-d gathers, the same sums faster
+            for b, table in enumerate(tables):
+                if flat is not None:
+                    flat += table[:, 0][packed[:, b]]
+                else:
+                    part += table.take(packed[:, b], axis=0)
+            if progress.on_progress is not None:
+                progress.on_progress(min(start + CHUNK_ROWS, len(self)), len(self))
         return out
 
     def complement(self) -> "SchemeSet":
@@ -237,22 +248,78 @@ class StratumRule:
         return np.flatnonzero(self.codes == s)
 
 
-def enumerate_stratified(rule: StratumRule) -> SchemeSet:
-    """Every scheme that treats the required number of clusters in each stratum."""
-    n = len(rule.codes)
-    partial = {0: np.zeros((1, n), dtype=bool)}  # treated so far -> partial schemes
+def _stratum_paths(rule: StratumRule) -> list[tuple[int, ...]]:
+    """How many clusters each stratum treats, one tuple per way of treating ``n_treat`` in all, in the order of
+    the enumeration: strata added one at a time, the counts reached so far in the order they first appear."""
+    partial: dict[int, list[tuple[int, ...]]] = {0: [()]}
     for s in range(len(rule.sizes)):
-        cols = rule.members(s)
-        grown: dict[int, list[np.ndarray]] = {}
-        for done, rows in partial.items():
+        grown: dict[int, list[tuple[int, ...]]] = {}
+        for done, paths in partial.items():
             for t in rule.options(s):
-                block = np.zeros((math.comb(len(cols), t), n), dtype=bool)
-                block[:, cols] = combinations_matrix(len(cols), t)
-                grown.setdefault(done + t, []).append(
-                    np.repeat(rows, len(block), axis=0) | np.tile(block, (len(rows), 1)))
-        partial = {c: np.concatenate(v) for c, v in grown.items() if c <= rule.n_treat}
-    full = partial[rule.n_treat]
-    return SchemeSet(np.packbits(full, axis=1, bitorder="little"), n)
+                grown.setdefault(done + t, []).extend(path + (t,) for path in paths)
+        partial = {c: v for c, v in grown.items() if c <= rule.n_treat}
+    return partial.get(rule.n_treat, [])
+
+
+def enumerate_stratified(rule: StratumRule, on_progress=None, stop=None) -> SchemeSet:
+    """Every scheme that treats the required number of clusters in each stratum.
+
+    For each way of splitting ``n_treat`` among the strata, the schemes are the product of each stratum's
+    subsets (the first stratum varying slowest, each stratum's subsets in ``combn`` order). They are built
+    as bit words, one OR of each stratum's subset bits per scheme, a chunk of about a million schemes at a
+    time, straight into the packed array (no 0/1 matrix of all schemes): ``on_progress(done, total)`` is
+    called after each chunk and ``stop()`` checked before each (:class:`~crt_widgets.core.progress.Cancelled`).
+
+    >>> rule = StratumRule.build(np.array([0, 0, 1, 1]), ("a", "b"), 2)
+    >>> enumerate_stratified(rule).matrix().tolist()
+    [[1, 0, 1, 0], [1, 0, 0, 1], [0, 1, 1, 0], [0, 1, 0, 1]]
+    """
+    from crt_widgets.core.progress import as_progress
+
+    progress = as_progress(on_progress, stop)
+    n = len(rule.codes)
+    n_words = (n + 63) // 64
+    nbytes = (n + 7) // 8
+    paths = _stratum_paths(rule)
+    members = [rule.members(s) for s in range(len(rule.sizes))]
+    subset_words: dict[tuple[int, int], np.ndarray] = {}
+
+    def words(s: int, t: int) -> np.ndarray:
+        # each t-subset of stratum s as the bits of its clusters: (C(n_s, t), n_words) uint64
+        if (s, t) not in subset_words:
+            chosen = combinations_matrix(len(members[s]), t)
+            full = np.zeros((len(chosen), n_words * 64), dtype=bool)
+            full[:, members[s]] = chosen
+            subset_words[(s, t)] = np.packbits(full, axis=1, bitorder="little").view("<u8")
+        return subset_words[(s, t)]
+
+    sizes = [[math.comb(int(rule.sizes[s]), t) for s, t in enumerate(path)] for path in paths]
+    total = sum(math.prod(counts) for counts in sizes)
+    packed = np.empty((total, nbytes), dtype=np.uint8)
+    progress.advance(0, total)
+    start = 0
+    for path, counts in zip(paths, sizes):
+        tables = [words(s, t) for s, t in enumerate(path)]
+        # the last strata whose product fits a chunk are combined once ("tail"); the chunks run over the rest
+        # (the last stratum at least, even when it alone is larger than a chunk)
+        tail, split = np.zeros((1, n_words), dtype=np.uint64), len(tables)
+        while split > 0 and (split == len(tables) or len(tail) * counts[split - 1] <= CHUNK_ROWS):
+            split -= 1
+            tail = (tables[split][:, None, :] | tail[None, :, :]).reshape(-1, n_words)
+        head_counts = counts[:split]
+        n_head = math.prod(head_counts)
+        step = max(1, CHUNK_ROWS // len(tail))  # head indices per chunk: whole tails, about a million schemes
+        for first in range(0, n_head, step):
+            index = np.arange(first, min(n_head, first + step), dtype=np.int64)
+            head = np.zeros((len(index), n_words), dtype=np.uint64)
+            for s in range(split - 1, -1, -1):  # mixed radix, the first stratum slowest
+                index, digit = np.divmod(index, head_counts[s])
+                head |= tables[s][digit]
+            block = (head[:, None, :] | tail[None, :, :]).reshape(-1, n_words)
+            packed[start: start + len(block)] = block.view(np.uint8)[:, :nbytes]
+            start += len(block)
+            progress.advance(start, total)
+    return SchemeSet(packed, n)
 
 
 def sample_stratified(rule: StratumRule, size: int, rng: np.random.Generator) -> tuple[SchemeSet, int]:
