@@ -8,7 +8,6 @@ import itertools
 import math
 
 import numpy as np
-import pandas as pd
 import pytest
 
 import crt_widgets.core.spaces.schemes as schemes_module

@@ -516,7 +516,6 @@ class AnalysisDashboard:
 
     def __init__(self, example: str | None = "dickinson", offline: bool = True, space=None,
                  space_label: str = "", title: bool = True) -> None:
-        import altair as alt
 
         if offline:
             from crt_widgets.widgets.startup import enable_offline_charts

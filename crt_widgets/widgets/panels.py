@@ -410,7 +410,6 @@ class OutputPanel:
     """
 
     def __init__(self, state: DesignState) -> None:
-        import altair as alt
 
         from crt_widgets.widgets.charts import heatmap_reference, heatmap_spec, histogram_spec
         from crt_widgets.widgets.binning import histogram_data, zoom_data

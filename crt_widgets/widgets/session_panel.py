@@ -18,12 +18,10 @@ restored: the draw log is their record, and the re-opened design shows no alloca
 """
 from __future__ import annotations
 
-import html
 import numbers
 from pathlib import Path
 
 import ipywidgets as w
-import pandas as pd
 
 from crt_widgets.commands._voila import MB, UPLOAD_LIMIT_BYTES
 from crt_widgets.core.io.session import Session, read_session, session_json, write_session

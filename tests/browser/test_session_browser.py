@@ -4,7 +4,6 @@ from __future__ import annotations
 import json
 import re
 
-import pandas as pd
 import pytest
 from playwright.sync_api import expect
 from support import ARTIFACTS
