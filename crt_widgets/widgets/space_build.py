@@ -29,6 +29,8 @@ import time
 import ipywidgets as w
 import traitlets as t
 
+from crt_widgets.widgets.accessibility import name_control
+
 # above this many candidate schemes the space is built in a background thread, with progress and Cancel
 # (a million schemes build in well under a second: the page need not show a bar for them)
 BACKGROUND_SCHEMES = 1_000_000
@@ -120,10 +122,12 @@ class SpaceBuildPanel:
         self.run = run
         self.bar = w.FloatProgress(value=0.0, min=0.0, max=1.0, layout=w.Layout(width="100%"))
         self.bar.add_class("crt-build-bar")
+        name_control(self.bar, "Progress of building the randomization space")
         self.label = w.HTML()
         self.label.add_class("crt-build-text")
         self.cancel = w.Button(description="Cancel", icon="times", tooltip="Stop building the randomization space")
         self.cancel.add_class("crt-build-cancel")
+        name_control(self.cancel, "Cancel building the randomization space")
         self.cancel.on_click(lambda _: run.cancel())
         self.widget = w.VBox([self.label, w.HBox([self.bar, self.cancel])])
         self.widget.add_class("crt-build")
