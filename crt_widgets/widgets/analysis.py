@@ -44,7 +44,9 @@ from crt_widgets.core.io.spacefiles import read_space
 from crt_widgets.core.spaces.saved import SavedSpace
 from crt_widgets.widgets.formatting import STALE_CSS, message_html
 from crt_widgets.widgets.panels import read_uploaded_csv
+from crt_widgets.widgets.reflow import ChartReflow, container_chart
 from crt_widgets.widgets.state import ID_NAME
+from crt_widgets.widgets.theme import PAGE_CSS
 
 FAMILIES = {"continuous": "gaussian", "binary": "binomial", "count": "poisson"}
 EXAMPLE = "Dickinson counties (cvcrand paper)"
@@ -535,7 +537,7 @@ class AnalysisDashboard:
         self.statement = w.HTML()
         self.table = w.HTML()
         self.downloads = w.HTML()
-        self.histogram = alt.JupyterChart(alt.Chart(pd.DataFrame({"x": []})).mark_bar())
+        self.histogram = container_chart()  # as wide as the results column
         # the column lists depend on the data, so the inputs follow the state by hand (a link would
         # set a value before its options exist)
         self._inputs = {"outcome": self.outcome, "cluster": self.cluster, "covariates": self.covariates,
@@ -553,19 +555,22 @@ class AnalysisDashboard:
         s.observe(self._show, names=["result", "error", "source", "space_source"])
         controls = w.VBox([self.comparison, self.outcome, self.cluster, self.covariates, self.adjust_note,
                            self.categorical, self.family, self.alternative, self.alpha, self.models],
-                          layout=w.Layout(width="430px", min_width="430px"))
+                          layout=w.Layout(flex="0 1 430px", min_width="0", max_width="100%"))
         self.results = w.VBox([self.pvalue, self.statement, self.histogram, self.table, self.downloads])
         self.results.add_class("crt-results")
-        outputs = w.VBox([self.message, self.results])
+        # the results beside the controls when both fit, else below them (see theme.PAGE_CSS)
+        outputs = w.VBox([self.message, self.results], layout=w.Layout(flex="1 1 420px", min_width="0"))
+        columns = w.HBox([controls, outputs], layout=w.Layout(flex_flow="row wrap"))
+        columns.add_class("crt-columns")
         heading = ([w.HTML("<h2 style='margin:0'>crt-widgets: analysis by the clustered permutation test</h2>")]
                    if title else [])
         self.widget = w.VBox([
-            w.HTML(STALE_CSS), *heading,
+            w.HTML(STALE_CSS + PAGE_CSS), ChartReflow(), *heading,
             w.HTML("<p style='margin:0 0 6px'>Upload the outcomes (one row per person) and the space the design "
                    "saved (cvcrand's CSV, the JSON space, either gzip-compressed), or draw in the Design section: "
                    "the allocation drawn there is analysed here, no file in between. The test, its interval and the "
                    "model-based companions follow every change.</p>"),
-            w.HBox([self.example, self.upload_data, self.upload_space]), self.sources, w.HBox([controls, outputs])])
+            w.HBox([self.example, self.upload_data, self.upload_space]), self.sources, columns])
         self.widget.add_class("crt-section")
         if example:
             self.example.value = example

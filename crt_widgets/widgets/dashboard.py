@@ -13,7 +13,9 @@ import ipywidgets as w
 from crt_widgets.widgets.panels import (EXAMPLES, ArmPanel, CovariatePanel, CutoffPanel, DataPanel, DrawPanel, OutputPanel,
                                         WeightPanel, load_example)
 from crt_widgets.widgets.power_panel import PowerPanel
+from crt_widgets.widgets.reflow import ChartReflow
 from crt_widgets.widgets.state import DesignState
+from crt_widgets.widgets.theme import PAGE_CSS
 
 RECORDS_VARIABLE = "CRT_WIDGETS_RECORDS"  # how the dashboard command tells the kernel where to keep records
 
@@ -62,10 +64,15 @@ class DesignDashboard:
         self.tabs = w.Tab(children=tabs)
         for i, name in enumerate(TABS[:len(tabs)]):
             self.tabs.set_title(i, name)
+        # controls and results side by side when both fit, else the results below the controls (the
+        # classes of theme.PAGE_CSS let each shrink to the screen's width)
         left = w.VBox([self.tabs, self.cutoff.status, self.draw.widget],
-                      layout=w.Layout(width="470px", min_width="470px"))
-        right = w.VBox([self.outputs.widget], layout=w.Layout(flex="1 1 auto", overflow="auto"))
-        self.widget = w.VBox([w.HTML(TITLE if title else INTRO), self.data.widget, w.HBox([left, right])])
+                      layout=w.Layout(flex="0 1 470px", min_width="0", max_width="100%"))
+        right = w.VBox([self.outputs.widget], layout=w.Layout(flex="1 1 420px", min_width="0", overflow="auto"))
+        columns = w.HBox([left, right], layout=w.Layout(flex_flow="row wrap"))
+        columns.add_class("crt-columns")
+        self.widget = w.VBox([w.HTML(PAGE_CSS), ChartReflow(), w.HTML(TITLE if title else INTRO), self.data.widget,
+                              columns])
         self.widget.add_class("crt-section")
         # the user's own file: choosing the cluster id and covariates comes first
         self.state.observe(self._new_source, names="source")

@@ -358,17 +358,20 @@ class OutputPanel:
     """
 
     def __init__(self, state: DesignState) -> None:
-        import altair as alt
-
-        from crt_widgets.widgets.charts import heatmap_reference, heatmap_spec, histogram_spec
+        from crt_widgets.widgets.charts import heatmap_reference, heatmap_spec, histogram_spec, zoom_spec
         from crt_widgets.widgets.binning import histogram_data, zoom_data
+        from crt_widgets.widgets.reflow import container_chart
 
         self._histogram_data, self._zoom_data = histogram_data, zoom_data
-        self._histogram_spec, self._heatmap_spec = histogram_spec, heatmap_spec
+        self._histogram_spec, self._heatmap_spec, self._zoom_spec = histogram_spec, heatmap_spec, zoom_spec
         self._heatmap_reference = heatmap_reference
         self.state = state
-        self.histogram = alt.JupyterChart(alt.Chart(pd.DataFrame({"x": []})).mark_bar())
-        self.heatmap = alt.JupyterChart(alt.Chart(pd.DataFrame({"x": []})).mark_rect())
+        # each chart as wide as its box; the zoom beside the full histogram when there is room, else below
+        self.histogram = container_chart()
+        self.zoom = container_chart()
+        self.heatmap = container_chart()
+        self.histogram.layout = w.Layout(flex="2 1 300px")
+        self.zoom.layout = w.Layout(flex="1 1 160px")
         self.smd = w.HTML()
         self.probabilities = w.HTML()
         self.validity = w.HTML()
@@ -379,7 +382,7 @@ class OutputPanel:
         state.observe(self._stale, names="error")
         state.observe(self._busy, names="busy")
         self.results = w.VBox([
-            self.histogram, self.messages,
+            w.HBox([self.histogram, self.zoom], layout=w.Layout(flex_flow="row wrap")), self.messages,
             w.HTML("<h4>Balance across the constrained space: each covariate's |SMD| over the kept schemes "
                    "(the scheme to be drawn stays concealed; above 0.1 shaded, above 0.2 red)</h4>"), self.smd,
             w.HTML("<h4>Each cluster's probability of treatment in the constrained space</h4>"), self.probabilities,
@@ -416,7 +419,8 @@ class OutputPanel:
 
     def _render(self, d, drawn) -> None:
         chosen = None if drawn is None else drawn.score  # marked only once drawn
-        self.histogram.spec = self._histogram_spec(self._histogram_data(d), d.cutoff_score, chosen, self._zoom_data(d))
+        self.histogram.spec = self._histogram_spec(self._histogram_data(d), d.cutoff_score, chosen)
+        self.zoom.spec = self._zoom_spec(self._zoom_data(d), d.cutoff_score, chosen)
         if len(d.cluster_ids) > HEATMAP_MAX_CLUSTERS or not d.validity.available:
             self.heatmap.spec = too_many_for_heatmap(len(d.cluster_ids))
         else:

@@ -20,6 +20,8 @@ import ipywidgets as w
 import pandas as pd
 
 from crt_widgets.widgets.formatting import STALE_CSS, message_html
+from crt_widgets.widgets.reflow import ChartReflow, container_chart
+from crt_widgets.widgets.theme import PAGE_CSS
 from crt_widgets.widgets.state import DesignState, analytic_power, power_curves
 
 # which inputs each outcome type shows
@@ -81,14 +83,14 @@ class PowerCurvePanel:
     (:func:`~crt_widgets.widgets.state.power_curves`); the design's own point is marked."""
 
     def __init__(self, state: DesignState) -> None:
-        import altair as alt
-
         self.state = state
-        empty = alt.Chart(pd.DataFrame({"x": []})).mark_line()
-        self.by_clusters = alt.JupyterChart(empty)
-        self.by_icc = alt.JupyterChart(empty)
+        # each curve as wide as its box: side by side when there is room, one below the other when not
+        self.by_clusters = container_chart()
+        self.by_icc = container_chart()
+        for chart in (self.by_clusters, self.by_icc):
+            chart.layout = w.Layout(flex="1 1 260px")
         self.message = w.HTML()
-        self.charts = w.HBox([self.by_clusters, self.by_icc])
+        self.charts = w.HBox([self.by_clusters, self.by_icc], layout=w.Layout(flex_flow="row wrap"))
         q = state.power_inputs
         q.observe(self._show, names=list(q.trait_names()))
         state.observe(self._show, names=["data", "n_treat", "n_arms"])
@@ -114,8 +116,9 @@ class PowerCurvePanel:
             here = alt.Chart(curve[curve["current"]]).mark_point(color="#d62728", filled=True, size=80).encode(
                 x=f"{x}:Q", y="power:Q", tooltip=[alt.Tooltip(f"{x}:Q", title=f"this design: {AXIS_TITLES[x]}"),
                                                   alt.Tooltip("power:Q", format=".3f")])
-            widget.chart = power_curve_chart(curve.drop(columns="current"), target=0.8, width=300, height=200,
-                                             title=f"Power against {AXIS_TITLES[x]}") + here
+            widget.chart = (power_curve_chart(curve.drop(columns="current"), target=0.8, width="container", height=200,
+                                              title=f"Power against {AXIS_TITLES[x]}") + here).properties(
+                width="container")
 
 
 class SimulationPanel:
@@ -193,8 +196,11 @@ class PowerSection:
         self.analytic = PowerPanel(state)
         self.curves = PowerCurvePanel(state)
         self.simulation = SimulationPanel(state)
-        left = w.VBox([self.analytic.widget], layout=w.Layout(width="470px", min_width="470px"))
+        # side by side when both fit, else the curves and the simulation below (see theme.PAGE_CSS)
+        left = w.VBox([self.analytic.widget], layout=w.Layout(flex="0 1 470px", min_width="0", max_width="100%"))
         right = w.VBox([self.curves.widget, w.HTML("<hr>"), self.simulation.widget],
-                       layout=w.Layout(flex="1 1 auto"))
-        self.widget = w.VBox([w.HTML(STALE_CSS), w.HBox([left, right])])
+                       layout=w.Layout(flex="1 1 420px", min_width="0"))
+        columns = w.HBox([left, right], layout=w.Layout(flex_flow="row wrap"))
+        columns.add_class("crt-columns")
+        self.widget = w.VBox([w.HTML(STALE_CSS + PAGE_CSS), ChartReflow(), columns])
         self.widget.add_class("crt-section")

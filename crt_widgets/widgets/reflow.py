@@ -1,0 +1,75 @@
+"""Charts as wide as their box, redrawn when the box changes width.
+
+Vega-Lite's ``width="container"`` measures the chart's box when the chart is drawn and again on the
+window's ``resize`` event only. A box also changes width without one: a tab shown for the first time (its
+charts were drawn at width 0), the column reflowing below the controls, JupyterLab's file browser opening.
+:class:`ChartReflow`, an invisible widget each section carries, watches the width of every chart
+(class ``crt-chart``) with a ``ResizeObserver`` and sends the window's ``resize`` event when one changes,
+once per frame; the page then needs nothing from a network (the script is in the widget).
+
+>>> chart = container_chart()
+>>> "crt-chart" in chart._dom_classes, chart.embed_options["renderer"]
+(True, 'svg')
+>>> ChartReflow().layout.display
+'none'
+"""
+from __future__ import annotations
+
+import altair as alt
+import anywidget
+import pandas as pd
+
+# Installed once per page (several sections carry the widget); only a change of a chart's width counts,
+# so a chart redrawn at its new width (a new height) does not call for another round.
+_ESM = """
+export default {
+  render({ el }) {
+    el.style.display = "none";
+    if (window.__crtChartReflow) return;
+    window.__crtChartReflow = true;
+    const widths = new WeakMap();
+    let queued = false;
+    const observer = new ResizeObserver((entries) => {
+      let changed = false;
+      for (const entry of entries) {
+        const width = Math.round(entry.contentRect.width);
+        if (widths.get(entry.target) !== width) { widths.set(entry.target, width); changed = true; }
+      }
+      if (changed && !queued) {
+        queued = true;
+        requestAnimationFrame(() => { queued = false; window.dispatchEvent(new Event("resize")); });
+      }
+    });
+    const watch = (node) => {
+      if (node.nodeType !== 1 || node instanceof SVGElement) return;
+      if (node.classList.contains("crt-chart")) observer.observe(node);
+      node.querySelectorAll(".crt-chart").forEach((chart) => observer.observe(chart));
+    };
+    watch(document.body);
+    new MutationObserver((records) => {
+      for (const record of records) record.addedNodes.forEach(watch);
+    }).observe(document.body, { childList: true, subtree: true });
+  },
+};
+"""
+
+
+class ChartReflow(anywidget.AnyWidget):
+    """Invisible: redraws every ``crt-chart`` at its box's width when that width changes (see the module)."""
+
+    _esm = _ESM
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.layout.display = "none"
+
+
+def container_chart(spec: dict | None = None) -> alt.JupyterChart:
+    """A live chart whose specification may use ``width="container"``: it fills its box (class
+    ``crt-chart``, see :data:`~crt_widgets.widgets.theme.PAGE_CSS`), drawn as SVG so that a dark theme's
+    CSS can colour its text."""
+    chart = alt.JupyterChart(alt.Chart(pd.DataFrame({"x": []})).mark_bar(), embed_options={"renderer": "svg"})
+    if spec is not None:
+        chart.spec = spec
+    chart.add_class("crt-chart")
+    return chart
