@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 
 NAME = "dashboard"
+THEMES = ("light", "dark")  # Voila's --theme values: JupyterLab Light and JupyterLab Dark
 HELP = "Serve the app (design, analysis and power of a trial) with Voila on this machine (no code shown)."
 
 
@@ -49,6 +50,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--ip", type=ip_address, default="127.0.0.1", help="address to listen on (default: this machine only)")
     p.add_argument("--notebook", type=Path, help="serve this notebook instead of the bundled app "
                                                  "(e.g. notebooks/design.ipynb or notebooks/analysis_dashboard.ipynb)")
+    p.add_argument("--theme", choices=THEMES, default="light",
+                   help="JupyterLab's light or dark theme for the page (default light)")
     p.add_argument("--records", type=Path, metavar="DIR",
                    help="log every draw in DIR/draws.jsonl (one line each, never overwritten) and write each draw's "
                         "files (allocation, spaces, audit, report, input data) into a folder of its own in DIR")
@@ -58,12 +61,19 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 SHARE = Path(__file__).parents[1] / "widgets" / "share"
 
 
-def voila_command(notebook: Path, port: int, ip: str) -> list[str]:
-    """The Voila invocation (no browser, no code cells, offline template, listening on ``ip:port``), through
-    :mod:`crt_widgets.commands._voila`, which raises the server's websocket message limit for large uploads."""
+def voila_command(notebook: Path, port: int, ip: str, theme: str = "light") -> list[str]:
+    """The Voila invocation (no browser, no code cells, offline template, listening on ``ip:port``, in the
+    ``theme``), through :mod:`crt_widgets.commands._voila`, which raises the server's websocket message limit
+    for large uploads.
+
+    >>> voila_command(Path("app.ipynb"), 8866, "127.0.0.1", theme="dark")[-2]
+    '--theme=dark'
+    """
+    if theme not in THEMES:
+        raise ValueError(f"theme: one of {', '.join(THEMES)}, got {theme!r}")
     # port_retries=0: Voila must listen where we said (it would otherwise move on silently)
     return [sys.executable, "-m", "crt_widgets.commands._voila", str(notebook), "--no-browser", f"--port={port}",
-            "--Voila.port_retries=0", f"--Voila.ip={ip}", "--strip_sources=True", "--theme=light",
+            "--Voila.port_retries=0", f"--Voila.ip={ip}", "--strip_sources=True", f"--theme={theme}",
             "--template=crt-offline"]
 
 
@@ -118,7 +128,7 @@ def run(args: argparse.Namespace) -> int:
     host = f"[{args.ip}]" if ":" in args.ip else args.ip
     print(f"crt-widgets dashboard: http://{host}:{port}/  (Ctrl-C to stop)", flush=True)
     # become Voila, so that signals (Ctrl-C, a test's terminate) reach the server itself
-    command = voila_command(notebook, port, args.ip)
+    command = voila_command(notebook, port, args.ip, args.theme)
     if args.records is not None:
         print(f"crt-widgets dashboard: every draw is logged in {args.records.resolve() / 'draws.jsonl'}, its files in a "
               "folder of its own there", flush=True)

@@ -220,7 +220,9 @@ class WeightPanel:
         for name in self.state.covariates:
             s = w.FloatSlider(value=float(self.state.weights.get(name, 1.0)), min=0, max=5, step=0.1,
                               description=name, tooltip=name, continuous_update=True, readout_format=".1f",
-                              style={"description_width": "170px"}, layout=w.Layout(width="380px"))
+                              style={"description_width": "170px"},
+                              # 380 px beside its stratify box when there is room, else the column's width
+                              layout=w.Layout(flex="1 1 300px", min_width="0", max_width="380px"))
             s.observe(self._on_weight, names="value")
             self.sliders[name] = s
             row = [s]
@@ -370,8 +372,8 @@ class OutputPanel:
         self.histogram = container_chart()
         self.zoom = container_chart()
         self.heatmap = container_chart()
-        self.histogram.layout = w.Layout(flex="2 1 300px")
-        self.zoom.layout = w.Layout(flex="1 1 160px")
+        self.histogram.layout = w.Layout(flex="2 1 320px")
+        self.zoom.layout = w.Layout(flex="1 1 220px")  # room for its title
         self.smd = w.HTML()
         self.probabilities = w.HTML()
         self.validity = w.HTML()

@@ -19,6 +19,10 @@ import altair as alt
 import anywidget
 import pandas as pd
 
+# SVG, so that a dark theme's CSS can colour the text; the menu saves the chart as SVG or PNG and has no
+# "Open in Vega Editor", which would send the chart with its data to a website
+EMBED_OPTIONS = {"renderer": "svg", "actions": {"export": True, "source": False, "compiled": False, "editor": False}}
+
 # Installed once per page (several sections carry the widget); only a change of a chart's width counts,
 # so a chart redrawn at its new width (a new height) does not call for another round.
 _ESM = """
@@ -46,9 +50,16 @@ export default {
       node.querySelectorAll(".crt-chart").forEach((chart) => observer.observe(chart));
     };
     watch(document.body);
+    // a chart's element may get its class after it is on the page: class changes count as well as new nodes
     new MutationObserver((records) => {
-      for (const record of records) record.addedNodes.forEach(watch);
-    }).observe(document.body, { childList: true, subtree: true });
+      for (const record of records) {
+        if (record.type === "attributes") {
+          if (record.target.classList.contains("crt-chart")) observer.observe(record.target);
+        } else {
+          record.addedNodes.forEach(watch);
+        }
+      }
+    }).observe(document.body, { childList: true, subtree: true, attributes: true, attributeFilter: ["class"] });
   },
 };
 """
@@ -66,9 +77,8 @@ class ChartReflow(anywidget.AnyWidget):
 
 def container_chart(spec: dict | None = None) -> alt.JupyterChart:
     """A live chart whose specification may use ``width="container"``: it fills its box (class
-    ``crt-chart``, see :data:`~crt_widgets.widgets.theme.PAGE_CSS`), drawn as SVG so that a dark theme's
-    CSS can colour its text."""
-    chart = alt.JupyterChart(alt.Chart(pd.DataFrame({"x": []})).mark_bar(), embed_options={"renderer": "svg"})
+    ``crt-chart``, see :data:`~crt_widgets.widgets.theme.PAGE_CSS`), drawn as SVG (:data:`EMBED_OPTIONS`)."""
+    chart = alt.JupyterChart(alt.Chart(pd.DataFrame({"x": []})).mark_bar(), embed_options=EMBED_OPTIONS)
     if spec is not None:
         chart.spec = spec
     chart.add_class("crt-chart")
