@@ -159,6 +159,10 @@ def test_chart_specifications_fit_a_narrow_box():
                           "gaussian", 6, 4, 40, 0, np.array([1, 1, 0, 0]), np.arange(4))
     spec = permutation_histogram(r, bins=5).to_dict()
     assert spec["width"] == "container"
+    # the observed rule's ink is the colour the dark theme's CSS repaints in the theme's font colour
+    from crt_widgets.widgets.charts import PERMUTATION_COLOURS
+    from crt_widgets.widgets.theme import INK
+    assert PERMUTATION_COLOURS[2] == INK and '{stroke: var(--jp-ui-font-color1)}' in PAGE_CSS.split(INK)[1]
     assert spec["title"] == {"text": "Permutation distribution over 6 schemes", "subtitle": "p = 0.6667, two-sided"}
     text = too_many_for_heatmap(150)
     assert text["width"] == "container" and text["data"]["values"][0]["t"].split("\n") == [

@@ -235,7 +235,7 @@ def too_many_for_heatmap(n_clusters: int) -> dict:
 
 
 PERMUTATION_PARTS = ["at least as extreme", "less extreme", "observed"]
-PERMUTATION_COLOURS = ["#d62728", "#c9d6e3", "#222222"]
+PERMUTATION_COLOURS = ["#d62728", "#c9d6e3", "#222222"]  # the ink: the theme's font colour in a dark theme
 
 
 def permutation_histogram(result, bins: int = 40) -> alt.LayerChart:

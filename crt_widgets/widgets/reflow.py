@@ -5,7 +5,8 @@ window's ``resize`` event only. A box also changes width without one: a tab show
 charts were drawn at width 0), the column reflowing below the controls, JupyterLab's file browser opening.
 :class:`ChartReflow`, an invisible widget each section carries, watches the width of every chart
 (class ``crt-chart``) with a ``ResizeObserver`` and sends the window's ``resize`` event when one changes,
-once per frame; the page then needs nothing from a network (the script is in the widget).
+once per frame, and again when a chart drawn anew does not fit its box (its box was hidden while it was
+drawn); the page needs nothing from a network (the script is in the widget).
 
 >>> chart = container_chart()
 >>> "crt-chart" in chart._dom_classes, chart.embed_options["renderer"]
@@ -32,20 +33,44 @@ export default {
     if (window.__crtChartReflow) return;
     window.__crtChartReflow = true;
     const widths = new WeakMap();
-    let queued = false;
+    // after a change, a few rounds 200 ms apart: a chart may still be drawing (its view listening to no
+    // event yet) when the first round is sent; a round is sent only while some shown chart misfits its box
+    let rounds = 0;
+    const settle = () => {
+      const running = rounds > 0;
+      rounds = 10;
+      if (running) return;
+      const round = () => {
+        if ([...document.querySelectorAll(".crt-chart")].some(misfit)) window.dispatchEvent(new Event("resize"));
+        if (--rounds > 0) setTimeout(round, 200);
+      };
+      requestAnimationFrame(round);
+    };
     const observer = new ResizeObserver((entries) => {
       let changed = false;
       for (const entry of entries) {
         const width = Math.round(entry.contentRect.width);
         if (widths.get(entry.target) !== width) { widths.set(entry.target, width); changed = true; }
       }
-      if (changed && !queued) {
-        queued = true;
-        requestAnimationFrame(() => { queued = false; window.dispatchEvent(new Event("resize")); });
-      }
+      if (changed) settle();
     });
+    // a chart drawn anew (a new specification) while its box was hidden or changing measured the wrong width
+    const misfit = (chart) => {
+      const svg = chart.querySelector("svg");
+      if (!svg || !chart.offsetWidth) return false;
+      const style = getComputedStyle(chart);
+      const box = chart.clientWidth - parseFloat(style.paddingLeft) - parseFloat(style.paddingRight);
+      const width = svg.getBoundingClientRect().width;
+      return width > box + 1 || width < box - 40;
+    };
     const watch = (node) => {
-      if (node.nodeType !== 1 || node instanceof SVGElement) return;
+      if (node.nodeType !== 1) return;
+      if (node instanceof SVGSVGElement) {
+        const chart = node.closest(".crt-chart");
+        if (chart) settle();
+        return;
+      }
+      if (node instanceof SVGElement) return;
       if (node.classList.contains("crt-chart")) observer.observe(node);
       node.querySelectorAll(".crt-chart").forEach((chart) => observer.observe(chart));
     };

@@ -29,6 +29,9 @@ LINK_TEXT = "var(--jp-content-link-color, #0d47a1)"
 SHADE_BACKGROUND = "color-mix(in srgb, var(--jp-warn-color1, #f57c00) 30%, var(--jp-layout-color0, #fff))"
 
 _DARK = '[data-jp-theme-light="false"]'  # set on <body> by JupyterLab and by Voila's lab template
+# the permutation histogram's "observed" rule and legend symbol are near-black ink (charts.PERMUTATION_COLOURS),
+# unseen on a dark page: there they take the theme's font colour
+INK = "#222222"
 
 PAGE_CSS = f"""<style>
 /* controls and results side by side when there is room, one below the other when there is not */
@@ -51,4 +54,11 @@ PAGE_CSS = f"""<style>
 {_DARK} .crt-chart svg text {{fill: var(--jp-ui-font-color1)}}
 {_DARK} .crt-chart .role-axis-domain line, {_DARK} .crt-chart .role-axis-tick line {{stroke: var(--jp-ui-font-color2)}}
 {_DARK} .crt-chart .role-axis-grid line {{stroke: var(--jp-border-color2)}}
+{_DARK} .crt-chart [stroke="{INK}"] {{stroke: var(--jp-ui-font-color1)}}
+{_DARK} .crt-chart [fill="{INK}"] {{fill: var(--jp-ui-font-color1)}}
+/* a narrow section (a phone, JupyterLab beside its file browser): shorter slider labels, longer tracks */
+.crt-section {{container-type: inline-size}}
+@container (max-width: 520px) {{
+  .crt-section .widget-slider > .widget-label {{width: 110px !important; flex: 0 0 110px !important}}
+}}
 </style>"""
