@@ -185,7 +185,7 @@ def _title(text: str) -> alt.TitleParams:
     return alt.TitleParams(head, subtitle=rest[:-1]) if rest.endswith(")") else alt.TitleParams(text)
 
 
-def _heatmap_chart(source, ids: list[str], expected: float, caption: str) -> alt.Chart:
+def _heatmap_chart(source, ids: list[str], expected: float, caption: str, width: int | str = 300) -> alt.Chart:
     # diverging around the unconstrained rate: red = kept apart more than chance, blue = together more
     return alt.Chart(source).mark_rect().encode(
         # with many clusters Vega drops overlapping labels (every other one, and so on); tooltips name each cell
@@ -194,7 +194,7 @@ def _heatmap_chart(source, ids: list[str], expected: float, caption: str) -> alt
         color=alt.Color("fraction:Q", title="same arm",
                         scale=alt.Scale(domain=[0, expected, 1], range=["#b2182b", "#f7f7f7", "#2166ac"])),
         tooltip=["a:N", "b:N", alt.Tooltip("fraction:Q", format=".3f")],
-    ).properties(width="container", height=300, title=_title(caption))
+    ).properties(width=width, height=300, title=_title(caption))
 
 
 def coincidence_heatmap(same_fraction: np.ndarray, cluster_ids: np.ndarray, expected: float = 0.5,
@@ -217,7 +217,8 @@ def heatmap_spec(same_fraction: np.ndarray, cluster_ids: np.ndarray, expected: f
 @lru_cache(maxsize=4)
 def _heatmap_template(ids: tuple[str, ...], expected: float, caption: str) -> dict:
     # the same clusters between slider moves: build the Altair chart once per data set
-    return _heatmap_chart(alt.NamedData("pairs"), list(ids), expected, caption).to_dict(validate=False)
+    # the app's heatmap is as wide as its box (the report's keeps 300 px)
+    return _heatmap_chart(alt.NamedData("pairs"), list(ids), expected, caption, "container").to_dict(validate=False)
 
 
 def too_many_for_heatmap(n_clusters: int) -> dict:
