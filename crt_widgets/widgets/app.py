@@ -1,17 +1,23 @@
-"""The one app for the whole trial: Design, Analysis and Power in one page (what ``crt-widgets dashboard`` serves).
+"""The one app for the whole trial: Design, Analysis, Power and Multi-period in one page (what ``crt-widgets
+dashboard`` serves).
 
 The Design section is the design dashboard (the allocation concealed until a confirmed, logged draw);
 the Analysis section analyses over the allocation drawn in the Design section, in the same session with
 no file in between (or over an uploaded space file, of any size the design saves); the Power section
 gives the analytic power, power curves and the simulated power of the design being made. All three
-share one :class:`~crt_widgets.widgets.state.DesignState`.
+share one :class:`~crt_widgets.widgets.state.DesignState`. The Multi-period section (a stepped-wedge or crossover
+design, its power, the randomization of the Design section's clusters to its sequences) is built when first
+opened: until then it costs the page nothing.
 
 >>> app = TrialApp(offline=False)
->>> [app.sections.get_title(i) for i in range(3)], app.design.state.kept
-(['Design', 'Analysis', 'Power'], 1288)
+>>> [app.sections.get_title(i) for i in range(4)], app.design.state.kept
+(['Design', 'Analysis', 'Power', 'Multi-period'], 1288)
 >>> allocation = app.design.state.draw(2024)
 >>> app.analysis.state.space is allocation
 True
+>>> app.sections.selected_index = 3
+>>> app.multiperiod.order.design.n_clusters
+16
 """
 from __future__ import annotations
 
@@ -21,7 +27,8 @@ from crt_widgets.widgets.analysis import AnalysisDashboard
 from crt_widgets.widgets.dashboard import DesignDashboard
 from crt_widgets.widgets.power_panel import PowerSection
 
-SECTIONS = ("Design", "Analysis", "Power")
+SECTIONS = ("Design", "Analysis", "Power", "Multi-period")
+MULTIPERIOD = SECTIONS.index("Multi-period")
 TITLE = ("<h2 style='margin:0'>crt-widgets: a cluster randomized trial from design to analysis</h2>"
          "<p style='margin:0 0 6px'><b>Design</b> the constrained randomization and draw the allocation; "
          "<b>Analysis</b> of the outcomes over the space it was drawn from; <b>Power</b> of the design being made.</p>")
@@ -43,11 +50,32 @@ class TrialApp:
         self.analysis = AnalysisDashboard(example=None, offline=offline, title=False)
         self.analysis.follow(self.design)  # the allocation drawn in Design is analysed at once, no file between
         self.power = PowerSection(self.design.state)
-        self.sections = w.Tab(children=[self.design.widget, self.analysis.widget, self.power.widget])
+        # built on first opening (its orders take a second to list): the page loads as fast as before
+        self._multiperiod = None
+        self._records_dir = records_dir
+        self._multiperiod_box = w.VBox([w.HTML("<i>Building the multi-period section…</i>")])
+        self.sections = w.Tab(children=[self.design.widget, self.analysis.widget, self.power.widget,
+                                        self._multiperiod_box])
         for i, name in enumerate(SECTIONS):
             self.sections.set_title(i, name)
         self.sections.add_class("crt-sections")
+        self.sections.observe(self._opened, names="selected_index")
         self.widget = w.VBox([w.HTML(TITLE), self.sections])
+
+    @property
+    def multiperiod(self):
+        """The Multi-period section (:class:`~crt_widgets.widgets.multiperiod_panel.MultiPeriodSection`), built
+        on first use over the Design section's clusters."""
+        if self._multiperiod is None:
+            from crt_widgets.widgets.multiperiod_panel import MultiPeriodSection
+
+            self._multiperiod = MultiPeriodSection(self.design.state, records_dir=self._records_dir)
+            self._multiperiod_box.children = [self._multiperiod.widget]
+        return self._multiperiod
+
+    def _opened(self, change) -> None:
+        if change["new"] == MULTIPERIOD:
+            self.multiperiod
 
     def _repr_mimebundle_(self, **kwargs):
         return self.widget._repr_mimebundle_(**kwargs)

@@ -62,10 +62,14 @@ def allocation_files(allocation, draw: dict | None = None, earlier: Sequence[dic
         from crt_widgets.core.io.spacefiles import write_arm_space
 
         buffer = io.StringIO()
-        write_arm_space(buffer, d.cluster_ids, d.space.arm_matrix(), d.arms.labels, allocation.space_position,
-                        d.space_scores)
+        write_arm_space(buffer, d.cluster_ids, d.space.arm_matrix(), allocation.arm_labels,
+                        allocation.space_position, d.space_scores)
         spaces[f"constrained_space_seed{seed}.csv"] = (buffer.getvalue(), "text/csv",
                                                        "Constrained space (CSV, arm labels)")
+    # a multi-period order: each cluster's condition in each period, as the trial runs it
+    matrix = ({f"treatment_matrix_seed{seed}.csv": (allocation.treatment_matrix().to_csv(), "text/csv",
+                                                    "Treatment matrix (CSV, clusters x periods)")}
+              if hasattr(allocation, "treatment_matrix") else {})
     # the audit lists each space file's SHA-256 and size, so that the analysis can verify it
     listed = {}
     for name, (content, _mime, _label) in spaces.items():
@@ -74,6 +78,7 @@ def allocation_files(allocation, draw: dict | None = None, earlier: Sequence[dic
     audit = {**allocation.audit(), SPACE_FILES: listed, **({} if draw is None else {"draw": draw})}
     return {
         f"allocation_seed{seed}.csv": (allocation.allocation.to_csv(index=False), "text/csv", "Allocation (CSV)"),
+        **matrix,
         **spaces,
         f"audit_seed{seed}.json": (json.dumps(json_ready(audit), indent=2), "application/json",
                                    "Audit record (JSON)"),

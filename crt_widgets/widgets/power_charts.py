@@ -18,7 +18,8 @@ import pandas as pd
 
 AXIS_TITLES = {"clusters_per_arm": "clusters per arm", "cluster_size": "individuals per cluster",
                "icc": "intra-cluster correlation (ICC)", "rate_cv": "CV of the cluster rates (k)",
-               "effect": "effect"}
+               "effect": "effect", "steps": "number of steps",
+               "clusters_per_step": "clusters per step (per sequence)"}
 
 
 def _against(curve: pd.DataFrame, against: str | None) -> str:

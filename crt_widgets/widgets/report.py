@@ -27,6 +27,14 @@ METHOD = ("Covariate-constrained randomization (Raab and Butcher 2001; Li et al.
           "from it with the recorded seed. Validity was checked as in Greene (2017): how often each pair of "
           "clusters shares an arm in the constrained space.")
 
+ORDER_METHOD = ("Covariate-constrained randomization of the order in which clusters cross over (Moulton 2004; Li et al. "
+                "2016), on the sequences of a {kind} design: every candidate assignment of the clusters to the "
+                "sequences was scored by the {metric} metric of {balance}; the constrained space kept {rule}; one "
+                "assignment was chosen uniformly at random from it with the recorded seed. Validity: how often each "
+                "pair of clusters shares a sequence in the constrained space, against the unconstrained rate.")
+ORDER_BALANCE = {"sequences": "the differences of the standardised covariates' means between sequences",
+                 "time": "the correlations of the standardised covariates with time on treatment (Lew et al. 2019)"}
+
 
 def _svg(chart) -> str:
     import vl_convert as vlc
@@ -56,7 +64,8 @@ def reproduce_code(allocation) -> str:
     """
     d = allocation.design
     params = {k: _plain(v) for k, v in d.get_params().items() if k != "data"}
-    lines = ["import pandas as pd", "", f"from crt_widgets import {type(d).__name__}", "",
+    names = [type(d).__name__] + ["MultiPeriodDesign"] * any(isinstance(v, _Code) for v in params.values())
+    lines = ["import pandas as pd", "", f"from crt_widgets import {', '.join(names)}", "",
              f"data = pd.read_csv({input_data_name(allocation)!r})",
              f"design = {type(d).__name__}(data,"]
     lines += [f"    {k}={v!r}," for k, v in params.items()]
@@ -67,8 +76,19 @@ def reproduce_code(allocation) -> str:
     return "\n".join(lines)
 
 
+class _Code(str):
+    """Python source that stands for an argument (its repr is the code itself)."""
+
+    def __repr__(self) -> str:
+        return str(self)
+
+
 def _plain(value):
-    """Arguments as plain Python (numpy numbers and arrays as floats and lists), for code that reads well."""
+    """Arguments as plain Python (numpy numbers and arrays as floats and lists, a multi-period design as the call
+    that makes it), for code that reads well."""
+    if hasattr(value, "clusters_per_sequence") and hasattr(value, "sequences"):
+        rows = [[None if v != v else float(v) for v in row] for row in value.sequences.tolist()]
+        return _Code(f"MultiPeriodDesign({rows!r}, {value.clusters_per_sequence.tolist()!r}, kind={value.kind!r})")
     if isinstance(value, dict):
         return {k: _plain(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
@@ -123,6 +143,11 @@ def allocation_report(allocation, draw: dict | None = None, earlier: Sequence[di
     rule = (f"the {best:,} best schemes" if best is not None else
             f"schemes scoring at or below the {d.cutoff:g} quantile (cutoff score {d.cutoff_score:.4f})"
             if constraints is None else f"schemes satisfying the constraints {', '.join(constraints)}")
+    if hasattr(d, "multiperiod"):  # the order of a multi-period trial: clusters to sequences
+        method = ORDER_METHOD.format(kind=d.multiperiod.kind, metric=d.metric, balance=ORDER_BALANCE[d.balance],
+                                     rule=rule)
+    else:
+        method = METHOD.format(metric=d.metric, rule=rule)
     hist = _svg(score_histogram(histogram_data(d), d.cutoff_score, allocation.score, zoom_data(d)))
     # a static file can hold a big heatmap, but past a few hundred clusters it is unreadable and heavy
     heat = ("" if len(d.cluster_ids) > 4 * HEATMAP_MAX_CLUSTERS or not d.validity.available else
@@ -145,7 +170,7 @@ def allocation_report(allocation, draw: dict | None = None, earlier: Sequence[di
 table.t{{border-collapse:collapse;margin:.5em 0 1.5em}} .t td,.t th{{padding:2px 10px;border-bottom:1px solid #ddd;text-align:right}}
 .t th{{text-align:left}} h2{{border-bottom:2px solid #2b7bba;padding-bottom:2px}}</style></head>
 <body><h1>Randomization report</h1>
-<p>{html.escape(METHOD.format(metric=d.metric, rule=rule))}</p>
+<p>{html.escape(method)}</p>
 <h2>Record</h2>{draw_section(draw, earlier)}{_table(record)}
 <h2>Parameters</h2>{_table(params)}
 <h2>Messages</h2><ul>{messages}</ul>

@@ -121,6 +121,48 @@ class PermutationResult:
             doc.update(estimate=self.estimate, conf_int=list(self.conf_int), conf_level=self.conf_level)
         return doc
 
+    @property
+    def n_extreme(self) -> int:
+        """The number of schemes at least as extreme as the observed one under ``alternative`` (the
+        p-value's numerator: ``n_extreme / n_schemes == p_value``)."""
+        values = np.asarray(self.distribution, dtype=float)
+        return int(np.count_nonzero(as_extreme(values, self.statistic)[self.alternative]))
+
+    def summary(self) -> str:
+        """A plain-text report in the layout of statsmodels' summaries: the sizes, the statistic, the
+        p-value with its exact count of schemes, every alternative's p-value, the estimate and interval
+        (when requested) and the notes.
+
+        >>> import numpy as np
+        >>> r = PermutationResult(1.0, np.array([-2.0, -1.0, 0.0, 0.5, 1.0, 3.0]), 4 / 6, {"two-sided": 4 / 6,
+        ...     "greater": 2 / 6, "less": 5 / 6}, "two-sided", "gaussian", 6, 4, 40, 0, np.array([1, 1, 0, 0]),
+        ...     np.arange(4))
+        >>> [line for line in r.summary().splitlines() if line.startswith("p-value")]
+        ['p-value (two-sided):        0.6667 (4 of 6 schemes at least as extreme)']
+        """
+        treated = int(np.count_nonzero(self.observed_scheme == 1))
+        control = int(np.count_nonzero(self.observed_scheme == 0))
+        left_out = int(np.count_nonzero(self.observed_scheme == -1))
+        clusters = f"{self.n_clusters} ({treated} treated, {control} control" + (
+            f", {left_out} left out)" if left_out else ")")
+        rows = [("Family:", f"{self.family} (effects on the {_SCALE[self.family]} scale)"),
+                ("Randomization space:", f"{self.n_schemes:,} schemes"),
+                ("Clusters:", clusters),
+                ("Individuals:", f"{self.n_individuals:,}" + (f" ({self.n_dropped:,} dropped: missing values)"
+                                                               if self.n_dropped else "")),
+                ("Statistic U:", f"{self.statistic:.6g} (treated minus control mean of cluster-mean residuals)"),
+                (f"p-value ({self.alternative}):",
+                 f"{self.p_value:.4f} ({self.n_extreme:,} of {self.n_schemes:,} schemes at least as extreme)")]
+        rows += [(f"  {side}:", f"{value:.4f}") for side, value in self.p_values.items() if side != self.alternative]
+        if self.conf_int is not None:
+            rows.append(("Estimate:", f"{self.estimate:.6g}"))
+            rows.append((f"{self.conf_level:.0%} interval:", f"{self.conf_int[0]:.6g} to {self.conf_int[1]:.6g} "
+                                                               "(the test inverted)"))
+        body = [f"{name:<28}{value}" for name, value in rows]
+        width = max(len(line) for line in body)
+        lines = ["Clustered Permutation Test".center(width).rstrip(), "=" * width, *body, "=" * width]
+        return "\n".join(lines + [f"note: {n}" for n in self.notes])
+
     def __repr__(self) -> str:
         ci = "" if self.conf_int is None else f", estimate={self.estimate:.4g}, conf_int=({self.conf_int[0]:.4g}, {self.conf_int[1]:.4g})"
         return (f"PermutationResult(statistic={self.statistic:.4g}, p_value={self.p_value:.4g}, "
