@@ -5,8 +5,8 @@ window's ``resize`` event only. A box also changes width without one: a tab show
 charts were drawn at width 0), the column reflowing below the controls, JupyterLab's file browser opening.
 :class:`ChartReflow`, an invisible widget each section carries, watches the width of every chart
 (class ``crt-chart``) with a ``ResizeObserver`` and sends the window's ``resize`` event when one changes,
-once per frame, and again when a chart drawn anew does not fit its box (its box was hidden while it was
-drawn); the page needs nothing from a network (the script is in the widget).
+and again, for up to 10 s, while a chart drawn anew does not fit its box (its box was hidden while it was
+drawn, or its view was not yet listening); the page needs nothing from a network (the script is in the widget).
 
 >>> chart = container_chart()
 >>> "crt-chart" in chart._dom_classes, chart.embed_options["renderer"]
@@ -33,16 +33,18 @@ export default {
     if (window.__crtChartReflow) return;
     window.__crtChartReflow = true;
     const widths = new WeakMap();
-    // after a change, a few rounds 200 ms apart: a chart may still be drawing (its view listening to no
-    // event yet) when the first round is sent; a round is sent only while some shown chart misfits its box
+    // after a change, rounds 250 ms apart for up to 10 s: on a busy machine a chart may still be drawing (its
+    // view listening to no event yet) for seconds; a round sends the event only while a shown chart misfits
     let rounds = 0;
     const settle = () => {
       const running = rounds > 0;
-      rounds = 10;
+      rounds = 40;
       if (running) return;
       const round = () => {
-        if ([...document.querySelectorAll(".crt-chart")].some(misfit)) window.dispatchEvent(new Event("resize"));
-        if (--rounds > 0) setTimeout(round, 200);
+        const misfits = [...document.querySelectorAll(".crt-chart")].some(misfit);
+        if (misfits) window.dispatchEvent(new Event("resize"));
+        rounds = misfits ? rounds - 1 : 0;
+        if (rounds > 0) setTimeout(round, 250);
       };
       requestAnimationFrame(round);
     };

@@ -46,6 +46,8 @@ PAGE_CSS = f"""<style>
 /* charts: as wide as their box (Vega-Lite's width "container"), never wider */
 .crt-chart.vega-embed {{width: 100%; display: flex; min-width: 0}}
 .crt-chart.vega-embed details, .crt-chart.vega-embed details summary {{position: relative}}
+/* a chart of fixed width (the multi-period grids) scrolls sideways in its own box rather than past the screen */
+.crt-section .vega-embed:not(.crt-chart) {{max-width: 100%; overflow-x: auto}}
 /* tables in the theme's colours */
 .crt-section table {{color: var(--jp-content-font-color1, inherit); border-collapse: collapse}}
 .crt-section th, .crt-section td {{padding: 2px 6px}}
