@@ -140,13 +140,13 @@ def test_every_section_reflows_and_its_charts_fill_their_boxes(app):
 
 
 def test_chart_specifications_fit_a_narrow_box():
-    from crt_widgets.widgets.charts import (histogram_spec, permutation_histogram, score_histogram,
-                                            too_many_for_heatmap, zoom_spec)
+    from crt_widgets.widgets.charts import (full_histogram_spec, histogram_spec, permutation_histogram,
+                                            score_histogram, too_many_for_heatmap, zoom_spec)
     from crt_widgets.core.permutation.test import PermutationResult
 
     bins = pd.DataFrame({"left": [0.0, 1.0], "right": [1.0, 2.0], "total": [5, 3], "kept": [5, 1]})
     zoom = pd.DataFrame({"left": [0.0, 0.5], "right": [0.5, 1.2], "count": [2, 4]})
-    full = histogram_spec(bins, 1.2, None)
+    full = full_histogram_spec(bins, 1.2, None)
     assert full["width"] == "container" and [r["kept"] for r in full["datasets"]["bins"]] == [5, 1]
     zoomed = zoom_spec(zoom, 1.2, None)
     assert zoomed["width"] == "container" and [r["count"] for r in zoomed["datasets"]["zoom"]] == [2, 4]
@@ -155,6 +155,8 @@ def test_chart_specifications_fit_a_narrow_box():
     # the report keeps both side by side at fixed widths (a page of its own, 960 px wide)
     report = score_histogram(bins, 1.2, 0.5, zoom).to_dict()
     assert [c["width"] for c in report["hconcat"]] == [330, 170]
+    # so does histogram_spec, which the multi-period section's order histogram uses
+    assert [c["width"] for c in histogram_spec(bins, 1.2, None, zoom)["hconcat"]] == [330, 170]
     r = PermutationResult(1.0, np.array([-2.0, -1.0, 0.0, 0.5, 1.0, 3.0]), 4 / 6, {}, "two-sided",
                           "gaussian", 6, 4, 40, 0, np.array([1, 1, 0, 0]), np.arange(4))
     spec = permutation_histogram(r, bins=5).to_dict()

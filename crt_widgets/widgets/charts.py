@@ -11,7 +11,7 @@ validation would cost more than the statistics).
 >>> spec = score_histogram(bins, cutoff=1.2, chosen=0.5, zoom=zoom).to_dict()
 >>> [layer["mark"]["type"] for layer in spec["hconcat"][0]["layer"]]
 ['bar', 'bar', 'rule']
->>> [m["value"] for m in histogram_spec(bins, cutoff=1.2, chosen=0.5)["datasets"]["marks"]]
+>>> [m["value"] for m in histogram_spec(bins, cutoff=1.2, chosen=0.5, zoom=zoom)["datasets"]["marks"]]
 [1.2, 0.5]
 """
 from __future__ import annotations
@@ -102,15 +102,32 @@ def score_histogram(bins: pd.DataFrame, cutoff: float | None, chosen: float | No
                     zoom: pd.DataFrame | None = None) -> alt.HConcatChart:
     """All candidate scores (kept and not kept per bin) with rules at the cutoff and the chosen scheme,
     and beside it a zoom on the constrained space's scores (``zoom``: left, right, count); fixed widths,
-    for the report (the app draws the two as charts of their own, see :func:`histogram_spec`)."""
+    for the report (the Design section draws the two as charts of their own, see :func:`full_histogram_spec`
+    and :func:`zoom_spec`)."""
     return _histogram_layers(bins, _marks(cutoff, chosen), _zoom_frame(zoom), _marks(cutoff, chosen),
                              chosen is not None)
 
 
-# the app's two histograms are charts of their own, each as wide as its box: Vega-Lite sizes a single
-# view to its container, never a concatenation, and on a narrow screen the zoom goes below the full view
 @lru_cache(maxsize=2)
 def _histogram_template(chosen: bool) -> dict:
+    names = ("bins", "marks", "zoom", "zoom_marks")
+    return _histogram_layers(*(alt.NamedData(n) for n in names), chosen=chosen).to_dict()
+
+
+def histogram_spec(bins: pd.DataFrame, cutoff: float | None, chosen: float | None,
+                   zoom: pd.DataFrame | None = None) -> dict:
+    """The Vega-Lite dict of :func:`score_histogram` (fixed widths), filled into a cached template (fast)."""
+    spec = copy.deepcopy(_histogram_template(chosen is not None))
+    marks = _records(_marks(cutoff, chosen))
+    spec["datasets"] = {"bins": _records(bins), "marks": marks, "zoom": _records(_zoom_frame(zoom)),
+                        "zoom_marks": marks}
+    return spec
+
+
+# the Design section's two histograms are charts of their own, each as wide as its box: Vega-Lite sizes a
+# single view to its container, never a concatenation, and on a narrow screen the zoom goes below the full view
+@lru_cache(maxsize=2)
+def _full_template(chosen: bool) -> dict:
     return _full_histogram(alt.NamedData("bins"), alt.NamedData("marks"), chosen, "container").to_dict()
 
 
@@ -120,10 +137,14 @@ def _zoom_template(chosen: bool) -> dict:
     return _zoom_histogram(alt.NamedData("zoom"), alt.NamedData("marks"), chosen, "container", legend=False).to_dict()
 
 
-def histogram_spec(bins: pd.DataFrame, cutoff: float | None, chosen: float | None) -> dict:
+def full_histogram_spec(bins: pd.DataFrame, cutoff: float | None, chosen: float | None) -> dict:
     """The Vega-Lite dict of the histogram of all candidate scores, as wide as its container, filled into
-    a cached template (fast)."""
-    spec = copy.deepcopy(_histogram_template(chosen is not None))
+    a cached template (fast).
+
+    >>> full_histogram_spec(pd.DataFrame({"left": [0.0], "right": [1.0], "total": [5], "kept": [5]}), 1.0, None)["width"]
+    'container'
+    """
+    spec = copy.deepcopy(_full_template(chosen is not None))
     spec["datasets"] = {"bins": _records(bins), "marks": _records(_marks(cutoff, chosen))}
     return spec
 

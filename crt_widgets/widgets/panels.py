@@ -360,12 +360,12 @@ class OutputPanel:
     """
 
     def __init__(self, state: DesignState) -> None:
-        from crt_widgets.widgets.charts import heatmap_reference, heatmap_spec, histogram_spec, zoom_spec
+        from crt_widgets.widgets.charts import full_histogram_spec, heatmap_reference, heatmap_spec, zoom_spec
         from crt_widgets.widgets.binning import histogram_data, zoom_data
         from crt_widgets.widgets.reflow import container_chart
 
         self._histogram_data, self._zoom_data = histogram_data, zoom_data
-        self._histogram_spec, self._heatmap_spec, self._zoom_spec = histogram_spec, heatmap_spec, zoom_spec
+        self._histogram_spec, self._heatmap_spec, self._zoom_spec = full_histogram_spec, heatmap_spec, zoom_spec
         self._heatmap_reference = heatmap_reference
         self.state = state
         # each chart as wide as its box; the zoom beside the full histogram when there is room, else below

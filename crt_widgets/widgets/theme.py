@@ -52,12 +52,12 @@ PAGE_CSS = f"""<style>
 .crt-section table {{color: var(--jp-content-font-color1, inherit); border-collapse: collapse}}
 .crt-section th, .crt-section td {{padding: 2px 6px}}
 /* charts in a dark theme: no white card, text and axes in the theme's colours */
-{_DARK} .crt-chart svg.marks {{background-color: transparent !important}}
-{_DARK} .crt-chart svg text {{fill: var(--jp-ui-font-color1)}}
-{_DARK} .crt-chart .role-axis-domain line, {_DARK} .crt-chart .role-axis-tick line {{stroke: var(--jp-ui-font-color2)}}
-{_DARK} .crt-chart .role-axis-grid line {{stroke: var(--jp-border-color2)}}
-{_DARK} .crt-chart [stroke="{INK}"] {{stroke: var(--jp-ui-font-color1)}}
-{_DARK} .crt-chart [fill="{INK}"] {{fill: var(--jp-ui-font-color1)}}
+{_DARK} .crt-section .vega-embed svg.marks {{background-color: transparent !important}}
+{_DARK} .crt-section .vega-embed svg text {{fill: var(--jp-ui-font-color1)}}
+{_DARK} .crt-section .role-axis-domain line, {_DARK} .crt-section .role-axis-tick line {{stroke: var(--jp-ui-font-color2)}}
+{_DARK} .crt-section .role-axis-grid line {{stroke: var(--jp-border-color2)}}
+{_DARK} .crt-section .vega-embed [stroke="{INK}"] {{stroke: var(--jp-ui-font-color1)}}
+{_DARK} .crt-section .vega-embed [fill="{INK}"] {{fill: var(--jp-ui-font-color1)}}
 /* a narrow section (a phone, JupyterLab beside its file browser): shorter slider labels, longer tracks */
 .crt-section {{container-type: inline-size}}
 @container (max-width: 520px) {{

@@ -37,7 +37,7 @@ CLIPPED_JS = """(rootSelector) => {
     return (s.overflowX === 'auto' || s.overflowX === 'scroll') && e.scrollWidth > e.clientWidth; };
   const shown = (e) => { const r = e.getBoundingClientRect(); return r.width > 0 && r.height > 0; };
   const problems = [];
-  const items = root.querySelectorAll('.crt-chart svg, .crt-section table, .crt-section .widget-inline-hbox, '
+  const items = root.querySelectorAll('.crt-section .vega-embed svg.marks, .crt-section table, .crt-section .widget-inline-hbox, '
     + '.crt-section button, .crt-section .widget-html-content, .jupyter-widget-TabBar');
   for (const e of items) {
     if (!shown(e)) continue;
@@ -101,7 +101,7 @@ CONTRAST_JS = """(selectors) => {
 }"""
 TEXT = (".crt-section td, .crt-section th, .crt-section caption, .crt-smd-mid, .crt-smd-high, .crt-error, "
         ".crt-warning, .crt-info, .crt-download, .crt-kept, .crt-pvalue, .crt-power, .crt-statement, "
-        ".crt-section h4, .crt-section .widget-label, .crt-chart svg text")
+        ".crt-section h4, .crt-section .widget-label, .crt-section .vega-embed svg text")
 
 
 @pytest.fixture(scope="module", params=["light", "dark"])
@@ -167,6 +167,8 @@ def test_every_tab_reflows_at_1024_and_420_px(browser, themed_app):
             for tab in TABS:
                 _show_tab(page, tab)
                 page.screenshot(path=str(ARTIFACTS / f"layout_{theme}_{width}_{tab.lower()}.png"))
+                shown = page.locator(".crt-section").nth(TABS.index(tab)).inner_text()
+                assert "Could not" not in shown, (theme, width, tab)  # every output drawn, none replaced by an error
                 assert page.evaluate(CLIPPED_JS, None) == [], (theme, width, tab)
                 charts = page.evaluate(CHART_WIDTHS_JS)
                 # the multi-period section draws its grids at a fixed width (they scroll in their own box)
