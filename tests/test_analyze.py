@@ -49,6 +49,10 @@ def test_interval_and_model_based_companions(capsys):
     assert lo < doc["estimate"] < hi and lo > 0  # p = 0.042 < 0.05: the 95% interval excludes 0
     methods = [row["method"] for row in doc["estimates"]]
     assert methods[0].startswith("Clustered permutation") and any("GEE" in m for m in methods)
+    from crt_widgets.core.io.spacehash import sha256_of_space
+
+    # cvcrand's CSV names no clusters: its space hashes over the columns numbered 1..16, with no settings
+    assert doc["space_sha256"] == sha256_of_space(read_space(dickinson_cvcrand_space_path()))
     assert any("Mixed model" in m for m in methods)
     assert main(["analyze", "--example", "dickinson", "--ci"]) == 0
     text = capsys.readouterr().out

@@ -193,3 +193,125 @@ def test_simulation_messages_for_every_end(section, monkeypatch):
     section.design.state.power_inputs.effect = 0.0
     with pytest.raises(ValueError, match="effect: a difference of zero has no power to speak of"):
         simulation_inputs(section.design.state)
+
+
+# -- the ICC from pilot data (PilotIccPanel) -----------------------------------------------------------------------
+def _reference_icc() -> dict:
+    import json
+    from pathlib import Path
+
+    return json.loads((Path(__file__).parent / "data" / "icc_R.json").read_text())["dickinson"]
+
+
+def _upload(widget, content: bytes, name: str) -> None:
+    import datetime as dt
+
+    widget.value = ({"name": name, "type": "text/csv", "size": len(content), "content": memoryview(content),
+                     "last_modified": dt.datetime(2026, 12, 2)},)
+
+
+def _numbers(text: str) -> list[float]:
+    return [float(v) for v in re.findall(r"\d+\.\d{4}", text)]
+
+
+def test_pilot_icc_from_an_upload_matches_r_and_goes_into_the_power_inputs(section):
+    from crt_widgets.datasets import load_dickinson_outcome
+
+    pilot = section.power.pilot
+    r = _reference_icc()
+    _upload(pilot.upload, load_dickinson_outcome().to_csv(index=False).encode(), "pilot.csv")
+    assert (pilot.cluster.value, pilot.outcome.value) == ("county", "outcome")  # guessed from the structure
+    assert pilot.upload.value == ()
+    anova, latent = r["anova"], r["latent"]
+    assert pilot.result.estimate == pytest.approx(anova["estimate"], abs=1e-9)
+    assert (pilot.result.ci_low, pilot.result.ci_high) == pytest.approx((anova["ci_low"], anova["ci_high"]), abs=1e-9)
+    assert pilot.latent.estimate == pytest.approx(latent["estimate"], abs=1e-4)
+    assert (pilot.latent.ci_low, pilot.latent.ci_high) == pytest.approx((latent["ci_low"], latent["ci_high"]), abs=1e-4)
+    shown = _numbers(pilot.answer.value)
+    assert shown[:3] == [0.0164, 0.0075, 0.0427] and shown[3:6] == [0.0277, 0.0121, 0.0658]
+    assert "4,800 people in 16 clusters of pilot.csv" in pilot.answer.value
+    assert pilot.clear.disabled and not pilot.use.disabled
+
+    pilot.use.click()
+    q = section.design.state.power_inputs
+    assert q.icc == section.power.analytic.icc.value == 0.01641 == float(f"{anova['estimate']:.4g}")
+    assert q.icc_band == [pilot.result.ci_low, pilot.result.ci_high] and not pilot.clear.disabled
+    expected = crt_power(0.3, icc=0.01641, cluster_size=50, clusters_per_arm=8)
+    assert float(re.search(r"Power <b>([0-9.]+)</b>", section.power.analytic.answer.value).group(1)) == \
+        pytest.approx(expected.power, abs=5e-4)
+    # the interval is the band of the power curve against the clusters per arm
+    layers = section.power.curves.by_clusters.chart.to_dict()["layer"]
+    assert layers[0]["mark"]["type"] == "area"
+    from crt_widgets.widgets.state import power_curves
+
+    curve = power_curves(section.design.state)["clusters per arm"]
+    ks = curve["clusters_per_arm"].to_numpy()
+    for column, end in (("power_low", anova["ci_high"]), ("power_high", anova["ci_low"])):
+        np.testing.assert_allclose(curve[column], crt_power(0.3, icc=end, cluster_size=50, clusters_per_arm=ks).power,
+                                   atol=1e-7)
+    assert curve.attrs["band_label"] == "ICC from 0.00752 to 0.0427"
+    pilot.clear.click()
+    assert q.icc_band == [] and pilot.clear.disabled and "power_low" not in power_curves(section.design.state)[
+        "clusters per arm"].columns
+
+
+def test_pilot_icc_columns_can_be_changed_and_problems_are_messages(section):
+    from crt_widgets.core.models.icc import icc
+    from crt_widgets.datasets import load_callcenter
+
+    pilot = section.power.pilot
+    calls = load_callcenter("historical")
+    pilot.set_data(calls, "calls.csv")
+    assert pilot.cluster.value in ("center_ID", "rep_ID")  # calls nest in agents (rep_ID) within centres
+    pilot.cluster.value, pilot.outcome.value = "center_ID", "age"
+    expected = icc(calls, "age", "center_ID")
+    assert pilot.result.estimate == expected.estimate and pilot.latent is None
+    assert "Latent" not in pilot.answer.value and f"{expected.estimate:.4f}" in pilot.answer.value
+    pilot.outcome.value = "center_ID"
+    assert "outcome column: choose a column other than the cluster column" in pilot.answer.value
+    assert pilot.use.disabled and pilot.result is None
+    pilot.outcome.value = "reason"  # text
+    assert "outcome: &#x27;reason&#x27; must be numeric" in pilot.answer.value and pilot.use.disabled
+    before = section.design.state.power_inputs.icc
+    pilot.use.click()  # nothing to use: the inputs stay
+    assert section.design.state.power_inputs.icc == before
+    _upload(pilot.upload, b"\x00\x01 not a csv", "pilot.csv")
+    assert 'class="crt-error"' in pilot.answer.value and "pilot.csv" in pilot.answer.value
+    one = pd.DataFrame({"site": ["a"] * 5, "y": [1.0, 2.0, 3.0, 4.0, 5.0]})
+    pilot.set_data(one, "one.csv")
+    pilot.cluster.value, pilot.outcome.value = "site", "y"
+    assert "an ICC needs at least two" in pilot.answer.value
+
+
+def test_the_pilot_band_is_saved_with_the_session(section):
+    from crt_widgets.datasets import load_dickinson_outcome
+    from crt_widgets.widgets.session_panel import session_settings
+
+    pilot = section.power.pilot
+    pilot.set_data(load_dickinson_outcome(), "pilot.csv", latent=False)
+    assert "The latent-scale ICC was not computed." in pilot.answer.value
+    pilot.use.click()
+    saved = session_settings(section.design.state)["power"]
+    assert saved["icc"] == 0.01641 and saved["icc_band"] == [pilot.result.ci_low, pilot.result.ci_high]
+
+
+def test_pilot_messages_for_a_large_file_and_a_failed_latent_fit(section, monkeypatch):
+    from crt_widgets.commands import _voila
+    from crt_widgets.core.models import icc as icc_module
+    from crt_widgets.datasets import load_dickinson_outcome
+
+    pilot = section.power.pilot
+    monkeypatch.setattr(_voila, "UPLOAD_LIMIT_BYTES", 10)
+    _upload(pilot.upload, b"site,y\n" + b"a,1\n" * 500_000, "big.csv")
+    assert "big.csv is 2.0 MB, more than the 0 MB one upload can carry" in pilot.answer.value
+    original = icc_module.icc
+
+    def no_latent(data, outcome, cluster, method="anova", alpha=0.05):
+        if method == "latent":
+            raise ArithmeticError("no convergence")
+        return original(data, outcome, cluster, method, alpha)
+
+    monkeypatch.setattr(icc_module, "icc", no_latent)
+    pilot.set_data(load_dickinson_outcome(), "pilot.csv")
+    assert "The latent-scale ICC was not computed (the logistic model could not be fitted)." in pilot.answer.value
+    assert pilot.result.estimate == pytest.approx(_reference_icc()["anova"]["estimate"], abs=1e-9)

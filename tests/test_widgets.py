@@ -120,7 +120,8 @@ def test_draw_offers_downloads_equal_to_the_api(dash, dickinson):
     links = dict(re.findall(r'download="([^"]+)" href="data:[^;]+;base64,([^"]+)"', dash.draw.downloads.value))
     assert set(links) == {"allocation_seed12345.csv", "constrained_space_seed12345.csv",
                           "constrained_space_seed12345.json.gz", "audit_seed12345.json",
-                          "randomization_report_seed12345.html", "input_data_seed12345.csv"}
+                          "randomization_report_seed12345.html", "input_data_seed12345.csv",
+                          "baseline_table_seed12345.csv", "baseline_table_seed12345.docx"}
     csv = base64.b64decode(links["allocation_seed12345.csv"]).decode()
     assert csv.splitlines()[0] == "county,arm"
     assert [int(r.split(",")[1]) for r in csv.splitlines()[1:]] == a.arm.tolist()
@@ -444,6 +445,7 @@ def test_records_folder_keeps_every_draw(tmp_path, dickinson):
     assert {p.name for p in folders[0].iterdir()} == {"allocation_seed12345.csv", "constrained_space_seed12345.csv",
                                                      "constrained_space_seed12345.json.gz", "audit_seed12345.json",
                                                      "randomization_report_seed12345.html", "input_data_seed12345.csv",
+                                                     "baseline_table_seed12345.csv", "baseline_table_seed12345.docx",
                                                      "draw.json"}
     assert f"files saved in {folders[0]}" in html.unescape(dash.draw.downloads.value)
     log = [json.loads(line) for line in (tmp_path / "draws.jsonl").read_text().splitlines()]

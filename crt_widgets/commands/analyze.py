@@ -136,8 +136,8 @@ def run(args: argparse.Namespace) -> int:
         doc = result.to_dict()
         if compared:
             doc["comparison"] = {k: compared[k] for k in ("treated_arms", "control_arms")}
-        if args.ci:
-            doc["estimates"] = report.to_dict()["estimates"]
+        if args.ci:  # the fingerprint of the space analysed over, as the design's commitment and draw log give it
+            doc["estimates"], doc["space_sha256"] = report.to_dict()["estimates"], report.space_sha256
         print(json.dumps(json_ready(doc), indent=2, allow_nan=False))
         return 0
     if compared:

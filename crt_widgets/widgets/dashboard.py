@@ -14,6 +14,7 @@ from crt_widgets.widgets.panels import (EXAMPLES, ArmPanel, CovariatePanel, Cuto
                                         WeightPanel, load_example)
 from crt_widgets.widgets.power_panel import PowerPanel
 from crt_widgets.widgets.reflow import ChartReflow
+from crt_widgets.widgets.session_panel import SessionPanel
 from crt_widgets.widgets.state import DesignState
 from crt_widgets.widgets.theme import PAGE_CSS
 
@@ -57,6 +58,7 @@ class DesignDashboard:
         self.cutoff = CutoffPanel(self.state)
         self.outputs = OutputPanel(self.state)
         self.draw = DrawPanel(self.state)
+        self.session = SessionPanel(self.state)  # save, re-open, undo
         self.power = PowerPanel(self.state) if power_tab else None
         # tabs keep the controls used most (weights, cutoff) beside the histogram on a laptop screen
         balance = w.VBox([self.weights.widget, w.HTML("<b>Cutoff</b>"), self.cutoff.controls])
@@ -72,7 +74,7 @@ class DesignDashboard:
         columns = w.HBox([left, right], layout=w.Layout(flex_flow="row wrap"))
         columns.add_class("crt-columns")
         self.widget = w.VBox([w.HTML(PAGE_CSS), ChartReflow(), w.HTML(TITLE if title else INTRO), self.data.widget,
-                              columns])
+                              self.session.widget, columns])
         self.widget.add_class("crt-section")
         # the user's own file: choosing the cluster id and covariates comes first
         self.state.observe(self._new_source, names="source")

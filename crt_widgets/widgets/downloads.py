@@ -86,6 +86,27 @@ def allocation_files(allocation, draw: dict | None = None, earlier: Sequence[dic
                                                   "Report (HTML)"),
         # the data exactly as the design used them: re-running the report's code on this file reproduces the draw
         input_data_name(allocation): (d.data.to_csv(index=False), "text/csv", "Input data (CSV)"),
+        # the baseline table as shown, for the paper: the CSV and a Word document with the table
+        **baseline_files(allocation),
+    }
+
+
+DOCX_MIME = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
+
+
+def baseline_files(allocation) -> dict[str, tuple]:
+    """The baseline table of ``allocation`` as CSV and as a Word document (columns: the arms, or the sequences
+    of a multi-period order), with a note under the Word table saying which draw it describes."""
+    from crt_widgets.core.io.baseline import baseline_csv, baseline_docx
+
+    group = "Sequence" if hasattr(allocation, "treatment_matrix") else "Arm"
+    table, seed = allocation.baseline_table, allocation.seed
+    note = (f"Clusters by {group.lower()} in the allocation drawn with seed {seed}. SMD: standardized mean "
+            "difference (for a categorical characteristic, Yang and Dalton's multi-level SMD).")
+    return {
+        f"baseline_table_seed{seed}.csv": (baseline_csv(table, group), "text/csv", "Baseline table (CSV)"),
+        f"baseline_table_seed{seed}.docx": (baseline_docx(table, f"Baseline characteristics by {group.lower()}",
+                                                          note, group), DOCX_MIME, "Baseline table (Word)"),
     }
 
 

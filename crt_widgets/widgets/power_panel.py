@@ -17,6 +17,7 @@ from __future__ import annotations
 import html
 
 import ipywidgets as w
+import numpy as np
 import pandas as pd
 
 from crt_widgets.widgets.formatting import STALE_CSS, message_html
@@ -188,6 +189,159 @@ class SimulationPanel:
                             "mcse: Monte Carlo standard error.</small></div>")
 
 
+def is_binary(values: pd.Series) -> bool:
+    """A 0/1 outcome (missing values aside).
+
+    >>> is_binary(pd.Series([0, 1, None])), is_binary(pd.Series([0, 2]))
+    (True, False)
+    """
+    present = values.dropna()
+    return bool(len(present)) and pd.api.types.is_numeric_dtype(present) and bool(present.isin((0, 1)).all())
+
+
+class PilotIccPanel:
+    """The ICC from pilot data (one row per person: a cluster column and an outcome column, guessed and
+    changeable): the ANOVA estimate with Searle's interval (:func:`~crt_widgets.core.models.icc.icc`), and for
+    a 0/1 outcome the latent-scale ICC of a logistic random-intercept model beside it. *Use this ICC* puts the
+    ANOVA estimate into the power inputs (to 4 significant digits, as one would type it) and shades its
+    interval on the power curve.
+
+    >>> from crt_widgets.datasets import load_dickinson, load_dickinson_outcome
+    >>> state = DesignState()
+    >>> state.load(load_dickinson(), "Dickinson counties")
+    >>> panel = PilotIccPanel(state)
+    >>> panel.set_data(load_dickinson_outcome(), "pilot.csv", latent=False)
+    >>> panel.use.click()
+    >>> state.power_inputs.icc, [round(v, 4) for v in state.power_inputs.icc_band]
+    (0.01641, [0.0075, 0.0427])
+    """
+
+    def __init__(self, state: DesignState) -> None:
+        style = {"description_width": "150px"}
+        self.state = state
+        self.data: pd.DataFrame | None = None
+        self.source = ""
+        self.result = None      # the ANOVA ICCResult of the columns chosen
+        self.latent = None      # the latent-scale ICCResult (0/1 outcomes), or None
+        self.upload = w.FileUpload(accept=".csv", multiple=False, description="Pilot data (CSV)",
+                                   layout=w.Layout(width="200px"))
+        self.cluster = w.Dropdown(description="cluster column", options=[""], style=style)
+        self.outcome = w.Dropdown(description="outcome column", options=[""], style=style)
+        self.answer = w.HTML()
+        self.use = w.Button(description="Use this ICC", icon="arrow-up", disabled=True,
+                            tooltip="put the estimate into the power inputs and shade its interval on the power curve")
+        self.clear = w.Button(description="Remove the band", icon="times", disabled=True,
+                              tooltip="stop shading the pilot's ICC interval on the power curve")
+        self._syncing = False
+        self._with_latent = True
+        self.upload.observe(self._on_upload, names="value")
+        self.cluster.observe(self._on_columns, names="value")
+        self.outcome.observe(self._on_columns, names="value")
+        self.use.on_click(lambda _: self.apply())
+        self.clear.on_click(lambda _: setattr(state.power_inputs, "icc_band", []))
+        state.power_inputs.observe(self._show_band, names="icc_band")
+        self.widget = w.VBox([
+            w.HTML("<b>ICC from pilot data</b> (one row per person; ANOVA estimate with Searle's interval)"),
+            self.upload, self.cluster, self.outcome, self.answer, w.HBox([self.use, self.clear])])
+        self.widget.add_class("crt-pilot-icc")
+
+    def _on_upload(self, change) -> None:
+        from crt_widgets.commands._voila import MB, UPLOAD_LIMIT_BYTES
+        from crt_widgets.widgets.panels import read_uploaded_csv
+
+        files = change["new"]
+        if not files:
+            return
+        f = files[0] if isinstance(files, (list, tuple)) else list(files.values())[0]
+        name = f.get("name", "the file") if isinstance(f, dict) else getattr(f, "name", "the file")
+        content = bytes(f["content"] if isinstance(f, dict) else f.content)
+        self.upload.value = ()  # ready for the next file, the same one corrected included
+        try:
+            if len(content) > UPLOAD_LIMIT_BYTES:
+                raise ValueError(f"{name} is {len(content) / MB:.1f} MB, more than the "
+                                 f"{UPLOAD_LIMIT_BYTES / MB:.0f} MB one upload can carry")
+            data = read_uploaded_csv(content, name)
+        except ValueError as exc:
+            self._fail(str(exc))
+            return
+        self.set_data(data, name)
+
+    def set_data(self, data: pd.DataFrame, source: str = "pilot data", latent: bool = True) -> None:
+        """Take pilot data (one row per person), guess the cluster and outcome columns, and estimate the ICC
+        (``latent=False`` skips the latent-scale fit of a 0/1 outcome, a few seconds)."""
+        from crt_widgets.widgets.analysis import guess_columns
+
+        self.data, self.source, self._with_latent = data, source, latent
+        guess = guess_columns(data)
+        columns = [str(c) for c in data.columns]
+        self._syncing = True
+        try:
+            self.cluster.options = columns
+            self.outcome.options = columns
+            self.cluster.value = guess.cluster if guess.cluster in columns else columns[0]
+            self.outcome.value = guess.outcome if guess.outcome in columns else columns[-1]
+        finally:
+            self._syncing = False
+        self.estimate()
+
+    def _on_columns(self, change) -> None:
+        if not self._syncing and self.data is not None:
+            self.estimate()
+
+    def _fail(self, text: str) -> None:
+        self.result = self.latent = None
+        self.use.disabled = True
+        self.answer.value = message_html(text)
+
+    def estimate(self) -> None:
+        """The ICC of the chosen columns (a problem is a message in the panel, never a traceback)."""
+        from crt_widgets.core.models.icc import icc
+
+        cluster, outcome = self.cluster.value, self.outcome.value
+        if cluster == outcome:
+            self._fail("outcome column: choose a column other than the cluster column")
+            return
+        try:
+            result = icc(self.data, outcome, cluster, method="anova")
+        except ValueError as exc:
+            self._fail(str(exc))
+            return
+        latent = None
+        binary = is_binary(self.data[outcome])
+        if binary and self._with_latent:
+            try:
+                latent = icc(self.data, outcome, cluster, method="latent")
+            except (ValueError, ArithmeticError, np.linalg.LinAlgError):
+                latent = None  # the ANOVA estimate stands; the latent line says it could not be fitted
+        self.result, self.latent = result, latent
+        self.use.disabled = False
+        dropped = f"; {result.n_dropped:,} rows with a missing value left out" if result.n_dropped else ""
+        text = (f'<div class="crt-pilot-icc-value">ICC <b>{result.estimate:.4f}</b> ({result.conf_level:.0%} CI '
+                f"{result.ci_low:.4f} to {result.ci_high:.4f}; ANOVA estimator, Searle's interval) from "
+                f"{result.nobs:,} people in {result.n_clusters:,} clusters of {html.escape(self.source)}{dropped}.</div>")
+        if binary:
+            text += ("<div>" + (f"Latent (logistic) scale: {latent.estimate:.4f} ({latent.conf_level:.0%} CI "
+                                f"{latent.ci_low:.4f} to {latent.ci_high:.4f}), the scale the simulated power reads "
+                                "for a binary outcome; the analytic power takes the ANOVA value (proportion scale)."
+                                if latent is not None else
+                                "The latent-scale ICC was not computed" + (
+                                    " (the logistic model could not be fitted)." if self._with_latent else "."))
+                     + "</div>")
+        self.answer.value = text
+
+    def apply(self) -> None:
+        """Put the estimate into the power inputs and its interval into the power curve's ICC band."""
+        if self.result is None:
+            return
+        q = self.state.power_inputs
+        with q.hold_trait_notifications():
+            q.icc = float(f"{self.result.estimate:.4g}")
+            q.icc_band = [float(self.result.ci_low), float(self.result.ci_high)]
+
+    def _show_band(self, change=None) -> None:
+        self.clear.disabled = len(self.state.power_inputs.icc_band) != 2
+
+
 class PowerSection:
     """The Power section of the app: analytic power, power curves, the simulated power of the design."""
 
@@ -196,8 +350,10 @@ class PowerSection:
         self.analytic = PowerPanel(state)
         self.curves = PowerCurvePanel(state)
         self.simulation = SimulationPanel(state)
+        self.pilot = PilotIccPanel(state)
         # side by side when both fit, else the curves and the simulation below (see theme.PAGE_CSS)
-        left = w.VBox([self.analytic.widget], layout=w.Layout(flex="0 1 470px", min_width="0", max_width="100%"))
+        left = w.VBox([self.analytic.widget, w.HTML("<hr>"), self.pilot.widget],
+                      layout=w.Layout(flex="0 1 470px", min_width="0", max_width="100%"))
         right = w.VBox([self.curves.widget, w.HTML("<hr>"), self.simulation.widget],
                        layout=w.Layout(flex="1 1 420px", min_width="0"))
         columns = w.HBox([left, right], layout=w.Layout(flex_flow="row wrap"))

@@ -49,11 +49,15 @@ from crt_widgets.core.power.analytic import AnalyticPower, crt_clusters_needed, 
 from crt_widgets.core.power.design_simulation import DesignPower, design_space_power
 from crt_widgets.core.seeds import check_seed
 from crt_widgets.core.sizes import format_count
+from crt_widgets.widgets.undo import SettingsHistory
 
 # traits whose change needs new candidate schemes, and those that only re-score them
 STRUCTURAL = ("data", "cluster_id", "covariates", "categorical", "stratify", "n_treat", "n_arms", "size",
               "sampling", "seed")
 SCORING = ("weights", "metric", "cutoff", "use_n_best", "n_best")
+# every setting of the design (what a saved session keeps and Undo reverts), in the order they are applied
+DESIGN_SETTINGS = ("cluster_id", "covariates", "categorical", "stratify", "weights", "n_treat", "n_arms", "metric",
+                   "cutoff", "use_n_best", "n_best", "size", "sampling", "seed")
 # the most candidate schemes the dashboard builds (scores and packed schemes stay well under 1 GB)
 MAX_SCHEMES = 20_000_000
 
@@ -117,6 +121,7 @@ class PowerInputs(t.HasTraits):
     cluster_size = t.Float(50.0)
     cv = t.Float(0.0)
     alpha = t.Float(0.05)
+    icc_band = t.List(t.Float(), maxlen=2)  # (low, high): an ICC interval (a pilot's) shaded on the power curve
 
 
 class SimulationRun(t.HasTraits):
@@ -243,6 +248,7 @@ class DesignState(t.HasTraits):
     saved_to = t.Unicode("")                   # the folder of the last draw's files (or why they could not be)
     power_inputs = t.Instance(PowerInputs, ())  # the analytic power question (see analytic_power)
     simulation = t.Instance(SimulationRun, ())  # the simulated power of the design being made
+    undo_steps = t.Int(0)                       # settings changes Undo can revert (see widgets/undo.py)
 
     @t.default("session")
     def _new_session(self) -> str:
@@ -252,6 +258,7 @@ class DesignState(t.HasTraits):
         super().__init__(**kwargs)
         self._loading = False
         self._files: dict[int, dict] = {}
+        self._undo = SettingsHistory()
         self.observe(self._on_structure, names=list(STRUCTURAL))
         self.observe(self._on_scoring, names=list(SCORING))
         # a confirmation names the seed as typed: a later keystroke (which can arrive after the click on Draw)
@@ -321,11 +328,64 @@ class DesignState(t.HasTraits):
         """New candidate schemes for the current data, covariates and arm counts."""
         if self.data is None:
             return
+        self._remember()
         self.allocation = self.pending = None  # a confirmation names a space: a new one needs a new confirmation
         if self.n_arms != 2:
             self._run(self._multiarm, rebuild=True)
             return
         self._run(self._two_arm, rebuild=True)
+
+    # -- settings: saved sessions and Undo ----------------------------------------------------------
+    def settings(self) -> dict:
+        """Every design setting now in force (copies: later changes do not alter it)."""
+        out = {}
+        for key in DESIGN_SETTINGS:
+            value = getattr(self, key)
+            out[key] = dict(value) if isinstance(value, dict) else list(value) if isinstance(value, list) else value
+        return out
+
+    def _snapshot(self) -> dict:
+        return {"data": self.data, "source": self.source, **self.settings()}
+
+    def _remember(self) -> None:
+        self._undo.record(self._snapshot())
+        self.undo_steps = len(self._undo)
+
+    def restore(self, data: pd.DataFrame, settings: dict, source: str = "") -> None:
+        """Set the data and every setting exactly as given (a saved session, or an Undo), then build the space
+        once. Nothing drawn is shown again: the allocation waits for a new draw."""
+        self._loading = True
+        try:
+            with self.hold_trait_notifications():
+                self.data = data
+                self.source = source
+                for key in DESIGN_SETTINGS:
+                    if key in settings:
+                        setattr(self, key, settings[key])
+        finally:
+            self._loading = False
+        self.rebuild()
+
+    def undo(self) -> bool:
+        """Revert the last settings change (data included); False when there is nothing to undo."""
+        before = self._undo.undo()
+        self.undo_steps = len(self._undo)
+        if before is None:
+            return False
+        scoring_only = before["data"] is self.data and all(
+            before[key] == getattr(self, key) for key in DESIGN_SETTINGS if key not in SCORING)
+        if scoring_only:  # re-score the schemes already built, as the slider itself would
+            self._loading = True
+            try:
+                with self.hold_trait_notifications():
+                    for key in SCORING:
+                        setattr(self, key, before[key])
+            finally:
+                self._loading = False
+            self.rescore()
+        else:
+            self.restore(before["data"], before, before["source"])
+        return True
 
     def _check_seed(self) -> None:
         check_seed(self.seed)
@@ -377,6 +437,7 @@ class DesignState(t.HasTraits):
         if self.design is None:
             self.rebuild()
             return
+        self._remember()
         self.allocation = self.pending = None
         if self.n_arms != 2:
             self._run(self._multiarm_rescored)
@@ -611,13 +672,19 @@ def power_curves(state: DesignState, points: int = 41) -> dict[str, pd.DataFrame
     """
     effect, common, k_treat, k_control, _ = _power_question(state)
     ks = np.arange(2, max(3 * k_treat, 20) + 1)
+    controls = ks if k_control == k_treat else np.maximum(2, np.round(ks * k_control / k_treat)).astype(int)
     if k_control == k_treat:
         by_k = power_curve(effect, against="clusters_per_arm", values=ks, **common)
     else:
-        controls = np.maximum(2, np.round(ks * k_control / k_treat)).astype(int)
         by_k = pd.DataFrame({"clusters_per_arm": ks, "power": crt_power(
             effect, clusters_per_arm=ks, clusters_control=controls, **common).power})
         by_k.attrs["against"] = "clusters_per_arm"
+    band = state.power_inputs.icc_band
+    if len(band) == 2:  # the power at both ends of an ICC interval (a pilot's): the band the chart shades
+        low, high = (crt_power(effect, clusters_per_arm=ks, clusters_control=controls, **{**common, "icc": end}).power
+                     for end in (min(band), max(band)))
+        by_k["power_low"], by_k["power_high"] = np.minimum(low, high), np.maximum(low, high)
+        by_k.attrs["band_label"] = f"ICC from {min(band):.3g} to {max(band):.3g}"
     icc = common.pop("icc")
     iccs = np.unique(np.append(np.linspace(0.0, min(max(0.2, 2 * icc), 0.99), points), icc))
     by_icc = power_curve(effect, against="icc", values=iccs, clusters_per_arm=k_treat, clusters_control=k_control,

@@ -213,6 +213,7 @@ class TrialAnalysis:
     mixed: ModelEstimate | None
     estimands: list[EstimandEstimate] | None = None
     notes: list[str] = field(default_factory=list)
+    space_sha256: str = ""  # the SHA-256 of the randomization space analysed over (the design's commitment)
 
     def table(self) -> pd.DataFrame:
         """One row per method: effect, two-sided interval, the p-value for the permutation test's
@@ -257,7 +258,7 @@ class TrialAnalysis:
 
     def to_dict(self) -> dict[str, Any]:
         """The test and every method's estimate as plain values (JSON with :func:`~crt_widgets.core.spaceio.json_ready`)."""
-        return {"permutation": self.permutation.to_dict(),
+        return {"space_sha256": self.space_sha256, "permutation": self.permutation.to_dict(),
                 "estimates": self.table().reset_index().to_dict(orient="records"), "notes": list(self.notes)}
 
     def __repr__(self) -> str:
@@ -352,4 +353,4 @@ def analyze_trial(data: pd.DataFrame, outcome: str, cluster: str, space: Any, co
                 warnings.simplefilter("ignore")
                 found = estimate_estimands(prep, _design(prep), perm_space, full, alpha=alpha, se=gee_se,
                                            alternative=alternative)
-    return TrialAnalysis(perm, gee, mixed, found, notes)
+    return TrialAnalysis(perm, gee, mixed, found, notes, space_sha256=perm_space.sha256())

@@ -40,6 +40,27 @@ class PermutationSpace:
     note: str = ""  # how the space was made, when the result should say (a sampled simple space)
     control: SchemeSet | None = None  # each scheme's control clusters when not the complement (others left out)
     notes: tuple[str, ...] = ()  # what the space's file says of itself (a CSV that could not be verified)
+    origin: Any = None  # what the space was made from (a design, an allocation, a saved space), for its SHA-256
+
+    def sha256(self) -> str:
+        """The space's SHA-256 as :func:`~crt_widgets.core.io.spacehash.sha256_of_space` gives it for what the
+        space was made from (so a design's, its draws' and their analyses' agree); a bare scheme matrix
+        hashes its schemes over these cluster ids.
+
+        >>> space = simple_space(["a", "b", "c", "d"], 2, {"a": 1, "b": 0, "c": 1, "d": 0})
+        >>> space.sha256() == RandomizationSpace.from_schemes(space.schemes, ["a", "b", "c", "d"]).sha256()
+        True
+        """
+        from crt_widgets.core.io.spacehash import sha256_of_space
+
+        if self.origin is not None:
+            try:
+                return sha256_of_space(self.origin)
+            except ValueError:  # an object sha256_of_space does not know: its schemes, as below
+                pass
+        if self.control is not None:
+            return sha256_of_space(SavedSpace(self.schemes, self.observed, self.cluster_ids, control=self.control))
+        return RandomizationSpace.from_schemes(self.schemes, self.cluster_ids).sha256()
 
     @property
     def observed_arm(self) -> np.ndarray:
@@ -91,6 +112,7 @@ def resolve_space(space: Any, *, cluster_ids: Sequence | None = None, observed: 
         space = read_space(space, audit=audit)
     elif audit is not None:
         raise ValueError("audit: verifies a space file; give the space as the path of the file the design saved")
+    origin = space if isinstance(space, (Design, AllocationRecord, SavedSpace, RandomizationSpace)) else None
     if isinstance(space, (Design, AllocationRecord)):  # every design and allocation says its two-group space
         space = space.to_permutation_space()
     file_notes = space.notes if isinstance(space, SavedSpace) else ()
@@ -147,7 +169,8 @@ def resolve_space(space: Any, *, cluster_ids: Sequence | None = None, observed: 
     n_control = schemes.n_clusters - counts if control is None else control.treated_counts()
     if counts.min() == 0 or n_control.min() == 0:  # formula (5) needs both arms
         raise ValueError("space: some schemes have no treated or no control cluster")
-    return PermutationSpace(schemes, int(position), ids, note=note, control=control, notes=tuple(file_notes))
+    return PermutationSpace(schemes, int(position), ids, note=note, control=control, notes=tuple(file_notes),
+                            origin=origin)
 
 
 def _unlabelled_order_note(ids: np.ndarray) -> str:
