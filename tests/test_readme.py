@@ -47,6 +47,9 @@ def test_readme_python_examples_run_and_their_comments_hold(tmp_path, monkeypatc
             block = block.replace(original, small)
         exec(compile(block, f"README block {number}", "exec"), names)
         checked += assert_comment_numbers(block, names)
+        if "zoom_spec(" in block:  # the layout and theme lines of the app's section
+            assert names["zoom"]["width"] == "container" and names["SHADE_BACKGROUND"] == (
+                "color-mix(in srgb, var(--jp-warn-color1, #f57c00) 30%, var(--jp-layout-color0, #fff))")
         if "design = crt.ConstrainedDesign(" in block:
             design, allocation = names["design"], names["allocation"]
             assert len(design.scores) == 12870 and len(design.space_index) == 1288  # the comments' numbers

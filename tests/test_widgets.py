@@ -64,7 +64,9 @@ def test_initial_state_equals_the_core(dash, dickinson):
     assert [m["value"] for m in spec["datasets"]["marks"]] == [core.cutoff_score]
     assert "chosen scheme" not in str(spec)
     zoom, _ = np.histogram(core.space_scores, bins=30)
-    assert [r["count"] for r in spec["datasets"]["zoom"]] == zoom.tolist()
+    zoomed = dash.outputs.zoom.spec  # a chart of its own, beside or below the full histogram
+    assert [r["count"] for r in zoomed["datasets"]["zoom"]] == zoom.tolist()
+    assert [m["value"] for m in zoomed["datasets"]["marks"]] == [core.cutoff_score]
 
 
 def test_weight_slider_rescores_without_rebuilding(dash, dickinson):

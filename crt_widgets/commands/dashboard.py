@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 
 NAME = "dashboard"
+THEMES = ("light", "dark")  # Voila's --theme values: JupyterLab Light and JupyterLab Dark
 HELP = "Serve the app (design, analysis and power of a trial) with Voila on this machine (no code shown)."
 
 
@@ -66,6 +67,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                                                  "(e.g. notebooks/design.ipynb or notebooks/analysis_dashboard.ipynb)")
     p.add_argument("--preheat", type=kernel_count, default=1, metavar="N",
                    help="kernels kept running the app ahead of the next visitors (default 1; 0: start one per visit)")
+    p.add_argument("--theme", choices=THEMES, default="light",
+                   help="JupyterLab's light or dark theme for the page (default light)")
     p.add_argument("--records", type=Path, metavar="DIR",
                    help="log every draw in DIR/draws.jsonl (one line each, never overwritten) and write each draw's "
                         "files (allocation, spaces, audit, report, input data) into a folder of its own in DIR")
@@ -77,9 +80,10 @@ MAX_PREHEATED = 8
 SHARE = Path(__file__).parents[1] / "widgets" / "share"
 
 
-def voila_command(notebook: Path, port: int, ip: str, preheat: int = 1) -> list[str]:
-    """The Voila invocation (no browser, no code cells, offline template, listening on ``ip:port``), through
-    :mod:`crt_widgets.commands._voila`, which raises the server's websocket message limit for large uploads.
+def voila_command(notebook: Path, port: int, ip: str, preheat: int = 1, theme: str = "light") -> list[str]:
+    """The Voila invocation (no browser, no code cells, offline template, listening on ``ip:port``, in the
+    ``theme``), through :mod:`crt_widgets.commands._voila`, which raises the server's websocket message limit
+    for large uploads.
 
     With ``preheat`` kernels, Voila runs the app in that many kernels before anyone asks (its preheated
     kernel pool): a visitor gets a page already rendered, the first chart drawn as soon as the browser has
@@ -90,10 +94,14 @@ def voila_command(notebook: Path, port: int, ip: str, preheat: int = 1) -> list[
     True
     >>> any("preheat" in part for part in voila_command(Path("app.ipynb"), 8866, "127.0.0.1", preheat=0))
     False
+    >>> "--theme=dark" in voila_command(Path("app.ipynb"), 8866, "127.0.0.1", theme="dark")
+    True
     """
+    if theme not in THEMES:
+        raise ValueError(f"theme: one of {', '.join(THEMES)}, got {theme!r}")
     # port_retries=0: Voila must listen where we said (it would otherwise move on silently)
     command = [sys.executable, "-m", "crt_widgets.commands._voila", str(notebook), "--no-browser", f"--port={port}",
-               "--Voila.port_retries=0", f"--Voila.ip={ip}", "--strip_sources=True", "--theme=light",
+               "--Voila.port_retries=0", f"--Voila.ip={ip}", "--strip_sources=True", f"--theme={theme}",
                "--template=crt-offline"]
     if preheat:
         command += ["--preheat_kernel=True", f"--pool_size={int(preheat)}"]
@@ -180,7 +188,7 @@ def run(args: argparse.Namespace) -> int:
     host = f"[{args.ip}]" if ":" in args.ip else args.ip
     url = f"http://{host}:{port}/"
     # become Voila, so that signals (Ctrl-C, a test's terminate) reach the server itself
-    command = voila_command(notebook, port, args.ip, getattr(args, "preheat", 1))
+    command = voila_command(notebook, port, args.ip, getattr(args, "preheat", 1), getattr(args, "theme", "light"))
     if args.records is not None:
         print(f"crt-widgets dashboard: every draw is logged in {args.records.resolve() / 'draws.jsonl'}, its files in a "
               "folder of its own there", flush=True)

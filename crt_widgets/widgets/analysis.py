@@ -43,12 +43,13 @@ from crt_widgets.core.io.files import data_sha256, json_ready
 from crt_widgets.core.io.spacefiles import read_space
 from crt_widgets.core.spaces.saved import SavedSpace
 from crt_widgets.widgets.accessibility import PageHelpers, hide_file_count, name_control
-from crt_widgets.widgets.embedding import chart_widget
 from crt_widgets.widgets.glossary import help_html
 from crt_widgets.widgets.words import DEFAULT_TWO_ARMS, result_columns_words
 from crt_widgets.widgets.formatting import STALE_CSS, message_html
 from crt_widgets.widgets.panels import read_uploaded_csv
+from crt_widgets.widgets.reflow import ChartReflow, container_chart
 from crt_widgets.widgets.state import ID_NAME
+from crt_widgets.widgets.theme import PAGE_CSS
 
 FAMILIES = {"continuous": "gaussian", "binary": "binomial", "count": "poisson"}
 EXAMPLE = "Dickinson counties (cvcrand paper)"
@@ -557,7 +558,7 @@ class AnalysisDashboard:
         self.statement = w.HTML()
         self.table = w.HTML()
         self.downloads = w.HTML()
-        self.histogram = chart_widget("crt_permutation_distribution", "bar")
+        self.histogram = container_chart("crt_permutation_distribution")  # as wide as the results column
         # the column lists depend on the data, so the inputs follow the state by hand (a link would
         # set a value before its options exist)
         self._inputs = {"outcome": self.outcome, "cluster": self.cluster, "covariates": self.covariates,
@@ -576,19 +577,22 @@ class AnalysisDashboard:
         controls = w.VBox([self.comparison, self.outcome, self.cluster, self.covariates, self.adjust_note,
                            self.categorical, self.family, self.alternative, self.alpha, self.models,
                            w.HTML(help_html("adjust", "adjustment") + help_html("alternative", "the alternative"))],
-                          layout=w.Layout(width="430px", min_width="430px"))
+                          layout=w.Layout(flex="0 1 430px", min_width="0", max_width="100%"))
         self.results = w.VBox([self.pvalue, self.statement, self.histogram, self.table, self.downloads])
         self.results.add_class("crt-results")
-        outputs = w.VBox([self.message, self.results])
+        # the results beside the controls when both fit, else below them (see theme.PAGE_CSS)
+        outputs = w.VBox([self.message, self.results], layout=w.Layout(flex="1 1 420px", min_width="0"))
+        columns = w.HBox([controls, outputs], layout=w.Layout(flex_flow="row wrap"))
+        columns.add_class("crt-columns")
         heading = ([w.HTML("<h2 style='margin:0'>crt-widgets: analysis by the clustered permutation test</h2>")]
                    if title else [])
         self.widget = w.VBox([
-            w.HTML(STALE_CSS), PageHelpers(), *heading,
+            w.HTML(STALE_CSS + PAGE_CSS), ChartReflow(), PageHelpers(), *heading,
             w.HTML("<p style='margin:0 0 6px'>Upload the outcomes (one row per person) and the space the design "
                    "saved (cvcrand's CSV, the JSON space, either gzip-compressed), or draw in the Design section: "
                    "the allocation drawn there is analysed here, no file in between. The test, its interval and the "
                    "model-based companions follow every change.</p>"),
-            w.HBox([self.example, self.upload_data, self.upload_space]), self.sources, w.HBox([controls, outputs])])
+            w.HBox([self.example, self.upload_data, self.upload_space]), self.sources, columns])
         self.widget.add_class("crt-section")
         if example:
             self.example.value = example

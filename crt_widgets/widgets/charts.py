@@ -49,23 +49,24 @@ def _parts(chosen: bool) -> tuple[list[str], list[str]]:
     return [PARTS[i] for i in keep], [COLOURS[i] for i in keep]
 
 
-def _colour(chosen: bool = True, **kwargs) -> dict:
+def _colour(chosen: bool = True, legend: bool = True, **kwargs) -> dict:
     domain, colours = _parts(chosen)
-    return {"scale": alt.Scale(domain=domain, range=colours), "legend": alt.Legend(title=None, orient="top"), **kwargs}
+    return {"scale": alt.Scale(domain=domain, range=colours),
+            "legend": alt.Legend(title=None, orient="top") if legend else None, **kwargs}
 
 
-def _rules(marks, chosen: bool = True) -> alt.Chart:
+def _rules(marks, chosen: bool = True, legend: bool = True) -> alt.Chart:
     dashes = ["cutoff", "chosen scheme"] if chosen else ["cutoff"]
     return alt.Chart(marks).mark_rule(strokeWidth=2).encode(
         x="value:Q",
-        color=alt.Color("what:N", **_colour(chosen)),
+        color=alt.Color("what:N", **_colour(chosen, legend)),
         strokeDash=alt.StrokeDash("what:N", scale=alt.Scale(domain=dashes, range=[[5, 3], [1, 0]][:len(dashes)]),
                                   legend=None),
         tooltip=["what:N", alt.Tooltip("value:Q", format=".3f")],
     )
 
 
-def _histogram_layers(bins, marks, zoom, zoom_marks, chosen: bool = True) -> alt.HConcatChart:
+def _full_histogram(bins, marks, chosen: bool = True, width: int | str = 330) -> alt.LayerChart:
     base = alt.Chart(bins).encode(
         x=alt.X("left:Q", title="balance score", scale=alt.Scale(zero=False)), x2="right:Q",
         tooltip=[alt.Tooltip("left:Q", format=".3f", title="from"), alt.Tooltip("right:Q", format=".3f", title="to"),
@@ -75,7 +76,11 @@ def _histogram_layers(bins, marks, zoom, zoom_marks, chosen: bool = True) -> alt
                                               color=alt.ColorDatum("kept"))
     rest = base.mark_bar(binSpacing=0).encode(y="total:Q", y2="kept:Q",
                                               color=alt.ColorDatum("not kept"))
-    full = alt.layer(kept, rest, _rules(marks, chosen), title=HISTOGRAM_TITLE).properties(width=330, height=220)
+    return alt.layer(kept, rest, _rules(marks, chosen), title=HISTOGRAM_TITLE).properties(width=width, height=220)
+
+
+def _zoom_histogram(zoom, zoom_marks, chosen: bool = True, width: int | str = 170,
+                    legend: bool = True) -> alt.LayerChart:
     # the zoom is narrow: few ticks, and a label that would overlap its neighbour is dropped (multi-arm scores
     # such as 0.0123 are wide)
     zoomed = alt.Chart(zoom).mark_bar(binSpacing=0).encode(
@@ -84,8 +89,11 @@ def _histogram_layers(bins, marks, zoom, zoom_marks, chosen: bool = True) -> alt
         y=alt.Y("count:Q", title="kept schemes", axis=COUNT_AXIS), y2=alt.datum(0), color=alt.ColorDatum("kept"),
         tooltip=[alt.Tooltip("left:Q", format=".3f", title="from"), alt.Tooltip("right:Q", format=".3f", title="to"),
                  alt.Tooltip("count:Q", title="schemes")])
-    close = alt.layer(zoomed, _rules(zoom_marks, chosen), title=ZOOM_TITLE).properties(width=170, height=220)
-    return alt.hconcat(full, close, spacing=16)
+    return alt.layer(zoomed, _rules(zoom_marks, chosen, legend), title=ZOOM_TITLE).properties(width=width, height=220)
+
+
+def _histogram_layers(bins, marks, zoom, zoom_marks, chosen: bool = True) -> alt.HConcatChart:
+    return alt.hconcat(_full_histogram(bins, marks, chosen), _zoom_histogram(zoom, zoom_marks, chosen), spacing=16)
 
 
 def _zoom_frame(zoom: pd.DataFrame | None) -> pd.DataFrame:
@@ -95,7 +103,9 @@ def _zoom_frame(zoom: pd.DataFrame | None) -> pd.DataFrame:
 def score_histogram(bins: pd.DataFrame, cutoff: float | None, chosen: float | None,
                     zoom: pd.DataFrame | None = None) -> alt.HConcatChart:
     """All candidate scores (kept and not kept per bin) with rules at the cutoff and the chosen scheme,
-    and beside it a zoom on the constrained space's scores (``zoom``: left, right, count)."""
+    and beside it a zoom on the constrained space's scores (``zoom``: left, right, count); fixed widths,
+    for the report (the Design section draws the two as charts of their own, see :func:`full_histogram_spec`
+    and :func:`zoom_spec`)."""
     return _histogram_layers(bins, _marks(cutoff, chosen), _zoom_frame(zoom), _marks(cutoff, chosen),
                              chosen is not None)
 
@@ -108,11 +118,48 @@ def _histogram_template(chosen: bool) -> dict:
 
 def histogram_spec(bins: pd.DataFrame, cutoff: float | None, chosen: float | None,
                    zoom: pd.DataFrame | None = None) -> dict:
-    """The Vega-Lite dict of :func:`score_histogram`, filled into a cached template (fast)."""
+    """The Vega-Lite dict of :func:`score_histogram` (fixed widths), filled into a cached template (fast)."""
     spec = copy.deepcopy(_histogram_template(chosen is not None))
     marks = _records(_marks(cutoff, chosen))
     spec["datasets"] = {"bins": _records(bins), "marks": marks, "zoom": _records(_zoom_frame(zoom)),
                         "zoom_marks": marks}
+    return spec
+
+
+# the Design section's two histograms are charts of their own, each as wide as its box: Vega-Lite sizes a
+# single view to its container, never a concatenation, and on a narrow screen the zoom goes below the full view
+@lru_cache(maxsize=2)
+def _full_template(chosen: bool) -> dict:
+    return _full_histogram(alt.NamedData("bins"), alt.NamedData("marks"), chosen, "container").to_dict()
+
+
+@lru_cache(maxsize=2)
+def _zoom_template(chosen: bool) -> dict:
+    # no legend of its own: the full histogram's, beside or above it, names the same colours
+    return _zoom_histogram(alt.NamedData("zoom"), alt.NamedData("marks"), chosen, "container", legend=False).to_dict()
+
+
+def full_histogram_spec(bins: pd.DataFrame, cutoff: float | None, chosen: float | None) -> dict:
+    """The Vega-Lite dict of the histogram of all candidate scores, as wide as its container, filled into
+    a cached template (fast).
+
+    >>> full_histogram_spec(pd.DataFrame({"left": [0.0], "right": [1.0], "total": [5], "kept": [5]}), 1.0, None)["width"]
+    'container'
+    """
+    spec = copy.deepcopy(_full_template(chosen is not None))
+    spec["datasets"] = {"bins": _records(bins), "marks": _records(_marks(cutoff, chosen))}
+    return spec
+
+
+def zoom_spec(zoom: pd.DataFrame | None, cutoff: float | None, chosen: float | None) -> dict:
+    """The Vega-Lite dict of the zoom on the constrained space's scores (``zoom``: left, right, count), as
+    wide as its container.
+
+    >>> zoom_spec(pd.DataFrame({"left": [0.0], "right": [0.5], "count": [2]}), 0.5, None)["width"]
+    'container'
+    """
+    spec = copy.deepcopy(_zoom_template(chosen is not None))
+    spec["datasets"] = {"zoom": _records(_zoom_frame(zoom)), "marks": _records(_marks(cutoff, chosen))}
     return spec
 
 
@@ -151,7 +198,17 @@ def _pairs(same_fraction: np.ndarray, cluster_ids: np.ndarray) -> tuple[list[str
     return ids, frame
 
 
-def _heatmap_chart(source, ids: list[str], expected: float, caption: str) -> alt.Chart:
+def _title(text: str) -> alt.TitleParams:
+    """A title whose parenthesis goes to a second, smaller line (a long title would widen a narrow chart).
+
+    >>> _title("Pairs in the same arm (unconstrained: 47%)").to_dict()
+    {'text': 'Pairs in the same arm', 'subtitle': 'unconstrained: 47%'}
+    """
+    head, _, rest = text.partition(" (")
+    return alt.TitleParams(head, subtitle=rest[:-1]) if rest.endswith(")") else alt.TitleParams(text)
+
+
+def _heatmap_chart(source, ids: list[str], expected: float, caption: str, width: int | str = 300) -> alt.Chart:
     # diverging around the unconstrained rate: red = kept apart more than chance, blue = together more
     return alt.Chart(source).mark_rect().encode(
         # with many clusters Vega drops overlapping labels (every other one, and so on); tooltips name each cell
@@ -161,7 +218,7 @@ def _heatmap_chart(source, ids: list[str], expected: float, caption: str) -> alt
                         scale=alt.Scale(domain=[0, expected, 1], range=["#b2182b", "#f7f7f7", "#2166ac"])),
         tooltip=[alt.Tooltip("a:N", title="cluster"), alt.Tooltip("b:N", title="and cluster"),
                  alt.Tooltip("fraction:Q", format=".3f", title="share of schemes in the same arm")],
-    ).properties(width=300, height=300, title=caption)
+    ).properties(width=width, height=300, title=_title(caption))
 
 
 def coincidence_heatmap(same_fraction: np.ndarray, cluster_ids: np.ndarray, expected: float = 0.5,
@@ -184,7 +241,8 @@ def heatmap_spec(same_fraction: np.ndarray, cluster_ids: np.ndarray, expected: f
 @lru_cache(maxsize=4)
 def _heatmap_template(ids: tuple[str, ...], expected: float, caption: str) -> dict:
     # the same clusters between slider moves: build the Altair chart once per data set
-    return _heatmap_chart(alt.NamedData("pairs"), list(ids), expected, caption).to_dict(validate=False)
+    # the app's heatmap is as wide as its box (the report's keeps 300 px)
+    return _heatmap_chart(alt.NamedData("pairs"), list(ids), expected, caption, "container").to_dict(validate=False)
 
 
 def too_many_for_heatmap(n_clusters: int) -> dict:
@@ -195,12 +253,14 @@ def too_many_for_heatmap(n_clusters: int) -> dict:
     """
     text = (f"{n_clusters} clusters: the pair heatmap is drawn for at most {HEATMAP_MAX_CLUSTERS}; "
             "the validity table above summarises every pair")
-    return alt.Chart(alt.Data(values=[{"t": text}])).mark_text(align="left", fontSize=12).encode(
-        text="t:N").properties(width=300, height=30).to_dict(validate=False)
+    # the text breaks at its commas and semicolons: one line would be wider than a narrow screen
+    return alt.Chart(alt.Data(values=[{"t": text.replace(": ", ":\n").replace("; ", ";\n")}])).mark_text(
+        align="left", baseline="top", fontSize=12, lineBreak="\n").encode(text="t:N").properties(
+        width="container", height=50).to_dict(validate=False)
 
 
 PERMUTATION_PARTS = ["at least as extreme", "less extreme", "observed"]
-PERMUTATION_COLOURS = ["#d62728", "#c9d6e3", "#222222"]
+PERMUTATION_COLOURS = ["#d62728", "#c9d6e3", "#222222"]  # the ink: the theme's font colour in a dark theme
 
 
 def permutation_histogram(result, bins: int = 40, arm_names=("Control", "Intervention")) -> alt.LayerChart:
@@ -236,4 +296,4 @@ def permutation_histogram(result, bins: int = 40, arm_names=("Control", "Interve
         strokeWidth=2).encode(x="value:Q", color=alt.Color("what:N", **colour),
                               tooltip=[alt.Tooltip("value:Q", format=".4f", title="observed U")])
     title = f"Permutation distribution over {result.n_schemes:,} schemes (p = {result.p_value:.4g}, {result.alternative})"
-    return alt.layer(extreme, rest, markers, observed, title=title).properties(width=420, height=220)
+    return alt.layer(extreme, rest, markers, observed, title=_title(title)).properties(width="container", height=220)

@@ -15,9 +15,11 @@ from crt_widgets.widgets.glossary import glossary_html
 from crt_widgets.widgets.panels import (EXAMPLES, ArmPanel, CovariatePanel, CutoffPanel, DataPanel, DrawPanel, OutputPanel,
                                         WeightPanel, load_example)
 from crt_widgets.widgets.power_panel import PowerPanel
+from crt_widgets.widgets.reflow import ChartReflow
 from crt_widgets.widgets.space_build import SpaceBuildPanel
 from crt_widgets.widgets.session_panel import SessionPanel
 from crt_widgets.widgets.state import DesignState
+from crt_widgets.widgets.theme import PAGE_CSS
 
 RECORDS_VARIABLE = "CRT_WIDGETS_RECORDS"  # how the dashboard command tells the kernel where to keep records
 
@@ -68,14 +70,18 @@ class DesignDashboard:
         for i, name in enumerate(TABS[:len(tabs)]):
             self.tabs.set_title(i, name)
         self.building = SpaceBuildPanel(self.state.building)  # progress and Cancel while a large space is built
-        # below the tabs, with the kept count: in view on a narrow screen too, where the results column is not
+        # controls and results side by side when both fit, else the results below the controls (the
+        # classes of theme.PAGE_CSS let each shrink to the screen's width); the progress bar sits below the
+        # tabs, with the kept count: in view on a narrow screen too
         left = w.VBox([self.tabs, self.building.widget, self.cutoff.status, self.draw.widget],
-                      layout=w.Layout(width="470px", min_width="470px"))
-        right = w.VBox([self.outputs.widget], layout=w.Layout(flex="1 1 auto", overflow="auto"))
+                      layout=w.Layout(flex="0 1 470px", min_width="0", max_width="100%"))
+        right = w.VBox([self.outputs.widget], layout=w.Layout(flex="1 1 420px", min_width="0", overflow="auto"))
+        columns = w.HBox([left, right], layout=w.Layout(flex_flow="row wrap"))
+        columns.add_class("crt-columns")
         # on its own the dashboard carries the glossary and the page helper (in the app, the app carries them)
         extras = [PageHelpers(), w.HTML(glossary_html())] if title else []
-        self.widget = w.VBox([w.HTML(TITLE if title else INTRO), self.data.widget, self.session.widget,
-                              w.HBox([left, right]), *extras])
+        self.widget = w.VBox([w.HTML(PAGE_CSS), ChartReflow(), w.HTML(TITLE if title else INTRO), self.data.widget,
+                              self.session.widget, columns, *extras])
         self.widget.add_class("crt-section")
         # the user's own file: choosing the cluster id and covariates comes first
         self.state.observe(self._new_source, names="source")

@@ -19,6 +19,7 @@ import numpy as np
 from crt_widgets.core.randomization.constrained import Allocation
 from crt_widgets.core.io.spacefiles import write_cvcrand_csv
 from crt_widgets.widgets.words import arm_name_map, design_arm_labels, group_names
+from crt_widgets.widgets.theme import LINK_TEXT
 
 
 def download_link(filename: str, content: str | bytes, mime: str, label: str) -> str:
@@ -26,7 +27,7 @@ def download_link(filename: str, content: str | bytes, mime: str, label: str) ->
     raw = content.encode("utf-8") if isinstance(content, str) else content
     b64 = base64.b64encode(raw).decode("ascii")
     return (f'<a class="crt-download" download="{html.escape(filename)}" href="data:{mime};base64,{b64}" '
-            f'style="margin-right:1em;color:#1a5fb4;text-decoration:underline">{html.escape(label)}</a>')
+            f'style="margin-right:1em;color:{LINK_TEXT};text-decoration:underline">{html.escape(label)}</a>')
 
 
 def allocation_files(allocation, draw: dict | None = None, earlier: Sequence[dict] = (),

@@ -9,10 +9,12 @@ import html
 
 import pandas as pd
 
+from crt_widgets.widgets.theme import ERROR_TEXT, INFO_TEXT, SHADE_BACKGROUND, WARNING_TEXT
+
 
 def message_html(text: str, kind: str = "error") -> str:
     """A coloured message line (empty text gives an empty string)."""
-    colour = {"error": "#b00020", "warning": "#8a6d00", "info": "#1b5e20"}[kind]
+    colour = {"error": ERROR_TEXT, "warning": WARNING_TEXT, "info": INFO_TEXT}[kind]  # the theme's, light or dark
     return f'<div class="crt-{kind}" style="color:{colour};margin:4px 0">{html.escape(text)}</div>' if text else ""
 
 
@@ -39,9 +41,9 @@ def smd_table_html(table: pd.DataFrame, classes: str = "crt-baseline") -> str:
             except (TypeError, ValueError):
                 return html.escape(str(value))
         if abs(v) > SMD_FLAG:
-            return f'<span class="crt-smd-high" style="color:#b00020;font-weight:bold">{html.escape(str(value))}</span>'
+            return f'<span class="crt-smd-high" style="color:{ERROR_TEXT};font-weight:bold">{html.escape(str(value))}</span>'
         if abs(v) > SMD_SHADE:
-            return f'<span class="crt-smd-mid" style="background:#fff3cd">{html.escape(str(value))}</span>'
+            return f'<span class="crt-smd-mid" style="background:{SHADE_BACKGROUND}">{html.escape(str(value))}</span>'
         return html.escape(str(value))
 
     out = table.map(lambda v: html.escape(str(v)))
@@ -65,9 +67,9 @@ def smd_distribution_html(table: pd.DataFrame, classes: str = "crt-smd-distribut
     def cell(v: float) -> str:
         text = f"{v:.3f}"
         if abs(v) > SMD_FLAG:
-            return f'<span class="crt-smd-high" style="color:#b00020;font-weight:bold">{text}</span>'
+            return f'<span class="crt-smd-high" style="color:{ERROR_TEXT};font-weight:bold">{text}</span>'
         if abs(v) > SMD_SHADE:
-            return f'<span class="crt-smd-mid" style="background:#fff3cd">{text}</span>'
+            return f'<span class="crt-smd-mid" style="background:{SHADE_BACKGROUND}">{text}</span>'
         return text
 
     out = table.map(cell)

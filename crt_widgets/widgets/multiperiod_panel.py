@@ -27,6 +27,7 @@ import numpy as np
 import pandas as pd
 
 from crt_widgets.core.multiperiod.power import multiperiod_clusters_needed
+from crt_widgets.widgets.embedding import chart_widget
 from crt_widgets.widgets.formatting import message_html, smd_distribution_html
 from crt_widgets.widgets.multiperiod_state import (CORRELATIONS, KINDS, MultiPeriodInputs, OrderState, build_design,
                                                    design_power, design_power_curves, power_question)
@@ -60,8 +61,6 @@ class MultiPeriodDesignPanel:
     """Design type, clusters, steps or periods; the design's clusters x periods grid, updated live."""
 
     def __init__(self, inputs: MultiPeriodInputs) -> None:
-        import altair as alt
-
         self.inputs = inputs
         self.kind = w.Dropdown(options=list(KINDS), value=inputs.kind, description="design", style=STYLE,
                                layout=_wide())
@@ -76,7 +75,7 @@ class MultiPeriodDesignPanel:
             w.link((getattr(self, name), "value"), (inputs, name))
         self.summary = w.HTML()
         self.message = w.HTML()
-        self.grid = alt.JupyterChart(alt.Chart(pd.DataFrame({"x": []})).mark_rect())
+        self.grid = chart_widget("crt_multiperiod_design", "rect")
         self.grid.add_class("crt-mp-grid")
         self.controls = w.VBox([self.kind, self.n_clusters, self.steps, self.extra_periods, self.periods,
                                 self.baseline_periods])
@@ -113,8 +112,6 @@ class MultiPeriodPowerPanel:
     power curves against the number of steps and the clusters per step (the core's numbers)."""
 
     def __init__(self, inputs: MultiPeriodInputs) -> None:
-        import altair as alt
-
         self.inputs = q = inputs
         self.cluster_size = w.FloatText(value=q.cluster_size, description="individuals per cluster-period",
                                         style=STYLE, layout=_wide())
@@ -147,9 +144,8 @@ class MultiPeriodPowerPanel:
             w.link((getattr(self, name), "value"), (q, name))
         self.controls = w.VBox([getattr(self, name) for name in names])
         self.answer = w.HTML()
-        empty = alt.Chart(pd.DataFrame({"x": []})).mark_line()
-        self.by_steps = alt.JupyterChart(empty)
-        self.by_clusters = alt.JupyterChart(empty)
+        self.by_steps = chart_widget("crt_multiperiod_power_by_steps", "line")
+        self.by_clusters = chart_widget("crt_multiperiod_power_by_clusters", "line")
         self.curves = w.HBox([self.by_steps, self.by_clusters], layout=w.Layout(flex_flow="row wrap"))
         self.widget = w.VBox([self.answer, self.curves])
         q.observe(self._show, names=list(q.trait_names()))
@@ -226,8 +222,6 @@ class OrderPanel:
     Design section's Draw; the order drawn as a grid after the draw."""
 
     def __init__(self, order: OrderState) -> None:
-        import altair as alt
-
         from crt_widgets.widgets.binning import histogram_data, zoom_data
         from crt_widgets.widgets.charts import histogram_spec
 
@@ -260,7 +254,7 @@ class OrderPanel:
         self.stratify.observe(self._on_stratify, names="value")
         self.count = w.HTML()
         self.message = w.HTML()
-        self.histogram = alt.JupyterChart(alt.Chart(pd.DataFrame({"x": []})).mark_bar())
+        self.histogram = chart_widget("crt_multiperiod_balance_scores", "bar")
         self.smd = w.HTML()
         self.time_balance = w.HTML()
         self.validity = w.HTML()
@@ -273,7 +267,7 @@ class OrderPanel:
             w.HTML("<h4>Randomization validity: how often each pair of clusters shares a sequence</h4>"),
             self.validity])
         self.draw = DrawPanel(order)
-        self.drawn = alt.JupyterChart(alt.Chart(pd.DataFrame({"x": []})).mark_rect())
+        self.drawn = chart_widget("crt_multiperiod_drawn_order", "rect")
         self.drawn.add_class("crt-mp-drawn-grid")
         self.controls = w.VBox([self.covariates, self.stratify, self.weights_box, self.balance, self.metric, self.mode, self.cutoff,
                                 self.n_best, self.size, self.seed, self.count])

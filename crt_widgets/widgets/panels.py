@@ -21,7 +21,6 @@ from crt_widgets.core.io.drawlog import draw_seed
 from crt_widgets.core.io.tables import read_table
 from crt_widgets.widgets.accessibility import hide_file_count, log_keys, name_control
 from crt_widgets.widgets.charts import HEATMAP_MAX_CLUSTERS, too_many_for_heatmap
-from crt_widgets.widgets.embedding import chart_widget
 from crt_widgets.widgets.formatting import STALE_CSS, message_html, smd_distribution_html, smd_table_html
 from crt_widgets.widgets.glossary import help_html
 from crt_widgets.widgets.state import DesignState, arm_names_of
@@ -230,7 +229,8 @@ class WeightPanel:
             s = w.FloatSlider(value=float(self.state.weights.get(name, 1.0)), min=0, max=5, step=0.1,
                               description=name, tooltip=f"Weight of {name}", continuous_update=True,
                               readout_format=".1f", style={"description_width": "170px"},
-                              layout=w.Layout(width="380px"))
+                              # 380 px beside its stratify box when there is room, else the column's width
+                              layout=w.Layout(flex="1 1 300px", min_width="0", max_width="380px"))
             name_control(s, f"Weight of {name}")
             s.observe(self._on_weight, names="value")
             self.sliders[name] = s
@@ -410,17 +410,21 @@ class OutputPanel:
     """
 
     def __init__(self, state: DesignState) -> None:
-
-        from crt_widgets.widgets.charts import heatmap_reference, heatmap_spec, histogram_spec
+        from crt_widgets.widgets.charts import full_histogram_spec, heatmap_reference, heatmap_spec, zoom_spec
         from crt_widgets.widgets.binning import histogram_data, zoom_data
+        from crt_widgets.widgets.reflow import container_chart
 
         self._histogram_data, self._zoom_data = histogram_data, zoom_data
-        self._histogram_spec, self._heatmap_spec = histogram_spec, heatmap_spec
+        self._histogram_spec, self._heatmap_spec, self._zoom_spec = full_histogram_spec, heatmap_spec, zoom_spec
         self._heatmap_reference = heatmap_reference
         self.state = state
+        # each chart as wide as its box; the zoom beside the full histogram when there is room, else below;
         # the charts' menu exports (named files) and never offers the outside Vega Editor
-        self.histogram = chart_widget("crt_balance_scores", "bar")
-        self.heatmap = chart_widget("crt_pairs_same_arm", "rect")
+        self.histogram = container_chart("crt_balance_scores")
+        self.zoom = container_chart("crt_balance_scores_zoom")
+        self.heatmap = container_chart("crt_pairs_same_arm")
+        self.histogram.layout = w.Layout(flex="2 1 320px")
+        self.zoom.layout = w.Layout(flex="1 1 220px")  # room for its title
         self.smd = w.HTML()
         self.probabilities = w.HTML()
         self.validity = w.HTML()
@@ -432,7 +436,8 @@ class OutputPanel:
         state.observe(self._busy, names="busy")
         state.building.observe(self._building, names=["running", "cancelled"])
         self.results = w.VBox([
-            self.histogram, w.HTML(help_html("score", "balance score")), self.messages,
+            w.HBox([self.histogram, self.zoom], layout=w.Layout(flex_flow="row wrap")),
+            w.HTML(help_html("score", "balance score")), self.messages,
             w.HTML("<h4>Balance across the constrained space: each covariate's |SMD| over the kept schemes "
                    "(the scheme to be drawn stays concealed; above 0.1 shaded, above 0.2 red)</h4>"), self.smd,
             w.HTML("<h4>Each cluster's probability of each arm in the constrained space</h4>"), self.probabilities,
@@ -478,7 +483,8 @@ class OutputPanel:
 
     def _render(self, d, drawn) -> None:
         chosen = None if drawn is None else drawn.score  # marked only once drawn
-        self.histogram.spec = self._histogram_spec(self._histogram_data(d), d.cutoff_score, chosen, self._zoom_data(d))
+        self.histogram.spec = self._histogram_spec(self._histogram_data(d), d.cutoff_score, chosen)
+        self.zoom.spec = self._zoom_spec(self._zoom_data(d), d.cutoff_score, chosen)
         if len(d.cluster_ids) > HEATMAP_MAX_CLUSTERS or not d.validity.available:
             self.heatmap.spec = too_many_for_heatmap(len(d.cluster_ids))
         else:

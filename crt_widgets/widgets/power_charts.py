@@ -36,7 +36,7 @@ def _against(curve: pd.DataFrame, against: str | None) -> str:
 
 
 def power_curve_chart(curve: pd.DataFrame, against: str | None = None, target: float | None = 0.8,
-                      title: str | None = None, width: int = 380, height: int = 240) -> alt.LayerChart:
+                      title: str | None = None, width: int | str = 380, height: int = 240) -> alt.LayerChart:
     """Lines of power (one per ``line`` of the curve), the shaded band between ``power_low`` and
     ``power_high`` when the curve has one, and a dashed rule at the ``target`` power.
 

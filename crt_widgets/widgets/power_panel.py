@@ -21,8 +21,9 @@ import numpy as np
 import pandas as pd
 
 from crt_widgets.widgets.accessibility import name_control
-from crt_widgets.widgets.embedding import embed_options
 from crt_widgets.widgets.formatting import STALE_CSS, message_html
+from crt_widgets.widgets.reflow import ChartReflow, container_chart
+from crt_widgets.widgets.theme import PAGE_CSS
 from crt_widgets.widgets.state import DesignState, analytic_power, power_curves
 
 # which inputs each outcome type shows
@@ -85,14 +86,14 @@ class PowerCurvePanel:
     (:func:`~crt_widgets.widgets.state.power_curves`); the design's own point is marked."""
 
     def __init__(self, state: DesignState) -> None:
-        import altair as alt
-
         self.state = state
-        empty = alt.Chart(pd.DataFrame({"x": []})).mark_line()
-        self.by_clusters = alt.JupyterChart(empty, embed_options=embed_options("crt_power_by_clusters"))
-        self.by_icc = alt.JupyterChart(empty, embed_options=embed_options("crt_power_by_icc"))
+        # each curve as wide as its box: side by side when there is room, one below the other when not
+        self.by_clusters = container_chart("crt_power_by_clusters")
+        self.by_icc = container_chart("crt_power_by_icc")
+        for chart in (self.by_clusters, self.by_icc):
+            chart.layout = w.Layout(flex="1 1 260px")
         self.message = w.HTML()
-        self.charts = w.HBox([self.by_clusters, self.by_icc])
+        self.charts = w.HBox([self.by_clusters, self.by_icc], layout=w.Layout(flex_flow="row wrap"))
         q = state.power_inputs
         q.observe(self._show, names=list(q.trait_names()))
         state.observe(self._show, names=["data", "n_treat", "n_arms", "arm_names"])
@@ -118,8 +119,9 @@ class PowerCurvePanel:
             here = alt.Chart(curve[curve["current"]]).mark_point(color="#d62728", filled=True, size=80).encode(
                 x=f"{x}:Q", y="power:Q", tooltip=[alt.Tooltip(f"{x}:Q", title=f"this design: {AXIS_TITLES[x]}"),
                                                   alt.Tooltip("power:Q", format=".3f")])
-            widget.chart = power_curve_chart(curve.drop(columns="current"), target=0.8, width=300, height=200,
-                                             title=f"Power against {AXIS_TITLES[x]}") + here
+            widget.chart = (power_curve_chart(curve.drop(columns="current"), target=0.8, width="container", height=200,
+                                              title=f"Power against {AXIS_TITLES[x]}") + here).properties(
+                width="container")
 
 
 class SimulationPanel:
@@ -351,9 +353,12 @@ class PowerSection:
         self.curves = PowerCurvePanel(state)
         self.simulation = SimulationPanel(state)
         self.pilot = PilotIccPanel(state)
+        # side by side when both fit, else the curves and the simulation below (see theme.PAGE_CSS)
         left = w.VBox([self.analytic.widget, w.HTML("<hr>"), self.pilot.widget],
-                      layout=w.Layout(width="470px", min_width="470px"))
+                      layout=w.Layout(flex="0 1 470px", min_width="0", max_width="100%"))
         right = w.VBox([self.curves.widget, w.HTML("<hr>"), self.simulation.widget],
-                       layout=w.Layout(flex="1 1 auto"))
-        self.widget = w.VBox([w.HTML(STALE_CSS), w.HBox([left, right])])
+                       layout=w.Layout(flex="1 1 420px", min_width="0"))
+        columns = w.HBox([left, right], layout=w.Layout(flex_flow="row wrap"))
+        columns.add_class("crt-columns")
+        self.widget = w.VBox([w.HTML(STALE_CSS + PAGE_CSS), ChartReflow(), columns])
         self.widget.add_class("crt-section")
