@@ -237,15 +237,18 @@ def test_help_and_glossary_cite_the_methods(app):
 
 
 def test_chart_menus_export_and_never_open_the_editor(app):
+    app.multiperiod  # built on first opening: its charts too
     charts = [x for x in _widgets(app.widget) if hasattr(x, "embed_options") and hasattr(x, "spec")]
-    assert len(charts) == 5
+    assert len(charts) == 11
     names = set()
     for chart in charts:
         options = chart.embed_options
         assert options["actions"] == {"export": True, "source": False, "compiled": False, "editor": False}
         names.add(options["downloadFileName"])
-    assert names == {"crt_balance_scores", "crt_pairs_same_arm", "crt_permutation_distribution",
-                     "crt_power_by_clusters", "crt_power_by_icc"}
+    assert names == {"crt_balance_scores", "crt_balance_scores_zoom", "crt_pairs_same_arm",
+                     "crt_permutation_distribution", "crt_power_by_clusters", "crt_power_by_icc",
+                     "crt_multiperiod_design", "crt_multiperiod_power_by_steps", "crt_multiperiod_power_by_clusters",
+                     "crt_multiperiod_balance_scores", "crt_multiperiod_drawn_order"}
     with pytest.raises(ValueError, match="file_name: letters, digits"):
         embed_options("my chart/1")
 
