@@ -92,7 +92,7 @@ def test_save_reopen_undo_and_the_word_table(page, voila_url, records, tmp_path)
     for i, row in enumerate(rows[1:]):
         cells = [c.strip() for c in screen.nth(i).locator("td").all_inner_texts()]
         assert cells == row[1:], (i, cells, row)
-    assert rows[0] == ["Characteristic", "Control", "Treatment", "Standardized mean difference"]
+    assert rows[0] == ["Characteristic", "Control", "Intervention", "Standardized mean difference"]
     page.screenshot(path=str(ARTIFACTS / "session_drawn_1024.png"), full_page=True)
 
 
