@@ -33,7 +33,8 @@ SECTIONS = ("Design", "Analysis", "Power", "Multi-period")
 MULTIPERIOD = SECTIONS.index("Multi-period")
 TITLE = ("<h2 style='margin:0'>crt-widgets: a cluster randomized trial from design to analysis</h2>"
          "<p style='margin:0 0 6px'><b>Design</b> the constrained randomization and draw the allocation; "
-         "<b>Analysis</b> of the outcomes over the space it was drawn from; <b>Power</b> of the design being made.</p>")
+         "<b>Analysis</b> of the outcomes over the space it was drawn from; <b>Power</b> of the design being made; "
+         "<b>Multi-period</b> designs (stepped wedge, crossover): their power and the randomized order.</p>")
 
 
 class TrialApp:
