@@ -1,4 +1,4 @@
-"""Benchmark of the dashboard's live path (issue: dashboard). Prints a table.
+"""Benchmark of the dashboard's live path. Prints a table.
 
 Server: wall time from a widget change (weight slider, cutoff) to all outputs updated, in process,
 for a space of 1,000,000 sampled schemes (30 clusters, 6 covariates). Browser: the same dashboard

@@ -1,4 +1,4 @@
-"""Benchmark of the two-arm design engine (issue: design engine). Prints a table.
+"""Benchmark of the two-arm design engine. Prints a table.
 
 Each case runs in a fresh subprocess so that its peak memory (max RSS) is its own; the time is
 the wall time of the case inside that process (imports excluded), the best of ``--repeat`` runs.

@@ -1,4 +1,4 @@
-"""Time to the first chart of the app, as a user meets it (issue #13). Prints a table.
+"""Time to the first chart of the app, as a user meets it. Prints a table.
 
 Starts ``crt-widgets dashboard`` (the one app) on a free localhost port, waits until the server answers,
 then with Debian's Chromium driven by Playwright measures, in a fresh browser context each run, the time

@@ -1,4 +1,4 @@
-"""Benchmark of ``crt.gee`` (issue 15): 12 clusters x 100,000 people, per family, time and peak memory.
+"""Benchmark of ``crt.gee``: 12 clusters x 100,000 people, per family, time and peak memory.
 
 The whole call is timed (formula, design matrix, fit, the five sandwich corrections). Peak memory is
 the largest Python allocation traced by ``tracemalloc`` during the call (numpy registers its arrays

@@ -1,4 +1,4 @@
-"""Benchmark of the nested mixed model and the power simulations (issue 5). Prints a table.
+"""Benchmark of the nested mixed model and the power simulations. Prints a table.
 
 - the chapter's nested model (call_CSAT ~ reason + age, random intercepts for centre and rep
   within centre) on 695,205 simulated calls: the fast engine (whole ``mixed_model`` call, design

@@ -1,4 +1,4 @@
-"""Benchmark of the multi-arm designs (issue: multi-arm). Prints a table.
+"""Benchmark of the multi-arm designs. Prints a table.
 
 Each case runs in a fresh subprocess (its own peak memory); time is the wall time inside that
 process with imports excluded, the best of ``--repeat`` runs.
@@ -18,7 +18,7 @@ EDLEAD_SIZES = [12, 11, 9, 8, 7, 6, 6, 5, 4, 4, 3, 2, 2, 1]
 CASES = {
     "stratified": ("1,000,000 balanced stratified allocations, ED-LEAD shape (80 units, 14 strata, 8 arms)", 10.0),
     "edlead": ("ED-LEAD end to end: 1,000,000 candidates, scores, best 1%, choice, validity", 30.0),
-    "sequential": ("1,000,000 allocations with the seed's sequential sampler (dead ends redrawn)", None),
+    "sequential": ("1,000,000 allocations with the sequential sampler of the ED-LEAD allocation (Greene 2017; dead ends redrawn)", None),
 }
 
 

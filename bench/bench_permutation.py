@@ -1,4 +1,4 @@
-"""Benchmark of the clustered permutation test (issue: analysis). Prints a table.
+"""Benchmark of the clustered permutation test. Prints a table.
 
 A space of 1,000,000 schemes (40 clusters, 20 treated, sampled) and 1,000,000 individuals
 (25,000 per cluster on average) with two individual-level covariates, for continuous, binary and

@@ -1,4 +1,4 @@
-"""Building the app's largest spaces, step by step, with and without the progress callback (issue #13). Prints a table.
+"""Building the app's largest spaces, step by step, with and without the progress callback. Prints a table.
 
 30 clusters in three regions of ten, stratified by region and enumerated: 16,003,008 schemes (what the app
 builds in the background with a progress bar). Each run is a fresh process, so its peak memory is its own;

@@ -84,7 +84,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args()
-    rows = [{"files": "reference before (issue 13): all files of the 1,040,060-scheme space",
+    rows = [{"files": "reference before this work: all files of the 1,040,060-scheme space",
              "write s": REFERENCE["save"], "read s": None, "MB": REFERENCE["size_mb"]}]
     rows += two_arm(args.repeat) + multi_arm(args.repeat)
     table = pd.DataFrame(rows).set_index("files")
