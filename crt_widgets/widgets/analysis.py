@@ -50,6 +50,7 @@ from crt_widgets.widgets.panels import read_uploaded_csv
 from crt_widgets.widgets.reflow import ChartReflow, container_chart
 from crt_widgets.widgets.state import ID_NAME
 from crt_widgets.widgets.theme import PAGE_CSS
+from crt_widgets.widgets.uploads import take_upload
 
 FAMILIES = {"continuous": "gaussian", "binary": "binomial", "count": "poisson"}
 EXAMPLE = "Dickinson counties (cvcrand paper)"
@@ -642,21 +643,8 @@ class AnalysisDashboard:
                         cluster="county", covariates=["location", "inciis", "uptodateonimmunizations", "hispanic",
                                                       "incomecat"], categorical=["location", "incomecat"])
 
-    @staticmethod
-    def _uploaded(change, widget) -> tuple[str, bytes, int] | None:
-        """The uploaded file's name, bytes and size as the browser declared it (see :func:`too_large`)."""
-        files = change["new"]
-        if not files:
-            return None
-        f = files[0] if isinstance(files, (list, tuple)) else list(files.values())[0]
-        name = f.get("name", "the file") if isinstance(f, dict) else getattr(f, "name", "the file")
-        content = bytes(f["content"] if isinstance(f, dict) else f.content)
-        size = f.get("size") if isinstance(f, dict) else getattr(f, "size", None)
-        widget.value = ()  # ready for the next file, even the same one corrected
-        return name, content, int(size) if isinstance(size, (int, float)) else len(content)
-
     def _on_data(self, change) -> None:
-        uploaded = self._uploaded(change, self.upload_data)
+        uploaded = take_upload(change, self.upload_data)
         if uploaded is None:
             return
         try:
@@ -671,7 +659,7 @@ class AnalysisDashboard:
         self.state.load(data, uploaded[0])
 
     def _on_space(self, change) -> None:
-        files = [self._uploaded({"new": [f]}, self.upload_space) for f in (change["new"] or ())]
+        files = [take_upload({"new": [f]}, self.upload_space) for f in (change["new"] or ())]
         if not files:
             return
         audits = [content for _, content, _ in files if is_audit_record(content)]

@@ -24,6 +24,7 @@ from crt_widgets.widgets.charts import HEATMAP_MAX_CLUSTERS, too_many_for_heatma
 from crt_widgets.widgets.formatting import STALE_CSS, message_html, smd_distribution_html, smd_table_html
 from crt_widgets.widgets.glossary import help_html
 from crt_widgets.widgets.state import DesignState, arm_names_of
+from crt_widgets.widgets.uploads import take_upload
 from crt_widgets.widgets.words import (allocation_words, assignment_words, baseline_words, design_arm_labels,
                                        group_names, position_words, validity_table_words)
 
@@ -124,16 +125,12 @@ class DataPanel:
             self.state.load(data, self.example.label, **settings)
 
     def _on_upload(self, change) -> None:
-        files = change["new"]
-        if not files:
+        uploaded = take_upload(change, self.upload)
+        if uploaded is None:
             return
-        f = files[0] if isinstance(files, (list, tuple)) else list(files.values())[0]
-        name = f.get("name", "the file") if isinstance(f, dict) else getattr(f, "name", "the file")
-        content = bytes(f["content"] if isinstance(f, dict) else f.content)
-        size = f.get("size") if isinstance(f, dict) else getattr(f, "size", None)
-        self.upload.value = ()  # ready for the next file, even the same one corrected or chosen again
+        name, content, size = uploaded
         try:
-            if isinstance(size, (int, float)) and size > UPLOAD_LIMIT_BYTES:  # the page sent a few bytes instead
+            if size > UPLOAD_LIMIT_BYTES:  # the page sent a few bytes instead
                 raise ValueError(f"{name} is {size / MB:.1f} MB, more than the {UPLOAD_LIMIT_BYTES / MB:.0f} MB "
                                  "one upload can carry")
             data = read_uploaded_csv(content, name)

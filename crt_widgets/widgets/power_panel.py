@@ -25,6 +25,7 @@ from crt_widgets.widgets.formatting import STALE_CSS, message_html
 from crt_widgets.widgets.reflow import ChartReflow, container_chart
 from crt_widgets.widgets.theme import PAGE_CSS
 from crt_widgets.widgets.state import DesignState, analytic_power, power_curves
+from crt_widgets.widgets.uploads import take_upload
 
 # which inputs each outcome type shows
 EFFECT_INPUTS = {"continuous": ("effect", "sd"), "binary": ("p_control", "p_treatment")}
@@ -251,13 +252,10 @@ class PilotIccPanel:
         from crt_widgets.commands._voila import MB, UPLOAD_LIMIT_BYTES
         from crt_widgets.widgets.panels import read_uploaded_csv
 
-        files = change["new"]
-        if not files:
+        uploaded = take_upload(change, self.upload)
+        if uploaded is None:
             return
-        f = files[0] if isinstance(files, (list, tuple)) else list(files.values())[0]
-        name = f.get("name", "the file") if isinstance(f, dict) else getattr(f, "name", "the file")
-        content = bytes(f["content"] if isinstance(f, dict) else f.content)
-        self.upload.value = ()  # ready for the next file, the same one corrected included
+        name, content, _ = uploaded
         try:
             if len(content) > UPLOAD_LIMIT_BYTES:
                 raise ValueError(f"{name} is {len(content) / MB:.1f} MB, more than the "

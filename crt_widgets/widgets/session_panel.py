@@ -27,6 +27,7 @@ from crt_widgets.commands._voila import MB, UPLOAD_LIMIT_BYTES
 from crt_widgets.core.io.session import Session, read_session, session_json, write_session
 from crt_widgets.widgets.formatting import message_html
 from crt_widgets.widgets.state import DESIGN_SETTINGS, DesignState, PowerInputs
+from crt_widgets.widgets.uploads import take_upload
 
 SESSION_FILE = "design_session.json"
 SIMULATION_SETTINGS = ("n_trials", "covariate_r2", "seed")
@@ -173,14 +174,10 @@ class SessionPanel:
         return text
 
     def _on_open(self, change) -> None:
-        files = change["new"]
-        if not files:
-            return
-        f = files[0] if isinstance(files, (list, tuple)) else list(files.values())[0]
-        name = f.get("name", "the file") if isinstance(f, dict) else getattr(f, "name", "the file")
-        content = bytes(f["content"] if isinstance(f, dict) else f.content)
-        self.open.value = ()  # ready for the next file, the same one included
-        self.open_bytes(content, name)
+        uploaded = take_upload(change, self.open)
+        if uploaded is not None:
+            name, content, _ = uploaded
+            self.open_bytes(content, name)
 
     def open_bytes(self, content: bytes, name: str = "the session file") -> bool:
         """Re-open a session from the bytes of its file; a refused file is a message in the panel."""
