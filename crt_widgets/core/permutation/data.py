@@ -131,6 +131,23 @@ def as_extreme(distribution: np.ndarray, observed: float) -> dict[str, np.ndarra
             "less": distribution <= observed + tol}
 
 
+
+def binned_distribution(distribution: np.ndarray, observed: float, alternative: str, bins: int = 40) -> pd.DataFrame:
+    """A permutation distribution binned in numpy: per bin (``left``, ``right``) the number of schemes
+    (``total``) and of those at least as extreme as ``observed`` under ``alternative`` (``extreme``; exact per
+    scheme, so ``extreme.sum()`` over the number of schemes is the p-value).
+
+    >>> h = binned_distribution(np.array([-2.0, -1.0, 0.0, 0.5, 1.0, 3.0]), 1.0, "two-sided", bins=5)
+    >>> int(h.total.sum()), int(h.extreme.sum())
+    (6, 4)
+    """
+    values = np.asarray(distribution, dtype=float)
+    edges = np.histogram_bin_edges(values, bins=bins)
+    extreme = as_extreme(values, observed)[alternative]
+    total, _ = np.histogram(values, bins=edges)
+    beyond, _ = np.histogram(values[extreme], bins=edges)
+    return pd.DataFrame({"left": edges[:-1], "right": edges[1:], "total": total, "extreme": beyond})
+
 def p_values(distribution: np.ndarray, observed: float) -> dict[str, float]:
     """Two-sided and one-sided permutation p-values: the share of schemes at least as extreme."""
     return {side: float(np.mean(mask)) for side, mask in as_extreme(distribution, observed).items()}

@@ -55,7 +55,7 @@ from crt_widgets.core.io.spacefiles import read_multiarm_space
 from crt_widgets.core.models import mixed_fast
 from crt_widgets.core.models.residuals import constant_outcome_note
 from crt_widgets.core.multiperiod.designs import MultiPeriodDesign
-from crt_widgets.core.permutation.data import as_extreme, p_values
+from crt_widgets.core.permutation.data import binned_distribution, p_values
 from crt_widgets.core.permutation.interval import _bracket
 from crt_widgets.core.randomization.multiarm import unique_rows
 from crt_widgets.core.randomization.stepped_wedge import (SteppedWedgeAllocation, SteppedWedgeDesign, count_orders,
@@ -431,12 +431,7 @@ class SteppedWedgePermutationResult:
 
     def histogram(self, bins: int = 40) -> pd.DataFrame:
         """The permutation distribution binned in numpy (``left``, ``right``, ``total``, ``extreme``)."""
-        values = np.asarray(self.distribution, dtype=float)
-        edges = np.histogram_bin_edges(values, bins=bins)
-        extreme = as_extreme(values, self.statistic)[self.alternative]
-        total, _ = np.histogram(values, bins=edges)
-        beyond, _ = np.histogram(values[extreme], bins=edges)
-        return pd.DataFrame({"left": edges[:-1], "right": edges[1:], "total": total, "extreme": beyond})
+        return binned_distribution(self.distribution, self.statistic, self.alternative, bins)
 
     def to_dict(self) -> dict[str, Any]:
         """Plain values (JSON-ready); the distribution is left out."""

@@ -35,8 +35,8 @@ import pandas as pd
 
 from crt_widgets.core.permutation.interval import (MAX_LINK_EFFECT, Inverter, confidence_interval, effect_scale,
                                              point_estimate)
-from crt_widgets.core.permutation.data import (PreparedData, as_extreme, check_columns, column_names, p_values,
-                                               prepare_data, scheme_statistics)
+from crt_widgets.core.permutation.data import (PreparedData, as_extreme, binned_distribution, check_columns,
+                                               column_names, p_values, prepare_data, scheme_statistics)
 from crt_widgets.core.permutation.space import (PermutationSpace, resolve_space, simple_from_observed, simple_space,
                                                 smallest_p_value)
 from crt_widgets.core.models.residuals import check_family, constant_outcome_note
@@ -103,12 +103,7 @@ class PermutationResult:
         >>> int(h.total.sum()), int(h.extreme.sum())
         (6, 4)
         """
-        values = np.asarray(self.distribution, dtype=float)
-        edges = np.histogram_bin_edges(values, bins=bins)
-        extreme = as_extreme(values, self.statistic)[self.alternative]
-        total, _ = np.histogram(values, bins=edges)
-        beyond, _ = np.histogram(values[extreme], bins=edges)
-        return pd.DataFrame({"left": edges[:-1], "right": edges[1:], "total": total, "extreme": beyond})
+        return binned_distribution(self.distribution, self.statistic, self.alternative, bins)
 
     def to_dict(self) -> dict[str, Any]:
         """The result as plain Python values (JSON-ready); the distribution is left out (``n_schemes`` long)."""
