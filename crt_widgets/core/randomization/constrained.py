@@ -30,7 +30,7 @@ import pandas as pd
 from crt_widgets.core.randomization.bounded_scores import BoundedScores
 from crt_widgets.core.randomization.candidates import EnumeratedCandidates, SchemeCandidates, check_metric
 from crt_widgets.core.randomization.constraints import Constraint, parse_constraint
-from crt_widgets.core.covariates import CovariateMatrix, prepare_covariates
+from crt_widgets.core.covariates import CovariateMatrix
 from crt_widgets.core.spaces.schemes import (StratumRule, enumerate_schemes, enumerate_stratified,
                                       sample_schemes, sample_stratified)
 from crt_widgets.core.randomization.acceptance import CutoffRule, rule_changes
@@ -193,32 +193,6 @@ class ConstrainedDesign(ScoredDesign):
         if self.rule is not None:
             self.rule.check_candidates(self.n_possible if self.enumerated else min(self.size, self.n_possible))
 
-    # -- inputs ------------------------------------------------------------------------------
-    @cached_property
-    def covariate_matrix(self) -> CovariateMatrix:
-        """The prepared covariates that enter the score (stratification columns excluded)."""
-        scored = [c for c in self.covariates if c not in self.stratify] or self.covariates
-        weights = self.weights
-        if weights is not None and not isinstance(weights, Mapping):
-            w = list(np.asarray(weights, dtype=float).ravel())
-            if len(w) != len(self.covariates):
-                raise ValueError(f"weights: got {len(w)} weight(s) for {len(self.covariates)} covariate(s)")
-            weights = dict(zip(self.covariates, w))
-        if isinstance(weights, Mapping):
-            unknown = [k for k in weights if k not in self.covariates]
-            if unknown:
-                raise ValueError(f"weights: {', '.join(map(str, unknown))} not among the covariates")
-            weights = {k: v for k, v in weights.items() if k in scored}
-        return prepare_covariates(self.data, scored, [c for c in self.categorical if c in scored],
-                                  self.cluster_id, weights)
-
-    @property
-    def cluster_ids(self) -> np.ndarray:
-        return self.covariate_matrix.cluster_ids
-
-    @property
-    def n_clusters(self) -> int:
-        return len(self.data)
 
     @cached_property
     def _seeds(self) -> list[np.random.SeedSequence]:

@@ -15,12 +15,14 @@ warning and the audit fields are the same, and live here.
 """
 from __future__ import annotations
 
+from collections.abc import Mapping
 from functools import cached_property
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from crt_widgets.core.covariates import CovariateMatrix, prepare_covariates
 from crt_widgets.core.io.files import data_sha256
 from crt_widgets.core.randomization.protocol import Design
 
@@ -35,6 +37,34 @@ class ScoredDesign(Design):
 
     space_name = "constrained space"
     candidate_word = "schemes"  # what the messages call the candidates
+
+    # -- inputs ------------------------------------------------------------------------------
+    @cached_property
+    def covariate_matrix(self) -> CovariateMatrix:
+        """The prepared covariates that enter the score: stratification columns excluded, ``weights`` as a
+        sequence in the covariates' order or a mapping (a design without strata overrides this)."""
+        scored = [c for c in self.covariates if c not in self.stratify] or self.covariates
+        weights = self.weights
+        if weights is not None and not isinstance(weights, Mapping):
+            w = list(np.asarray(weights, dtype=float).ravel())
+            if len(w) != len(self.covariates):
+                raise ValueError(f"weights: got {len(w)} weight(s) for {len(self.covariates)} covariate(s)")
+            weights = dict(zip(self.covariates, w))
+        if isinstance(weights, Mapping):
+            unknown = [k for k in weights if k not in self.covariates]
+            if unknown:
+                raise ValueError(f"weights: {', '.join(map(str, unknown))} not among the covariates")
+            weights = {k: v for k, v in weights.items() if k in scored}
+        return prepare_covariates(self.data, scored, [c for c in self.categorical if c in scored],
+                                  self.cluster_id, weights)
+
+    @property
+    def cluster_ids(self) -> np.ndarray:
+        return self.covariate_matrix.cluster_ids
+
+    @property
+    def n_clusters(self) -> int:
+        return len(self.data)
 
     @property
     def unit_ids(self) -> np.ndarray:

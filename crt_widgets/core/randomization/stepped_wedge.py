@@ -56,7 +56,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from crt_widgets.core.covariates import CovariateMatrix, prepare_covariates
 from crt_widgets.core.diagnostics.tables import baseline_table, score_summary
 from crt_widgets.core.diagnostics.validity import cluster_coincidence
 from crt_widgets.core.io.files import from_chunks
@@ -381,32 +380,6 @@ class SteppedWedgeDesign(ScoredDesign):
                                    "candidate assignments")
         self._candidate_seed, self._choice_seed = np.random.SeedSequence(self.seed).spawn(2)
 
-    # -- inputs ------------------------------------------------------------------------------------------
-    @cached_property
-    def covariate_matrix(self) -> CovariateMatrix:
-        """The prepared covariates that enter the score (stratification columns excluded)."""
-        scored = [c for c in self.covariates if c not in self.stratify] or self.covariates
-        weights = self.weights
-        if weights is not None and not isinstance(weights, Mapping):
-            w = list(np.asarray(weights, dtype=float).ravel())
-            if len(w) != len(self.covariates):
-                raise ValueError(f"weights: got {len(w)} weight(s) for {len(self.covariates)} covariate(s)")
-            weights = dict(zip(self.covariates, w))
-        if isinstance(weights, Mapping):
-            unknown = [k for k in weights if k not in self.covariates]
-            if unknown:
-                raise ValueError(f"weights: {', '.join(map(str, unknown))} not among the covariates")
-            weights = {k: v for k, v in weights.items() if k in scored}
-        return prepare_covariates(self.data, scored, [c for c in self.categorical if c in scored],
-                                  self.cluster_id, weights)
-
-    @property
-    def cluster_ids(self) -> np.ndarray:
-        return self.covariate_matrix.cluster_ids
-
-    @property
-    def n_clusters(self) -> int:
-        return len(self.data)
 
     @cached_property
     def arm_sequences(self) -> np.ndarray:
