@@ -96,11 +96,16 @@ def write_cvcrand_csv(path: str | Path | TextIO | BinaryIO, schemes: SchemeSet, 
     clusters in sorted id order. Given ``cluster_ids`` (the schemes' column labels), the columns are
     written in that order, so the file reads back right whatever the order of the design's rows.
     """
-    chunks = cvcrand_csv_chunks(schemes, chosen, cluster_ids)
+    return _write_chunks(path, cvcrand_csv_chunks(schemes, chosen, cluster_ids), overwrite)
+
+
+def _write_chunks(path, chunks, overwrite: bool):
+    """Write encoded chunks to a path (atomically, through :func:`write_file`) or to an open text or binary
+    stream (UTF-8, of which the cvcrand CSV's ASCII is a part); returns what ``path`` was."""
     if not isinstance(path, (str, Path)):
         text = isinstance(path, io.TextIOBase) or "b" not in getattr(path, "mode", "b")
         for chunk in chunks:
-            path.write(chunk.decode("ascii") if text else chunk)
+            path.write(chunk.decode("utf-8") if text else chunk)
         return path
     return write_file(path, from_chunks(chunks), overwrite=overwrite)
 
@@ -438,13 +443,7 @@ def write_arm_space(path, unit_ids: Sequence, space: np.ndarray, arm_labels: Seq
     """Write a K-arm space as CSV (to a path, atomically, or an open text or binary stream):
     ``scheme,chosen,score,<unit ids...>``, one row per allocation, arm labels in the unit columns (``score``
     with 10 significant digits, empty when the design has none)."""
-    chunks = arm_space_chunks(unit_ids, space, arm_labels, chosen, scores)
-    if not isinstance(path, (str, Path)):
-        text = isinstance(path, io.TextIOBase) or "b" not in getattr(path, "mode", "b")
-        for chunk in chunks:
-            path.write(chunk.decode("utf-8") if text else chunk)
-        return path
-    return write_file(path, from_chunks(chunks), overwrite=overwrite)
+    return _write_chunks(path, arm_space_chunks(unit_ids, space, arm_labels, chosen, scores), overwrite)
 
 
 def _csv_field(text: str) -> str:
